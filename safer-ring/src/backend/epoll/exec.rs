@@ -1,0 +1,155 @@
+//! Performs one operation with plain syscalls for the epoll backend.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::backend::{CURRENT_POS, OpKind};
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Direction {
+    Read,
+    Write,
+}
+
+pub(super) enum Attempt {
+    /// Finished: a CQE-style result (value or negated errno).
+    Done(i32),
+    /// EAGAIN: wait for readiness in this direction.
+    WouldBlock(Direction),
+    /// A non-blocking connect is under way: wait for writability, then read SO_ERROR.
+    InProgress,
+}
+
+pub(super) fn fd_of(op: &OpKind) -> RawFd {
+    match *op {
+        OpKind::Read { fd, .. }
+        | OpKind::Write { fd, .. }
+        | OpKind::Readv { fd, .. }
+        | OpKind::Writev { fd, .. }
+        | OpKind::Fsync { fd, .. }
+        | OpKind::Close { fd }
+        | OpKind::Statx { fd, .. }
+        | OpKind::Accept { fd, .. }
+        | OpKind::Connect { fd, .. }
+        | OpKind::Send { fd, .. }
+        | OpKind::Recv { fd, .. }
+        | OpKind::Shutdown { fd, .. } => fd,
+        OpKind::OpenAt { dirfd, .. } => dirfd,
+        OpKind::Nop | OpKind::Timeout { .. } => -1,
+    }
+}
+
+/// The readiness direction an op may wait for; `None` for ops that never wait.
+pub(super) fn direction(op: &OpKind) -> Option<Direction> {
+    match op {
+        OpKind::Read { .. } | OpKind::Readv { .. } | OpKind::Recv { .. } | OpKind::Accept { .. } => {
+            Some(Direction::Read)
+        }
+        OpKind::Write { .. } | OpKind::Writev { .. } | OpKind::Send { .. } | OpKind::Connect { .. } => {
+            Some(Direction::Write)
+        }
+        _ => None,
+    }
+}
+
+fn done(ret: isize, dir: Option<Direction>) -> Attempt {
+    if ret >= 0 {
+        return Attempt::Done(ret.min(i32::MAX as isize) as i32);
+    }
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    match (errno, dir) {
+        (libc::EAGAIN, Some(d)) => Attempt::WouldBlock(d),
+        (libc::EINPROGRESS, Some(Direction::Write)) => Attempt::InProgress,
+        _ => Attempt::Done(-errno),
+    }
+}
+
+/// Runs `op` once. Each pointer is valid per the backend push contract.
+pub(super) fn attempt(op: OpKind) -> Attempt {
+    let dir = direction(&op);
+    // SAFETY (for every call below): pointers and lengths come from an `OpKind` whose memory the
+    // driver keeps alive until this op's completion is reaped; the kernel validates fds.
+    let ret: isize = unsafe {
+        match op {
+            OpKind::Nop => 0,
+            OpKind::Read { fd, buf, len, offset } => {
+                retry_eintr(|| if offset == CURRENT_POS {
+                    libc::read(fd, buf.cast(), len as usize)
+                } else {
+                    libc::pread(fd, buf.cast(), len as usize, offset as i64)
+                })
+            }
+            OpKind::Write { fd, buf, len, offset } => {
+                retry_eintr(|| if offset == CURRENT_POS {
+                    libc::write(fd, buf.cast(), len as usize)
+                } else {
+                    libc::pwrite(fd, buf.cast(), len as usize, offset as i64)
+                })
+            }
+            OpKind::Readv { fd, iov, count, offset } => {
+                retry_eintr(|| if offset == CURRENT_POS {
+                    libc::readv(fd, iov, count as i32)
+                } else {
+                    libc::preadv(fd, iov, count as i32, offset as i64)
+                })
+            }
+            OpKind::Writev { fd, iov, count, offset } => {
+                retry_eintr(|| if offset == CURRENT_POS {
+                    libc::writev(fd, iov, count as i32)
+                } else {
+                    libc::pwritev(fd, iov, count as i32, offset as i64)
+                })
+            }
+            OpKind::Fsync { fd, datasync } => {
+                (if datasync { libc::fdatasync(fd) } else { libc::fsync(fd) }) as isize
+            }
+            OpKind::OpenAt { dirfd, path, flags, mode } => {
+                retry_eintr(|| libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) as isize)
+            }
+            OpKind::Close { fd } => libc::close(fd) as isize,
+            OpKind::Statx { fd, path, flags, mask, buf } => {
+                libc::syscall(libc::SYS_statx, fd, path, flags, mask, buf) as isize
+            }
+            OpKind::Accept { fd, addr, len } => retry_eintr(|| {
+                libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as isize
+            }),
+            OpKind::Connect { fd, addr, len } => libc::connect(fd, addr, len) as isize,
+            OpKind::Send { fd, buf, len, flags } => retry_eintr(|| {
+                libc::send(fd, buf.cast(), len as usize, flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            }),
+            OpKind::Recv { fd, buf, len, flags } => retry_eintr(|| {
+                libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT)
+            }),
+            OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
+            OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
+        }
+    };
+    done(ret, dir)
+}
+
+fn retry_eintr(mut f: impl FnMut() -> isize) -> isize {
+    loop {
+        let r = f();
+        if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return r;
+        }
+    }
+}
+
+/// Outcome of a non-blocking connect once the socket is writable.
+pub(super) fn connect_result(fd: RawFd) -> Attempt {
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are live locals sized as getsockopt expects.
+    let r = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut len)
+    };
+    if r < 0 {
+        return Attempt::Done(-io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+    }
+    match err {
+        0 => Attempt::Done(0),
+        libc::EINPROGRESS | libc::EALREADY => Attempt::InProgress,
+        e => Attempt::Done(-e),
+    }
+}

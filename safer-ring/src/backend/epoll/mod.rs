@@ -1,0 +1,246 @@
+//! epoll fallback backend.
+//!
+//! Sockets and pipes are made O_NONBLOCK (by the I/O types) and attempted at once; an attempt that
+//! would block parks the op on its fd, which is registered edge-triggered for both directions
+//! with EPOLL_CTL_ADD (EEXIST means it already is: no MOD churn, no error). Readiness retries the
+//! parked ops of that direction in order. Regular-file operations, open, statx, fsync and close
+//! are always ready and run inline on the ring's thread (no thread pool: a slow disk blocks the
+//! ring, which is the price of the fallback). Timeouts live in a heap of deadlines that bounds
+//! `epoll_wait`.
+
+mod exec;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::{Backend, Full, LinkTimeout, OpKind};
+use crate::config::BackendKind;
+use exec::{Attempt, Direction};
+
+const WAKE_KEY: u64 = u64::MAX;
+
+struct Parked {
+    op: OpKind,
+    deadline: Option<Instant>,
+    connecting: bool,
+}
+
+#[derive(Default)]
+struct FdQueues {
+    readers: Vec<u64>,
+    writers: Vec<u64>,
+}
+
+pub(crate) struct EpollBackend {
+    epfd: OwnedFd,
+    ready: Vec<(u64, i32)>,
+    parked: HashMap<u64, Parked>,
+    by_fd: HashMap<RawFd, FdQueues>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    events: Vec<libc::epoll_event>,
+    wake_fd: RawFd,
+}
+
+impl EpollBackend {
+    pub(crate) fn new(wake_fd: RawFd) -> io::Result<EpollBackend> {
+        // SAFETY: epoll_create1 takes no pointers.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd owned by nobody else.
+        let epfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let backend = EpollBackend {
+            epfd,
+            ready: Vec::new(),
+            parked: HashMap::new(),
+            by_fd: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
+            wake_fd,
+        };
+        backend.register(wake_fd, libc::EPOLLIN as u32, WAKE_KEY)?;
+        Ok(backend)
+    }
+
+    fn register(&self, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: key };
+        // SAFETY: `ev` is a live local the kernel only reads.
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn park(&mut self, ud: u64, op: OpKind, dir: Direction, deadline: Option<Instant>, connecting: bool) {
+        let fd = exec::fd_of(&op);
+        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(e) = self.register(fd, interest, fd as u64) {
+            // E.g. EPERM: the fd cannot be polled. Report it rather than hang.
+            self.ready.push((ud, -e.raw_os_error().unwrap_or(libc::EIO)));
+            return;
+        }
+        let q = self.by_fd.entry(fd).or_default();
+        match dir {
+            Direction::Read => q.readers.push(ud),
+            Direction::Write => q.writers.push(ud),
+        }
+        if let Some(d) = deadline {
+            self.timers.push(Reverse((d, ud)));
+        }
+        self.parked.insert(ud, Parked { op, deadline, connecting });
+    }
+
+    /// Retries parked ops on `fd` in one direction, in order, until one would block again.
+    fn retry(&mut self, fd: RawFd, dir: Direction) {
+        let Some(q) = self.by_fd.get_mut(&fd) else { return };
+        let list = match dir {
+            Direction::Read => &mut q.readers,
+            Direction::Write => &mut q.writers,
+        };
+        let mut done = 0;
+        for &ud in list.iter() {
+            let Some(p) = self.parked.get_mut(&ud) else {
+                done += 1; // cancelled or timed out: drop the stale entry
+                continue;
+            };
+            let res = if p.connecting { exec::connect_result(fd) } else { exec::attempt(p.op) };
+            match res {
+                Attempt::Done(r) => {
+                    self.parked.remove(&ud);
+                    self.ready.push((ud, r));
+                    done += 1;
+                }
+                Attempt::WouldBlock(_) | Attempt::InProgress => break,
+            }
+        }
+        list.drain(..done);
+        if q.readers.is_empty() && q.writers.is_empty() {
+            self.by_fd.remove(&fd);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((when, ud))) = self.timers.peek().copied() {
+            if when > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(p) = self.parked.get(&ud)
+                && p.deadline == Some(when)
+            {
+                let res = if matches!(p.op, OpKind::Timeout { .. }) { -libc::ETIME } else { -libc::ECANCELED };
+                self.parked.remove(&ud);
+                self.ready.push((ud, res));
+            }
+        }
+    }
+
+    fn next_timeout_ms(&self, cap: Option<Duration>) -> i32 {
+        let now = Instant::now();
+        let timer = self.timers.peek().map(|Reverse((when, _))| when.saturating_duration_since(now));
+        let d = match (timer, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match d {
+            None => -1,
+            // Round up so a timer never fires early and spins.
+            Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+        }
+    }
+}
+
+impl Backend for EpollBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Epoll
+    }
+
+    fn push(&mut self, ud: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+        let deadline = timeout.map(|t| Instant::now() + t.dur);
+        if let OpKind::Timeout { spec } = op {
+            // SAFETY: `spec` points to a live LinkTimeout per the push contract.
+            let dur = unsafe { (*spec).dur };
+            let when = Instant::now() + dur;
+            self.timers.push(Reverse((when, ud)));
+            self.parked.insert(ud, Parked { op, deadline: Some(when), connecting: false });
+            return Ok(());
+        }
+        // Keep per-fd order: queue behind ops already waiting in the same direction.
+        if let Some(dir) = exec::direction(&op) {
+            let fd = exec::fd_of(&op);
+            if let Some(q) = self.by_fd.get(&fd) {
+                let waiting = match dir {
+                    Direction::Read => &q.readers,
+                    Direction::Write => &q.writers,
+                };
+                if waiting.iter().any(|u| self.parked.contains_key(u)) {
+                    self.park(ud, op, dir, deadline, false);
+                    return Ok(());
+                }
+            }
+        }
+        match exec::attempt(op) {
+            Attempt::Done(r) => self.ready.push((ud, r)),
+            Attempt::WouldBlock(dir) => self.park(ud, op, dir, deadline, false),
+            Attempt::InProgress => self.park(ud, op, Direction::Write, deadline, true),
+        }
+        Ok(())
+    }
+
+    fn cancel(&mut self, ud: u64) -> Result<(), Full> {
+        if self.parked.remove(&ud).is_some() {
+            self.ready.push((ud, -libc::ECANCELED));
+        }
+        Ok(())
+    }
+
+    fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        self.fire_timers();
+        let ms = if wait && self.ready.is_empty() { self.next_timeout_ms(timeout) } else { 0 };
+        // SAFETY: `events` is a live buffer of `len` entries the kernel fills.
+        let n = unsafe {
+            libc::epoll_wait(self.epfd.as_raw_fd(), self.events.as_mut_ptr(), self.events.len() as i32, ms)
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+        }
+        for i in 0..n as usize {
+            let ev = self.events[i];
+            let (key, mask) = (ev.u64, ev.events as i32);
+            if key == WAKE_KEY {
+                // Level-triggered: drain it or every later wait returns at once.
+                super::sys::drain_eventfd(self.wake_fd);
+                continue;
+            }
+            let fd = key as RawFd;
+            if mask & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                self.retry(fd, Direction::Read);
+            }
+            if mask & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                self.retry(fd, Direction::Write);
+            }
+        }
+        self.fire_timers();
+        Ok(())
+    }
+
+    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        for (ud, res) in self.ready.drain(..) {
+            sink(ud, res, 0);
+        }
+    }
+
+    fn wants_nonblocking(&self) -> bool {
+        true
+    }
+}

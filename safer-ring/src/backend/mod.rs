@@ -1,0 +1,130 @@
+//! The backend contract.
+//!
+//! A backend turns [`OpKind`] descriptions into kernel work and reports one completion per
+//! pushed operation. Every backend must provide:
+//!
+//! - **`push`**: queue one operation under a caller-chosen `user_data`. The pointers inside the
+//!   [`OpKind`] (and the optional [`LinkTimeout`]) stay valid until the completion for that
+//!   `user_data` has been handed to `reap`'s sink; the backend may read or write through them at
+//!   any time until then. `Err(Full)` means "no room now": the caller drives a turn and retries.
+//! - **`cancel`**: ask for an earlier push to finish early. The operation still completes exactly
+//!   once (with `-ECANCELED` if the cancel won); the cancel itself never produces a completion.
+//! - **`turn`**: hand queued work to the kernel and, if `wait` is set and nothing has completed
+//!   yet, block in the kernel (`io_uring_enter` / `epoll_wait`) until something does, the
+//!   wake eventfd is written, or `timeout` passes. `EBUSY` (completion queue overflow) is handled
+//!   inside: no completion is ever dropped.
+//! - **`reap`**: move every available completion into the sink as `(user_data, res, flags)`
+//!   where `res` is a byte count / fd on success and a negated errno on failure, as in a CQE.
+//! - **The wake eventfd** given at creation is watched at all times; its readiness ends a
+//!   blocking `turn` and is drained by the backend, never reported to the sink.
+//!
+//! Results are identical across backends: the same bytes moved, the same errno for the same
+//! failure (`ECANCELED` for cancelled work, `ETIME` for an expired sleep).
+
+mod epoll;
+pub(crate) mod sys;
+mod uring;
+
+pub use uring::SetupReport;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+pub(crate) use epoll::EpollBackend;
+pub(crate) use uring::IoUringBackend;
+
+use crate::config::BackendKind;
+
+/// `user_data` values at and above this are the backends' own and never reach the sink.
+pub(crate) const RESERVED_USER_DATA: u64 = u64::MAX - 16;
+
+/// Offset meaning "the file's current position" (stream semantics).
+pub(crate) const CURRENT_POS: u64 = u64::MAX;
+
+/// One kernel operation, described with raw pointers into memory the driver keeps alive.
+#[derive(Debug, Clone, Copy)]
+pub enum OpKind {
+    Nop,
+    Read { fd: RawFd, buf: *mut u8, len: u32, offset: u64 },
+    Write { fd: RawFd, buf: *const u8, len: u32, offset: u64 },
+    Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 },
+    Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 },
+    Fsync { fd: RawFd, datasync: bool },
+    OpenAt { dirfd: RawFd, path: *const libc::c_char, flags: i32, mode: u32 },
+    Close { fd: RawFd },
+    Statx { fd: RawFd, path: *const libc::c_char, flags: i32, mask: u32, buf: *mut libc::statx },
+    Accept { fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t },
+    Connect { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t },
+    Send { fd: RawFd, buf: *const u8, len: u32, flags: i32 },
+    Recv { fd: RawFd, buf: *mut u8, len: u32, flags: i32 },
+    Shutdown { fd: RawFd, how: i32 },
+    Timeout { spec: *const LinkTimeout },
+}
+
+/// A relative deadline in both forms the backends need, kept at a stable address.
+#[derive(Debug)]
+pub struct LinkTimeout {
+    pub(crate) ts: io_uring::types::Timespec,
+    pub(crate) dur: Duration,
+}
+
+impl LinkTimeout {
+    pub(crate) fn new(dur: Duration) -> Box<LinkTimeout> {
+        Box::new(LinkTimeout { ts: dur.into(), dur })
+    }
+}
+
+/// The submission queue has no room; drive a turn and push again.
+#[derive(Debug)]
+pub(crate) struct Full;
+
+/// What every backend provides; see the module documentation for the contract.
+pub(crate) trait Backend {
+    fn kind(&self) -> BackendKind;
+    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full>;
+    fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
+    fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
+    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
+    /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
+    fn wants_nonblocking(&self) -> bool;
+}
+
+/// Static dispatch over the backends (no vtable on the per-op path).
+pub(crate) enum AnyBackend {
+    Uring(Box<IoUringBackend>),
+    Epoll(EpollBackend),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            AnyBackend::Uring($b) => $e,
+            AnyBackend::Epoll($b) => $e,
+        }
+    };
+}
+
+impl Backend for AnyBackend {
+    fn kind(&self) -> BackendKind {
+        dispatch!(self, b => b.kind())
+    }
+    #[inline]
+    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+        dispatch!(self, b => b.push(user_data, op, timeout))
+    }
+    fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
+        dispatch!(self, b => b.cancel(user_data))
+    }
+    #[inline]
+    fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        dispatch!(self, b => b.turn(wait, timeout))
+    }
+    #[inline]
+    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        dispatch!(self, b => b.reap(sink))
+    }
+    fn wants_nonblocking(&self) -> bool {
+        dispatch!(self, b => b.wants_nonblocking())
+    }
+}

@@ -1,0 +1,182 @@
+//! Thin, checked wrappers over the libc calls the safe layers need.
+
+use std::io;
+use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// A non-blocking, close-on-exec eventfd.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a non-negative return is a fresh fd we now own.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter (wakes whoever polls it).
+pub(crate) fn signal_eventfd(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live local; EAGAIN (counter saturated) still leaves it readable.
+    let _ = unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+}
+
+/// Resets an eventfd's counter so the next poll blocks again.
+pub(crate) fn drain_eventfd(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a live local; the fd is non-blocking.
+    let _ = unsafe { libc::read(fd, (&raw mut v).cast(), 8) };
+}
+
+/// Sets or clears O_NONBLOCK.
+pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL take no pointers; a bad fd yields EBADF.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    if new != flags {
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
+    }
+    Ok(())
+}
+
+/// A close-on-exec socket, non-blocking if asked.
+pub(crate) fn socket(domain: i32, ty: i32, nonblocking: bool) -> io::Result<OwnedFd> {
+    let nb = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: socket takes no pointers.
+    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC | nb, 0) })?;
+    // SAFETY: fresh fd, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A connected pair of close-on-exec Unix stream sockets.
+pub(crate) fn socketpair(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let nb = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two fds the kernel writes.
+    cvt(unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | nb, 0, fds.as_mut_ptr())
+    })?;
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub(crate) fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let nb = if nonblocking { libc::O_NONBLOCK } else { 0 };
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two fds the kernel writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | nb) })?;
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Takes ownership of an fd the kernel returned in a completion.
+pub(crate) fn own_fd(fd: i32) -> OwnedFd {
+    debug_assert!(fd >= 0);
+    // SAFETY: callers pass only fds a completed accept/open/socket just created, which nothing
+    // else owns; each completion is delivered exactly once.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Socket address storage at a stable heap address for the kernel to read or fill.
+pub(crate) struct RawAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl RawAddr {
+    pub(crate) fn empty() -> Box<RawAddr> {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid (AF_UNSPEC) value.
+        let storage = unsafe { mem::zeroed() };
+        Box::new(RawAddr { storage, len: mem::size_of::<libc::sockaddr_storage>() as _ })
+    }
+
+    pub(crate) fn from_socket_addr(addr: &SocketAddr) -> Box<RawAddr> {
+        let mut raw = RawAddr::empty();
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as _,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+                unsafe { (&raw mut raw.storage).cast::<libc::sockaddr_in>().write(sin) };
+                raw.len = mem::size_of::<libc::sockaddr_in>() as _;
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as _,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+                unsafe { (&raw mut raw.storage).cast::<libc::sockaddr_in6>().write(sin6) };
+                raw.len = mem::size_of::<libc::sockaddr_in6>() as _;
+            }
+        }
+        raw
+    }
+
+    pub(crate) fn sockaddr_ptr(&self) -> *const libc::sockaddr {
+        (&raw const self.storage).cast()
+    }
+
+    pub(crate) fn sockaddr_mut_ptr(&mut self) -> *mut libc::sockaddr {
+        (&raw mut self.storage).cast()
+    }
+
+    /// The address as a std type; `None` for families other than IPv4/IPv6 (e.g. Unix).
+    pub(crate) fn to_socket_addr(&self) -> Option<SocketAddr> {
+        match self.storage.ss_family as i32 {
+            libc::AF_INET => {
+                // SAFETY: the family says the kernel wrote a sockaddr_in here.
+                let sin = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in>() };
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the kernel wrote a sockaddr_in6 here.
+                let s = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in6>() };
+                let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    u16::from_be(s.sin6_port),
+                    s.sin6_flowinfo,
+                    s.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A zeroed `statx` buffer at a stable heap address.
+pub(crate) fn statx_buf() -> Box<libc::statx> {
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    Box::new(unsafe { mem::zeroed() })
+}
+
+/// The soft RLIMIT_MEMLOCK in bytes (for error messages).
+pub(crate) fn memlock_limit() -> u64 {
+    // SAFETY: all-zero rlimit is valid; getrlimit writes into the live local.
+    let mut r: libc::rlimit = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } == 0 { r.rlim_cur } else { 0 }
+}
+
+/// A temporary duplicate of `fd` (close-on-exec), for calling std helpers without taking the
+/// original's ownership.
+pub(crate) fn borrow_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes no pointers; a bad fd yields EBADF.
+    let d = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(d) })
+}

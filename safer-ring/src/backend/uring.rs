@@ -1,0 +1,283 @@
+//! io_uring backend on the `io-uring` crate.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+use super::{Backend, Full, LinkTimeout, OpKind, RESERVED_USER_DATA};
+use crate::config::{BackendKind, SaferRingConfig};
+
+const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
+const LINK_TIMEOUT_TOKEN: u64 = RESERVED_USER_DATA + 1;
+const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
+const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
+
+/// Which setup flags the kernel accepted, and the ring's reported features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetupReport {
+    /// `IORING_SETUP_COOP_TASKRUN` (with `TASKRUN_FLAG`) was accepted.
+    pub coop_taskrun: bool,
+    /// `IORING_SETUP_SINGLE_ISSUER` was accepted.
+    pub single_issuer: bool,
+    /// `IORING_SETUP_DEFER_TASKRUN` was accepted.
+    pub defer_taskrun: bool,
+    /// `params.features` as returned by `io_uring_setup`.
+    pub features: u32,
+    /// Submission queue entries granted.
+    pub sq_entries: u32,
+    /// Completion queue entries granted.
+    pub cq_entries: u32,
+}
+
+pub(crate) struct IoUringBackend {
+    ring: IoUring,
+    report: SetupReport,
+    wake_fd: RawFd,
+    wake_armed: bool,
+    timer: types::Timespec,
+}
+
+impl IoUringBackend {
+    /// Creates a ring with the fastest setup flags the kernel accepts: each flag the kernel
+    /// rejects with EINVAL is dropped (newest first) and setup retried.
+    pub(crate) fn new(cfg: &SaferRingConfig, wake_fd: RawFd) -> io::Result<IoUringBackend> {
+        let mut want = (cfg.coop_taskrun, cfg.single_issuer, cfg.defer_taskrun);
+        let ring = loop {
+            let mut b = IoUring::builder();
+            b.setup_cqsize(cfg.cq_size());
+            if want.0 {
+                b.setup_coop_taskrun();
+            }
+            if want.0 || want.2 {
+                // The kernel then flags pending task work in the SQ, so idle turns skip the syscall.
+                b.setup_taskrun_flag();
+            }
+            if want.1 {
+                b.setup_single_issuer();
+            }
+            if want.2 {
+                b.setup_defer_taskrun();
+            }
+            match b.build(cfg.entries) {
+                Ok(r) => break r,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && want != (false, false, false) => {
+                    tracing::debug!(?want, "io_uring_setup rejected flags (EINVAL); retrying with fewer");
+                    want = match want {
+                        (c, s, true) => (c, s, false),
+                        (c, true, false) => (c, false, false),
+                        _ => (false, false, false),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let params = ring.params();
+        let report = SetupReport {
+            coop_taskrun: want.0,
+            single_issuer: want.1,
+            defer_taskrun: want.2,
+            features: sys_features(params),
+            sq_entries: params.sq_entries(),
+            cq_entries: params.cq_entries(),
+        };
+        let mut backend = IoUringBackend {
+            ring,
+            report,
+            wake_fd,
+            wake_armed: false,
+            timer: types::Timespec::new(),
+        };
+        backend.arm_wake();
+        Ok(backend)
+    }
+
+    pub(crate) fn report(&self) -> SetupReport {
+        self.report
+    }
+
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.ring.as_raw_fd()
+    }
+
+    fn push_entries(&mut self, entries: &[squeue::Entry]) -> Result<(), Full> {
+        let mut sq = self.ring.submission();
+        // SAFETY: every pointer in these entries refers to memory the driver keeps alive until
+        // the matching completion is reaped (the contract of `Backend::push`), or to `self`
+        // fields (`timer`) that live as long as the ring; the wake poll names only an fd.
+        unsafe { sq.push_multiple(entries) }.map_err(|_| Full)
+    }
+
+    fn arm_wake(&mut self) {
+        let e = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
+            .build()
+            .user_data(WAKE_TOKEN);
+        if self.push_entries(&[e]).is_ok() {
+            self.wake_armed = true;
+        }
+    }
+
+    fn enter(&mut self, want: usize) -> io::Result<()> {
+        loop {
+            match self.ring.submit_and_wait(want) {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EINTR) if want > 0 => return Ok(()),
+                    Some(libc::EINTR) => continue,
+                    // CQ overflow with NODROP: the caller reaps, then submits again.
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) => return Err(e),
+                    // ETIME is the EXT_ARG timeout; nothing to report.
+                    Some(libc::ETIME) => return Ok(()),
+                    _ => return Err(e),
+                },
+            }
+        }
+    }
+}
+
+fn sys_features(p: &io_uring::Parameters) -> u32 {
+    // The crate exposes features as predicates; rebuild the kernel's bit set (IORING_FEAT_*)
+    // from those it makes public. REG_REG_RING (bit 13) and RW_ATTR (bit 16) are not exposed.
+    let bits = [
+        (0, p.is_feature_single_mmap()),
+        (1, p.is_feature_nodrop()),
+        (2, p.is_feature_submit_stable()),
+        (3, p.is_feature_rw_cur_pos()),
+        (4, p.is_feature_cur_personality()),
+        (5, p.is_feature_fast_poll()),
+        (6, p.is_feature_poll_32bits()),
+        (7, p.is_feature_sqpoll_nonfixed()),
+        (8, p.is_feature_ext_arg()),
+        (9, p.is_feature_native_workers()),
+        (10, p.is_feature_resource_tagging()),
+        (11, p.is_feature_skip_cqe_on_success()),
+        (12, p.is_feature_linked_file()),
+        (14, p.is_feature_recvsend_bundle()),
+        (15, p.is_feature_min_timeout()),
+        (17, p.is_feature_no_iowait()),
+    ];
+    bits.iter().fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
+}
+
+fn build(op: OpKind) -> squeue::Entry {
+    match op {
+        OpKind::Nop => opcode::Nop::new().build(),
+        OpKind::Read { fd, buf, len, offset } => {
+            opcode::Read::new(types::Fd(fd), buf, len).offset(offset).build()
+        }
+        OpKind::Write { fd, buf, len, offset } => {
+            opcode::Write::new(types::Fd(fd), buf, len).offset(offset).build()
+        }
+        OpKind::Readv { fd, iov, count, offset } => {
+            opcode::Readv::new(types::Fd(fd), iov, count).offset(offset).build()
+        }
+        OpKind::Writev { fd, iov, count, offset } => {
+            opcode::Writev::new(types::Fd(fd), iov, count).offset(offset).build()
+        }
+        OpKind::Fsync { fd, datasync } => {
+            let flags = if datasync { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
+            opcode::Fsync::new(types::Fd(fd)).flags(flags).build()
+        }
+        OpKind::OpenAt { dirfd, path, flags, mode } => {
+            opcode::OpenAt::new(types::Fd(dirfd), path).flags(flags).mode(mode).build()
+        }
+        OpKind::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+        OpKind::Statx { fd, path, flags, mask, buf } => {
+            opcode::Statx::new(types::Fd(fd), path, buf.cast()).flags(flags).mask(mask).build()
+        }
+        OpKind::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd), addr, len)
+            .flags(libc::SOCK_CLOEXEC)
+            .build(),
+        OpKind::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
+        OpKind::Send { fd, buf, len, flags } => opcode::Send::new(types::Fd(fd), buf, len)
+            .flags(flags | libc::MSG_NOSIGNAL)
+            .build(),
+        OpKind::Recv { fd, buf, len, flags } => {
+            opcode::Recv::new(types::Fd(fd), buf, len).flags(flags).build()
+        }
+        OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        OpKind::Timeout { spec } => {
+            // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.
+            let ts = unsafe { &(*spec).ts };
+            opcode::Timeout::new(ts).build()
+        }
+    }
+}
+
+impl Backend for IoUringBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::IoUring
+    }
+
+    #[inline]
+    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+        let entry = build(op).user_data(user_data);
+        match timeout {
+            None => self.push_entries(&[entry]),
+            Some(t) => {
+                let lt = opcode::LinkTimeout::new(&t.ts).build().user_data(LINK_TIMEOUT_TOKEN);
+                // push_multiple is all-or-nothing, so the link is never split across submits.
+                self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt])
+            }
+        }
+    }
+
+    fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
+        let e = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+        self.push_entries(&[e])
+    }
+
+    fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.wake_armed {
+            self.arm_wake();
+        }
+        if !wait {
+            let sq_empty = self.ring.submission().is_empty();
+            let busy = {
+                let sq = self.ring.submission();
+                sq.taskrun() || sq.cq_overflow()
+            };
+            // With DEFER_TASKRUN completions only appear after an enter with GETEVENTS; the
+            // kernel flags pending work in the SQ (TASKRUN_FLAG), so an idle turn costs no syscall.
+            if sq_empty && !busy {
+                return Ok(());
+            }
+            return self.enter(0);
+        }
+        if !self.ring.completion().is_empty() {
+            return self.enter(0);
+        }
+        if let Some(t) = timeout {
+            self.timer = t.into();
+            let e = opcode::Timeout::new(&self.timer).build().user_data(TIMER_TOKEN);
+            if self.push_entries(&[e]).is_err() {
+                return self.enter(0);
+            }
+        }
+        self.enter(1)
+    }
+
+    #[inline]
+    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        let mut rearm = false;
+        for cqe in self.ring.completion() {
+            let ud = cqe.user_data();
+            if ud < RESERVED_USER_DATA {
+                sink(ud, cqe.result(), cqe.flags());
+            } else if ud == WAKE_TOKEN {
+                rearm = true;
+            }
+        }
+        if rearm {
+            super::sys::drain_eventfd(self.wake_fd);
+            self.wake_armed = false;
+            self.arm_wake();
+        }
+    }
+
+    fn wants_nonblocking(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,98 @@
+//! Buffers the kernel may read from or write into while an operation is in flight.
+//!
+//! Operations take buffers by value and give them back with the result, so the caller cannot
+//! touch a buffer while the kernel owns it; the traits require that the memory does not move
+//! when the buffer value moves (it lives on the heap).
+
+mod owned;
+
+pub use owned::OwnedBuffer;
+
+/// A buffer the kernel may read from (for writes and sends).
+///
+/// # Safety
+/// `stable_ptr()` must point to `bytes_init()` initialized bytes that stay valid, at the same
+/// address, while the value is moved around and until it is dropped or mutably accessed.
+pub unsafe trait IoBuf: 'static {
+    /// Start of the buffer's memory.
+    fn stable_ptr(&self) -> *const u8;
+    /// Number of initialized bytes (what a write sends).
+    fn bytes_init(&self) -> usize;
+    /// Total capacity in bytes (what a read may fill).
+    fn bytes_total(&self) -> usize;
+}
+
+/// A buffer the kernel may write into (for reads and receives).
+///
+/// # Safety
+/// As [`IoBuf`], and `stable_mut_ptr()` must be valid for writes of `bytes_total()` bytes.
+pub unsafe trait IoBufMut: IoBuf {
+    /// Start of the buffer's memory, for writing.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+    /// Records that the first `len` bytes are now initialized (after a read of `len` bytes).
+    ///
+    /// # Safety
+    /// The first `len` bytes (`len <= bytes_total()`) must really be initialized.
+    unsafe fn set_init(&mut self, len: usize);
+}
+
+// SAFETY: a Vec's heap allocation does not move when the Vec value moves; `len` bytes are
+// initialized.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+/// Reads fill a `Vec` from index 0 up to its capacity and set its length to the bytes read.
+// SAFETY: the allocation is valid for writes of `capacity()` bytes.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, len: usize) {
+        // SAFETY: the caller guarantees `len <= capacity` bytes are initialized.
+        unsafe { self.set_len(len) };
+    }
+}
+
+// SAFETY: a boxed slice's allocation does not move with the box; all of it is initialized.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A boxed slice keeps its length; the byte count of a read is in the result.
+// SAFETY: the allocation is valid for writes of `len()` bytes and always initialized.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, _len: usize) {}
+}
+
+// SAFETY: string literals live forever at a fixed address and are initialized.
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}

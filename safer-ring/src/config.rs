@@ -1,0 +1,207 @@
+//! Ring configuration: sizes, backend choice, setup flags and submission policy.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::{Result, SaferRingError};
+
+/// Name of the environment variable that overrides the backend choice.
+pub const BACKEND_ENV: &str = "SAFER_RING_BACKEND";
+
+/// Largest submission queue the kernel accepts (`IORING_MAX_ENTRIES`).
+pub const MAX_ENTRIES: u32 = 32768;
+
+/// Which backend a ring runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// io_uring when `io_uring_setup` works, epoll otherwise.
+    Auto,
+    /// io_uring only: ring creation fails if the kernel refuses it.
+    IoUring,
+    /// The epoll fallback, even where io_uring works.
+    Epoll,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::Auto => "auto",
+            BackendKind::IoUring => "io_uring",
+            BackendKind::Epoll => "epoll",
+        })
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = SaferRingError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(BackendKind::Auto),
+            "io_uring" | "io-uring" | "iouring" | "uring" => Ok(BackendKind::IoUring),
+            "epoll" => Ok(BackendKind::Epoll),
+            _ => Err(SaferRingError::config(
+                "backend",
+                s,
+                "one of auto, io_uring, epoll",
+            )),
+        }
+    }
+}
+
+impl BackendKind {
+    /// The backend named by `SAFER_RING_BACKEND`, `None` when unset.
+    ///
+    /// # Errors
+    /// [`SaferRingError::InvalidEnv`] when the variable holds anything but auto, io_uring or epoll.
+    pub fn from_env() -> Result<Option<BackendKind>> {
+        match std::env::var(BACKEND_ENV) {
+            Ok(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| SaferRingError::InvalidEnv {
+                    name: BACKEND_ENV,
+                    value: v,
+                    expected: "auto, io_uring or epoll",
+                }),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(v)) => Err(SaferRingError::InvalidEnv {
+                name: BACKEND_ENV,
+                value: v.to_string_lossy().into_owned(),
+                expected: "auto, io_uring or epoll",
+            }),
+        }
+    }
+}
+
+/// When queued submissions reach the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubmitPolicy {
+    /// Queue operations and submit them all with one `io_uring_enter` per driver turn.
+    #[default]
+    Batch,
+    /// Submit as soon as an operation is pushed (lower latency, more syscalls).
+    Eager,
+}
+
+/// Configuration for [`Ring::with_config`](crate::Ring::with_config).
+///
+/// # Examples
+/// ```
+/// use safer_ring::{BackendKind, Ring, SaferRingConfig};
+/// let cfg = SaferRingConfig::default().entries(64).backend(BackendKind::Auto);
+/// let ring = Ring::with_config(cfg)?;
+/// # Ok::<(), safer_ring::SaferRingError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SaferRingConfig {
+    pub(crate) entries: u32,
+    pub(crate) cq_entries: Option<u32>,
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) coop_taskrun: bool,
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) submit_policy: SubmitPolicy,
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Default for SaferRingConfig {
+    fn default() -> Self {
+        SaferRingConfig {
+            entries: 256,
+            cq_entries: None,
+            backend: None,
+            coop_taskrun: true,
+            single_issuer: true,
+            defer_taskrun: true,
+            submit_policy: SubmitPolicy::Batch,
+            drain_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl SaferRingConfig {
+    /// Submission-queue entries (1..=32768; the kernel rounds up to a power of two).
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.entries = entries;
+        self
+    }
+
+    /// Completion-queue entries (default: twice the submission entries).
+    pub fn cq_entries(mut self, cq_entries: u32) -> Self {
+        self.cq_entries = Some(cq_entries);
+        self
+    }
+
+    /// Backend choice. Without this, `SAFER_RING_BACKEND` decides, then `auto`.
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Ask for `IORING_SETUP_COOP_TASKRUN` (5.19+). Default on; dropped if the kernel refuses.
+    pub fn coop_taskrun(mut self, on: bool) -> Self {
+        self.coop_taskrun = on;
+        self
+    }
+
+    /// Ask for `IORING_SETUP_SINGLE_ISSUER` (6.0+). Default on; dropped if the kernel refuses.
+    pub fn single_issuer(mut self, on: bool) -> Self {
+        self.single_issuer = on;
+        self
+    }
+
+    /// Ask for `IORING_SETUP_DEFER_TASKRUN` (6.1+, needs single issuer). Default on.
+    pub fn defer_taskrun(mut self, on: bool) -> Self {
+        self.defer_taskrun = on;
+        self
+    }
+
+    /// When submissions reach the kernel.
+    pub fn submit_policy(mut self, policy: SubmitPolicy) -> Self {
+        self.submit_policy = policy;
+        self
+    }
+
+    /// How long dropping a ring waits for cancelled operations to complete (then leaks them).
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Checks every value and resolves the backend choice (explicit > environment > auto).
+    pub(crate) fn validate(&self) -> Result<BackendKind> {
+        if self.entries == 0 || self.entries > MAX_ENTRIES {
+            return Err(SaferRingError::config(
+                "entries",
+                self.entries,
+                "1..=32768 submission queue entries",
+            ));
+        }
+        if let Some(cq) = self.cq_entries
+            && (cq < self.entries || cq > 2 * MAX_ENTRIES)
+        {
+            return Err(SaferRingError::config(
+                "cq_entries",
+                cq,
+                "at least `entries` and at most 65536",
+            ));
+        }
+        if self.defer_taskrun && !self.single_issuer {
+            return Err(SaferRingError::config(
+                "defer_taskrun",
+                true,
+                "single_issuer(true): DEFER_TASKRUN requires SINGLE_ISSUER",
+            ));
+        }
+        match self.backend {
+            Some(b) => Ok(b),
+            None => Ok(BackendKind::from_env()?.unwrap_or(BackendKind::Auto)),
+        }
+    }
+
+    pub(crate) fn cq_size(&self) -> u32 {
+        self.cq_entries.unwrap_or(self.entries.saturating_mul(2))
+    }
+}

@@ -1,0 +1,155 @@
+//! Driver core: the slab of in-flight operations, orphans, and the submission policy.
+
+pub(crate) mod executor;
+pub(crate) mod op;
+
+use std::io;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::backend::{AnyBackend, Backend, LinkTimeout, OpKind};
+use crate::config::SubmitPolicy;
+
+/// State of one in-flight operation, indexed by its `user_data`.
+pub(crate) enum Slot {
+    /// Pushed; the future (if still alive) waits for the completion.
+    Waiting(Option<Waker>),
+    /// The completion arrived and waits for the future's next poll.
+    Done { res: i32, flags: u32 },
+    /// The future was dropped; the slot owns its data until the kernel is done with it.
+    Orphan(Box<dyn Orphan>),
+}
+
+/// Owner of a dropped operation's memory; told the result so it can release what the kernel
+/// produced (e.g. close an accepted fd).
+pub(crate) trait Orphan {
+    fn complete(self: Box<Self>, res: i32, flags: u32);
+}
+
+pub(crate) struct Driver {
+    pub(crate) backend: AnyBackend,
+    pub(crate) slots: Slab<Slot>,
+    policy: SubmitPolicy,
+    drain_timeout: Duration,
+}
+
+fn complete(slots: &mut Slab<Slot>, ud: u64, res: i32, flags: u32) {
+    let key = ud as usize;
+    let Some(slot) = slots.get_mut(key) else {
+        tracing::error!(user_data = ud, "completion for an unknown operation");
+        return;
+    };
+    match slot {
+        Slot::Waiting(w) => {
+            let w = w.take();
+            *slot = Slot::Done { res, flags };
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+        Slot::Done { .. } => tracing::error!(user_data = ud, "second completion for a one-shot op"),
+        Slot::Orphan(_) => {
+            if let Slot::Orphan(o) = slots.remove(key) {
+                o.complete(res, flags);
+            }
+        }
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(backend: AnyBackend, policy: SubmitPolicy, drain_timeout: Duration) -> Driver {
+        Driver { backend, slots: Slab::with_capacity(256), policy, drain_timeout }
+    }
+
+    /// Takes a slot and queues `op` under it. On error nothing stays queued.
+    pub(crate) fn push(&mut self, op: OpKind, timeout: Option<&LinkTimeout>, waker: &Waker) -> io::Result<usize> {
+        let key = self.slots.insert(Slot::Waiting(Some(waker.clone())));
+        loop {
+            match self.backend.push(key as u64, op, timeout) {
+                Ok(()) => break,
+                Err(_full) => {
+                    // No room in the SQ: hand what is queued to the kernel, then retry.
+                    if let Err(e) = self.turn(false) {
+                        self.slots.remove(key);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if self.policy == SubmitPolicy::Eager {
+            self.turn(false)?;
+        }
+        Ok(key)
+    }
+
+    /// Asks the backend to cancel `key`; the op still completes once.
+    pub(crate) fn cancel(&mut self, key: usize) {
+        while self.backend.cancel(key as u64).is_err() {
+            if self.turn(false).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// One driver turn: submit, optionally block until something completes, and deliver every
+    /// available completion to its slot. EBUSY (CQ overflow) is resolved by reaping first.
+    pub(crate) fn turn(&mut self, wait: bool) -> io::Result<()> {
+        self.turn_timeout(wait, None)
+    }
+
+    pub(crate) fn turn_timeout(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        let Driver { backend, slots, .. } = self;
+        let mut sink = |ud, res, flags| complete(slots, ud, res, flags);
+        let mut tries = 0;
+        loop {
+            match backend.turn(wait, timeout) {
+                Ok(()) => break,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN)) && tries < 64 => {
+                    backend.reap(&mut sink);
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        backend.reap(&mut sink);
+        Ok(())
+    }
+
+    /// Number of operations the kernel may still be working on.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.iter().filter(|(_, s)| !matches!(s, Slot::Done { .. })).count()
+    }
+
+    /// Cancels everything and waits (bounded) for the kernel to finish with it. Whatever is still
+    /// in flight afterwards is leaked, never freed: the kernel may still write into it.
+    pub(crate) fn shutdown(&mut self) {
+        let keys: Vec<usize> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !matches!(s, Slot::Done { .. }))
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            self.cancel(k);
+        }
+        let deadline = Instant::now() + self.drain_timeout;
+        while self.in_flight() > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            if self.turn_timeout(true, Some((deadline - now).min(Duration::from_millis(50)))).is_err() {
+                break;
+            }
+        }
+        let left = self.in_flight();
+        if left > 0 {
+            tracing::warn!(operations = left, "ring dropped with operations the kernel did not finish; leaking their buffers");
+            for slot in self.slots.drain() {
+                std::mem::forget(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The crate's error type.
+
+use std::io;
+
+use crate::config::BackendKind;
+
+/// Everything that can go wrong in safer-ring outside of an individual I/O result.
+///
+/// I/O results of operations are plain [`io::Error`]s (so they compose with the rest of the
+/// ecosystem); this type covers configuration, setup and buffer validation, and converts into
+/// [`io::Error`] with a kind that matches the cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaferRingError {
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {field} = {value}: expected {expected}")]
+    InvalidConfig {
+        /// The configuration field, e.g. `entries`.
+        field: &'static str,
+        /// The rejected value, printed.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// A buffer is longer than one kernel operation can describe.
+    #[error("buffer of {len} bytes is too large: one operation can address at most {max} bytes")]
+    BufferTooLarge {
+        /// The buffer's length in bytes.
+        len: usize,
+        /// The largest accepted length.
+        max: usize,
+    },
+    /// The requested backend could not be started.
+    #[error("cannot start the {backend} backend: {source}")]
+    BackendUnavailable {
+        /// The backend that failed.
+        backend: BackendKind,
+        /// Why it failed, as reported by the kernel.
+        #[source]
+        source: io::Error,
+    },
+    /// `io_uring_setup` failed with ENOMEM, typically RLIMIT_MEMLOCK on kernels before 5.12.
+    #[error(
+        "io_uring_setup({entries} entries) failed with ENOMEM: kernels before 5.12 charge rings to \
+         RLIMIT_MEMLOCK (currently {memlock_limit} bytes); use fewer entries or raise the limit"
+    )]
+    RingMemoryLimit {
+        /// Requested submission-queue entries.
+        entries: u32,
+        /// RLIMIT_MEMLOCK soft limit in bytes at the time of the call.
+        memlock_limit: u64,
+    },
+    /// An environment variable has a value safer-ring does not understand.
+    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    InvalidEnv {
+        /// The variable's name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// The accepted values.
+        expected: &'static str,
+    },
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What safer-ring was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SaferRingError {
+    pub(crate) fn config(field: &'static str, value: impl ToString, expected: &'static str) -> Self {
+        SaferRingError::InvalidConfig {
+            field,
+            value: value.to_string(),
+            expected,
+        }
+    }
+
+    pub(crate) fn io(context: &'static str, source: io::Error) -> Self {
+        SaferRingError::Io { context, source }
+    }
+}
+
+impl From<SaferRingError> for io::Error {
+    fn from(err: SaferRingError) -> io::Error {
+        let kind = match &err {
+            SaferRingError::InvalidConfig { .. }
+            | SaferRingError::BufferTooLarge { .. }
+            | SaferRingError::InvalidEnv { .. } => io::ErrorKind::InvalidInput,
+            SaferRingError::BackendUnavailable { source, .. } | SaferRingError::Io { source, .. } => {
+                source.kind()
+            }
+            SaferRingError::RingMemoryLimit { .. } => io::ErrorKind::OutOfMemory,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// Result alias for fallible safer-ring setup calls.
+pub type Result<T, E = SaferRingError> = std::result::Result<T, E>;

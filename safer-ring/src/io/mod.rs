@@ -1,0 +1,9 @@
+//! I/O types owned by safer-ring: every fd is shared (`Rc`) with the operations naming it, so it
+//! is closed only after the last of them has completed.
+
+mod fd;
+mod types;
+
+pub use fd::SharedFd;
+pub use fd::AsIoFd;
+pub use types::{File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};

@@ -1,0 +1,219 @@
+//! The I/O types. They carry no ring: operations are methods of [`Ring`](crate::Ring).
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use super::SharedFd;
+
+macro_rules! io_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug)]
+        pub struct $name {
+            pub(crate) fd: SharedFd,
+        }
+
+        impl $name {
+            pub(crate) fn from_shared(fd: SharedFd) -> Self {
+                $name { fd }
+            }
+
+            /// Takes ownership of `fd`. Its O_NONBLOCK flag is adjusted to the backend of the
+            /// ring it is first used with.
+            pub fn from_owned_fd(fd: OwnedFd) -> Self {
+                $name { fd: SharedFd::new(fd, None) }
+            }
+
+            /// Gives the fd back, or `Err(self)` while a dropped operation still uses it.
+            pub fn into_owned_fd(self) -> Result<OwnedFd, Self> {
+                self.fd.try_unwrap().map_err(|fd| $name { fd })
+            }
+        }
+    };
+}
+
+io_type!(
+    /// An open file. Created by [`Ring::open`](crate::Ring::open) or from a std file.
+    File
+);
+io_type!(
+    /// One end of a pipe, from [`Ring::pipe`](crate::Ring::pipe).
+    Pipe
+);
+io_type!(
+    /// A listening TCP socket, from [`Ring::bind_tcp`](crate::Ring::bind_tcp).
+    TcpListener
+);
+io_type!(
+    /// A connected TCP socket, from [`Ring::connect_tcp`](crate::Ring::connect_tcp) or
+    /// [`Ring::accept`](crate::Ring::accept).
+    TcpStream
+);
+io_type!(
+    /// A connected Unix stream socket, from [`Ring::unix_pair`](crate::Ring::unix_pair).
+    UnixStream
+);
+
+impl From<std::fs::File> for File {
+    fn from(f: std::fs::File) -> Self {
+        File::from_owned_fd(f.into())
+    }
+}
+
+impl From<std::net::TcpStream> for TcpStream {
+    fn from(s: std::net::TcpStream) -> Self {
+        TcpStream::from_owned_fd(s.into())
+    }
+}
+
+impl From<std::net::TcpListener> for TcpListener {
+    fn from(s: std::net::TcpListener) -> Self {
+        TcpListener::from_owned_fd(s.into())
+    }
+}
+
+impl From<std::os::unix::net::UnixStream> for UnixStream {
+    fn from(s: std::os::unix::net::UnixStream) -> Self {
+        UnixStream::from_owned_fd(s.into())
+    }
+}
+
+impl TcpListener {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        with_std_listener(self, |l| l.local_addr())
+    }
+}
+
+impl TcpStream {
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        with_std_stream(self, |s| s.local_addr())
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        with_std_stream(self, |s| s.peer_addr())
+    }
+
+    /// Sets TCP_NODELAY.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        with_std_stream(self, |s| s.set_nodelay(on))
+    }
+}
+
+/// Runs `f` on a borrowed std view of the fd without taking ownership.
+fn with_std_stream<T>(s: &TcpStream, f: impl FnOnce(&std::net::TcpStream) -> io::Result<T>) -> io::Result<T> {
+    let dup = crate::backend::sys::borrow_fd(s.fd.raw())?;
+    f(&std::net::TcpStream::from(dup))
+}
+
+fn with_std_listener<T>(
+    l: &TcpListener,
+    f: impl FnOnce(&std::net::TcpListener) -> io::Result<T>,
+) -> io::Result<T> {
+    let dup = crate::backend::sys::borrow_fd(l.fd.raw())?;
+    f(&std::net::TcpListener::from(dup))
+}
+
+/// Options for [`Ring::open`](crate::Ring::open), mirroring `std::fs::OpenOptions`.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+    pub(crate) append: bool,
+    pub(crate) truncate: bool,
+    pub(crate) create: bool,
+    pub(crate) create_new: bool,
+    pub(crate) mode: u32,
+    pub(crate) custom_flags: i32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// All options off, mode 0o666.
+    pub fn new() -> Self {
+        OpenOptions {
+            read: false,
+            write: false,
+            append: false,
+            truncate: false,
+            create: false,
+            create_new: false,
+            mode: 0o666,
+            custom_flags: 0,
+        }
+    }
+    /// Open for reading.
+    pub fn read(mut self, on: bool) -> Self {
+        self.read = on;
+        self
+    }
+    /// Open for writing.
+    pub fn write(mut self, on: bool) -> Self {
+        self.write = on;
+        self
+    }
+    /// Append (O_APPEND).
+    pub fn append(mut self, on: bool) -> Self {
+        self.append = on;
+        self
+    }
+    /// Truncate (O_TRUNC).
+    pub fn truncate(mut self, on: bool) -> Self {
+        self.truncate = on;
+        self
+    }
+    /// Create if missing (O_CREAT).
+    pub fn create(mut self, on: bool) -> Self {
+        self.create = on;
+        self
+    }
+    /// Create, failing if it exists (O_CREAT | O_EXCL).
+    pub fn create_new(mut self, on: bool) -> Self {
+        self.create_new = on;
+        self
+    }
+    /// Permission bits for a created file.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Extra open(2) flags, e.g. `libc::O_DIRECT`.
+    pub fn custom_flags(mut self, flags: i32) -> Self {
+        self.custom_flags = flags;
+        self
+    }
+
+    pub(crate) fn flags(&self) -> io::Result<i32> {
+        let access = match (self.read, self.write || self.append) {
+            (true, false) => libc::O_RDONLY,
+            (false, true) => libc::O_WRONLY,
+            (true, true) => libc::O_RDWR,
+            (false, false) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "OpenOptions: neither read nor write/append was requested",
+                ));
+            }
+        };
+        let mut f = access | libc::O_CLOEXEC | self.custom_flags;
+        if self.append {
+            f |= libc::O_APPEND;
+        }
+        if self.truncate {
+            f |= libc::O_TRUNC;
+        }
+        if self.create_new {
+            f |= libc::O_CREAT | libc::O_EXCL;
+        } else if self.create {
+            f |= libc::O_CREAT;
+        }
+        Ok(f)
+    }
+}

@@ -1,0 +1,44 @@
+//! safer-ring: safe, owned-buffer io_uring for Rust, with an epoll fallback that gives the same
+//! results where io_uring is missing or blocked.
+//!
+//! - Operations take buffers **by value** and return them with the result,
+//!   `(io::Result<T>, B)`, on success and on error.
+//! - Dropping an operation's future mid-flight is safe: its buffer moves into the ring and is
+//!   freed only when the kernel reports the operation finished (a cancel is requested).
+//! - An fd is never closed while an operation naming it is queued or in flight.
+//! - [`Ring::new`] picks io_uring when `io_uring_setup` works, else epoll; the environment
+//!   variable `SAFER_RING_BACKEND=auto|io_uring|epoll` overrides.
+//!
+//! ```
+//! use safer_ring::{OpenOptions, Ring};
+//! let ring = Ring::new(8)?;
+//! let path = std::env::temp_dir().join(format!("safer-ring-doc-{}", std::process::id()));
+//! ring.block_on(async {
+//!     let opts = OpenOptions::new().read(true).write(true).create(true).truncate(true);
+//!     let file = ring.open(&path, &opts).await?;
+//!     let (n, buf) = ring.write_at(&file, b"hello".to_vec(), 0).await;
+//!     assert_eq!(n?, 5);
+//!     let (n, buf) = ring.read_at(&file, buf, 0).await; // the same Vec comes back
+//!     assert_eq!((n?, &buf[..]), (5, &b"hello"[..]));
+//!     ring.close(file).await
+//! })?;
+//! std::fs::remove_file(path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod backend;
+mod buf;
+mod config;
+mod driver;
+mod error;
+mod io;
+pub mod ops;
+mod ring;
+
+pub use backend::SetupReport;
+pub use buf::{IoBuf, IoBufMut, OwnedBuffer};
+pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
+pub use driver::op::Op;
+pub use error::{Result, SaferRingError};
+pub use io::{AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};
+pub use ring::{Ring, RingInfo};

@@ -1,0 +1,180 @@
+//! fsync, open, close and metadata.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::backend::{OpKind, sys};
+use crate::driver::op::{Op, OpData};
+use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
+use crate::Ring;
+
+/// fsync / fdatasync; see [`Ring::fsync`].
+pub struct Fsync {
+    fd: SharedFd,
+    datasync: bool,
+}
+
+impl OpData for Fsync {
+    type Output = io::Result<()>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::Fsync { fd: self.fd.raw(), datasync: self.datasync }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<()> {
+        res.map(drop)
+    }
+}
+
+/// openat; see [`Ring::open`].
+pub struct OpenAt {
+    path: CString,
+    flags: i32,
+    mode: u32,
+    nonblocking: Option<bool>,
+}
+
+impl OpData for OpenAt {
+    type Output = io::Result<File>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::OpenAt { dirfd: libc::AT_FDCWD, path: self.path.as_ptr(), flags: self.flags, mode: self.mode }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<File> {
+        let fd = sys::own_fd(res? as i32);
+        Ok(File::from_shared(SharedFd::new(fd, self.nonblocking)))
+    }
+}
+
+/// close; see [`Ring::close`].
+pub struct Close {
+    fd: Option<OwnedFd>,
+}
+
+impl OpData for Close {
+    type Output = io::Result<()>;
+    fn kind(&mut self) -> OpKind {
+        match &self.fd {
+            Some(fd) => OpKind::Close { fd: std::os::fd::AsRawFd::as_raw_fd(fd) },
+            None => OpKind::Nop,
+        }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> io::Result<()> {
+        // Linux releases the fd number even when close reports an error: never close it twice.
+        if let Some(fd) = self.fd.take() {
+            let _: RawFd = fd.into_raw_fd();
+        }
+        res.map(drop)
+    }
+}
+
+/// statx on an open fd; see [`Ring::metadata`].
+pub struct Statx {
+    fd: SharedFd,
+    buf: Box<libc::statx>,
+}
+
+/// File metadata from `statx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metadata {
+    /// Size in bytes.
+    pub len: u64,
+    /// File type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Inode number.
+    pub ino: u64,
+    /// Number of hard links.
+    pub nlink: u32,
+    /// Last modification, seconds since the epoch.
+    pub mtime_sec: i64,
+}
+
+impl Metadata {
+    /// A regular file.
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
+
+static EMPTY_PATH: &std::ffi::CStr = c"";
+
+impl OpData for Statx {
+    type Output = io::Result<Metadata>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::Statx {
+            fd: self.fd.raw(),
+            path: EMPTY_PATH.as_ptr(),
+            flags: libc::AT_EMPTY_PATH,
+            mask: libc::STATX_BASIC_STATS,
+            buf: &mut *self.buf,
+        }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<Metadata> {
+        res?;
+        let s = &*self.buf;
+        Ok(Metadata {
+            len: s.stx_size,
+            mode: u32::from(s.stx_mode),
+            ino: s.stx_ino,
+            nlink: s.stx_nlink,
+            mtime_sec: s.stx_mtime.tv_sec,
+        })
+    }
+}
+
+impl Ring {
+    /// Flushes file data and metadata to the device.
+    #[doc(alias = "io_uring_prep_fsync")]
+    pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
+        Op::new(self, Fsync { fd: file.shared_fd().clone(), datasync: false })
+    }
+
+    /// Flushes file data (and the metadata needed to read it back).
+    pub fn fdatasync(&self, file: &File) -> Op<'_, Fsync> {
+        Op::new(self, Fsync { fd: file.shared_fd().clone(), datasync: true })
+    }
+
+    /// Opens `path` (relative paths are relative to the working directory).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a path with a NUL byte or options with neither read nor write; else
+    /// the kernel's error.
+    #[doc(alias = "io_uring_prep_openat")]
+    pub fn open(&self, path: impl AsRef<Path>, options: &OpenOptions) -> Op<'_, OpenAt> {
+        let c = CString::new(path.as_ref().as_os_str().as_bytes());
+        let nonblocking = (options.custom_flags & libc::O_NONBLOCK == 0).then_some(false);
+        let mut op = OpenAt { path: CString::default(), flags: 0, mode: options.mode, nonblocking };
+        let checked = c
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {:?} contains a NUL byte", path.as_ref())))
+            .and_then(|c| options.flags().map(|f| (c, f)));
+        match checked {
+            Ok((c, f)) => {
+                op.path = c;
+                op.flags = f;
+                Op::new(self, op)
+            }
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    /// Closes an I/O object through the ring and reports close(2)'s result. If a dropped
+    /// operation still uses the fd, it is closed when that operation completes and this
+    /// returns `Ok(())` at once.
+    #[doc(alias = "io_uring_prep_close")]
+    pub fn close<F: AsIoFd>(&self, io: F) -> Op<'_, Close> {
+        let shared = io.shared_fd().clone();
+        drop(io);
+        Op::new(self, Close { fd: shared.try_unwrap().ok() })
+    }
+
+    /// File metadata (size, mode, ...) via statx.
+    #[doc(alias = "io_uring_prep_statx")]
+    #[doc(alias = "fstat")]
+    pub fn metadata<F: AsIoFd>(&self, file: &F) -> Op<'_, Statx> {
+        Op::new(self, Statx { fd: file.shared_fd().clone(), buf: sys::statx_buf() })
+    }
+}

@@ -1,0 +1,22 @@
+//! Operations, one file per family. Each is a value owning its inputs (fd handle, buffer) that
+//! becomes an [`Op`](crate::Op) future; buffers come back with the result, on success and error.
+
+mod fs;
+mod net;
+mod rw;
+mod time;
+
+pub use fs::Metadata;
+pub use rw::{ReadAt, Readv, WriteAt, Writev};
+pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use net::{Accept, Connect, Recv, Send, Shutdown};
+pub use time::{Nop, Sleep};
+
+use std::io;
+
+use crate::error::SaferRingError;
+
+/// Checks that one operation can describe `len` bytes (the kernel takes a u32).
+pub(crate) fn check_len(len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| SaferRingError::BufferTooLarge { len, max: u32::MAX as usize }.into())
+}

@@ -1,0 +1,194 @@
+//! Sockets: accept, connect, send, recv, shutdown, and socket/pipe creation.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::backend::sys::{self, RawAddr};
+use crate::backend::OpKind;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::op::{Op, OpData};
+use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
+use crate::{Ring, ops::check_len};
+
+/// accept; see [`Ring::accept`].
+pub struct Accept {
+    fd: SharedFd,
+    addr: Box<RawAddr>,
+    nonblocking: bool,
+}
+
+impl OpData for Accept {
+    type Output = io::Result<(TcpStream, SocketAddr)>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::Accept { fd: self.fd.raw(), addr: self.addr.sockaddr_mut_ptr(), len: &mut self.addr.len }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
+        // Own the fd first: if this op was dropped, the stream is dropped (closed) right here.
+        let stream = TcpStream::from_shared(SharedFd::new(sys::own_fd(res? as i32), Some(self.nonblocking)));
+        let peer = self.addr.to_socket_addr().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "accepted a connection from a non-IP address")
+        })?;
+        Ok((stream, peer))
+    }
+}
+
+/// connect; see [`Ring::connect_tcp`].
+pub struct Connect {
+    fd: Option<SharedFd>,
+    addr: Box<RawAddr>,
+}
+
+impl OpData for Connect {
+    type Output = io::Result<TcpStream>;
+    fn kind(&mut self) -> OpKind {
+        let fd = self.fd.as_ref().map_or(-1, SharedFd::raw);
+        OpKind::Connect { fd, addr: self.addr.sockaddr_ptr(), len: self.addr.len }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
+        res?;
+        let fd = self.fd.ok_or_else(|| io::Error::other("connect without a socket"))?;
+        Ok(TcpStream::from_shared(fd))
+    }
+}
+
+/// send; see [`Ring::send`].
+pub struct Send<B> {
+    fd: SharedFd,
+    buf: B,
+    len: u32,
+    flags: i32,
+}
+
+impl<B: IoBuf> OpData for Send<B> {
+    type Output = (io::Result<usize>, B);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Send { fd: self.fd.raw(), buf: self.buf.stable_ptr(), len: self.len, flags: self.flags }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
+        (res.map(|n| n as usize), self.buf)
+    }
+}
+
+/// recv; see [`Ring::recv`].
+pub struct Recv<B> {
+    fd: SharedFd,
+    buf: B,
+    len: u32,
+    flags: i32,
+}
+
+impl<B: IoBufMut> OpData for Recv<B> {
+    type Output = (io::Result<usize>, B);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Recv { fd: self.fd.raw(), buf: self.buf.stable_mut_ptr(), len: self.len, flags: self.flags }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
+        if let Ok(n) = res {
+            // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
+            unsafe { self.buf.set_init(n as usize) };
+        }
+        (res.map(|n| n as usize), self.buf)
+    }
+}
+
+/// shutdown; see [`Ring::shutdown`].
+pub struct Shutdown {
+    fd: SharedFd,
+    how: i32,
+}
+
+impl OpData for Shutdown {
+    type Output = io::Result<()>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::Shutdown { fd: self.fd.raw(), how: self.how }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<()> {
+        res.map(drop)
+    }
+}
+
+impl Ring {
+    /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
+    pub fn bind_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let l = TcpListener::from(std::net::TcpListener::bind(addr)?);
+        self.prepare(&l.fd)?;
+        Ok(l)
+    }
+
+    /// Accepts one connection. The new socket is close-on-exec; if the future is dropped after
+    /// the kernel accepted, the connection is closed, not leaked.
+    #[doc(alias = "io_uring_prep_accept")]
+    pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept> {
+        let fd = listener.shared_fd();
+        let nonblocking = self.nonblocking_fds();
+        let op = Accept { fd: fd.clone(), addr: RawAddr::empty(), nonblocking };
+        match self.prepare(fd) {
+            Ok(()) => Op::new(self, op),
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    /// Connects a new TCP socket to `addr`.
+    #[doc(alias = "io_uring_prep_connect")]
+    pub fn connect_tcp(&self, addr: SocketAddr) -> Op<'_, Connect> {
+        let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let nonblocking = self.nonblocking_fds();
+        let raw = RawAddr::from_socket_addr(&addr);
+        match sys::socket(domain, libc::SOCK_STREAM, nonblocking) {
+            Ok(fd) => Op::new(self, Connect { fd: Some(SharedFd::new(fd, Some(nonblocking))), addr: raw }),
+            Err(e) => Op::fail(self, Connect { fd: None, addr: raw }, e),
+        }
+    }
+
+    /// Sends `buf`'s initialized bytes (MSG_NOSIGNAL: a closed peer gives EPIPE, no signal).
+    #[doc(alias = "io_uring_prep_send")]
+    pub fn send<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
+        let fd = sock.shared_fd();
+        let len = check_len(buf.bytes_init());
+        let prep = self.prepare(fd);
+        let op = Send { fd: fd.clone(), buf, len: *len.as_ref().unwrap_or(&0), flags: 0 };
+        match len.and(prep) {
+            Ok(_) => Op::new(self, op),
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    /// Receives into `buf` (filled from its start; a `Vec`'s length is set to the bytes read).
+    /// `Ok(0)` means the peer closed its side.
+    #[doc(alias = "io_uring_prep_recv")]
+    pub fn recv<S: AsIoFd, B: IoBufMut>(&self, sock: &S, buf: B) -> Op<'_, Recv<B>> {
+        let fd = sock.shared_fd();
+        let len = check_len(buf.bytes_total());
+        let prep = self.prepare(fd);
+        let op = Recv { fd: fd.clone(), buf, len: *len.as_ref().unwrap_or(&0), flags: 0 };
+        match len.and(prep) {
+            Ok(_) => Op::new(self, op),
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    /// Shuts down one or both directions of a socket.
+    #[doc(alias = "io_uring_prep_shutdown")]
+    pub fn shutdown<S: AsIoFd>(&self, sock: &S, how: std::net::Shutdown) -> Op<'_, Shutdown> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        Op::new(self, Shutdown { fd: sock.shared_fd().clone(), how })
+    }
+
+    /// A pipe: (read end, write end).
+    pub fn pipe(&self) -> io::Result<(Pipe, Pipe)> {
+        let nb = self.nonblocking_fds();
+        let (r, w) = sys::pipe(nb)?;
+        Ok((Pipe::from_shared(SharedFd::new(r, Some(nb))), Pipe::from_shared(SharedFd::new(w, Some(nb)))))
+    }
+
+    /// A connected pair of Unix stream sockets.
+    pub fn unix_pair(&self) -> io::Result<(UnixStream, UnixStream)> {
+        let nb = self.nonblocking_fds();
+        let (a, b) = sys::socketpair(nb)?;
+        Ok((UnixStream::from_shared(SharedFd::new(a, Some(nb))), UnixStream::from_shared(SharedFd::new(b, Some(nb)))))
+    }
+}

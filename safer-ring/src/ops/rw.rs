@@ -1,0 +1,191 @@
+//! read/write (explicit offset or current position) and readv/writev.
+
+use std::io;
+
+use crate::backend::{CURRENT_POS, OpKind};
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::op::{Op, OpData};
+use crate::io::{AsIoFd, SharedFd};
+use crate::{Ring, ops::check_len};
+
+/// A read into an owned buffer; see [`Ring::read_at`] and [`Ring::read`].
+pub struct ReadAt<B> {
+    fd: SharedFd,
+    buf: B,
+    offset: u64,
+    len: u32,
+}
+
+impl<B: IoBufMut> OpData for ReadAt<B> {
+    type Output = (io::Result<usize>, B);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Read { fd: self.fd.raw(), buf: self.buf.stable_mut_ptr(), len: self.len, offset: self.offset }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
+        if let Ok(n) = res {
+            // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
+            unsafe { self.buf.set_init(n as usize) };
+        }
+        (res.map(|n| n as usize), self.buf)
+    }
+}
+
+/// A write from an owned buffer; see [`Ring::write_at`] and [`Ring::write`].
+pub struct WriteAt<B> {
+    fd: SharedFd,
+    buf: B,
+    offset: u64,
+    len: u32,
+}
+
+impl<B: IoBuf> OpData for WriteAt<B> {
+    type Output = (io::Result<usize>, B);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Write { fd: self.fd.raw(), buf: self.buf.stable_ptr(), len: self.len, offset: self.offset }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
+        (res.map(|n| n as usize), self.buf)
+    }
+}
+
+/// A vectored read; see [`Ring::readv_at`].
+pub struct Readv<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    iov: Box<[libc::iovec]>,
+    offset: u64,
+}
+
+impl<B: IoBufMut> OpData for Readv<B> {
+    type Output = (io::Result<usize>, Vec<B>);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Readv { fd: self.fd.raw(), iov: self.iov.as_ptr(), count: self.iov.len() as u32, offset: self.offset }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
+        if let Ok(n) = res {
+            let mut left = n as usize;
+            for b in &mut self.bufs {
+                let take = left.min(b.bytes_total());
+                // SAFETY: the kernel filled the iovecs in order; `take` bytes of this one.
+                unsafe { b.set_init(take) };
+                left -= take;
+            }
+        }
+        (res.map(|n| n as usize), self.bufs)
+    }
+}
+
+/// A vectored write; see [`Ring::writev_at`].
+pub struct Writev<B> {
+    fd: SharedFd,
+    bufs: Vec<B>,
+    iov: Box<[libc::iovec]>,
+    offset: u64,
+}
+
+impl<B: IoBuf> OpData for Writev<B> {
+    type Output = (io::Result<usize>, Vec<B>);
+    fn kind(&mut self) -> OpKind {
+        OpKind::Writev { fd: self.fd.raw(), iov: self.iov.as_ptr(), count: self.iov.len() as u32, offset: self.offset }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
+        (res.map(|n| n as usize), self.bufs)
+    }
+}
+
+fn iovecs<B>(bufs: &mut [B], mut f: impl FnMut(&mut B) -> (*mut u8, usize)) -> io::Result<Box<[libc::iovec]>> {
+    if bufs.len() > libc::UIO_MAXIOV as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} buffers given to a vectored op: at most {} (UIO_MAXIOV)", bufs.len(), libc::UIO_MAXIOV),
+        ));
+    }
+    let mut total = 0usize;
+    let iov = bufs
+        .iter_mut()
+        .map(|b| {
+            let (ptr, len) = f(b);
+            total += len;
+            libc::iovec { iov_base: ptr.cast(), iov_len: len }
+        })
+        .collect();
+    check_len(total)?;
+    Ok(iov)
+}
+
+impl Ring {
+    fn read_op<B: IoBufMut>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
+        let len = check_len(buf.bytes_total());
+        let prep = self.prepare(fd);
+        let op = ReadAt { fd: fd.clone(), buf, offset, len: *len.as_ref().unwrap_or(&0) };
+        match len.and(prep) {
+            Ok(_) => Op::new(self, op),
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    fn write_op<B: IoBuf>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
+        let len = check_len(buf.bytes_init());
+        let prep = self.prepare(fd);
+        let op = WriteAt { fd: fd.clone(), buf, offset, len: *len.as_ref().unwrap_or(&0) };
+        match len.and(prep) {
+            Ok(_) => Op::new(self, op),
+            Err(e) => Op::fail(self, op, e),
+        }
+    }
+
+    /// Reads into `buf` at `offset` (pread). The buffer is filled from its start, up to its
+    /// capacity; a `Vec`'s length is set to the bytes read.
+    ///
+    /// # Errors
+    /// The kernel's error, or `InvalidInput` for a buffer longer than `u32::MAX` bytes; the
+    /// buffer is returned either way.
+    #[doc(alias = "io_uring_prep_read")]
+    #[doc(alias = "pread")]
+    pub fn read_at<F: AsIoFd, B: IoBufMut>(&self, file: &F, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
+        self.read_op(file.shared_fd(), buf, offset)
+    }
+
+    /// Reads at the fd's current position (files advance it; pipes and sockets are streams).
+    pub fn read<F: AsIoFd, B: IoBufMut>(&self, stream: &F, buf: B) -> Op<'_, ReadAt<B>> {
+        self.read_op(stream.shared_fd(), buf, CURRENT_POS)
+    }
+
+    /// Writes `buf`'s initialized bytes at `offset` (pwrite). Returns the bytes written.
+    #[doc(alias = "io_uring_prep_write")]
+    #[doc(alias = "pwrite")]
+    pub fn write_at<F: AsIoFd, B: IoBuf>(&self, file: &F, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
+        self.write_op(file.shared_fd(), buf, offset)
+    }
+
+    /// Writes at the fd's current position (or appends, for O_APPEND files).
+    pub fn write<F: AsIoFd, B: IoBuf>(&self, stream: &F, buf: B) -> Op<'_, WriteAt<B>> {
+        self.write_op(stream.shared_fd(), buf, CURRENT_POS)
+    }
+
+    /// Vectored read at `offset`, or at the current position for `None`.
+    #[doc(alias = "io_uring_prep_readv")]
+    pub fn readv_at<F: AsIoFd, B: IoBufMut>(&self, file: &F, mut bufs: Vec<B>, offset: Option<u64>) -> Op<'_, Readv<B>> {
+        let fd = file.shared_fd();
+        let iov = iovecs(&mut bufs, |b| (b.stable_mut_ptr(), b.bytes_total()));
+        let prep = self.prepare(fd);
+        let offset = offset.unwrap_or(CURRENT_POS);
+        match iov.and_then(|iov| prep.map(|_| iov)) {
+            Ok(iov) => Op::new(self, Readv { fd: fd.clone(), bufs, iov, offset }),
+            Err(e) => Op::fail(self, Readv { fd: fd.clone(), bufs, iov: Box::new([]), offset }, e),
+        }
+    }
+
+    /// Vectored write at `offset`, or at the current position for `None`.
+    #[doc(alias = "io_uring_prep_writev")]
+    pub fn writev_at<F: AsIoFd, B: IoBuf>(&self, file: &F, mut bufs: Vec<B>, offset: Option<u64>) -> Op<'_, Writev<B>> {
+        let fd = file.shared_fd();
+        let iov = iovecs(&mut bufs, |b| (b.stable_ptr().cast_mut(), b.bytes_init()));
+        let prep = self.prepare(fd);
+        let offset = offset.unwrap_or(CURRENT_POS);
+        match iov.and_then(|iov| prep.map(|_| iov)) {
+            Ok(iov) => Op::new(self, Writev { fd: fd.clone(), bufs, iov, offset }),
+            Err(e) => Op::fail(self, Writev { fd: fd.clone(), bufs, iov: Box::new([]), offset }, e),
+        }
+    }
+}

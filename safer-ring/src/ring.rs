@@ -1,0 +1,189 @@
+//! `Ring`: creation (backend choice), driving, and drop (cancel and drain).
+
+use std::cell::{RefCell, RefMut};
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use crate::backend::{AnyBackend, Backend, EpollBackend, IoUringBackend, SetupReport};
+use crate::config::{BackendKind, SaferRingConfig};
+use crate::driver::Driver;
+use crate::driver::executor::{Executor, WakeShared};
+use crate::error::{Result, SaferRingError};
+use crate::io::SharedFd;
+
+/// A single-threaded completion ring: io_uring where the kernel allows it, epoll otherwise.
+///
+/// Operations are methods returning lazy futures that own their buffers and hand them back
+/// with the result. `Ring` is neither `Send` nor `Sync`; share it between local tasks with `Rc`.
+///
+/// # Examples
+/// ```
+/// use safer_ring::Ring;
+/// let ring = Ring::new(32)?;
+/// let (r, w) = ring.pipe()?;
+/// ring.block_on(async {
+///     let (n, _buf) = ring.write(&w, b"ping".to_vec()).await;
+///     assert_eq!(n?, 4);
+///     let (n, buf) = ring.read(&r, Vec::with_capacity(16)).await;
+///     assert_eq!(n?, 4);
+///     assert_eq!(buf, b"ping");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Ring {
+    // Field order matters only through `Drop` below, which tears down tasks first.
+    exec: Executor,
+    driver: RefCell<Driver>,
+    info: RingInfo,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+/// What a ring runs on and why.
+#[derive(Debug, Clone)]
+pub struct RingInfo {
+    /// The backend in use (never `Auto`).
+    pub backend: BackendKind,
+    /// Why io_uring is not in use, when it is not.
+    pub fallback_reason: Option<String>,
+    /// io_uring setup outcome (flags granted, features), when on io_uring.
+    pub setup: Option<SetupReport>,
+}
+
+impl Ring {
+    /// A ring with `entries` submission-queue entries and the default configuration
+    /// (backend: `SAFER_RING_BACKEND`, else io_uring if it works, else epoll).
+    ///
+    /// # Errors
+    /// [`SaferRingError::InvalidConfig`] for 0 or more than 32768 entries; see
+    /// [`Ring::with_config`].
+    pub fn new(entries: u32) -> Result<Ring> {
+        Ring::with_config(SaferRingConfig::default().entries(entries))
+    }
+
+    /// A ring built from `cfg`.
+    ///
+    /// # Errors
+    /// Invalid configuration values (named in the error), an invalid `SAFER_RING_BACKEND`, or,
+    /// when io_uring was explicitly requested, the kernel's refusal.
+    pub fn with_config(cfg: SaferRingConfig) -> Result<Ring> {
+        let choice = cfg.validate()?;
+        let shared = WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
+        let wake = shared.eventfd.as_raw_fd();
+        let epoll = |reason: Option<String>| -> Result<(AnyBackend, RingInfo)> {
+            let b = EpollBackend::new(wake)
+                .map_err(|source| SaferRingError::BackendUnavailable { backend: BackendKind::Epoll, source })?;
+            Ok((AnyBackend::Epoll(b), RingInfo { backend: BackendKind::Epoll, fallback_reason: reason, setup: None }))
+        };
+        let (backend, info) = match choice {
+            BackendKind::Epoll => epoll(Some("epoll requested by configuration".into()))?,
+            BackendKind::IoUring | BackendKind::Auto => match IoUringBackend::new(&cfg, wake) {
+                Ok(b) => {
+                    let setup = b.report();
+                    (AnyBackend::Uring(Box::new(b)), RingInfo { backend: BackendKind::IoUring, fallback_reason: None, setup: Some(setup) })
+                }
+                Err(e) if choice == BackendKind::IoUring => {
+                    if e.raw_os_error() == Some(libc::ENOMEM) {
+                        return Err(SaferRingError::RingMemoryLimit {
+                            entries: cfg.entries,
+                            memlock_limit: crate::backend::sys::memlock_limit(),
+                        });
+                    }
+                    return Err(SaferRingError::BackendUnavailable { backend: BackendKind::IoUring, source: e });
+                }
+                Err(e) => epoll(Some(unavailable_reason(&e)))?,
+            },
+        };
+        match &info.setup {
+            Some(s) => tracing::info!(
+                backend = %info.backend,
+                coop_taskrun = s.coop_taskrun,
+                single_issuer = s.single_issuer,
+                defer_taskrun = s.defer_taskrun,
+                features = format_args!("{:#x}", s.features),
+                "safer-ring ring created"
+            ),
+            None => tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created"),
+        }
+        Ok(Ring {
+            exec: Executor::new(shared),
+            driver: RefCell::new(Driver::new(backend, cfg.submit_policy, cfg.drain_timeout)),
+            info,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The backend in use and why.
+    pub fn info(&self) -> &RingInfo {
+        &self.info
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> BackendKind {
+        self.info.backend
+    }
+
+    /// Runs `fut` to completion on this thread, together with tasks from [`Ring::spawn`].
+    /// Blocks in the kernel while nothing is runnable (no spinning).
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.exec.block_on(fut, |wait| self.driver().turn(wait))
+    }
+
+    /// Queues a task to run during [`Ring::block_on`]. Tasks still pending when the ring is
+    /// dropped are dropped (their operations cancelled) first.
+    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
+        self.exec.spawn(Box::pin(fut));
+    }
+
+    /// Operations the kernel may still be working on (including those of dropped futures).
+    pub fn in_flight(&self) -> usize {
+        self.driver().in_flight()
+    }
+
+    /// Submits queued operations and delivers available completions without blocking.
+    pub fn poll_completions(&self) -> io::Result<()> {
+        self.driver().turn(false)
+    }
+
+    pub(crate) fn driver(&self) -> RefMut<'_, Driver> {
+        self.driver.borrow_mut()
+    }
+
+    pub(crate) fn nonblocking_fds(&self) -> bool {
+        self.driver().backend.wants_nonblocking()
+    }
+
+    pub(crate) fn prepare(&self, fd: &SharedFd) -> io::Result<()> {
+        fd.prepare(self.nonblocking_fds())
+    }
+}
+
+/// A short, actionable reason why io_uring could not be set up.
+pub(crate) fn unavailable_reason(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) => "io_uring_setup: ENOSYS (kernel built without io_uring or older than 5.1)".into(),
+        Some(libc::EPERM) => "io_uring_setup: EPERM (blocked by seccomp, e.g. Docker's default profile, or kernel.io_uring_disabled)".into(),
+        Some(libc::EACCES) => "io_uring_setup: EACCES (blocked by a security policy)".into(),
+        Some(libc::ENOMEM) => format!(
+            "io_uring_setup: ENOMEM (RLIMIT_MEMLOCK is {} bytes; kernels before 5.12 charge rings to it)",
+            crate::backend::sys::memlock_limit()
+        ),
+        _ => format!("io_uring_setup: {e}"),
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.exec.drop_tasks();
+        self.driver.get_mut().shutdown();
+    }
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring").field("info", &self.info).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,72 @@
+//! Shared test helpers: run one test body on each backend.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use safer_ring::{BackendKind, Ring, SaferRingConfig};
+
+/// A ring on `kind`, or `None` (with the reason printed) when this kernel cannot run it.
+pub fn ring(kind: BackendKind) -> Option<Ring> {
+    ring_with(SaferRingConfig::default().entries(64).backend(kind))
+}
+
+pub fn ring_with(cfg: SaferRingConfig) -> Option<Ring> {
+    match Ring::with_config(cfg) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            // Only io_uring may be missing (old kernels, seccomp, io_uring_disabled).
+            if std::env::var_os("SAFER_RING_REQUIRE_IO_URING").is_some() {
+                panic!("io_uring required but unavailable: {e}");
+            }
+            eprintln!("SKIP: io_uring backend unavailable on this kernel: {e}");
+            None
+        }
+    }
+}
+
+/// A unique path in the temp dir, removed on drop.
+pub struct TempPath(pub std::path::PathBuf);
+
+impl TempPath {
+    pub fn new(tag: &str) -> TempPath {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        TempPath(std::env::temp_dir().join(format!("safer-ring-{tag}-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Defines `mod $name { fn io_uring(); fn epoll(); }` running `$body(ring)` on each backend.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, |$ring:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($ring: safer_ring::Ring) $body
+            #[test]
+            fn io_uring() {
+                if let Some(r) = $crate::common::ring(safer_ring::BackendKind::IoUring) {
+                    assert_eq!(r.backend(), safer_ring::BackendKind::IoUring);
+                    run(r)
+                }
+            }
+            #[test]
+            fn epoll() {
+                let r = $crate::common::ring(safer_ring::BackendKind::Epoll).expect("epoll always works");
+                assert_eq!(r.backend(), safer_ring::BackendKind::Epoll);
+                run(r)
+            }
+        }
+    };
+}
