@@ -57,14 +57,11 @@ impl BackendKind {
     /// [`SaferRingError::InvalidEnv`] when the variable holds anything but auto, io_uring or epoll.
     pub fn from_env() -> Result<Option<BackendKind>> {
         match std::env::var(BACKEND_ENV) {
-            Ok(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| SaferRingError::InvalidEnv {
-                    name: BACKEND_ENV,
-                    value: v,
-                    expected: "auto, io_uring or epoll",
-                }),
+            Ok(v) => v.parse().map(Some).map_err(|_| SaferRingError::InvalidEnv {
+                name: BACKEND_ENV,
+                value: v,
+                expected: "auto, io_uring or epoll",
+            }),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(v)) => Err(SaferRingError::InvalidEnv {
                 name: BACKEND_ENV,
@@ -122,6 +119,15 @@ impl Default for SaferRingConfig {
 }
 
 impl SaferRingConfig {
+    /// A configuration for rings driven by tokio ([`Ring::drive_on_tokio`](crate::Ring::drive_on_tokio)):
+    /// no COOP_TASKRUN / DEFER_TASKRUN, so completions are posted without the ring's thread
+    /// entering io_uring and the ring fd polls readable for tokio's reactor.
+    pub fn for_tokio() -> Self {
+        SaferRingConfig::default()
+            .coop_taskrun(false)
+            .defer_taskrun(false)
+    }
+
     /// Submission-queue entries (1..=32768; the kernel rounds up to a power of two).
     pub fn entries(mut self, entries: u32) -> Self {
         self.entries = entries;

@@ -72,7 +72,11 @@ pub enum SaferRingError {
 }
 
 impl SaferRingError {
-    pub(crate) fn config(field: &'static str, value: impl ToString, expected: &'static str) -> Self {
+    pub(crate) fn config(
+        field: &'static str,
+        value: impl ToString,
+        expected: &'static str,
+    ) -> Self {
         SaferRingError::InvalidConfig {
             field,
             value: value.to_string(),
@@ -91,9 +95,8 @@ impl From<SaferRingError> for io::Error {
             SaferRingError::InvalidConfig { .. }
             | SaferRingError::BufferTooLarge { .. }
             | SaferRingError::InvalidEnv { .. } => io::ErrorKind::InvalidInput,
-            SaferRingError::BackendUnavailable { source, .. } | SaferRingError::Io { source, .. } => {
-                source.kind()
-            }
+            SaferRingError::BackendUnavailable { source, .. }
+            | SaferRingError::Io { source, .. } => source.kind(),
             SaferRingError::RingMemoryLimit { .. } => io::ErrorKind::OutOfMemory,
         };
         io::Error::new(kind, err)

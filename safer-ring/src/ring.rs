@@ -71,19 +71,37 @@ impl Ring {
     /// when io_uring was explicitly requested, the kernel's refusal.
     pub fn with_config(cfg: SaferRingConfig) -> Result<Ring> {
         let choice = cfg.validate()?;
-        let shared = WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
+        let shared =
+            WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
         let wake = shared.eventfd.as_raw_fd();
         let epoll = |reason: Option<String>| -> Result<(AnyBackend, RingInfo)> {
-            let b = EpollBackend::new(wake)
-                .map_err(|source| SaferRingError::BackendUnavailable { backend: BackendKind::Epoll, source })?;
-            Ok((AnyBackend::Epoll(b), RingInfo { backend: BackendKind::Epoll, fallback_reason: reason, setup: None }))
+            let b =
+                EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
+                    backend: BackendKind::Epoll,
+                    source,
+                })?;
+            Ok((
+                AnyBackend::Epoll(b),
+                RingInfo {
+                    backend: BackendKind::Epoll,
+                    fallback_reason: reason,
+                    setup: None,
+                },
+            ))
         };
         let (backend, info) = match choice {
             BackendKind::Epoll => epoll(Some("epoll requested by configuration".into()))?,
             BackendKind::IoUring | BackendKind::Auto => match IoUringBackend::new(&cfg, wake) {
                 Ok(b) => {
                     let setup = b.report();
-                    (AnyBackend::Uring(Box::new(b)), RingInfo { backend: BackendKind::IoUring, fallback_reason: None, setup: Some(setup) })
+                    (
+                        AnyBackend::Uring(Box::new(b)),
+                        RingInfo {
+                            backend: BackendKind::IoUring,
+                            fallback_reason: None,
+                            setup: Some(setup),
+                        },
+                    )
                 }
                 Err(e) if choice == BackendKind::IoUring => {
                     if e.raw_os_error() == Some(libc::ENOMEM) {
@@ -92,11 +110,15 @@ impl Ring {
                             memlock_limit: crate::backend::sys::memlock_limit(),
                         });
                     }
-                    return Err(SaferRingError::BackendUnavailable { backend: BackendKind::IoUring, source: e });
+                    return Err(SaferRingError::BackendUnavailable {
+                        backend: BackendKind::IoUring,
+                        source: e,
+                    });
                 }
                 Err(e) => epoll(Some(unavailable_reason(&e)))?,
             },
         };
+        debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
             Some(s) => tracing::info!(
                 backend = %info.backend,
@@ -106,7 +128,9 @@ impl Ring {
                 features = format_args!("{:#x}", s.features),
                 "safer-ring ring created"
             ),
-            None => tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created"),
+            None => {
+                tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created")
+            }
         }
         Ok(Ring {
             exec: Executor::new(shared),
@@ -184,6 +208,8 @@ impl Drop for Ring {
 
 impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ring").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Ring")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-
 /// Polls `fut` once (submitting it) and reports whether it is still pending.
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
@@ -18,8 +17,10 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
 
 /// A second handle to `fd` that std can write through (dup, so ownership stays separate).
 fn dup_std(fd: &impl AsRawFd) -> std::fs::File {
+    // SAFETY: dup takes no pointers.
     let d = unsafe { libc::dup(fd.as_raw_fd()) };
     assert!(d >= 0);
+    // SAFETY: `d` is a fresh fd owned by nobody else.
     unsafe { std::fs::File::from_raw_fd(d) }
 }
 
@@ -37,8 +38,15 @@ backend_test!(dropped_read_never_writes_into_freed_memory, |ring| {
         ring.poll_completions().unwrap();
     }
     ring.block_on(async { ring.nop().await.unwrap() });
-    assert!(fresh.iter().all(|&b| b == 0), "new allocation was written by a cancelled read");
-    assert_eq!(ring.in_flight(), 0, "the cancelled read completed and its slot was freed");
+    assert!(
+        fresh.iter().all(|&b| b == 0),
+        "new allocation was written by a cancelled read"
+    );
+    assert_eq!(
+        ring.in_flight(),
+        0,
+        "the cancelled read completed and its slot was freed"
+    );
     // The cancelled read consumed nothing: all the data is still in the pipe.
     let mut got = vec![0u8; SIZE];
     let mut rs = dup_std(&r);
@@ -46,7 +54,9 @@ backend_test!(dropped_read_never_writes_into_freed_memory, |ring| {
     while total < SIZE {
         match rs.read(&mut got[total..]) {
             Ok(n) => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -69,7 +79,11 @@ backend_test!(ring_dropped_with_orphaned_ops_drains_them, |ring| {
     // The orphans' clones of the read end were released: closing ours leaves no reader.
     drop(r);
     let e = ws.write_all(b"x").unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "a dropped op kept the fd open");
+    assert_eq!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe,
+        "a dropped op kept the fd open"
+    );
 });
 
 backend_test!(ring_dropped_with_forgotten_op_in_flight, |ring| {
@@ -102,7 +116,9 @@ backend_test!(accept_completed_after_drop_is_closed, |ring| {
     }
     assert_eq!(ring.in_flight(), 0);
     // The server side was closed: the client reads EOF (or a reset).
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut b = [0u8; 1];
     match client.read(&mut b) {
         Ok(0) => {}
@@ -115,12 +131,18 @@ backend_test!(op_timeout_returns_timed_out_and_buffer, |ring| {
     let (a, _b) = ring.unix_pair().unwrap();
     ring.block_on(async {
         let t = std::time::Instant::now();
-        let (res, buf) = ring.recv(&a, vec![9u8; 16]).timeout(Duration::from_millis(30)).await;
+        let (res, buf) = ring
+            .recv(&a, vec![9u8; 16])
+            .timeout(Duration::from_millis(30))
+            .await;
         assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(buf.len(), 16, "buffer handed back");
         assert!(t.elapsed() >= Duration::from_millis(25));
         // An op that finishes in time is unaffected by its timeout.
-        let (res, _) = ring.send(&a, b"x".to_vec()).timeout(Duration::from_secs(5)).await;
+        let (res, _) = ring
+            .send(&a, b"x".to_vec())
+            .timeout(Duration::from_secs(5))
+            .await;
         assert_eq!(res.unwrap(), 1);
     });
 });
@@ -130,7 +152,10 @@ backend_test!(sleep_waits, |ring| {
         let t = std::time::Instant::now();
         ring.sleep(Duration::from_millis(40)).await.unwrap();
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(39) && e < Duration::from_secs(2), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(39) && e < Duration::from_secs(2),
+            "{e:?}"
+        );
     });
 });
 
@@ -141,15 +166,25 @@ backend_test!(dropped_sleep_is_cancelled, |ring| {
     let t = std::time::Instant::now();
     while ring.in_flight() > 0 {
         ring.poll_completions().unwrap();
-        assert!(t.elapsed() < Duration::from_secs(5), "cancel did not complete");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "cancel did not complete"
+        );
     }
 });
 
 backend_test!(flood_of_nops_with_tiny_queues_loses_nothing, |ring| {
     drop(ring);
-    let cfg = safer_ring::SaferRingConfig::default().entries(4).cq_entries(4);
-    for kind in [safer_ring::BackendKind::IoUring, safer_ring::BackendKind::Epoll] {
-        let Some(ring) = common::ring_with(cfg.clone().backend(kind)) else { continue };
+    let cfg = safer_ring::SaferRingConfig::default()
+        .entries(4)
+        .cq_entries(4);
+    for kind in [
+        safer_ring::BackendKind::IoUring,
+        safer_ring::BackendKind::Epoll,
+    ] {
+        let Some(ring) = common::ring_with(cfg.clone().backend(kind)) else {
+            continue;
+        };
         let ring = std::rc::Rc::new(ring);
         let done = std::rc::Rc::new(std::cell::Cell::new(0u32));
         for _ in 0..2000 {

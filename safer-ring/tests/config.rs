@@ -7,8 +7,20 @@ use safer_ring::{BackendKind, Ring, SaferRingConfig, SaferRingError};
 #[test]
 fn zero_entries_is_a_clear_error() {
     let e = Ring::new(0).unwrap_err();
-    assert!(matches!(e, SaferRingError::InvalidConfig { field: "entries", .. }), "{e:?}");
-    assert_eq!(e.to_string(), "invalid configuration: entries = 0: expected 1..=32768 submission queue entries");
+    assert!(
+        matches!(
+            e,
+            SaferRingError::InvalidConfig {
+                field: "entries",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration: entries = 0: expected 1..=32768 submission queue entries"
+    );
     let io: std::io::Error = e.into();
     assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
 }
@@ -33,18 +45,30 @@ fn defer_without_single_issuer_is_rejected() {
 
 #[test]
 fn backend_names_parse() {
-    assert_eq!("io_uring".parse::<BackendKind>().unwrap(), BackendKind::IoUring);
+    assert_eq!(
+        "io_uring".parse::<BackendKind>().unwrap(),
+        BackendKind::IoUring
+    );
     assert_eq!("EPOLL".parse::<BackendKind>().unwrap(), BackendKind::Epoll);
     assert_eq!("auto".parse::<BackendKind>().unwrap(), BackendKind::Auto);
     let e = "kqueue".parse::<BackendKind>().unwrap_err();
-    assert!(e.to_string().contains("kqueue") && e.to_string().contains("auto, io_uring, epoll"), "{e}");
+    assert!(
+        e.to_string().contains("kqueue") && e.to_string().contains("auto, io_uring, epoll"),
+        "{e}"
+    );
 }
 
 #[test]
 fn explicit_epoll_reports_why() {
     let r = Ring::with_config(SaferRingConfig::default().backend(BackendKind::Epoll)).unwrap();
     assert_eq!(r.backend(), BackendKind::Epoll);
-    assert!(r.info().fallback_reason.as_deref().unwrap().contains("requested"));
+    assert!(
+        r.info()
+            .fallback_reason
+            .as_deref()
+            .unwrap()
+            .contains("requested")
+    );
     assert!(r.info().setup.is_none());
 }
 
@@ -52,7 +76,9 @@ fn explicit_epoll_reports_why() {
 /// ring records what it got. On kernels without them, setup retried without the flag.
 #[test]
 fn io_uring_records_setup_flags() {
-    let Some(r) = common::ring(BackendKind::IoUring) else { return };
+    let Some(r) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
     let s = r.info().setup.expect("io_uring ring has a setup report");
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     let mut it = release.trim().split(['.', '-']);
@@ -68,8 +94,13 @@ fn io_uring_records_setup_flags() {
 
 #[test]
 fn setup_flags_can_be_turned_off() {
-    let cfg = SaferRingConfig::default().coop_taskrun(false).defer_taskrun(false).single_issuer(false);
-    let Some(r) = common::ring_with(cfg.backend(BackendKind::IoUring)) else { return };
+    let cfg = SaferRingConfig::default()
+        .coop_taskrun(false)
+        .defer_taskrun(false)
+        .single_issuer(false);
+    let Some(r) = common::ring_with(cfg.backend(BackendKind::IoUring)) else {
+        return;
+    };
     let s = r.info().setup.unwrap();
     assert!(!s.coop_taskrun && !s.single_issuer && !s.defer_taskrun);
     r.block_on(async { r.nop().await.unwrap() });

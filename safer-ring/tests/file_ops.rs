@@ -6,7 +6,11 @@ use common::TempPath;
 use safer_ring::{OpenOptions, OwnedBuffer};
 
 fn rw_opts() -> OpenOptions {
-    OpenOptions::new().read(true).write(true).create(true).truncate(true)
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
 }
 
 backend_test!(write_then_read_at, |ring| {
@@ -28,7 +32,10 @@ backend_test!(stream_read_twice_is_consecutive, |ring| {
     let p = TempPath::new("stream");
     std::fs::write(&p.0, b"0123456789").unwrap();
     ring.block_on(async {
-        let f = ring.open(&p.0, &OpenOptions::new().read(true)).await.unwrap();
+        let f = ring
+            .open(&p.0, &OpenOptions::new().read(true))
+            .await
+            .unwrap();
         let (n, a) = ring.read(&f, Vec::with_capacity(4)).await;
         assert_eq!(n.unwrap(), 4);
         let (n, b) = ring.read(&f, Vec::with_capacity(4)).await;
@@ -59,10 +66,22 @@ backend_test!(vectored_io, |ring| {
     let p = TempPath::new("vec");
     ring.block_on(async {
         let f = ring.open(&p.0, &rw_opts()).await.unwrap();
-        let (n, bufs) = ring.writev_at(&f, vec![b"ab".to_vec(), b"cde".to_vec(), b"f".to_vec()], Some(0)).await;
+        let (n, bufs) = ring
+            .writev_at(
+                &f,
+                vec![b"ab".to_vec(), b"cde".to_vec(), b"f".to_vec()],
+                Some(0),
+            )
+            .await;
         assert_eq!(n.unwrap(), 6);
         assert_eq!(bufs.len(), 3);
-        let (n, bufs) = ring.readv_at(&f, vec![Vec::with_capacity(4), Vec::with_capacity(4)], Some(1)).await;
+        let (n, bufs) = ring
+            .readv_at(
+                &f,
+                vec![Vec::with_capacity(4), Vec::with_capacity(4)],
+                Some(1),
+            )
+            .await;
         assert_eq!(n.unwrap(), 5);
         assert_eq!(bufs[0], b"bcde");
         assert_eq!(bufs[1], b"f");
@@ -94,9 +113,15 @@ fn umask() -> u32 {
 
 backend_test!(open_errors_are_clear, |ring| {
     ring.block_on(async {
-        let e = ring.open("/nonexistent/safer-ring/x", &OpenOptions::new().read(true)).await.unwrap_err();
+        let e = ring
+            .open("/nonexistent/safer-ring/x", &OpenOptions::new().read(true))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
-        let e = ring.open("a\0b", &OpenOptions::new().read(true)).await.unwrap_err();
+        let e = ring
+            .open("a\0b", &OpenOptions::new().read(true))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
         assert!(e.to_string().contains("NUL"), "{e}");
         let e = ring.open("/tmp", &OpenOptions::new()).await.unwrap_err();
@@ -104,15 +129,21 @@ backend_test!(open_errors_are_clear, |ring| {
     });
 });
 
-backend_test!(read_on_write_only_file_fails_with_ebadf_and_returns_buffer, |ring| {
-    let p = TempPath::new("wo");
-    ring.block_on(async {
-        let f = ring.open(&p.0, &OpenOptions::new().write(true).create(true)).await.unwrap();
-        let (res, buf) = ring.read_at(&f, vec![1u8, 2, 3], 0).await;
-        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
-        assert_eq!(buf, [1, 2, 3], "buffer returned unchanged on error");
-    });
-});
+backend_test!(
+    read_on_write_only_file_fails_with_ebadf_and_returns_buffer,
+    |ring| {
+        let p = TempPath::new("wo");
+        ring.block_on(async {
+            let f = ring
+                .open(&p.0, &OpenOptions::new().write(true).create(true))
+                .await
+                .unwrap();
+            let (res, buf) = ring.read_at(&f, vec![1u8, 2, 3], 0).await;
+            assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EBADF));
+            assert_eq!(buf, [1, 2, 3], "buffer returned unchanged on error");
+        });
+    }
+);
 
 backend_test!(closed_fd_is_a_clear_error, |ring| {
     use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -122,9 +153,13 @@ backend_test!(closed_fd_is_a_clear_error, |ring| {
     let raw = std_file.into_raw_fd();
     // Move the number onto a high, unused slot, then close it.
     let high = 900;
+    // SAFETY: fd-number juggling with no pointers; `raw` is ours.
     assert!(unsafe { libc::dup2(raw, high) } == high);
+    // SAFETY: closes fds this test owns.
     unsafe { libc::close(raw) };
+    // SAFETY: as above.
     unsafe { libc::close(high) };
+    // SAFETY: the number is closed; the File never closes it (forgotten below), it only names it.
     let f = safer_ring::File::from_owned_fd(unsafe { OwnedFd::from_raw_fd(high) });
     ring.block_on(async {
         let (res, _) = ring.write_at(&f, b"x".to_vec(), 0).await;
@@ -143,7 +178,10 @@ backend_test!(oversized_buffer_is_rejected_not_truncated, |ring| {
         let (res, buf) = ring.read_at(&f, big, 0).await;
         let e = res.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("4294967296 bytes is too large"), "{e}");
+        assert!(
+            e.to_string().contains("4294967296 bytes is too large"),
+            "{e}"
+        );
         assert_eq!(buf.capacity(), u32::MAX as usize + 1, "buffer handed back");
     });
 });

@@ -21,7 +21,9 @@ backend_test!(tcp_accept_connect_send_recv, |ring| {
         let (n, buf) = ring.recv(&server, Vec::with_capacity(64)).await;
         assert_eq!(n.unwrap(), 4);
         assert_eq!(buf, b"ping");
-        ring.shutdown(&client, std::net::Shutdown::Write).await.unwrap();
+        ring.shutdown(&client, std::net::Shutdown::Write)
+            .await
+            .unwrap();
         let (n, _) = ring.recv(&server, Vec::with_capacity(64)).await;
         assert_eq!(n.unwrap(), 0, "EOF after shutdown");
     });
@@ -85,7 +87,10 @@ backend_test!(pipe_read_waits_for_data, |ring| {
     let (r, w) = ring.pipe().unwrap();
     let ring2 = ring.clone();
     ring.spawn(async move {
-        ring2.sleep(std::time::Duration::from_millis(20)).await.unwrap();
+        ring2
+            .sleep(std::time::Duration::from_millis(20))
+            .await
+            .unwrap();
         let (n, _) = ring2.write(&w, b"late".to_vec()).await;
         n.unwrap();
     });
@@ -139,13 +144,18 @@ backend_test!(many_connections_echo, |ring| {
     }
     ring.block_on(async {
         while done.get() < N {
-            ring.sleep(std::time::Duration::from_millis(1)).await.unwrap();
+            ring.sleep(std::time::Duration::from_millis(1))
+                .await
+                .unwrap();
         }
     });
 });
 
 /// Polls two futures concurrently (tests only need this one combinator).
-async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
     use std::future::poll_fn;
     use std::task::Poll;
     let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
@@ -161,7 +171,11 @@ async fn join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A:
                 rb = Some(v);
             }
         }
-        if ra.is_some() && rb.is_some() { Poll::Ready(()) } else { Poll::Pending }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     })
     .await;
     (ra.unwrap(), rb.unwrap())

@@ -15,6 +15,8 @@
 //!   inside: no completion is ever dropped.
 //! - **`reap`**: move every available completion into the sink as `(user_data, res, flags)`
 //!   where `res` is a byte count / fd on success and a negated errno on failure, as in a CQE.
+//! - **`pollable_fd`**: an fd that polls readable when `turn` may find completions (the ring fd;
+//!   the epoll fd), so an external event loop such as tokio can drive the ring.
 //! - **The wake eventfd** given at creation is watched at all times; its readiness ends a
 //!   blocking `turn` and is drained by the backend, never reported to the sink.
 //!
@@ -23,6 +25,8 @@
 
 mod epoll;
 pub(crate) mod sys;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod uring;
 
 pub use uring::SetupReport;
@@ -46,20 +50,79 @@ pub(crate) const CURRENT_POS: u64 = u64::MAX;
 #[derive(Debug, Clone, Copy)]
 pub enum OpKind {
     Nop,
-    Read { fd: RawFd, buf: *mut u8, len: u32, offset: u64 },
-    Write { fd: RawFd, buf: *const u8, len: u32, offset: u64 },
-    Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 },
-    Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 },
-    Fsync { fd: RawFd, datasync: bool },
-    OpenAt { dirfd: RawFd, path: *const libc::c_char, flags: i32, mode: u32 },
-    Close { fd: RawFd },
-    Statx { fd: RawFd, path: *const libc::c_char, flags: i32, mask: u32, buf: *mut libc::statx },
-    Accept { fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t },
-    Connect { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t },
-    Send { fd: RawFd, buf: *const u8, len: u32, flags: i32 },
-    Recv { fd: RawFd, buf: *mut u8, len: u32, flags: i32 },
-    Shutdown { fd: RawFd, how: i32 },
-    Timeout { spec: *const LinkTimeout },
+    Read {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        offset: u64,
+    },
+    Write {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        offset: u64,
+    },
+    Readv {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        count: u32,
+        offset: u64,
+    },
+    Writev {
+        fd: RawFd,
+        iov: *const libc::iovec,
+        count: u32,
+        offset: u64,
+    },
+    Fsync {
+        fd: RawFd,
+        datasync: bool,
+    },
+    OpenAt {
+        dirfd: RawFd,
+        path: *const libc::c_char,
+        flags: i32,
+        mode: u32,
+    },
+    Close {
+        fd: RawFd,
+    },
+    Statx {
+        fd: RawFd,
+        path: *const libc::c_char,
+        flags: i32,
+        mask: u32,
+        buf: *mut libc::statx,
+    },
+    Accept {
+        fd: RawFd,
+        addr: *mut libc::sockaddr,
+        len: *mut libc::socklen_t,
+    },
+    Connect {
+        fd: RawFd,
+        addr: *const libc::sockaddr,
+        len: libc::socklen_t,
+    },
+    Send {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        flags: i32,
+    },
+    Recv {
+        fd: RawFd,
+        buf: *mut u8,
+        len: u32,
+        flags: i32,
+    },
+    Shutdown {
+        fd: RawFd,
+        how: i32,
+    },
+    Timeout {
+        spec: *const LinkTimeout,
+    },
 }
 
 /// A relative deadline in both forms the backends need, kept at a stable address.
@@ -71,7 +134,10 @@ pub struct LinkTimeout {
 
 impl LinkTimeout {
     pub(crate) fn new(dur: Duration) -> Box<LinkTimeout> {
-        Box::new(LinkTimeout { ts: dur.into(), dur })
+        Box::new(LinkTimeout {
+            ts: dur.into(),
+            dur,
+        })
     }
 }
 
@@ -82,12 +148,19 @@ pub(crate) struct Full;
 /// What every backend provides; see the module documentation for the contract.
 pub(crate) trait Backend {
     fn kind(&self) -> BackendKind;
-    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full>;
+    fn push(
+        &mut self,
+        user_data: u64,
+        op: OpKind,
+        timeout: Option<&LinkTimeout>,
+    ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
     fn wants_nonblocking(&self) -> bool;
+    /// An fd that polls readable when completions may be waiting (for external event loops).
+    fn pollable_fd(&self) -> RawFd;
 }
 
 /// Static dispatch over the backends (no vtable on the per-op path).
@@ -110,7 +183,12 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.kind())
     }
     #[inline]
-    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+    fn push(
+        &mut self,
+        user_data: u64,
+        op: OpKind,
+        timeout: Option<&LinkTimeout>,
+    ) -> Result<(), Full> {
         dispatch!(self, b => b.push(user_data, op, timeout))
     }
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
@@ -126,5 +204,8 @@ impl Backend for AnyBackend {
     }
     fn wants_nonblocking(&self) -> bool {
         dispatch!(self, b => b.wants_nonblocking())
+    }
+    fn pollable_fd(&self) -> RawFd {
+        dispatch!(self, b => b.pollable_fd())
     }
 }

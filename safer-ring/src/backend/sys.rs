@@ -6,7 +6,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 /// A non-blocking, close-on-exec eventfd.
@@ -35,7 +39,11 @@ pub(crate) fn drain_eventfd(fd: RawFd) {
 pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL/F_SETFL take no pointers; a bad fd yields EBADF.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let new = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
     if new != flags {
         // SAFETY: as above.
         cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, new) })?;
@@ -58,7 +66,12 @@ pub(crate) fn socketpair(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two fds the kernel writes.
     cvt(unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | nb, 0, fds.as_mut_ptr())
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | nb,
+            0,
+            fds.as_mut_ptr(),
+        )
     })?;
     // SAFETY: both fds are fresh and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -92,7 +105,10 @@ impl RawAddr {
     pub(crate) fn empty() -> Box<RawAddr> {
         // SAFETY: sockaddr_storage is plain old data; all-zero is a valid (AF_UNSPEC) value.
         let storage = unsafe { mem::zeroed() };
-        Box::new(RawAddr { storage, len: mem::size_of::<libc::sockaddr_storage>() as _ })
+        Box::new(RawAddr {
+            storage,
+            len: mem::size_of::<libc::sockaddr_storage>() as _,
+        })
     }
 
     pub(crate) fn from_socket_addr(addr: &SocketAddr) -> Box<RawAddr> {
@@ -102,11 +118,17 @@ impl RawAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as _,
                     sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { (&raw mut raw.storage).cast::<libc::sockaddr_in>().write(sin) };
+                unsafe {
+                    (&raw mut raw.storage)
+                        .cast::<libc::sockaddr_in>()
+                        .write(sin)
+                };
                 raw.len = mem::size_of::<libc::sockaddr_in>() as _;
             }
             SocketAddr::V6(a) => {
@@ -114,11 +136,17 @@ impl RawAddr {
                     sin6_family: libc::AF_INET6 as _,
                     sin6_port: a.port().to_be(),
                     sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
                     sin6_scope_id: a.scope_id(),
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { (&raw mut raw.storage).cast::<libc::sockaddr_in6>().write(sin6) };
+                unsafe {
+                    (&raw mut raw.storage)
+                        .cast::<libc::sockaddr_in6>()
+                        .write(sin6)
+                };
                 raw.len = mem::size_of::<libc::sockaddr_in6>() as _;
             }
         }
@@ -140,7 +168,10 @@ impl RawAddr {
                 // SAFETY: the family says the kernel wrote a sockaddr_in here.
                 let sin = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in>() };
                 let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
             }
             libc::AF_INET6 => {
                 // SAFETY: the family says the kernel wrote a sockaddr_in6 here.
@@ -169,7 +200,11 @@ pub(crate) fn memlock_limit() -> u64 {
     // SAFETY: all-zero rlimit is valid; getrlimit writes into the live local.
     let mut r: libc::rlimit = unsafe { mem::zeroed() };
     // SAFETY: as above.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } == 0 { r.rlim_cur } else { 0 }
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        0
+    }
 }
 
 /// A temporary duplicate of `fd` (close-on-exec), for calling std helpers without taking the
@@ -179,4 +214,33 @@ pub(crate) fn borrow_fd(fd: RawFd) -> io::Result<OwnedFd> {
     let d = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
     // SAFETY: a fresh fd owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(d) })
+}
+
+/// A non-blocking, close-on-exec CLOCK_MONOTONIC timerfd.
+pub(crate) fn timerfd() -> io::Result<OwnedFd> {
+    // SAFETY: timerfd_create takes no pointers.
+    let fd = cvt(unsafe {
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+        )
+    })?;
+    // SAFETY: a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Arms a timerfd to fire once after `d` (which must be non-zero).
+pub(crate) fn timerfd_set(fd: RawFd, d: std::time::Duration) {
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: d.as_secs() as _,
+            tv_nsec: d.subsec_nanos() as _,
+        },
+    };
+    // SAFETY: `spec` is a live local the kernel only reads; the old value is not requested.
+    let _ = unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
 }

@@ -62,8 +62,13 @@ impl IoUringBackend {
             }
             match b.build(cfg.entries) {
                 Ok(r) => break r,
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) && want != (false, false, false) => {
-                    tracing::debug!(?want, "io_uring_setup rejected flags (EINVAL); retrying with fewer");
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL) && want != (false, false, false) =>
+                {
+                    tracing::debug!(
+                        ?want,
+                        "io_uring_setup rejected flags (EINVAL); retrying with fewer"
+                    );
                     want = match want {
                         (c, s, true) => (c, s, false),
                         (c, true, false) => (c, false, false),
@@ -95,11 +100,6 @@ impl IoUringBackend {
 
     pub(crate) fn report(&self) -> SetupReport {
         self.report
-    }
-
-    pub(crate) fn raw_fd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
-        self.ring.as_raw_fd()
     }
 
     fn push_entries(&mut self, entries: &[squeue::Entry]) -> Result<(), Full> {
@@ -158,45 +158,93 @@ fn sys_features(p: &io_uring::Parameters) -> u32 {
         (15, p.is_feature_min_timeout()),
         (17, p.is_feature_no_iowait()),
     ];
-    bits.iter().fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
+    bits.iter()
+        .fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
 }
 
 fn build(op: OpKind) -> squeue::Entry {
     match op {
         OpKind::Nop => opcode::Nop::new().build(),
-        OpKind::Read { fd, buf, len, offset } => {
-            opcode::Read::new(types::Fd(fd), buf, len).offset(offset).build()
-        }
-        OpKind::Write { fd, buf, len, offset } => {
-            opcode::Write::new(types::Fd(fd), buf, len).offset(offset).build()
-        }
-        OpKind::Readv { fd, iov, count, offset } => {
-            opcode::Readv::new(types::Fd(fd), iov, count).offset(offset).build()
-        }
-        OpKind::Writev { fd, iov, count, offset } => {
-            opcode::Writev::new(types::Fd(fd), iov, count).offset(offset).build()
-        }
+        OpKind::Read {
+            fd,
+            buf,
+            len,
+            offset,
+        } => opcode::Read::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build(),
+        OpKind::Write {
+            fd,
+            buf,
+            len,
+            offset,
+        } => opcode::Write::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build(),
+        OpKind::Readv {
+            fd,
+            iov,
+            count,
+            offset,
+        } => opcode::Readv::new(types::Fd(fd), iov, count)
+            .offset(offset)
+            .build(),
+        OpKind::Writev {
+            fd,
+            iov,
+            count,
+            offset,
+        } => opcode::Writev::new(types::Fd(fd), iov, count)
+            .offset(offset)
+            .build(),
         OpKind::Fsync { fd, datasync } => {
-            let flags = if datasync { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
+            let flags = if datasync {
+                types::FsyncFlags::DATASYNC
+            } else {
+                types::FsyncFlags::empty()
+            };
             opcode::Fsync::new(types::Fd(fd)).flags(flags).build()
         }
-        OpKind::OpenAt { dirfd, path, flags, mode } => {
-            opcode::OpenAt::new(types::Fd(dirfd), path).flags(flags).mode(mode).build()
-        }
+        OpKind::OpenAt {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } => opcode::OpenAt::new(types::Fd(dirfd), path)
+            .flags(flags)
+            .mode(mode)
+            .build(),
         OpKind::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
-        OpKind::Statx { fd, path, flags, mask, buf } => {
-            opcode::Statx::new(types::Fd(fd), path, buf.cast()).flags(flags).mask(mask).build()
-        }
+        OpKind::Statx {
+            fd,
+            path,
+            flags,
+            mask,
+            buf,
+        } => opcode::Statx::new(types::Fd(fd), path, buf.cast())
+            .flags(flags)
+            .mask(mask)
+            .build(),
         OpKind::Accept { fd, addr, len } => opcode::Accept::new(types::Fd(fd), addr, len)
             .flags(libc::SOCK_CLOEXEC)
             .build(),
         OpKind::Connect { fd, addr, len } => opcode::Connect::new(types::Fd(fd), addr, len).build(),
-        OpKind::Send { fd, buf, len, flags } => opcode::Send::new(types::Fd(fd), buf, len)
+        OpKind::Send {
+            fd,
+            buf,
+            len,
+            flags,
+        } => opcode::Send::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
-        OpKind::Recv { fd, buf, len, flags } => {
-            opcode::Recv::new(types::Fd(fd), buf, len).flags(flags).build()
-        }
+        OpKind::Recv {
+            fd,
+            buf,
+            len,
+            flags,
+        } => opcode::Recv::new(types::Fd(fd), buf, len)
+            .flags(flags)
+            .build(),
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpKind::Timeout { spec } => {
             // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.
@@ -212,12 +260,19 @@ impl Backend for IoUringBackend {
     }
 
     #[inline]
-    fn push(&mut self, user_data: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+    fn push(
+        &mut self,
+        user_data: u64,
+        op: OpKind,
+        timeout: Option<&LinkTimeout>,
+    ) -> Result<(), Full> {
         let entry = build(op).user_data(user_data);
         match timeout {
             None => self.push_entries(&[entry]),
             Some(t) => {
-                let lt = opcode::LinkTimeout::new(&t.ts).build().user_data(LINK_TIMEOUT_TOKEN);
+                let lt = opcode::LinkTimeout::new(&t.ts)
+                    .build()
+                    .user_data(LINK_TIMEOUT_TOKEN);
                 // push_multiple is all-or-nothing, so the link is never split across submits.
                 self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt])
             }
@@ -225,7 +280,9 @@ impl Backend for IoUringBackend {
     }
 
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
-        let e = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL_TOKEN);
+        let e = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(CANCEL_TOKEN);
         self.push_entries(&[e])
     }
 
@@ -251,7 +308,9 @@ impl Backend for IoUringBackend {
         }
         if let Some(t) = timeout {
             self.timer = t.into();
-            let e = opcode::Timeout::new(&self.timer).build().user_data(TIMER_TOKEN);
+            let e = opcode::Timeout::new(&self.timer)
+                .build()
+                .user_data(TIMER_TOKEN);
             if self.push_entries(&[e]).is_err() {
                 return self.enter(0);
             }
@@ -279,5 +338,10 @@ impl Backend for IoUringBackend {
 
     fn wants_nonblocking(&self) -> bool {
         false
+    }
+
+    fn pollable_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.ring.as_raw_fd()
     }
 }

@@ -25,7 +25,10 @@ pub struct OwnedBuffer {
 impl OwnedBuffer {
     /// A buffer of `capacity` zeroed bytes and length 0.
     pub fn new(capacity: usize) -> Self {
-        OwnedBuffer { mem: vec![0; capacity].into_boxed_slice(), len: 0 }
+        OwnedBuffer {
+            mem: vec![0; capacity].into_boxed_slice(),
+            len: 0,
+        }
     }
 
     /// Bytes that hold data.
@@ -61,14 +64,20 @@ impl OwnedBuffer {
 
 impl From<&[u8]> for OwnedBuffer {
     fn from(data: &[u8]) -> Self {
-        OwnedBuffer { mem: data.into(), len: data.len() }
+        OwnedBuffer {
+            mem: data.into(),
+            len: data.len(),
+        }
     }
 }
 
 impl From<Vec<u8>> for OwnedBuffer {
     fn from(data: Vec<u8>) -> Self {
         let len = data.len();
-        OwnedBuffer { mem: data.into_boxed_slice(), len }
+        OwnedBuffer {
+            mem: data.into_boxed_slice(),
+            len,
+        }
     }
 }
 
@@ -87,7 +96,10 @@ impl DerefMut for OwnedBuffer {
 
 impl std::fmt::Debug for OwnedBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnedBuffer").field("len", &self.len).field("capacity", &self.capacity()).finish()
+        f.debug_struct("OwnedBuffer")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity())
+            .finish()
     }
 }
 

@@ -32,7 +32,10 @@ impl WakeShared {
     }
 
     fn schedule(&self, id: usize) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(id);
         // Pairs with the SeqCst store in `prepare_sleep`: either the sleeper sees the queue
         // entry, or we see it sleeping and kick the eventfd.
         if self.sleeping.load(Ordering::SeqCst) {
@@ -48,7 +51,11 @@ impl WakeShared {
     /// Returns true if the driver may block: nothing was queued after `sleeping` was set.
     fn prepare_sleep(&self) -> bool {
         self.sleeping.store(true, Ordering::SeqCst);
-        let empty = self.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        let empty = self
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
         if !empty {
             self.sleeping.store(false, Ordering::SeqCst);
         }
@@ -83,11 +90,17 @@ pub(crate) struct Executor {
 
 impl Executor {
     pub(crate) fn new(shared: Arc<WakeShared>) -> Executor {
-        Executor { shared, tasks: std::cell::RefCell::new(Slab::new()) }
+        Executor {
+            shared,
+            tasks: std::cell::RefCell::new(Slab::new()),
+        }
     }
 
     pub(crate) fn waker(&self, id: usize) -> Waker {
-        Waker::from(Arc::new(TaskWaker { id, shared: self.shared.clone() }))
+        Waker::from(Arc::new(TaskWaker {
+            id,
+            shared: self.shared.clone(),
+        }))
     }
 
     pub(crate) fn spawn(&self, fut: LocalTask) {
@@ -152,7 +165,10 @@ impl Executor {
                 None => return, // stale wake of a finished task
             }
         };
-        let done = task.as_mut().poll(&mut Context::from_waker(&waker)).is_ready();
+        let done = task
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready();
         let mut tasks = self.tasks.borrow_mut();
         if done {
             tasks.remove(id);

@@ -33,6 +33,8 @@ pub(crate) struct Driver {
     pub(crate) slots: Slab<Slot>,
     policy: SubmitPolicy,
     drain_timeout: Duration,
+    /// Set while an external event loop (tokio) drives the ring: woken when work is queued.
+    pub(crate) submit_waker: Option<Waker>,
 }
 
 fn complete(slots: &mut Slab<Slot>, ud: u64, res: i32, flags: u32) {
@@ -59,12 +61,27 @@ fn complete(slots: &mut Slab<Slot>, ud: u64, res: i32, flags: u32) {
 }
 
 impl Driver {
-    pub(crate) fn new(backend: AnyBackend, policy: SubmitPolicy, drain_timeout: Duration) -> Driver {
-        Driver { backend, slots: Slab::with_capacity(256), policy, drain_timeout }
+    pub(crate) fn new(
+        backend: AnyBackend,
+        policy: SubmitPolicy,
+        drain_timeout: Duration,
+    ) -> Driver {
+        Driver {
+            backend,
+            slots: Slab::with_capacity(256),
+            policy,
+            drain_timeout,
+            submit_waker: None,
+        }
     }
 
     /// Takes a slot and queues `op` under it. On error nothing stays queued.
-    pub(crate) fn push(&mut self, op: OpKind, timeout: Option<&LinkTimeout>, waker: &Waker) -> io::Result<usize> {
+    pub(crate) fn push(
+        &mut self,
+        op: OpKind,
+        timeout: Option<&LinkTimeout>,
+        waker: &Waker,
+    ) -> io::Result<usize> {
         let key = self.slots.insert(Slot::Waiting(Some(waker.clone())));
         loop {
             match self.backend.push(key as u64, op, timeout) {
@@ -80,6 +97,8 @@ impl Driver {
         }
         if self.policy == SubmitPolicy::Eager {
             self.turn(false)?;
+        } else if let Some(w) = self.submit_waker.take() {
+            w.wake();
         }
         Ok(key)
     }
@@ -90,6 +109,9 @@ impl Driver {
             if self.turn(false).is_err() {
                 break;
             }
+        }
+        if let Some(w) = self.submit_waker.take() {
+            w.wake();
         }
     }
 
@@ -106,7 +128,10 @@ impl Driver {
         loop {
             match backend.turn(wait, timeout) {
                 Ok(()) => break,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN)) && tries < 64 => {
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
+                        && tries < 64 =>
+                {
                     backend.reap(&mut sink);
                     tries += 1;
                 }
@@ -119,7 +144,10 @@ impl Driver {
 
     /// Number of operations the kernel may still be working on.
     pub(crate) fn in_flight(&self) -> usize {
-        self.slots.iter().filter(|(_, s)| !matches!(s, Slot::Done { .. })).count()
+        self.slots
+            .iter()
+            .filter(|(_, s)| !matches!(s, Slot::Done { .. }))
+            .count()
     }
 
     /// Cancels everything and waits (bounded) for the kernel to finish with it. Whatever is still
@@ -140,13 +168,19 @@ impl Driver {
             if now >= deadline {
                 break;
             }
-            if self.turn_timeout(true, Some((deadline - now).min(Duration::from_millis(50)))).is_err() {
+            if self
+                .turn_timeout(true, Some((deadline - now).min(Duration::from_millis(50))))
+                .is_err()
+            {
                 break;
             }
         }
         let left = self.in_flight();
         if left > 0 {
-            tracing::warn!(operations = left, "ring dropped with operations the kernel did not finish; leaking their buffers");
+            tracing::warn!(
+                operations = left,
+                "ring dropped with operations the kernel did not finish; leaking their buffers"
+            );
             for slot in self.slots.drain() {
                 std::mem::forget(slot);
             }

@@ -44,12 +44,24 @@ impl<T: OpData> Unpin for Op<'_, T> {}
 
 impl<'r, T: OpData> Op<'r, T> {
     pub(crate) fn new(ring: &'r Ring, data: T) -> Self {
-        Op { ring, key: UNSUBMITTED, data: Some(data), timeout: None, early: None }
+        Op {
+            ring,
+            key: UNSUBMITTED,
+            data: Some(data),
+            timeout: None,
+            early: None,
+        }
     }
 
     /// An op that completes with `err` on first poll without reaching the kernel (bad input).
     pub(crate) fn fail(ring: &'r Ring, data: T, err: io::Error) -> Self {
-        Op { ring, key: UNSUBMITTED, data: Some(data), timeout: None, early: Some(err) }
+        Op {
+            ring,
+            key: UNSUBMITTED,
+            data: Some(data),
+            timeout: None,
+            early: Some(err),
+        }
     }
 
     /// Bounds the operation by `dur`: if it has not completed by then it is cancelled and
@@ -73,7 +85,10 @@ impl<T: OpData> Future for Op<'_, T> {
                 return Poll::Ready(this.data.take().unwrap().complete(Err(e), 0));
             }
             let kind = data.kind();
-            let pushed = this.ring.driver().push(kind, this.timeout.as_deref(), cx.waker());
+            let pushed = this
+                .ring
+                .driver()
+                .push(kind, this.timeout.as_deref(), cx.waker());
             return match pushed {
                 Ok(key) => {
                     this.key = key;
@@ -118,7 +133,11 @@ struct Dropped<T: OpData>(T, #[allow(dead_code)] Option<Box<LinkTimeout>>);
 
 impl<T: OpData> Orphan for Dropped<T> {
     fn complete(self: Box<Self>, res: i32, flags: u32) {
-        let r = if res >= 0 { Ok(res as u32) } else { Err(io::Error::from_raw_os_error(-res)) };
+        let r = if res >= 0 {
+            Ok(res as u32)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
         drop(self.0.complete(r, flags));
     }
 }
@@ -148,4 +167,3 @@ impl<T: OpData> Drop for Op<'_, T> {
         }
     }
 }
-

@@ -21,7 +21,10 @@ struct Inner {
 
 impl SharedFd {
     pub(crate) fn new(fd: OwnedFd, nonblocking: Option<bool>) -> Self {
-        SharedFd(Rc::new(Inner { fd, nonblocking: Cell::new(nonblocking) }))
+        SharedFd(Rc::new(Inner {
+            fd,
+            nonblocking: Cell::new(nonblocking),
+        }))
     }
 
     pub(crate) fn raw(&self) -> RawFd {

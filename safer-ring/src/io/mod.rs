@@ -4,6 +4,6 @@
 mod fd;
 mod types;
 
-pub use fd::SharedFd;
 pub use fd::AsIoFd;
+pub use fd::SharedFd;
 pub use types::{File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};

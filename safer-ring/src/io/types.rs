@@ -14,6 +14,7 @@ macro_rules! io_type {
         }
 
         impl $name {
+            #[allow(dead_code)] // not every type is created from a completion
             pub(crate) fn from_shared(fd: SharedFd) -> Self {
                 $name { fd }
             }
@@ -103,7 +104,10 @@ impl TcpStream {
 }
 
 /// Runs `f` on a borrowed std view of the fd without taking ownership.
-fn with_std_stream<T>(s: &TcpStream, f: impl FnOnce(&std::net::TcpStream) -> io::Result<T>) -> io::Result<T> {
+fn with_std_stream<T>(
+    s: &TcpStream,
+    f: impl FnOnce(&std::net::TcpStream) -> io::Result<T>,
+) -> io::Result<T> {
     let dup = crate::backend::sys::borrow_fd(s.fd.raw())?;
     f(&std::net::TcpStream::from(dup))
 }

@@ -6,10 +6,10 @@ use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::Ring;
 use crate::backend::{OpKind, sys};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
-use crate::Ring;
 
 /// fsync / fdatasync; see [`Ring::fsync`].
 pub struct Fsync {
@@ -20,7 +20,10 @@ pub struct Fsync {
 impl OpData for Fsync {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
-        OpKind::Fsync { fd: self.fd.raw(), datasync: self.datasync }
+        OpKind::Fsync {
+            fd: self.fd.raw(),
+            datasync: self.datasync,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<()> {
         res.map(drop)
@@ -38,7 +41,12 @@ pub struct OpenAt {
 impl OpData for OpenAt {
     type Output = io::Result<File>;
     fn kind(&mut self) -> OpKind {
-        OpKind::OpenAt { dirfd: libc::AT_FDCWD, path: self.path.as_ptr(), flags: self.flags, mode: self.mode }
+        OpKind::OpenAt {
+            dirfd: libc::AT_FDCWD,
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mode: self.mode,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<File> {
         let fd = sys::own_fd(res? as i32);
@@ -55,7 +63,9 @@ impl OpData for Close {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         match &self.fd {
-            Some(fd) => OpKind::Close { fd: std::os::fd::AsRawFd::as_raw_fd(fd) },
+            Some(fd) => OpKind::Close {
+                fd: std::os::fd::AsRawFd::as_raw_fd(fd),
+            },
             None => OpKind::Nop,
         }
     }
@@ -130,12 +140,24 @@ impl Ring {
     /// Flushes file data and metadata to the device.
     #[doc(alias = "io_uring_prep_fsync")]
     pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
-        Op::new(self, Fsync { fd: file.shared_fd().clone(), datasync: false })
+        Op::new(
+            self,
+            Fsync {
+                fd: file.shared_fd().clone(),
+                datasync: false,
+            },
+        )
     }
 
     /// Flushes file data (and the metadata needed to read it back).
     pub fn fdatasync(&self, file: &File) -> Op<'_, Fsync> {
-        Op::new(self, Fsync { fd: file.shared_fd().clone(), datasync: true })
+        Op::new(
+            self,
+            Fsync {
+                fd: file.shared_fd().clone(),
+                datasync: true,
+            },
+        )
     }
 
     /// Opens `path` (relative paths are relative to the working directory).
@@ -147,9 +169,19 @@ impl Ring {
     pub fn open(&self, path: impl AsRef<Path>, options: &OpenOptions) -> Op<'_, OpenAt> {
         let c = CString::new(path.as_ref().as_os_str().as_bytes());
         let nonblocking = (options.custom_flags & libc::O_NONBLOCK == 0).then_some(false);
-        let mut op = OpenAt { path: CString::default(), flags: 0, mode: options.mode, nonblocking };
+        let mut op = OpenAt {
+            path: CString::default(),
+            flags: 0,
+            mode: options.mode,
+            nonblocking,
+        };
         let checked = c
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {:?} contains a NUL byte", path.as_ref())))
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("path {:?} contains a NUL byte", path.as_ref()),
+                )
+            })
             .and_then(|c| options.flags().map(|f| (c, f)));
         match checked {
             Ok((c, f)) => {
@@ -168,13 +200,24 @@ impl Ring {
     pub fn close<F: AsIoFd>(&self, io: F) -> Op<'_, Close> {
         let shared = io.shared_fd().clone();
         drop(io);
-        Op::new(self, Close { fd: shared.try_unwrap().ok() })
+        Op::new(
+            self,
+            Close {
+                fd: shared.try_unwrap().ok(),
+            },
+        )
     }
 
     /// File metadata (size, mode, ...) via statx.
     #[doc(alias = "io_uring_prep_statx")]
     #[doc(alias = "fstat")]
     pub fn metadata<F: AsIoFd>(&self, file: &F) -> Op<'_, Statx> {
-        Op::new(self, Statx { fd: file.shared_fd().clone(), buf: sys::statx_buf() })
+        Op::new(
+            self,
+            Statx {
+                fd: file.shared_fd().clone(),
+                buf: sys::statx_buf(),
+            },
+        )
     }
 }

@@ -7,9 +7,9 @@ mod rw;
 mod time;
 
 pub use fs::Metadata;
-pub use rw::{ReadAt, Readv, WriteAt, Writev};
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
+pub use rw::{ReadAt, Readv, WriteAt, Writev};
 pub use time::{Nop, Sleep};
 
 use std::io;
@@ -18,5 +18,11 @@ use crate::error::SaferRingError;
 
 /// Checks that one operation can describe `len` bytes (the kernel takes a u32).
 pub(crate) fn check_len(len: usize) -> io::Result<u32> {
-    u32::try_from(len).map_err(|_| SaferRingError::BufferTooLarge { len, max: u32::MAX as usize }.into())
+    u32::try_from(len).map_err(|_| {
+        SaferRingError::BufferTooLarge {
+            len,
+            max: u32::MAX as usize,
+        }
+        .into()
+    })
 }

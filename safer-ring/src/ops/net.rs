@@ -3,8 +3,8 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::backend::sys::{self, RawAddr};
 use crate::backend::OpKind;
+use crate::backend::sys::{self, RawAddr};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
@@ -20,13 +20,23 @@ pub struct Accept {
 impl OpData for Accept {
     type Output = io::Result<(TcpStream, SocketAddr)>;
     fn kind(&mut self) -> OpKind {
-        OpKind::Accept { fd: self.fd.raw(), addr: self.addr.sockaddr_mut_ptr(), len: &mut self.addr.len }
+        OpKind::Accept {
+            fd: self.fd.raw(),
+            addr: self.addr.sockaddr_mut_ptr(),
+            len: &mut self.addr.len,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         // Own the fd first: if this op was dropped, the stream is dropped (closed) right here.
-        let stream = TcpStream::from_shared(SharedFd::new(sys::own_fd(res? as i32), Some(self.nonblocking)));
+        let stream = TcpStream::from_shared(SharedFd::new(
+            sys::own_fd(res? as i32),
+            Some(self.nonblocking),
+        ));
         let peer = self.addr.to_socket_addr().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "accepted a connection from a non-IP address")
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "accepted a connection from a non-IP address",
+            )
         })?;
         Ok((stream, peer))
     }
@@ -42,11 +52,17 @@ impl OpData for Connect {
     type Output = io::Result<TcpStream>;
     fn kind(&mut self) -> OpKind {
         let fd = self.fd.as_ref().map_or(-1, SharedFd::raw);
-        OpKind::Connect { fd, addr: self.addr.sockaddr_ptr(), len: self.addr.len }
+        OpKind::Connect {
+            fd,
+            addr: self.addr.sockaddr_ptr(),
+            len: self.addr.len,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         res?;
-        let fd = self.fd.ok_or_else(|| io::Error::other("connect without a socket"))?;
+        let fd = self
+            .fd
+            .ok_or_else(|| io::Error::other("connect without a socket"))?;
         Ok(TcpStream::from_shared(fd))
     }
 }
@@ -62,7 +78,12 @@ pub struct Send<B> {
 impl<B: IoBuf> OpData for Send<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        OpKind::Send { fd: self.fd.raw(), buf: self.buf.stable_ptr(), len: self.len, flags: self.flags }
+        OpKind::Send {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_ptr(),
+            len: self.len,
+            flags: self.flags,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         (res.map(|n| n as usize), self.buf)
@@ -80,7 +101,12 @@ pub struct Recv<B> {
 impl<B: IoBufMut> OpData for Recv<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        OpKind::Recv { fd: self.fd.raw(), buf: self.buf.stable_mut_ptr(), len: self.len, flags: self.flags }
+        OpKind::Recv {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_mut_ptr(),
+            len: self.len,
+            flags: self.flags,
+        }
     }
     fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
         if let Ok(n) = res {
@@ -100,7 +126,10 @@ pub struct Shutdown {
 impl OpData for Shutdown {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
-        OpKind::Shutdown { fd: self.fd.raw(), how: self.how }
+        OpKind::Shutdown {
+            fd: self.fd.raw(),
+            how: self.how,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<()> {
         res.map(drop)
@@ -121,7 +150,11 @@ impl Ring {
     pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept> {
         let fd = listener.shared_fd();
         let nonblocking = self.nonblocking_fds();
-        let op = Accept { fd: fd.clone(), addr: RawAddr::empty(), nonblocking };
+        let op = Accept {
+            fd: fd.clone(),
+            addr: RawAddr::empty(),
+            nonblocking,
+        };
         match self.prepare(fd) {
             Ok(()) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
@@ -131,12 +164,29 @@ impl Ring {
     /// Connects a new TCP socket to `addr`.
     #[doc(alias = "io_uring_prep_connect")]
     pub fn connect_tcp(&self, addr: SocketAddr) -> Op<'_, Connect> {
-        let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let domain = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
         let nonblocking = self.nonblocking_fds();
         let raw = RawAddr::from_socket_addr(&addr);
         match sys::socket(domain, libc::SOCK_STREAM, nonblocking) {
-            Ok(fd) => Op::new(self, Connect { fd: Some(SharedFd::new(fd, Some(nonblocking))), addr: raw }),
-            Err(e) => Op::fail(self, Connect { fd: None, addr: raw }, e),
+            Ok(fd) => Op::new(
+                self,
+                Connect {
+                    fd: Some(SharedFd::new(fd, Some(nonblocking))),
+                    addr: raw,
+                },
+            ),
+            Err(e) => Op::fail(
+                self,
+                Connect {
+                    fd: None,
+                    addr: raw,
+                },
+                e,
+            ),
         }
     }
 
@@ -146,7 +196,12 @@ impl Ring {
         let fd = sock.shared_fd();
         let len = check_len(buf.bytes_init());
         let prep = self.prepare(fd);
-        let op = Send { fd: fd.clone(), buf, len: *len.as_ref().unwrap_or(&0), flags: 0 };
+        let op = Send {
+            fd: fd.clone(),
+            buf,
+            len: *len.as_ref().unwrap_or(&0),
+            flags: 0,
+        };
         match len.and(prep) {
             Ok(_) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
@@ -160,7 +215,12 @@ impl Ring {
         let fd = sock.shared_fd();
         let len = check_len(buf.bytes_total());
         let prep = self.prepare(fd);
-        let op = Recv { fd: fd.clone(), buf, len: *len.as_ref().unwrap_or(&0), flags: 0 };
+        let op = Recv {
+            fd: fd.clone(),
+            buf,
+            len: *len.as_ref().unwrap_or(&0),
+            flags: 0,
+        };
         match len.and(prep) {
             Ok(_) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
@@ -175,20 +235,32 @@ impl Ring {
             std::net::Shutdown::Write => libc::SHUT_WR,
             std::net::Shutdown::Both => libc::SHUT_RDWR,
         };
-        Op::new(self, Shutdown { fd: sock.shared_fd().clone(), how })
+        Op::new(
+            self,
+            Shutdown {
+                fd: sock.shared_fd().clone(),
+                how,
+            },
+        )
     }
 
     /// A pipe: (read end, write end).
     pub fn pipe(&self) -> io::Result<(Pipe, Pipe)> {
         let nb = self.nonblocking_fds();
         let (r, w) = sys::pipe(nb)?;
-        Ok((Pipe::from_shared(SharedFd::new(r, Some(nb))), Pipe::from_shared(SharedFd::new(w, Some(nb)))))
+        Ok((
+            Pipe::from_shared(SharedFd::new(r, Some(nb))),
+            Pipe::from_shared(SharedFd::new(w, Some(nb))),
+        ))
     }
 
     /// A connected pair of Unix stream sockets.
     pub fn unix_pair(&self) -> io::Result<(UnixStream, UnixStream)> {
         let nb = self.nonblocking_fds();
         let (a, b) = sys::socketpair(nb)?;
-        Ok((UnixStream::from_shared(SharedFd::new(a, Some(nb))), UnixStream::from_shared(SharedFd::new(b, Some(nb)))))
+        Ok((
+            UnixStream::from_shared(SharedFd::new(a, Some(nb))),
+            UnixStream::from_shared(SharedFd::new(b, Some(nb))),
+        ))
     }
 }

@@ -19,7 +19,12 @@ pub struct ReadAt<B> {
 impl<B: IoBufMut> OpData for ReadAt<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        OpKind::Read { fd: self.fd.raw(), buf: self.buf.stable_mut_ptr(), len: self.len, offset: self.offset }
+        OpKind::Read {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_mut_ptr(),
+            len: self.len,
+            offset: self.offset,
+        }
     }
     fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
         if let Ok(n) = res {
@@ -41,7 +46,12 @@ pub struct WriteAt<B> {
 impl<B: IoBuf> OpData for WriteAt<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        OpKind::Write { fd: self.fd.raw(), buf: self.buf.stable_ptr(), len: self.len, offset: self.offset }
+        OpKind::Write {
+            fd: self.fd.raw(),
+            buf: self.buf.stable_ptr(),
+            len: self.len,
+            offset: self.offset,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         (res.map(|n| n as usize), self.buf)
@@ -59,7 +69,12 @@ pub struct Readv<B> {
 impl<B: IoBufMut> OpData for Readv<B> {
     type Output = (io::Result<usize>, Vec<B>);
     fn kind(&mut self) -> OpKind {
-        OpKind::Readv { fd: self.fd.raw(), iov: self.iov.as_ptr(), count: self.iov.len() as u32, offset: self.offset }
+        OpKind::Readv {
+            fd: self.fd.raw(),
+            iov: self.iov.as_ptr(),
+            count: self.iov.len() as u32,
+            offset: self.offset,
+        }
     }
     fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
         if let Ok(n) = res {
@@ -86,18 +101,30 @@ pub struct Writev<B> {
 impl<B: IoBuf> OpData for Writev<B> {
     type Output = (io::Result<usize>, Vec<B>);
     fn kind(&mut self) -> OpKind {
-        OpKind::Writev { fd: self.fd.raw(), iov: self.iov.as_ptr(), count: self.iov.len() as u32, offset: self.offset }
+        OpKind::Writev {
+            fd: self.fd.raw(),
+            iov: self.iov.as_ptr(),
+            count: self.iov.len() as u32,
+            offset: self.offset,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         (res.map(|n| n as usize), self.bufs)
     }
 }
 
-fn iovecs<B>(bufs: &mut [B], mut f: impl FnMut(&mut B) -> (*mut u8, usize)) -> io::Result<Box<[libc::iovec]>> {
+fn iovecs<B>(
+    bufs: &mut [B],
+    mut f: impl FnMut(&mut B) -> (*mut u8, usize),
+) -> io::Result<Box<[libc::iovec]>> {
     if bufs.len() > libc::UIO_MAXIOV as usize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{} buffers given to a vectored op: at most {} (UIO_MAXIOV)", bufs.len(), libc::UIO_MAXIOV),
+            format!(
+                "{} buffers given to a vectored op: at most {} (UIO_MAXIOV)",
+                bufs.len(),
+                libc::UIO_MAXIOV
+            ),
         ));
     }
     let mut total = 0usize;
@@ -106,7 +133,10 @@ fn iovecs<B>(bufs: &mut [B], mut f: impl FnMut(&mut B) -> (*mut u8, usize)) -> i
         .map(|b| {
             let (ptr, len) = f(b);
             total += len;
-            libc::iovec { iov_base: ptr.cast(), iov_len: len }
+            libc::iovec {
+                iov_base: ptr.cast(),
+                iov_len: len,
+            }
         })
         .collect();
     check_len(total)?;
@@ -117,7 +147,12 @@ impl Ring {
     fn read_op<B: IoBufMut>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
         let len = check_len(buf.bytes_total());
         let prep = self.prepare(fd);
-        let op = ReadAt { fd: fd.clone(), buf, offset, len: *len.as_ref().unwrap_or(&0) };
+        let op = ReadAt {
+            fd: fd.clone(),
+            buf,
+            offset,
+            len: *len.as_ref().unwrap_or(&0),
+        };
         match len.and(prep) {
             Ok(_) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
@@ -127,7 +162,12 @@ impl Ring {
     fn write_op<B: IoBuf>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
         let len = check_len(buf.bytes_init());
         let prep = self.prepare(fd);
-        let op = WriteAt { fd: fd.clone(), buf, offset, len: *len.as_ref().unwrap_or(&0) };
+        let op = WriteAt {
+            fd: fd.clone(),
+            buf,
+            offset,
+            len: *len.as_ref().unwrap_or(&0),
+        };
         match len.and(prep) {
             Ok(_) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
@@ -142,7 +182,12 @@ impl Ring {
     /// buffer is returned either way.
     #[doc(alias = "io_uring_prep_read")]
     #[doc(alias = "pread")]
-    pub fn read_at<F: AsIoFd, B: IoBufMut>(&self, file: &F, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
+    pub fn read_at<F: AsIoFd, B: IoBufMut>(
+        &self,
+        file: &F,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, ReadAt<B>> {
         self.read_op(file.shared_fd(), buf, offset)
     }
 
@@ -154,7 +199,12 @@ impl Ring {
     /// Writes `buf`'s initialized bytes at `offset` (pwrite). Returns the bytes written.
     #[doc(alias = "io_uring_prep_write")]
     #[doc(alias = "pwrite")]
-    pub fn write_at<F: AsIoFd, B: IoBuf>(&self, file: &F, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
+    pub fn write_at<F: AsIoFd, B: IoBuf>(
+        &self,
+        file: &F,
+        buf: B,
+        offset: u64,
+    ) -> Op<'_, WriteAt<B>> {
         self.write_op(file.shared_fd(), buf, offset)
     }
 
@@ -165,27 +215,71 @@ impl Ring {
 
     /// Vectored read at `offset`, or at the current position for `None`.
     #[doc(alias = "io_uring_prep_readv")]
-    pub fn readv_at<F: AsIoFd, B: IoBufMut>(&self, file: &F, mut bufs: Vec<B>, offset: Option<u64>) -> Op<'_, Readv<B>> {
+    pub fn readv_at<F: AsIoFd, B: IoBufMut>(
+        &self,
+        file: &F,
+        mut bufs: Vec<B>,
+        offset: Option<u64>,
+    ) -> Op<'_, Readv<B>> {
         let fd = file.shared_fd();
         let iov = iovecs(&mut bufs, |b| (b.stable_mut_ptr(), b.bytes_total()));
         let prep = self.prepare(fd);
         let offset = offset.unwrap_or(CURRENT_POS);
         match iov.and_then(|iov| prep.map(|_| iov)) {
-            Ok(iov) => Op::new(self, Readv { fd: fd.clone(), bufs, iov, offset }),
-            Err(e) => Op::fail(self, Readv { fd: fd.clone(), bufs, iov: Box::new([]), offset }, e),
+            Ok(iov) => Op::new(
+                self,
+                Readv {
+                    fd: fd.clone(),
+                    bufs,
+                    iov,
+                    offset,
+                },
+            ),
+            Err(e) => Op::fail(
+                self,
+                Readv {
+                    fd: fd.clone(),
+                    bufs,
+                    iov: Box::new([]),
+                    offset,
+                },
+                e,
+            ),
         }
     }
 
     /// Vectored write at `offset`, or at the current position for `None`.
     #[doc(alias = "io_uring_prep_writev")]
-    pub fn writev_at<F: AsIoFd, B: IoBuf>(&self, file: &F, mut bufs: Vec<B>, offset: Option<u64>) -> Op<'_, Writev<B>> {
+    pub fn writev_at<F: AsIoFd, B: IoBuf>(
+        &self,
+        file: &F,
+        mut bufs: Vec<B>,
+        offset: Option<u64>,
+    ) -> Op<'_, Writev<B>> {
         let fd = file.shared_fd();
         let iov = iovecs(&mut bufs, |b| (b.stable_ptr().cast_mut(), b.bytes_init()));
         let prep = self.prepare(fd);
         let offset = offset.unwrap_or(CURRENT_POS);
         match iov.and_then(|iov| prep.map(|_| iov)) {
-            Ok(iov) => Op::new(self, Writev { fd: fd.clone(), bufs, iov, offset }),
-            Err(e) => Op::fail(self, Writev { fd: fd.clone(), bufs, iov: Box::new([]), offset }, e),
+            Ok(iov) => Op::new(
+                self,
+                Writev {
+                    fd: fd.clone(),
+                    bufs,
+                    iov,
+                    offset,
+                },
+            ),
+            Err(e) => Op::fail(
+                self,
+                Writev {
+                    fd: fd.clone(),
+                    bufs,
+                    iov: Box::new([]),
+                    offset,
+                },
+                e,
+            ),
         }
     }
 }

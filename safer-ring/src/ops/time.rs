@@ -3,9 +3,9 @@
 use std::io;
 use std::time::Duration;
 
+use crate::Ring;
 use crate::backend::{LinkTimeout, OpKind};
 use crate::driver::op::{Op, OpData};
-use crate::Ring;
 
 /// A no-op round trip through the backend; see [`Ring::nop`].
 pub struct Nop;
@@ -49,6 +49,11 @@ impl Ring {
     /// Completes after `dur`.
     #[doc(alias = "io_uring_prep_timeout")]
     pub fn sleep(&self, dur: Duration) -> Op<'_, Sleep> {
-        Op::new(self, Sleep { spec: LinkTimeout::new(dur) })
+        Op::new(
+            self,
+            Sleep {
+                spec: LinkTimeout::new(dur),
+            },
+        )
     }
 }

@@ -43,7 +43,9 @@ impl Drop for TempPath {
 
 /// Open fds of this process.
 pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Defines `mod $name { fn io_uring(); fn epoll(); }` running `$body(ring)` on each backend.

@@ -42,12 +42,14 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
 /// The readiness direction an op may wait for; `None` for ops that never wait.
 pub(super) fn direction(op: &OpKind) -> Option<Direction> {
     match op {
-        OpKind::Read { .. } | OpKind::Readv { .. } | OpKind::Recv { .. } | OpKind::Accept { .. } => {
-            Some(Direction::Read)
-        }
-        OpKind::Write { .. } | OpKind::Writev { .. } | OpKind::Send { .. } | OpKind::Connect { .. } => {
-            Some(Direction::Write)
-        }
+        OpKind::Read { .. }
+        | OpKind::Readv { .. }
+        | OpKind::Recv { .. }
+        | OpKind::Accept { .. } => Some(Direction::Read),
+        OpKind::Write { .. }
+        | OpKind::Writev { .. }
+        | OpKind::Send { .. }
+        | OpKind::Connect { .. } => Some(Direction::Write),
         _ => None,
     }
 }
@@ -56,7 +58,9 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
     if ret >= 0 {
         return Attempt::Done(ret.min(i32::MAX as isize) as i32);
     }
-    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    let errno = io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO);
     match (errno, dir) {
         (libc::EAGAIN, Some(d)) => Attempt::WouldBlock(d),
         (libc::EINPROGRESS, Some(Direction::Write)) => Attempt::InProgress,
@@ -67,59 +71,105 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
 /// Runs `op` once. Each pointer is valid per the backend push contract.
 pub(super) fn attempt(op: OpKind) -> Attempt {
     let dir = direction(&op);
-    // SAFETY (for every call below): pointers and lengths come from an `OpKind` whose memory the
-    // driver keeps alive until this op's completion is reaped; the kernel validates fds.
+    // SAFETY: every pointer and length comes from an `OpKind` whose memory the driver keeps
+    // alive until this op's completion is reaped (the push contract); the kernel validates fds.
     let ret: isize = unsafe {
         match op {
             OpKind::Nop => 0,
-            OpKind::Read { fd, buf, len, offset } => {
-                retry_eintr(|| if offset == CURRENT_POS {
+            OpKind::Read {
+                fd,
+                buf,
+                len,
+                offset,
+            } => retry_eintr(|| {
+                if offset == CURRENT_POS {
                     libc::read(fd, buf.cast(), len as usize)
                 } else {
                     libc::pread(fd, buf.cast(), len as usize, offset as i64)
-                })
-            }
-            OpKind::Write { fd, buf, len, offset } => {
-                retry_eintr(|| if offset == CURRENT_POS {
+                }
+            }),
+            OpKind::Write {
+                fd,
+                buf,
+                len,
+                offset,
+            } => retry_eintr(|| {
+                if offset == CURRENT_POS {
                     libc::write(fd, buf.cast(), len as usize)
                 } else {
                     libc::pwrite(fd, buf.cast(), len as usize, offset as i64)
-                })
-            }
-            OpKind::Readv { fd, iov, count, offset } => {
-                retry_eintr(|| if offset == CURRENT_POS {
+                }
+            }),
+            OpKind::Readv {
+                fd,
+                iov,
+                count,
+                offset,
+            } => retry_eintr(|| {
+                if offset == CURRENT_POS {
                     libc::readv(fd, iov, count as i32)
                 } else {
                     libc::preadv(fd, iov, count as i32, offset as i64)
-                })
-            }
-            OpKind::Writev { fd, iov, count, offset } => {
-                retry_eintr(|| if offset == CURRENT_POS {
+                }
+            }),
+            OpKind::Writev {
+                fd,
+                iov,
+                count,
+                offset,
+            } => retry_eintr(|| {
+                if offset == CURRENT_POS {
                     libc::writev(fd, iov, count as i32)
                 } else {
                     libc::pwritev(fd, iov, count as i32, offset as i64)
-                })
-            }
+                }
+            }),
             OpKind::Fsync { fd, datasync } => {
-                (if datasync { libc::fdatasync(fd) } else { libc::fsync(fd) }) as isize
+                (if datasync {
+                    libc::fdatasync(fd)
+                } else {
+                    libc::fsync(fd)
+                }) as isize
             }
-            OpKind::OpenAt { dirfd, path, flags, mode } => {
-                retry_eintr(|| libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) as isize)
-            }
+            OpKind::OpenAt {
+                dirfd,
+                path,
+                flags,
+                mode,
+            } => retry_eintr(|| libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) as isize),
             OpKind::Close { fd } => libc::close(fd) as isize,
-            OpKind::Statx { fd, path, flags, mask, buf } => {
-                libc::syscall(libc::SYS_statx, fd, path, flags, mask, buf) as isize
-            }
+            OpKind::Statx {
+                fd,
+                path,
+                flags,
+                mask,
+                buf,
+            } => libc::syscall(libc::SYS_statx, fd, path, flags, mask, buf) as isize,
             OpKind::Accept { fd, addr, len } => retry_eintr(|| {
                 libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as isize
             }),
             OpKind::Connect { fd, addr, len } => libc::connect(fd, addr, len) as isize,
-            OpKind::Send { fd, buf, len, flags } => retry_eintr(|| {
-                libc::send(fd, buf.cast(), len as usize, flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+            OpKind::Send {
+                fd,
+                buf,
+                len,
+                flags,
+            } => retry_eintr(|| {
+                libc::send(
+                    fd,
+                    buf.cast(),
+                    len as usize,
+                    flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
             }),
-            OpKind::Recv { fd, buf, len, flags } => retry_eintr(|| {
-                libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT)
-            }),
+            OpKind::Recv {
+                fd,
+                buf,
+                len,
+                flags,
+            } => {
+                retry_eintr(|| libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT))
+            }
             OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
             OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
         }
@@ -142,10 +192,20 @@ pub(super) fn connect_result(fd: RawFd) -> Attempt {
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err` and `len` are live locals sized as getsockopt expects.
     let r = unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut err).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
     };
     if r < 0 {
-        return Attempt::Done(-io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return Attempt::Done(
+            -io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        );
     }
     match err {
         0 => Attempt::Done(0),

@@ -21,6 +21,7 @@ use crate::config::BackendKind;
 use exec::{Attempt, Direction};
 
 const WAKE_KEY: u64 = u64::MAX;
+const TIMER_KEY: u64 = u64::MAX - 1;
 
 struct Parked {
     op: OpKind,
@@ -42,6 +43,10 @@ pub(crate) struct EpollBackend {
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     events: Vec<libc::epoll_event>,
     wake_fd: RawFd,
+    /// Armed to the earliest deadline so the epoll fd itself turns readable when a timer is
+    /// due (an external event loop polling it then wakes us).
+    timerfd: OwnedFd,
+    armed: Option<Instant>,
 }
 
 impl EpollBackend {
@@ -61,8 +66,11 @@ impl EpollBackend {
             timers: BinaryHeap::new(),
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
             wake_fd,
+            timerfd: super::sys::timerfd()?,
+            armed: None,
         };
         backend.register(wake_fd, libc::EPOLLIN as u32, WAKE_KEY)?;
+        backend.register(backend.timerfd.as_raw_fd(), libc::EPOLLIN as u32, TIMER_KEY)?;
         Ok(backend)
     }
 
@@ -79,12 +87,20 @@ impl EpollBackend {
         Ok(())
     }
 
-    fn park(&mut self, ud: u64, op: OpKind, dir: Direction, deadline: Option<Instant>, connecting: bool) {
+    fn park(
+        &mut self,
+        ud: u64,
+        op: OpKind,
+        dir: Direction,
+        deadline: Option<Instant>,
+        connecting: bool,
+    ) {
         let fd = exec::fd_of(&op);
         let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         if let Err(e) = self.register(fd, interest, fd as u64) {
             // E.g. EPERM: the fd cannot be polled. Report it rather than hang.
-            self.ready.push((ud, -e.raw_os_error().unwrap_or(libc::EIO)));
+            self.ready
+                .push((ud, -e.raw_os_error().unwrap_or(libc::EIO)));
             return;
         }
         let q = self.by_fd.entry(fd).or_default();
@@ -93,14 +109,23 @@ impl EpollBackend {
             Direction::Write => q.writers.push(ud),
         }
         if let Some(d) = deadline {
-            self.timers.push(Reverse((d, ud)));
+            self.add_timer(d, ud);
         }
-        self.parked.insert(ud, Parked { op, deadline, connecting });
+        self.parked.insert(
+            ud,
+            Parked {
+                op,
+                deadline,
+                connecting,
+            },
+        );
     }
 
     /// Retries parked ops on `fd` in one direction, in order, until one would block again.
     fn retry(&mut self, fd: RawFd, dir: Direction) {
-        let Some(q) = self.by_fd.get_mut(&fd) else { return };
+        let Some(q) = self.by_fd.get_mut(&fd) else {
+            return;
+        };
         let list = match dir {
             Direction::Read => &mut q.readers,
             Direction::Write => &mut q.writers,
@@ -111,7 +136,11 @@ impl EpollBackend {
                 done += 1; // cancelled or timed out: drop the stale entry
                 continue;
             };
-            let res = if p.connecting { exec::connect_result(fd) } else { exec::attempt(p.op) };
+            let res = if p.connecting {
+                exec::connect_result(fd)
+            } else {
+                exec::attempt(p.op)
+            };
             match res {
                 Attempt::Done(r) => {
                     self.parked.remove(&ud);
@@ -127,6 +156,21 @@ impl EpollBackend {
         }
     }
 
+    fn add_timer(&mut self, when: Instant, ud: u64) {
+        self.timers.push(Reverse((when, ud)));
+        if self.armed.is_none_or(|a| when < a) {
+            self.arm(when);
+        }
+    }
+
+    fn arm(&mut self, when: Instant) {
+        let d = when
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_nanos(1));
+        super::sys::timerfd_set(self.timerfd.as_raw_fd(), d);
+        self.armed = Some(when);
+    }
+
     fn fire_timers(&mut self) {
         let now = Instant::now();
         while let Some(Reverse((when, ud))) = self.timers.peek().copied() {
@@ -137,16 +181,28 @@ impl EpollBackend {
             if let Some(p) = self.parked.get(&ud)
                 && p.deadline == Some(when)
             {
-                let res = if matches!(p.op, OpKind::Timeout { .. }) { -libc::ETIME } else { -libc::ECANCELED };
+                let res = if matches!(p.op, OpKind::Timeout { .. }) {
+                    -libc::ETIME
+                } else {
+                    -libc::ECANCELED
+                };
                 self.parked.remove(&ud);
                 self.ready.push((ud, res));
             }
+        }
+        // Re-arm for the next live deadline (stale heap entries only cause an early wake).
+        self.armed = None;
+        if let Some(Reverse((when, _))) = self.timers.peek().copied() {
+            self.arm(when);
         }
     }
 
     fn next_timeout_ms(&self, cap: Option<Duration>) -> i32 {
         let now = Instant::now();
-        let timer = self.timers.peek().map(|Reverse((when, _))| when.saturating_duration_since(now));
+        let timer = self
+            .timers
+            .peek()
+            .map(|Reverse((when, _))| when.saturating_duration_since(now));
         let d = match (timer, cap) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -170,8 +226,15 @@ impl Backend for EpollBackend {
             // SAFETY: `spec` points to a live LinkTimeout per the push contract.
             let dur = unsafe { (*spec).dur };
             let when = Instant::now() + dur;
-            self.timers.push(Reverse((when, ud)));
-            self.parked.insert(ud, Parked { op, deadline: Some(when), connecting: false });
+            self.add_timer(when, ud);
+            self.parked.insert(
+                ud,
+                Parked {
+                    op,
+                    deadline: Some(when),
+                    connecting: false,
+                },
+            );
             return Ok(());
         }
         // Keep per-fd order: queue behind ops already waiting in the same direction.
@@ -205,18 +268,35 @@ impl Backend for EpollBackend {
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         self.fire_timers();
-        let ms = if wait && self.ready.is_empty() { self.next_timeout_ms(timeout) } else { 0 };
+        let ms = if wait && self.ready.is_empty() {
+            self.next_timeout_ms(timeout)
+        } else {
+            0
+        };
         // SAFETY: `events` is a live buffer of `len` entries the kernel fills.
         let n = unsafe {
-            libc::epoll_wait(self.epfd.as_raw_fd(), self.events.as_mut_ptr(), self.events.len() as i32, ms)
+            libc::epoll_wait(
+                self.epfd.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                self.events.len() as i32,
+                ms,
+            )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         for i in 0..n as usize {
             let ev = self.events[i];
             let (key, mask) = (ev.u64, ev.events as i32);
+            if key == TIMER_KEY {
+                super::sys::drain_eventfd(self.timerfd.as_raw_fd());
+                continue; // fire_timers below
+            }
             if key == WAKE_KEY {
                 // Level-triggered: drain it or every later wait returns at once.
                 super::sys::drain_eventfd(self.wake_fd);
@@ -242,5 +322,9 @@ impl Backend for EpollBackend {
 
     fn wants_nonblocking(&self) -> bool {
         true
+    }
+
+    fn pollable_fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
     }
 }

@@ -1,0 +1,53 @@
+//! Tiny argument parsing shared by the examples: `--addr HOST:PORT`, `--backend NAME`.
+
+use safer_ring::{BackendKind, Ring, SaferRingConfig};
+
+pub struct Args {
+    pub addr: String,
+    pub backend: BackendKind,
+    pub rest: Vec<String>,
+}
+
+pub fn parse(default_addr: &str) -> Result<Args, String> {
+    let mut args = Args {
+        addr: default_addr.into(),
+        backend: BackendKind::Auto,
+        rest: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--addr" => args.addr = it.next().ok_or("--addr needs HOST:PORT")?,
+            "--backend" => {
+                let v = it.next().ok_or("--backend needs auto|io_uring|epoll")?;
+                args.backend = v.parse().map_err(|e| format!("{e}"))?;
+            }
+            _ => args.rest.push(a),
+        }
+    }
+    Ok(args)
+}
+
+pub fn ring(backend: BackendKind, entries: u32) -> Ring {
+    let cfg = SaferRingConfig::default().entries(entries);
+    // `auto` leaves the choice to SAFER_RING_BACKEND, then io_uring-if-it-works.
+    let cfg = if backend == BackendKind::Auto {
+        cfg
+    } else {
+        cfg.backend(backend)
+    };
+    match Ring::with_config(cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+pub fn parse_or_exit(default_addr: &str) -> Args {
+    parse(default_addr).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    })
+}

@@ -1,0 +1,47 @@
+//! TCP echo server: `cargo run --release --example echo_server -- --addr 127.0.0.1:7000 --backend auto`
+
+#[path = "common/args.rs"]
+mod args;
+
+use std::rc::Rc;
+
+fn main() {
+    let args = args::parse_or_exit("127.0.0.1:7000");
+    let ring = Rc::new(args::ring(args.backend, 256));
+    let listener = ring.bind_tcp(&args.addr).unwrap_or_else(|e| {
+        eprintln!("error: cannot bind {}: {e}", args.addr);
+        std::process::exit(1);
+    });
+    eprintln!(
+        "echo on {} ({})",
+        listener.local_addr().unwrap(),
+        ring.backend()
+    );
+    ring.block_on(async {
+        loop {
+            let (stream, _peer) = match ring.accept(&listener).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    continue;
+                }
+            };
+            let r = ring.clone();
+            ring.spawn(async move {
+                let mut buf = Vec::with_capacity(16 * 1024);
+                loop {
+                    let (n, b) = r.recv(&stream, buf).await;
+                    match n {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    let (w, b) = r.send(&stream, b).await;
+                    if w.is_err() {
+                        break;
+                    }
+                    buf = b;
+                }
+            });
+        }
+    });
+}

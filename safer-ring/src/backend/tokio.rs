@@ -1,0 +1,65 @@
+//! Driving a ring from a tokio current-thread runtime (feature `tokio`).
+//!
+//! The backend's pollable fd (the io_uring fd, or the epoll fd) is registered with tokio's
+//! reactor through `AsyncFd`; the drive task sleeps in tokio's epoll until completions are
+//! ready or an operation is queued (the driver wakes it), so nothing spins.
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::Poll;
+
+use tokio::io::unix::AsyncFd;
+
+use crate::Ring;
+use crate::backend::Backend;
+
+struct Fd(RawFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Ring {
+    /// Drives this ring's completions from inside a tokio current-thread runtime; run it with
+    /// `tokio::task::spawn_local` (in a `LocalSet`) next to the tasks using the ring. Never
+    /// returns `Ok`; it ends only on a driver error.
+    ///
+    /// The ring should come from [`SaferRingConfig::for_tokio`](crate::SaferRingConfig::for_tokio):
+    /// with DEFER_TASKRUN or COOP_TASKRUN the kernel posts completions only when the ring's
+    /// thread enters io_uring, which tokio's epoll wait never does.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the ring was set up with DEFER_TASKRUN or COOP_TASKRUN; otherwise
+    /// whatever registering the fd with tokio or a driver turn reports.
+    pub async fn drive_on_tokio(&self) -> io::Result<()> {
+        if let Some(s) = self.info().setup
+            && (s.defer_taskrun || s.coop_taskrun)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "drive_on_tokio needs a ring without DEFER_TASKRUN/COOP_TASKRUN: create it with SaferRingConfig::for_tokio()",
+            ));
+        }
+        let raw = Fd(self.driver().backend.pollable_fd());
+        // SAFETY: the fd belongs to this ring's backend, which outlives this future (it borrows
+        // the ring), and is never closed or replaced while the ring exists.
+        let fd = unsafe { AsyncFd::register_with_interest(raw, tokio::io::Interest::READABLE) }?;
+        poll_fn(|cx| {
+            loop {
+                let mut driver = self.driver();
+                driver.turn(false)?;
+                driver.submit_waker = Some(cx.waker().clone());
+                drop(driver);
+                match fd.poll_read_ready(cx) {
+                    Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+}

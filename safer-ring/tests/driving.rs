@@ -1,0 +1,59 @@
+//! block_on: sleeps in the kernel when idle, and wakes for wakers fired on other threads.
+
+mod common;
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain old data; all-zero is valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the live local.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
+}
+
+backend_test!(idle_wait_does_not_spin, |ring| {
+    let start = cpu_time();
+    ring.block_on(async { ring.sleep(Duration::from_millis(300)).await.unwrap() });
+    let used = cpu_time() - start;
+    // A spinning loop would burn ~300 ms of CPU here.
+    assert!(
+        used < Duration::from_millis(60),
+        "block_on used {used:?} CPU while idle"
+    );
+});
+
+backend_test!(waker_from_another_thread_ends_kernel_sleep, |ring| {
+    let flag = Arc::new(AtomicBool::new(false));
+    let t = Instant::now();
+    let start_cpu = cpu_time();
+    let mut spawned = false;
+    ring.block_on(poll_fn(|cx| {
+        if flag.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        let (w, f) = (cx.waker().clone(), flag.clone());
+        if !std::mem::replace(&mut spawned, true) {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                f.store(true, Ordering::SeqCst);
+                w.wake();
+            });
+        }
+        Poll::Pending
+    }));
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "woken only by a timeout?"
+    );
+    assert!(
+        cpu_time() - start_cpu < Duration::from_millis(50),
+        "spun while waiting"
+    );
+});
