@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+mod features;
+
 use clap::{Parser, Subcommand};
 use safer_ring::Ring;
 
@@ -20,8 +22,12 @@ struct Cli {
 enum Command {
     /// Which backend `Ring::new` picks here, and why.
     Backend,
-    /// The kernel's io_uring report (currently: the backend choice and setup flags).
-    Features,
+    /// What this kernel's io_uring offers, how each feature was detected, and what is used.
+    Features {
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn backend() -> ExitCode {
@@ -47,6 +53,30 @@ fn backend() -> ExitCode {
     }
 }
 
+fn report(as_json: bool) -> ExitCode {
+    let report = safer_ring::features::detected();
+    let choice = features::backend_choice();
+    if as_json {
+        match serde_json::to_string_pretty(&features::json(report, &choice)) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", features::table(report, &choice));
+    }
+    if choice.backend.is_none() {
+        eprintln!(
+            "error: no backend can start: {}",
+            choice.reason.unwrap_or_default()
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -54,6 +84,7 @@ fn main() -> ExitCode {
             println!("safer-ring {}", env!("CARGO_PKG_VERSION"));
             backend()
         }
-        Some(Command::Backend | Command::Features) => backend(),
+        Some(Command::Backend) => backend(),
+        Some(Command::Features { json }) => report(json),
     }
 }

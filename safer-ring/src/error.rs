@@ -60,6 +60,38 @@ pub enum SaferRingError {
         /// The accepted values.
         expected: &'static str,
     },
+    /// A kernel release string could not be parsed.
+    #[error("invalid kernel version {input:?}: {reason}")]
+    InvalidKernelVersion {
+        /// The string as given.
+        input: String,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+    /// One step of kernel feature detection failed (detection continued without it).
+    #[error("feature detection failed while {step}: {reason}")]
+    FeatureDetectionFailed {
+        /// The detection step, e.g. "probing opcodes".
+        step: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A feature was required (strict configuration) but this kernel or backend lacks it.
+    #[error(
+        "{feature} is not available on the {backend} backend{}: it needs Linux {required} or newer{}",
+        detected.map(|v| format!(" (running kernel {v})")).unwrap_or_default(),
+        if *backend == BackendKind::IoUring { "; allow the fallback or upgrade the kernel" } else { "; use the io_uring backend on a newer kernel or allow the fallback" }
+    )]
+    UnsupportedFeature {
+        /// The missing feature.
+        feature: crate::Feature,
+        /// The first kernel that has it.
+        required: crate::KernelVersion,
+        /// The running kernel, if known.
+        detected: Option<crate::KernelVersion>,
+        /// The backend in use.
+        backend: BackendKind,
+    },
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -94,7 +126,10 @@ impl From<SaferRingError> for io::Error {
         let kind = match &err {
             SaferRingError::InvalidConfig { .. }
             | SaferRingError::BufferTooLarge { .. }
-            | SaferRingError::InvalidEnv { .. } => io::ErrorKind::InvalidInput,
+            | SaferRingError::InvalidEnv { .. }
+            | SaferRingError::InvalidKernelVersion { .. } => io::ErrorKind::InvalidInput,
+            SaferRingError::FeatureDetectionFailed { .. } => io::ErrorKind::Other,
+            SaferRingError::UnsupportedFeature { .. } => io::ErrorKind::Unsupported,
             SaferRingError::BackendUnavailable { source, .. }
             | SaferRingError::Io { source, .. } => source.kind(),
             SaferRingError::RingMemoryLimit { .. } => io::ErrorKind::OutOfMemory,

@@ -24,6 +24,7 @@
 //! failure (`ECANCELED` for cancelled work, `ETIME` for an expired sleep).
 
 mod epoll;
+pub(crate) mod probe;
 pub(crate) mod sys;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -160,6 +161,7 @@ pub(crate) trait Backend {
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
     fn wants_nonblocking(&self) -> bool;
     /// An fd that polls readable when completions may be waiting (for external event loops).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     fn pollable_fd(&self) -> RawFd;
 }
 

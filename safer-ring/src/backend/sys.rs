@@ -244,3 +244,17 @@ pub(crate) fn timerfd_set(fd: RawFd, d: std::time::Duration) {
     // SAFETY: `spec` is a live local the kernel only reads; the old value is not requested.
     let _ = unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
 }
+
+/// The kernel release string: `/proc/sys/kernel/osrelease`, or `uname(2)` when /proc is absent.
+pub(crate) fn kernel_release() -> io::Result<String> {
+    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        return Ok(s.trim().to_string());
+    }
+    // SAFETY: utsname is plain old data; all-zero is valid.
+    let mut u: libc::utsname = unsafe { mem::zeroed() };
+    // SAFETY: uname writes into the live local.
+    cvt(unsafe { libc::uname(&mut u) })?;
+    // SAFETY: the kernel NUL-terminates `release` within its fixed size.
+    let c = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+    Ok(c.to_string_lossy().into_owned())
+}

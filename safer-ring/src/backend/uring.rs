@@ -137,7 +137,7 @@ impl IoUringBackend {
     }
 }
 
-fn sys_features(p: &io_uring::Parameters) -> u32 {
+pub(crate) fn sys_features(p: &io_uring::Parameters) -> u32 {
     // The crate exposes features as predicates; rebuild the kernel's bit set (IORING_FEAT_*)
     // from those it makes public. REG_REG_RING (bit 13) and RW_ATTR (bit 16) are not exposed.
     let bits = [

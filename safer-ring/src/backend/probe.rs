@@ -1,0 +1,174 @@
+//! Raw kernel queries for feature detection, made on throwaway rings.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::io;
+
+use io_uring::{IoUring, Probe};
+
+/// What the kernel answered; `None` where a step could not tell (see `warnings`).
+#[derive(Debug, Default)]
+pub(crate) struct KernelAnswers {
+    /// Why io_uring_setup failed, when it did.
+    pub(crate) setup_error: Option<io::Error>,
+    pub(crate) features: Option<u32>,
+    /// Supported opcodes, from IORING_REGISTER_PROBE (None before 5.6).
+    pub(crate) opcodes: Option<Vec<u8>>,
+    pub(crate) ring_fd: Option<bool>,
+    pub(crate) buf_ring: Option<bool>,
+    pub(crate) coop: Option<bool>,
+    pub(crate) single_issuer: Option<bool>,
+    pub(crate) defer: Option<bool>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// `Ok(true)` for success, `Ok(false)` for EINVAL (the kernel does not know it), else the error.
+fn verdict(r: io::Result<()>) -> io::Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL)
+                || e.kind() == io::ErrorKind::InvalidInput =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn record(slot: &mut Option<bool>, what: &str, r: io::Result<bool>, warnings: &mut Vec<String>) {
+    match r {
+        Ok(b) => *slot = Some(b),
+        Err(e) => warnings.push(format!("{what}: {e}; using the version table")),
+    }
+}
+
+/// Asks the running kernel. Cheap: at most four tiny rings.
+pub(crate) fn ask_kernel() -> KernelAnswers {
+    let mut a = KernelAnswers::default();
+    // One ring with all three single-thread flags answers three tries at once when it works.
+    let full = IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+        .setup_coop_taskrun()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(4);
+    let ring = match full {
+        Ok(r) => {
+            (a.coop, a.single_issuer, a.defer) = (Some(true), Some(true), Some(true));
+            r
+        }
+        Err(_) => match IoUring::new(4) {
+            Ok(r) => {
+                let mut w = std::mem::take(&mut a.warnings);
+                record(
+                    &mut a.coop,
+                    "COOP_TASKRUN setup",
+                    verdict(
+                        IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+                            .setup_coop_taskrun()
+                            .build(4)
+                            .map(drop),
+                    ),
+                    &mut w,
+                );
+                record(
+                    &mut a.single_issuer,
+                    "SINGLE_ISSUER setup",
+                    verdict(
+                        IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+                            .setup_single_issuer()
+                            .build(4)
+                            .map(drop),
+                    ),
+                    &mut w,
+                );
+                let defer = IoUring::<io_uring::squeue::Entry, io_uring::cqueue::Entry>::builder()
+                    .setup_single_issuer()
+                    .setup_defer_taskrun()
+                    .build(4)
+                    .map(drop);
+                record(&mut a.defer, "DEFER_TASKRUN setup", verdict(defer), &mut w);
+                a.warnings = w;
+                r
+            }
+            Err(e) => {
+                a.setup_error = Some(e);
+                return a;
+            }
+        },
+    };
+    a.features = Some(raw_features().unwrap_or_else(|_| super::uring::sys_features(ring.params())));
+
+    let mut probe = Probe::new();
+    match ring.submitter().register_probe(&mut probe) {
+        Ok(()) => a.opcodes = Some((0..=u8::MAX).filter(|&op| probe.is_supported(op)).collect()),
+        Err(e) => a.warnings.push(format!(
+            "IORING_REGISTER_PROBE: {e} (kernel before 5.6?); using the version table"
+        )),
+    }
+
+    let mut sub = ring.submitter();
+    let rfd = verdict(
+        sub.register_ring_fd()
+            .and_then(|()| sub.unregister_ring_fd()),
+    );
+    record(
+        &mut a.ring_fd,
+        "IORING_REGISTER_RING_FDS",
+        rfd,
+        &mut a.warnings,
+    );
+
+    let br = try_buf_ring(&ring);
+    record(
+        &mut a.buf_ring,
+        "IORING_REGISTER_PBUF_RING",
+        br,
+        &mut a.warnings,
+    );
+    a
+}
+
+fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {
+    const PAGE: usize = 4096;
+    let layout = Layout::from_size_align(PAGE, PAGE).expect("static layout");
+    // SAFETY: the layout has a non-zero size.
+    let mem = unsafe { alloc_zeroed(layout) };
+    if mem.is_null() {
+        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+    }
+    let sub = ring.submitter();
+    // SAFETY: `mem` is a page-aligned, zeroed page, large enough for one 16-byte ring entry; it
+    // stays allocated until after the buffer ring is unregistered below.
+    let r = unsafe { sub.register_buf_ring_with_flags(mem as u64, 1, 0, 0) };
+    let out = match r {
+        Ok(()) => sub.unregister_buf_ring(0).map(|()| true),
+        Err(e) => verdict(Err(e)),
+    };
+    match out {
+        // Registered and unregistered, or never registered: the kernel holds no reference.
+        Ok(_) => {
+            // SAFETY: allocated above with the same layout, no longer registered.
+            unsafe { dealloc(mem, layout) };
+        }
+        // Unregistering failed: the kernel may still reference the page until the ring is
+        // closed; leak it (4 KiB, once) rather than free memory the kernel can write.
+        Err(_) => {}
+    }
+    out
+}
+
+/// `params.features` exactly as the kernel reports it (the `io-uring` crate exposes only some
+/// bits): a bare `io_uring_setup` whose fd is closed at once, without mapping the rings.
+fn raw_features() -> io::Result<u32> {
+    // struct io_uring_params is 120 bytes of u32/u64 fields; `features` is the sixth u32.
+    let mut params = [0u32; 30];
+    // SAFETY: `params` is a zeroed, 4-byte aligned buffer of the struct's size, which the
+    // kernel reads and writes; the syscall takes no other pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is the fresh ring fd we own; closing it releases the ring.
+    unsafe { libc::close(fd as i32) };
+    Ok(params[5])
+}

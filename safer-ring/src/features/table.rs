@@ -1,0 +1,301 @@
+//! The feature table: the single source that detection, the CLI, the docs and the tests read.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::KernelVersion;
+
+/// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
+pub(crate) mod op {
+    pub const ACCEPT: u8 = 13;
+    pub const ASYNC_CANCEL: u8 = 14;
+    pub const FILES_UPDATE: u8 = 20;
+    pub const RECV: u8 = 27;
+    pub const PROVIDE_BUFFERS: u8 = 31;
+    pub const MSG_RING: u8 = 40;
+    pub const SOCKET: u8 = 45;
+    pub const SEND_ZC: u8 = 47;
+    pub const READ_MULTISHOT: u8 = 49;
+    pub const BIND: u8 = 56;
+    pub const LISTEN: u8 = 57;
+}
+
+/// `IORING_FEAT_*` bits named in the table.
+pub(crate) mod feat {
+    pub const NODROP: u32 = 1 << 1;
+    pub const FAST_POLL: u32 = 1 << 5;
+    pub const EXT_ARG: u32 = 1 << 8;
+    pub const RECVSEND_BUNDLE: u32 = 1 << 14;
+}
+
+/// A real call made on a throwaway ring when neither the probe nor the flags can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Try {
+    /// `IORING_REGISTER_RING_FDS` then unregister.
+    RegisterRingFd,
+    /// `IORING_REGISTER_PBUF_RING` with a one-entry ring, then unregister.
+    RegisterBufRing,
+    /// `io_uring_setup` with `IORING_SETUP_COOP_TASKRUN`.
+    SetupCoopTaskrun,
+    /// `io_uring_setup` with `IORING_SETUP_SINGLE_ISSUER`.
+    SetupSingleIssuer,
+    /// `io_uring_setup` with `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`.
+    SetupDeferTaskrun,
+}
+
+/// How a feature is detected, in the trust order real call > probe > feature flags > version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// Every listed opcode must be reported by `IORING_REGISTER_PROBE`.
+    Probe(&'static [u8]),
+    /// A bit of `params.features` from `io_uring_setup`.
+    FeatureFlag(u32),
+    /// A real call (see [`Try`]).
+    Try(Try),
+    /// Not detectable without side effects (a flag on an existing opcode): the version table,
+    /// with the listed opcodes required by the probe, and runtime demotion if the kernel says no.
+    Version(&'static [u8]),
+}
+
+impl Detection {
+    /// The name used in reports and JSON: `probe`, `feature_flag`, `try` or `version`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Detection::Probe(_) => "probe",
+            Detection::FeatureFlag(_) => "feature_flag",
+            Detection::Try(_) => "try",
+            Detection::Version(_) => "version",
+        }
+    }
+}
+
+macro_rules! features {
+    ($( $(#[$doc:meta])* $name:ident = ($maj:literal, $min:literal), $det:expr, $desc:literal; )*) => {
+        /// An io_uring capability safer-ring can detect and use. Names are stable (CLI JSON).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Feature {
+            $( $(#[$doc])* $name, )*
+        }
+
+        /// One row per feature: (feature, name, first kernel, detection, description).
+        pub(crate) const TABLE: &[(Feature, &str, KernelVersion, Detection, &str)] = &[
+            $( (Feature::$name, stringify!($name), KernelVersion::new($maj, $min, 0), $det, $desc), )*
+        ];
+    };
+}
+
+features! {
+    /// Multishot accept: one SQE, a CQE per connection. Available since Linux 5.19.
+    MultiShotAccept = (5, 19), Detection::Version(&[op::ACCEPT]), "one accept request yields a completion per incoming connection";
+    /// Multishot recv over provided buffers. Available since Linux 6.0.
+    MultiShotRecv = (6, 0), Detection::Version(&[op::RECV, op::PROVIDE_BUFFERS]), "one recv request yields a completion per arriving chunk";
+    /// Registered ring fd for io_uring_enter. Available since Linux 5.18.
+    RegisteredRingFd = (5, 18), Detection::Try(Try::RegisterRingFd), "io_uring_enter uses a registered ring index instead of an fd lookup";
+    /// Ring-to-ring messages (OP_MSG_RING). Available since Linux 5.18.
+    MsgRing = (5, 18), Detection::Probe(&[op::MSG_RING]), "post a completion to another ring";
+    /// Passing a fixed fd between rings with MSG_RING. Available since Linux 6.0.
+    MsgRingSendFd = (6, 0), Detection::Version(&[op::MSG_RING]), "send a registered file to another ring";
+    /// Ring-mapped provided buffers (IORING_REGISTER_PBUF_RING). Available since Linux 5.19.
+    BufferRings = (5, 19), Detection::Try(Try::RegisterBufRing), "provided buffers in a shared ring, no per-refill syscall";
+    /// Provided buffers (OP_PROVIDE_BUFFERS). Available since Linux 5.7.
+    ProvidedBuffers = (5, 7), Detection::Probe(&[op::PROVIDE_BUFFERS]), "the kernel picks a buffer from a group at completion time";
+    /// OP_ASYNC_CANCEL. Available since Linux 5.5.
+    AsyncCancel = (5, 5), Detection::Probe(&[op::ASYNC_CANCEL]), "cancel an in-flight request";
+    /// Cancel by fd / any / all (IORING_ASYNC_CANCEL_FD). Available since Linux 5.19.
+    CancelByFd = (5, 19), Detection::Version(&[op::ASYNC_CANCEL]), "cancel every request on an fd";
+    /// OP_FILES_UPDATE. Available since Linux 5.6.
+    FixedFileUpdate = (5, 6), Detection::Probe(&[op::FILES_UPDATE]), "update registered files asynchronously";
+    /// Many SQEs per io_uring_enter: io_uring itself. Available since Linux 5.1.
+    BatchedSubmissions = (5, 1), Detection::Version(&[]), "submit many operations with one system call";
+    /// Zero-copy send (OP_SEND_ZC). Available since Linux 6.0.
+    SendZeroCopy = (6, 0), Detection::Probe(&[op::SEND_ZC]), "send without copying the buffer into the kernel";
+    /// IORING_SETUP_SINGLE_ISSUER. Available since Linux 6.0.
+    SingleIssuer = (6, 0), Detection::Try(Try::SetupSingleIssuer), "the kernel may skip locking for a single submitting thread";
+    /// IORING_SETUP_DEFER_TASKRUN. Available since Linux 6.1.
+    DeferTaskrun = (6, 1), Detection::Try(Try::SetupDeferTaskrun), "completion work runs only when the ring's thread asks for completions";
+    /// IORING_SETUP_COOP_TASKRUN. Available since Linux 5.19.
+    CoopTaskrun = (5, 19), Detection::Try(Try::SetupCoopTaskrun), "completions do not interrupt the ring's thread";
+    /// OP_SOCKET. Available since Linux 5.19.
+    SocketOp = (5, 19), Detection::Probe(&[op::SOCKET]), "create sockets through the ring";
+    /// OP_BIND and OP_LISTEN. Available since Linux 6.11.
+    BindListen = (6, 11), Detection::Probe(&[op::BIND, op::LISTEN]), "bind and listen through the ring";
+    /// OP_READ_MULTISHOT. Available since Linux 6.7.
+    ReadMultishot = (6, 7), Detection::Probe(&[op::READ_MULTISHOT]), "one read request yields a completion per chunk (pipes, eventfds)";
+    /// Send/recv bundles (IORING_FEAT_RECVSEND_BUNDLE). Available since Linux 6.10.
+    RecvSendBundle = (6, 10), Detection::FeatureFlag(feat::RECVSEND_BUNDLE), "one send/recv moves several provided buffers";
+    /// IORING_FEAT_FAST_POLL. Available since Linux 5.7.
+    FastPoll = (5, 7), Detection::FeatureFlag(feat::FAST_POLL), "internal poll instead of a worker thread for unready sockets";
+    /// IORING_FEAT_EXT_ARG. Available since Linux 5.11.
+    ExtArg = (5, 11), Detection::FeatureFlag(feat::EXT_ARG), "wait for completions with a timeout argument";
+    /// IORING_FEAT_NODROP. Available since Linux 5.5.
+    NoDrop = (5, 5), Detection::FeatureFlag(feat::NODROP), "completion-queue overflow keeps completions instead of dropping them";
+}
+
+impl Feature {
+    /// Every feature, in table order.
+    pub fn all() -> impl Iterator<Item = Feature> {
+        TABLE.iter().map(|r| r.0)
+    }
+
+    fn row(
+        self,
+    ) -> &'static (
+        Feature,
+        &'static str,
+        KernelVersion,
+        Detection,
+        &'static str,
+    ) {
+        &TABLE[self as usize]
+    }
+
+    /// The stable name, e.g. `MultiShotAccept`.
+    pub fn name(self) -> &'static str {
+        self.row().1
+    }
+
+    /// The first mainline kernel that has it.
+    pub fn required_kernel_version(self) -> KernelVersion {
+        self.row().2
+    }
+
+    /// How it is detected.
+    pub fn detection(self) -> Detection {
+        self.row().3
+    }
+
+    /// One line on what it does.
+    pub fn description(self) -> &'static str {
+        self.row().4
+    }
+
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Feature {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Feature::all()
+            .find(|f| f.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown feature {s:?}"))
+    }
+}
+
+/// A compact set of features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct AvailableFeatures(u32);
+
+impl AvailableFeatures {
+    /// No features.
+    pub const fn empty() -> Self {
+        AvailableFeatures(0)
+    }
+
+    /// What Linux 5.1, the first io_uring kernel, offers.
+    pub fn baseline() -> Self {
+        Self::by_version(KernelVersion::new(5, 1, 0))
+    }
+
+    /// Every feature whose table version is at most `v`.
+    pub fn by_version(v: KernelVersion) -> Self {
+        Feature::all()
+            .filter(|f| f.required_kernel_version() <= v)
+            .collect()
+    }
+
+    /// Whether `f` is in the set.
+    pub fn supports_feature(&self, f: Feature) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    /// Adds `f`.
+    pub fn insert(&mut self, f: Feature) {
+        self.0 |= f.bit();
+    }
+
+    /// Removes `f`.
+    pub fn remove(&mut self, f: Feature) {
+        self.0 &= !f.bit();
+    }
+
+    /// The features in the set, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = Feature> + '_ {
+        Feature::all().filter(|f| self.supports_feature(*f))
+    }
+
+    /// Number of features in the set.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl FromIterator<Feature> for AvailableFeatures {
+    fn from_iter<I: IntoIterator<Item = Feature>>(iter: I) -> Self {
+        let mut s = AvailableFeatures::empty();
+        for f in iter {
+            s.insert(f);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_indexed_by_discriminant_and_names_are_unique() {
+        for (i, row) in TABLE.iter().enumerate() {
+            assert_eq!(row.0 as usize, i);
+            assert_eq!(row.0.name(), row.1);
+            assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
+        }
+        assert_eq!(TABLE.len(), 22);
+        assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
+    }
+
+    #[test]
+    fn versions_match_kernel_facts() {
+        // The corrections that matter: ring fds are 5.18 (not 6.3), multishot recv 6.0.
+        assert_eq!(
+            Feature::RegisteredRingFd.required_kernel_version(),
+            KernelVersion::new(5, 18, 0)
+        );
+        assert_eq!(
+            Feature::MsgRing.required_kernel_version(),
+            KernelVersion::new(5, 18, 0)
+        );
+        assert_eq!(
+            Feature::MultiShotRecv.required_kernel_version(),
+            KernelVersion::new(6, 0, 0)
+        );
+        assert_eq!(
+            Feature::BindListen.required_kernel_version(),
+            KernelVersion::new(6, 11, 0)
+        );
+    }
+
+    #[test]
+    fn baseline_is_linux_5_1() {
+        let b = AvailableFeatures::baseline();
+        assert_eq!(
+            b.iter().collect::<Vec<_>>(),
+            vec![Feature::BatchedSubmissions]
+        );
+        assert!(!b.supports_feature(Feature::AsyncCancel));
+    }
+}

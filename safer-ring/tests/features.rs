@@ -1,0 +1,269 @@
+//! Feature detection: trust order with injected kernels, agreement with the host kernel, and
+//! what each real kernel of the matrix must report.
+
+use proptest::prelude::*;
+use safer_ring::features::{self, DetectionInputs, TryResults, decide};
+use safer_ring::{AvailableFeatures, BackendKind, Feature, KernelVersion, Ring};
+
+fn v(s: &str) -> KernelVersion {
+    s.parse().unwrap()
+}
+
+#[test]
+fn probe_beats_version_for_backports() {
+    // RHEL 9 calls itself 5.14 but carries 5.19+ io_uring: the probe sees OP_SOCKET.
+    let mut inputs = DetectionInputs::version_only(v("5.14.0-427.13.1.el9_4.x86_64"));
+    inputs.opcodes = Some((0..=45).collect());
+    let r = decide(inputs);
+    assert!(r.available.supports_feature(Feature::SocketOp));
+    assert!(!r.status(Feature::SocketOp).by_version);
+    assert_eq!(r.status(Feature::SocketOp).by_detection, Some(true));
+}
+
+#[test]
+fn real_call_beats_version_for_broken_backports() {
+    // "6.8 with a broken buffer-ring backport": the version says yes, the real call says no.
+    let mut inputs = DetectionInputs::version_only(v("6.8.0-1015-aws"));
+    inputs.tries = TryResults {
+        register_buf_ring: Some(false),
+        ..TryResults::default()
+    };
+    let r = decide(inputs);
+    assert!(r.status(Feature::BufferRings).by_version);
+    assert!(!r.available.supports_feature(Feature::BufferRings));
+}
+
+#[test]
+fn flags_beat_version() {
+    let mut inputs = DetectionInputs::version_only(v("6.12.0"));
+    inputs.feature_flags = Some(0); // a kernel that reports no features at all
+    let r = decide(inputs);
+    assert!(!r.available.supports_feature(Feature::NoDrop));
+    assert!(
+        r.available.supports_feature(Feature::MultiShotAccept),
+        "version-only stays by version"
+    );
+}
+
+#[test]
+fn without_probe_the_version_table_decides() {
+    // 5.5 has no IORING_REGISTER_PROBE: probe-detected features fall back to the table.
+    let r = decide(DetectionInputs::version_only(v("5.5.0")));
+    assert!(r.available.supports_feature(Feature::AsyncCancel));
+    assert!(!r.available.supports_feature(Feature::ProvidedBuffers));
+    assert_eq!(r.status(Feature::AsyncCancel).by_detection, None);
+}
+
+#[test]
+fn version_gated_flag_needs_its_opcode() {
+    // A "5.19" kernel whose probe lacks ACCEPT cannot do multishot accept.
+    let mut inputs = DetectionInputs::version_only(v("5.19.0"));
+    inputs.opcodes = Some(vec![0, 1, 2]);
+    assert!(
+        !decide(inputs)
+            .available
+            .supports_feature(Feature::MultiShotAccept)
+    );
+}
+
+#[test]
+fn io_uring_unavailable_yields_nothing() {
+    let mut inputs = DetectionInputs::version_only(v("6.12.0"));
+    inputs.io_uring = Err("io_uring_setup: EPERM".into());
+    let r = decide(inputs);
+    assert!(r.available.is_empty());
+    assert_eq!(r.io_uring_available().unwrap_err(), "io_uring_setup: EPERM");
+}
+
+#[test]
+fn host_detection_agrees_with_a_direct_probe() {
+    let report = features::detected();
+    let Ok(ring) = io_uring::IoUring::new(4) else {
+        assert!(report.io_uring_available().is_err());
+        return;
+    };
+    let mut probe = io_uring::Probe::new();
+    ring.submitter().register_probe(&mut probe).unwrap();
+    let direct: Vec<u8> = (0..=255).filter(|&o| probe.is_supported(o)).collect();
+    assert_eq!(report.inputs.opcodes.as_ref(), Some(&direct));
+    let p = ring.params();
+    assert_eq!(
+        report.available.supports_feature(Feature::ExtArg),
+        p.is_feature_ext_arg()
+    );
+    assert_eq!(
+        report.available.supports_feature(Feature::NoDrop),
+        p.is_feature_nodrop()
+    );
+    assert_eq!(
+        report.available.supports_feature(Feature::SendZeroCopy),
+        probe.is_supported(io_uring::opcode::SendZc::CODE)
+    );
+    // The ring's own setup agrees with the setup-flag tries.
+    let r = Ring::with_config(safer_ring::SaferRingConfig::default().backend(BackendKind::IoUring))
+        .unwrap();
+    let s = r.info().setup.unwrap();
+    assert_eq!(
+        s.defer_taskrun,
+        report.available.supports_feature(Feature::DeferTaskrun)
+    );
+    assert_eq!(
+        s.coop_taskrun,
+        report.available.supports_feature(Feature::CoopTaskrun)
+    );
+}
+
+/// What each kernel of the matrix must report. On the host (6.18 here) everything is there.
+#[test]
+fn running_kernel_reports_what_it_should() {
+    let report = features::detected();
+    let version = report.inputs.version.expect("kernel version readable");
+    let has = |f| report.available.supports_feature(f);
+    eprintln!(
+        "kernel {version}: {} features, io_uring {:?}",
+        report.available.len(),
+        report.inputs.io_uring
+    );
+    if let Err(reason) = &report.inputs.io_uring {
+        // e.g. 6.12 with kernel.io_uring_disabled=2
+        assert!(
+            reason.contains("EPERM") || reason.contains("ENOSYS"),
+            "{reason}"
+        );
+        assert!(report.available.is_empty());
+        assert_eq!(Ring::new(8).unwrap().backend(), BackendKind::Epoll);
+        return;
+    }
+    let minor = (version.major, version.minor);
+    if minor < (5, 11) {
+        for f in [
+            Feature::MultiShotAccept,
+            Feature::RegisteredRingFd,
+            Feature::MsgRing,
+            Feature::BufferRings,
+            Feature::SocketOp,
+        ] {
+            assert!(!has(f), "{f} must be absent on {version}");
+        }
+        assert!(has(Feature::AsyncCancel) && has(Feature::NoDrop) && has(Feature::FastPoll));
+    } else if minor >= (6, 1) {
+        for f in [
+            Feature::MultiShotAccept,
+            Feature::RegisteredRingFd,
+            Feature::MsgRing,
+            Feature::BufferRings,
+            Feature::SocketOp,
+        ] {
+            assert!(has(f), "{f} must be present on {version}");
+        }
+        assert_eq!(
+            has(Feature::BindListen),
+            minor >= (6, 11),
+            "BindListen on {version}"
+        );
+        assert_eq!(
+            has(Feature::ReadMultishot),
+            minor >= (6, 7),
+            "ReadMultishot on {version}"
+        );
+        assert_eq!(
+            has(Feature::RecvSendBundle),
+            minor >= (6, 10),
+            "RecvSendBundle on {version}"
+        );
+    }
+    // On mainline-numbered kernels the real answers match the table; a mismatch is a fact to
+    // record (distro backports excepted).
+    for row in &report.rows {
+        if let Some(d) = row.by_detection {
+            assert_eq!(
+                d, row.by_version,
+                "{} on {version}: detected {d}, table says {}",
+                row.feature, row.by_version
+            );
+        }
+    }
+}
+
+#[test]
+fn demotion_sticks_and_cache_invalidates() {
+    // ExtArg is not used by the ring, so demoting it cannot disturb other tests.
+    let before = features::supports_feature(Feature::ExtArg);
+    features::demote(Feature::ExtArg, "test: kernel said EINVAL");
+    assert!(features::is_demoted(Feature::ExtArg));
+    assert!(!features::supports_feature(Feature::ExtArg));
+    features::invalidate();
+    let again = features::detected();
+    assert_eq!(
+        again.available.supports_feature(Feature::ExtArg),
+        before,
+        "detection itself unchanged"
+    );
+    assert!(
+        !features::supports_feature(Feature::ExtArg),
+        "demotion survives re-detection"
+    );
+}
+
+fn arb_inputs() -> impl Strategy<Value = DetectionInputs> {
+    (
+        (4u32..8, 0u32..20, 0u32..200),
+        any::<bool>(),
+        prop::option::of(prop::collection::vec(0u8..64, 0..64)),
+        prop::option::of(any::<u32>()),
+        [
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>()),
+            prop::option::of(any::<bool>()),
+        ],
+    )
+        .prop_map(|((a, b, c), ok, opcodes, flags, t)| DetectionInputs {
+            release: None,
+            version: Some(KernelVersion::new(a, b, c)),
+            io_uring: if ok { Ok(()) } else { Err("EPERM".into()) },
+            opcodes,
+            feature_flags: flags,
+            tries: TryResults {
+                register_ring_fd: t[0],
+                register_buf_ring: t[1],
+                coop_taskrun: t[2],
+                ..TryResults::default()
+            },
+        })
+}
+
+proptest! {
+    #[test]
+    fn parsing_never_panics(s in ".{0,40}") {
+        let _ = s.parse::<KernelVersion>();
+    }
+
+    #[test]
+    fn display_parse_roundtrip(a in 0u32..1000, b in 0u32..1000, c in 0u32..100000, suffix in "(-[a-z0-9.]{1,12})?") {
+        let v = KernelVersion::new(a, b, c);
+        prop_assert_eq!(format!("{v}{suffix}").parse::<KernelVersion>().unwrap(), v);
+    }
+
+    #[test]
+    fn ordering_matches_tuples(a in any::<(u32, u32, u32)>(), b in any::<(u32, u32, u32)>()) {
+        let (x, y) = (KernelVersion::new(a.0, a.1, a.2), KernelVersion::new(b.0, b.1, b.2));
+        prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+    }
+
+    #[test]
+    fn decisions_follow_the_trust_order(inputs in arb_inputs()) {
+        let r = decide(inputs.clone());
+        for row in &r.rows {
+            if inputs.io_uring.is_err() {
+                prop_assert!(!row.available);
+            } else if let Some(d) = row.by_detection {
+                prop_assert_eq!(row.available, d, "{} must follow its detection", row.feature);
+            } else if matches!(row.feature.detection(), features::Detection::Version(_)) {
+                prop_assert!(!row.available || row.by_version);
+            } else {
+                prop_assert_eq!(row.available, row.by_version);
+            }
+        }
+        prop_assert_eq!(r.available, r.rows.iter().filter(|x| x.available).map(|x| x.feature).collect::<AvailableFeatures>());
+    }
+}
