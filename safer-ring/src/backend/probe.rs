@@ -144,15 +144,12 @@ fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {
         Ok(()) => sub.unregister_buf_ring(0).map(|()| true),
         Err(e) => verdict(Err(e)),
     };
-    match out {
-        // Registered and unregistered, or never registered: the kernel holds no reference.
-        Ok(_) => {
-            // SAFETY: allocated above with the same layout, no longer registered.
-            unsafe { dealloc(mem, layout) };
-        }
-        // Unregistering failed: the kernel may still reference the page until the ring is
-        // closed; leak it (4 KiB, once) rather than free memory the kernel can write.
-        Err(_) => {}
+    // Registered and unregistered, or never registered: the kernel holds no reference. If
+    // unregistering failed, the kernel may still reference the page until the ring closes:
+    // leak it (4 KiB, once) rather than free memory the kernel can write.
+    if out.is_ok() {
+        // SAFETY: allocated above with the same layout, no longer registered.
+        unsafe { dealloc(mem, layout) };
     }
     out
 }

@@ -70,46 +70,74 @@ impl WakeShared {
 struct TaskWaker {
     id: usize,
     shared: Arc<WakeShared>,
+    /// Set while the task sits in the run queue: N completions for one task queue it once.
+    queued: AtomicBool,
+}
+
+impl TaskWaker {
+    fn new(id: usize, shared: &Arc<WakeShared>) -> Arc<TaskWaker> {
+        Arc::new(TaskWaker {
+            id,
+            shared: shared.clone(),
+            queued: AtomicBool::new(false),
+        })
+    }
+
+    fn schedule(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.shared.schedule(self.id);
+        }
+    }
 }
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        self.shared.schedule(self.id);
+        self.schedule();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.shared.schedule(self.id);
+        self.schedule();
     }
 }
 
 type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 
+struct Task {
+    fut: Option<LocalTask>,
+    header: Arc<TaskWaker>,
+    waker: Waker,
+}
+
 pub(crate) struct Executor {
     pub(crate) shared: Arc<WakeShared>,
-    tasks: std::cell::RefCell<Slab<(Option<LocalTask>, Waker)>>,
+    tasks: std::cell::RefCell<Slab<Task>>,
+    main: Arc<TaskWaker>,
+    main_waker: Waker,
 }
 
 impl Executor {
     pub(crate) fn new(shared: Arc<WakeShared>) -> Executor {
+        let main = TaskWaker::new(MAIN_TASK, &shared);
+        let main_waker = Waker::from(main.clone());
         Executor {
             shared,
             tasks: std::cell::RefCell::new(Slab::new()),
+            main,
+            main_waker,
         }
-    }
-
-    pub(crate) fn waker(&self, id: usize) -> Waker {
-        Waker::from(Arc::new(TaskWaker {
-            id,
-            shared: self.shared.clone(),
-        }))
     }
 
     pub(crate) fn spawn(&self, fut: LocalTask) {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
-        let id = entry.key();
-        entry.insert((Some(fut), self.waker(id)));
+        let header = TaskWaker::new(entry.key(), &self.shared);
+        let waker = Waker::from(header.clone());
+        entry.insert(Task {
+            fut: Some(fut),
+            header: header.clone(),
+            waker,
+        });
         drop(tasks);
-        self.shared.schedule(id);
+        header.schedule();
     }
 
     pub(crate) fn drop_tasks(&self) {
@@ -125,14 +153,14 @@ impl Executor {
         mut turn: impl FnMut(bool) -> std::io::Result<()>,
     ) -> F::Output {
         let mut fut = std::pin::pin!(fut);
-        let main_waker = self.waker(MAIN_TASK);
-        let mut main_cx = Context::from_waker(&main_waker);
-        self.shared.schedule(MAIN_TASK);
+        let mut main_cx = Context::from_waker(&self.main_waker);
+        self.main.schedule();
         loop {
             let mut ran = false;
             for id in self.shared.take() {
                 ran = true;
                 if id == MAIN_TASK {
+                    self.main.queued.store(false, Ordering::Release);
                     if let Poll::Ready(v) = fut.as_mut().poll(&mut main_cx) {
                         return v;
                     }
@@ -158,10 +186,13 @@ impl Executor {
         let (mut task, waker) = {
             let mut tasks = self.tasks.borrow_mut();
             match tasks.get_mut(id) {
-                Some((t, w)) => match t.take() {
-                    Some(t) => (t, w.clone()),
-                    None => return, // already running (woken during its own poll)
-                },
+                Some(t) => {
+                    t.header.queued.store(false, Ordering::Release);
+                    match t.fut.take() {
+                        Some(f) => (f, t.waker.clone()),
+                        None => return, // already running (woken during its own poll)
+                    }
+                }
                 None => return, // stale wake of a finished task
             }
         };
@@ -172,8 +203,8 @@ impl Executor {
         let mut tasks = self.tasks.borrow_mut();
         if done {
             tasks.remove(id);
-        } else if let Some((slot, _)) = tasks.get_mut(id) {
-            *slot = Some(task);
+        } else if let Some(t) = tasks.get_mut(id) {
+            t.fut = Some(task);
         }
     }
 }
