@@ -9,8 +9,7 @@ use safer_ring::{BackendKind, Ring, SaferRingConfig};
 
 const BATCH: usize = 32;
 
-fn raw(c: &mut Criterion, g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let _ = c;
+fn raw(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     let mut ring: IoUring = IoUring::builder()
         .setup_coop_taskrun()
         .setup_single_issuer()
@@ -26,7 +25,12 @@ fn raw(c: &mut Criterion, g: &mut criterion::BenchmarkGroup<'_, criterion::measu
                 unsafe { ring.submission().push(&e).unwrap() };
             }
             ring.submit_and_wait(BATCH).unwrap();
-            let n = ring.completion().map(|c| black_box(c.result())).count();
+            let n = ring
+                .completion()
+                .inspect(|c| {
+                    black_box(c.result());
+                })
+                .count();
             assert_eq!(n, BATCH);
         })
     });
@@ -54,7 +58,7 @@ fn safe(
                     .await;
                 }
                 for op in ops.iter_mut() {
-                    black_box(op.take().unwrap().await.unwrap());
+                    op.take().unwrap().await.unwrap();
                 }
             })
         })
@@ -66,7 +70,7 @@ use std::future::Future;
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("nop x32");
     g.throughput(Throughput::Elements(BATCH as u64));
-    raw(&mut Criterion::default(), &mut g);
+    raw(&mut g);
     safe(&mut g, BackendKind::IoUring, "safer-ring io_uring");
     safe(&mut g, BackendKind::Epoll, "safer-ring epoll");
     g.finish();
