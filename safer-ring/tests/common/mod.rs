@@ -1,6 +1,7 @@
 //! Shared test helpers: run one test body on each backend.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use safer_ring::{BackendKind, Ring, SaferRingConfig};
@@ -14,11 +15,20 @@ pub fn ring_with(cfg: SaferRingConfig) -> Option<Ring> {
     match Ring::with_config(cfg) {
         Ok(r) => Some(r),
         Err(e) => {
-            // Only io_uring may be missing (old kernels, seccomp, io_uring_disabled).
+            // Skipping is only right when the kernel really has no io_uring (old kernel, seccomp,
+            // io_uring_disabled); anywhere else a failed setup is a bug to report.
+            let why = match safer_ring::features::detected().io_uring_available() {
+                Ok(()) => panic!("io_uring is available on this kernel but the ring failed: {e}"),
+                Err(why) => why.to_string(),
+            };
             if std::env::var_os("SAFER_RING_REQUIRE_IO_URING").is_some() {
-                panic!("io_uring required but unavailable: {e}");
+                panic!("io_uring required but unavailable: {e} ({why})");
             }
-            eprintln!("SKIP: io_uring backend unavailable on this kernel: {e}");
+            // Straight to fd 2: libtest captures eprintln!, and a skip must always be visible.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: io_uring backend unavailable on this kernel: {why}"
+            );
             None
         }
     }
