@@ -92,6 +92,19 @@ impl Ring {
         let (backend, info) = match choice {
             BackendKind::Epoll => epoll(Some("epoll requested by configuration".into()))?,
             BackendKind::IoUring | BackendKind::Auto => match IoUringBackend::new(&cfg, wake) {
+                // Auto: a kernel whose io_uring lacks core opcodes (before 5.6/5.11) gets epoll.
+                Ok(_)
+                    if choice == BackendKind::Auto
+                        && crate::features::io_uring_serves_core_ops(
+                            crate::features::detected(),
+                        )
+                        .is_err() =>
+                {
+                    let why =
+                        crate::features::io_uring_serves_core_ops(crate::features::detected())
+                            .unwrap_err();
+                    epoll(Some(why))?
+                }
                 Ok(b) => {
                     let setup = b.report();
                     (

@@ -7,6 +7,7 @@
 mod cache;
 mod detect;
 mod kernel;
+pub mod mock;
 mod table;
 
 pub use cache::{demote, detected, invalidate, is_demoted, supports_feature};
@@ -26,6 +27,43 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::SingleIssuer,
     Feature::DeferTaskrun,
 ];
+
+/// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without
+/// one of them `Ring::new` in `auto` mode uses epoll (kernels before 5.6 lack read/write/send/
+/// recv/openat/close/statx; shutdown is 5.11).
+pub const CORE_OPCODES: &[u8] = &[
+    0, 1, 2, 3, 6, 11, 13, 14, 15, 16, 18, 19, 21, 22, 23, 26, 27, 34,
+];
+
+/// Whether io_uring can serve every core operation per `report`; `Err` names what is missing.
+pub fn io_uring_serves_core_ops(report: &FeatureReport) -> Result<(), String> {
+    report.io_uring_available().map_err(str::to_string)?;
+    match &report.inputs.opcodes {
+        Some(ops) => {
+            let missing: Vec<String> = CORE_OPCODES
+                .iter()
+                .filter(|o| !ops.contains(o))
+                .map(|&o| opcode_name(o))
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "io_uring lacks opcodes {} on this kernel",
+                    missing.join(", ")
+                ))
+            }
+        }
+        // No probe means a kernel before 5.6, which lacks the 5.6 opcodes.
+        None => match report.inputs.version {
+            Some(v) if v >= KernelVersion::new(5, 11, 0) => Ok(()),
+            Some(v) => Err(format!(
+                "kernel {v} has no opcode probe and predates 5.11 opcodes (read/write/send/recv: 5.6; shutdown: 5.11)"
+            )),
+            None => Err("no opcode probe and no kernel version".into()),
+        },
+    }
+}
 
 /// Names of io_uring opcodes by number (`enum io_uring_op`), for reports.
 pub const OPCODE_NAMES: &[&str] = &[

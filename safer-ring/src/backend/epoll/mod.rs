@@ -27,6 +27,8 @@ struct Parked {
     op: OpKind,
     deadline: Option<Instant>,
     connecting: bool,
+    /// The fd queue it waits in (`None` for timers).
+    dir: Option<Direction>,
 }
 
 #[derive(Default)]
@@ -117,6 +119,7 @@ impl EpollBackend {
                 op,
                 deadline,
                 connecting,
+                dir: Some(dir),
             },
         );
     }
@@ -156,6 +159,25 @@ impl EpollBackend {
         }
     }
 
+    /// Removes a parked op and its fd-queue entry (eagerly: `user_data` values are reused, so a
+    /// stale queue entry could later name a different op).
+    fn unpark(&mut self, ud: u64) -> Option<Parked> {
+        let p = self.parked.remove(&ud)?;
+        if let Some(dir) = p.dir {
+            let fd = exec::fd_of(&p.op);
+            if let Some(q) = self.by_fd.get_mut(&fd) {
+                match dir {
+                    Direction::Read => q.readers.retain(|&u| u != ud),
+                    Direction::Write => q.writers.retain(|&u| u != ud),
+                }
+                if q.readers.is_empty() && q.writers.is_empty() {
+                    self.by_fd.remove(&fd);
+                }
+            }
+        }
+        Some(p)
+    }
+
     fn add_timer(&mut self, when: Instant, ud: u64) {
         self.timers.push(Reverse((when, ud)));
         if self.armed.is_none_or(|a| when < a) {
@@ -186,7 +208,7 @@ impl EpollBackend {
                 } else {
                     -libc::ECANCELED
                 };
-                self.parked.remove(&ud);
+                self.unpark(ud);
                 self.ready.push((ud, res));
             }
         }
@@ -233,6 +255,7 @@ impl Backend for EpollBackend {
                     op,
                     deadline: Some(when),
                     connecting: false,
+                    dir: None,
                 },
             );
             return Ok(());
@@ -260,7 +283,7 @@ impl Backend for EpollBackend {
     }
 
     fn cancel(&mut self, ud: u64) -> Result<(), Full> {
-        if self.parked.remove(&ud).is_some() {
+        if self.unpark(ud).is_some() {
             self.ready.push((ud, -libc::ECANCELED));
         }
         Ok(())

@@ -1,0 +1,91 @@
+//! Mock kernels: the detection inputs of kernels the matrix cannot boot, so detection and
+//! fallback decisions are tested against them. Each preset is what that kernel really answers
+//! (opcode count, feature bits, real-call outcomes), per the kernel sources and KERNEL-FACTS.
+
+use super::{DetectionInputs, KernelVersion, TryResults};
+
+/// A kernel described by what it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockKernel {
+    /// A short name, e.g. `5.4`.
+    pub name: &'static str,
+    /// What detection would gather on it.
+    pub inputs: DetectionInputs,
+}
+
+fn inputs(release: &str, opcodes: Option<u8>, features: u32, tries: TryResults) -> DetectionInputs {
+    DetectionInputs {
+        release: Some(release.to_string()),
+        version: release.parse().ok(),
+        io_uring: Ok(()),
+        opcodes: opcodes.map(|n| (0..n).collect()),
+        feature_flags: Some(features),
+        tries,
+    }
+}
+
+const NO_TRIES: TryResults = TryResults {
+    register_ring_fd: Some(false),
+    register_buf_ring: Some(false),
+    coop_taskrun: Some(false),
+    single_issuer: Some(false),
+    defer_taskrun: Some(false),
+};
+
+impl MockKernel {
+    /// Linux 5.1: the first io_uring (NOP..FSYNC, fixed rw, poll; 6 opcodes), no probe, no features.
+    pub fn linux_5_1() -> MockKernel {
+        MockKernel {
+            name: "5.1",
+            inputs: inputs("5.1.0", None, 0, NO_TRIES),
+        }
+    }
+
+    /// Linux 5.4: no probe yet (5.6), FEAT_SINGLE_MMAP only; no accept/connect/cancel opcodes.
+    pub fn linux_5_4() -> MockKernel {
+        MockKernel {
+            name: "5.4",
+            inputs: inputs("5.4.0-150-generic", None, 0x1, NO_TRIES),
+        }
+    }
+
+    /// Linux 5.5 without the probe: accept, connect, async cancel and link timeout exist, and
+    /// FEAT_NODROP / SUBMIT_STABLE are reported; read/write/send/recv opcodes are 5.6.
+    pub fn linux_5_5_without_probe() -> MockKernel {
+        MockKernel {
+            name: "5.5",
+            inputs: inputs("5.5.19", None, 0x7, NO_TRIES),
+        }
+    }
+
+    /// An Ubuntu 6.8 series whose buffer-ring backport is broken: the version and the probe say
+    /// yes, registering a buffer ring answers EINVAL.
+    pub fn linux_6_8_broken_buffer_rings() -> MockKernel {
+        let tries = TryResults {
+            register_ring_fd: Some(true),
+            register_buf_ring: Some(false),
+            coop_taskrun: Some(true),
+            single_issuer: Some(true),
+            defer_taskrun: Some(true),
+        };
+        MockKernel {
+            name: "6.8-broken-pbuf",
+            inputs: inputs("6.8.0-1015-aws", Some(53), 0x7fff & !(1 << 14), tries),
+        }
+    }
+
+    /// Every preset.
+    pub fn all() -> Vec<MockKernel> {
+        vec![
+            Self::linux_5_1(),
+            Self::linux_5_4(),
+            Self::linux_5_5_without_probe(),
+            Self::linux_6_8_broken_buffer_rings(),
+        ]
+    }
+
+    /// The mock's version.
+    pub fn version(&self) -> KernelVersion {
+        self.inputs.version.expect("presets have versions")
+    }
+}

@@ -1,0 +1,74 @@
+//! Detection and backend decisions on kernels the matrix cannot boot (mock kernels).
+
+use safer_ring::features::mock::MockKernel;
+use safer_ring::features::{decide, io_uring_serves_core_ops};
+use safer_ring::{AvailableFeatures, Feature};
+
+#[test]
+fn linux_5_1_offers_exactly_the_baseline() {
+    let r = decide(MockKernel::linux_5_1().inputs);
+    assert_eq!(r.available, AvailableFeatures::baseline());
+    let why = io_uring_serves_core_ops(&r).unwrap_err();
+    assert!(why.contains("no opcode probe"), "{why}");
+}
+
+#[test]
+fn linux_5_4_has_no_cancel_and_gets_epoll() {
+    let r = decide(MockKernel::linux_5_4().inputs);
+    assert!(!r.available.supports_feature(Feature::AsyncCancel));
+    assert!(!r.available.supports_feature(Feature::NoDrop));
+    assert!(io_uring_serves_core_ops(&r).is_err());
+}
+
+#[test]
+fn linux_5_5_without_probe_falls_back_to_the_version_table() {
+    let r = decide(MockKernel::linux_5_5_without_probe().inputs);
+    let s = r.status(Feature::AsyncCancel);
+    assert_eq!(
+        (s.by_detection, s.by_version, s.available),
+        (None, true, true)
+    );
+    assert!(
+        r.available.supports_feature(Feature::NoDrop),
+        "FEAT_NODROP bit"
+    );
+    assert!(
+        !r.available.supports_feature(Feature::ProvidedBuffers),
+        "5.7"
+    );
+    assert!(
+        io_uring_serves_core_ops(&r).is_err(),
+        "read/write/send/recv are 5.6"
+    );
+}
+
+#[test]
+fn linux_6_8_with_broken_buffer_rings_reports_them_absent() {
+    let r = decide(MockKernel::linux_6_8_broken_buffer_rings().inputs);
+    let s = r.status(Feature::BufferRings);
+    assert!(s.by_version && s.by_detection == Some(false) && !s.available);
+    assert!(r.available.supports_feature(Feature::MultiShotAccept));
+    assert!(r.available.supports_feature(Feature::ReadMultishot));
+    assert!(
+        !r.available.supports_feature(Feature::RecvSendBundle),
+        "6.10"
+    );
+    assert!(io_uring_serves_core_ops(&r).is_ok());
+}
+
+#[test]
+fn every_mock_is_consistent() {
+    for k in MockKernel::all() {
+        let r = decide(k.inputs.clone());
+        for f in r.available.iter() {
+            // Nothing newer than the mock's kernel is reported unless a probe/flag/try said so.
+            if f.required_kernel_version() > k.version() {
+                assert!(
+                    r.status(f).by_detection == Some(true),
+                    "{} reports {f}",
+                    k.name
+                );
+            }
+        }
+    }
+}
