@@ -101,6 +101,7 @@ pub struct SaferRingConfig {
     pub(crate) defer_taskrun: bool,
     pub(crate) submit_policy: SubmitPolicy,
     pub(crate) drain_timeout: Duration,
+    pub(crate) enhancement: crate::ProgressiveEnhancementConfig,
 }
 
 impl Default for SaferRingConfig {
@@ -114,6 +115,7 @@ impl Default for SaferRingConfig {
             defer_taskrun: true,
             submit_policy: SubmitPolicy::Batch,
             drain_timeout: Duration::from_secs(2),
+            enhancement: crate::ProgressiveEnhancementConfig::default(),
         }
     }
 }
@@ -167,6 +169,12 @@ impl SaferRingConfig {
     /// When submissions reach the kernel.
     pub fn submit_policy(mut self, policy: SubmitPolicy) -> Self {
         self.submit_policy = policy;
+        self
+    }
+
+    /// Which native features the ring may use (progressive enhancement).
+    pub fn enhancement(mut self, enhancement: crate::ProgressiveEnhancementConfig) -> Self {
+        self.enhancement = enhancement;
         self
     }
 

@@ -1,17 +1,20 @@
 //! `Ring`: creation (backend choice), driving, and drop (cancel and drain).
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::backend::{AnyBackend, Backend, EpollBackend, IoUringBackend, SetupReport};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::driver::Driver;
 use crate::driver::executor::{Executor, WakeShared};
+use crate::enhanced::{FeatureStats, Path, ProgressiveEnhancementConfig, Stats};
 use crate::error::{Result, SaferRingError};
+use crate::features::{self, AvailableFeatures, Feature, FeatureReport};
 use crate::io::SharedFd;
 
 /// A single-threaded completion ring: io_uring where the kernel allows it, epoll otherwise.
@@ -39,6 +42,9 @@ pub struct Ring {
     exec: Executor,
     driver: RefCell<Driver>,
     info: RingInfo,
+    native: Cell<AvailableFeatures>,
+    enhancement: ProgressiveEnhancementConfig,
+    stats: Stats,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -145,12 +151,73 @@ impl Ring {
                 tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created")
             }
         }
+        let native = decide_native(&cfg, &info)?;
+        let (on, off): (Vec<Feature>, Vec<Feature>) =
+            Feature::all().partition(|f| native.supports_feature(*f));
+        tracing::info!(
+            backend = %info.backend,
+            native = ?on.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            fallback = ?off.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            "safer-ring progressive enhancement"
+        );
         Ok(Ring {
+            native: Cell::new(native),
+            enhancement: cfg.enhancement.clone(),
+            stats: Stats::default(),
             exec: Executor::new(shared),
             driver: RefCell::new(Driver::new(backend, cfg.submit_policy, cfg.drain_timeout)),
             info,
             _not_send: PhantomData,
         })
+    }
+
+    /// Like [`Ring::with_config`]; named for what it always does: detect the kernel's features
+    /// (cached process-wide unless the configuration turns the cache off), decide per feature
+    /// whether to use it, and log one line saying what is native and what falls back.
+    ///
+    /// # Errors
+    /// As [`Ring::with_config`], plus [`SaferRingError::UnsupportedFeature`] in strict mode.
+    pub fn new_with_detection(cfg: SaferRingConfig) -> Result<Ring> {
+        Ring::with_config(cfg)
+    }
+
+    /// The features this ring uses natively (after configuration and run-time demotion).
+    pub fn features(&self) -> AvailableFeatures {
+        self.native.get()
+    }
+
+    /// Whether this ring takes the native path for `feature`.
+    pub fn uses_native(&self, feature: Feature) -> bool {
+        self.native.get().supports_feature(feature)
+    }
+
+    /// How often and how long `feature` ran natively and through its fallback on this ring.
+    pub fn enhancement_stats(&self, feature: Feature) -> FeatureStats {
+        self.stats.get(feature)
+    }
+
+    pub(crate) fn record(&self, feature: Feature, path: Path, took: Duration) {
+        self.stats.record(feature, path, took);
+    }
+
+    /// This ring's backend cannot do `feature` (not a kernel verdict: no process-wide demotion).
+    pub(crate) fn disable_native(&self, feature: Feature) {
+        let mut n = self.native.get();
+        n.remove(feature);
+        self.native.set(n);
+    }
+
+    /// The kernel rejected `feature`: stop using it here and in the rest of the process.
+    pub(crate) fn demote(&self, feature: Feature, why: &str) {
+        features::demote(feature, why);
+        let mut n = self.native.get();
+        n.remove(feature);
+        self.native.set(n);
+        self.stats.demoted(feature);
+    }
+
+    pub(crate) fn fallback_timeout(&self) -> Duration {
+        self.enhancement.fallback_timeout
     }
 
     /// The backend in use and why.
@@ -196,6 +263,54 @@ impl Ring {
     pub(crate) fn prepare(&self, fd: &SharedFd) -> io::Result<()> {
         fd.prepare(self.nonblocking_fds())
     }
+}
+
+/// Which features a new ring uses natively: detected (real call > probe > flags > version),
+/// not demoted, wanted by the configuration, and for setup flags actually granted.
+fn decide_native(cfg: &SaferRingConfig, info: &RingInfo) -> Result<AvailableFeatures> {
+    let fresh: FeatureReport;
+    let report = if cfg.enhancement.detection_cache {
+        features::detected()
+    } else {
+        fresh = features::detect_now();
+        &fresh
+    };
+    let mut available = match info.backend {
+        BackendKind::IoUring => report.available,
+        _ => AvailableFeatures::empty(),
+    };
+    if let Some(s) = info.setup {
+        for (f, granted) in [
+            (Feature::CoopTaskrun, s.coop_taskrun),
+            (Feature::SingleIssuer, s.single_issuer),
+            (Feature::DeferTaskrun, s.defer_taskrun),
+        ] {
+            if !granted {
+                available.remove(f);
+            }
+        }
+    }
+    let mut native = AvailableFeatures::empty();
+    for f in Feature::all() {
+        if features::is_demoted(f) {
+            available.remove(f);
+        }
+        let forced = info.backend == BackendKind::IoUring && cfg.enhancement.forced(f);
+        if cfg.enhancement.should_use_feature(f, &available) || forced {
+            native.insert(f);
+        } else if cfg.enhancement.wish(f) == Some(true) {
+            if cfg.enhancement.strict {
+                return Err(SaferRingError::UnsupportedFeature {
+                    feature: f,
+                    required: f.required_kernel_version(),
+                    detected: report.inputs.version,
+                    backend: info.backend,
+                });
+            }
+            tracing::warn!(feature = f.name(), backend = %info.backend, "feature requested but unavailable; using its fallback");
+        }
+    }
+    Ok(native)
 }
 
 /// A short, actionable reason why io_uring could not be set up.

@@ -156,6 +156,10 @@ pub(crate) trait Backend {
         timeout: Option<&LinkTimeout>,
     ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
+    /// Queues a multishot accept (IORING_ACCEPT_MULTISHOT, 5.19+): one completion per
+    /// connection, flagged IORING_CQE_F_MORE while more will follow. `Ok(false)`: this backend
+    /// has no multishot accept (the caller falls back to single accepts).
+    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
@@ -195,6 +199,9 @@ impl Backend for AnyBackend {
     }
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
+    }
+    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {
+        dispatch!(self, b => b.push_accept_multi(user_data, fd))
     }
     #[inline]
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

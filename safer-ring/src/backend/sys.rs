@@ -258,3 +258,9 @@ pub(crate) fn kernel_release() -> io::Result<String> {
     let c = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
     Ok(c.to_string_lossy().into_owned())
 }
+
+/// Re-listens with a larger backlog (std binds with 128).
+pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes no pointers.
+    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+}

@@ -43,7 +43,13 @@ impl IoUringBackend {
     /// Creates a ring with the fastest setup flags the kernel accepts: each flag the kernel
     /// rejects with EINVAL is dropped (newest first) and setup retried.
     pub(crate) fn new(cfg: &SaferRingConfig, wake_fd: RawFd) -> io::Result<IoUringBackend> {
-        let mut want = (cfg.coop_taskrun, cfg.single_issuer, cfg.defer_taskrun);
+        use crate::features::Feature;
+        let allowed = |f| cfg.enhancement.wish(f) != Some(false);
+        let mut want = (
+            cfg.coop_taskrun && allowed(Feature::CoopTaskrun),
+            cfg.single_issuer && allowed(Feature::SingleIssuer),
+            cfg.defer_taskrun && allowed(Feature::DeferTaskrun) && allowed(Feature::SingleIssuer),
+        );
         let ring = loop {
             let mut b = IoUring::builder();
             b.setup_cqsize(cfg.cq_size());
@@ -284,6 +290,14 @@ impl Backend for IoUringBackend {
             .build()
             .user_data(CANCEL_TOKEN);
         self.push_entries(&[e])
+    }
+
+    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {
+        let e = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data);
+        self.push_entries(&[e]).map(|()| true)
     }
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

@@ -20,6 +20,27 @@ pub(crate) enum Slot {
     Done { res: i32, flags: u32 },
     /// The future was dropped; the slot owns its data until the kernel is done with it.
     Orphan(Box<dyn Orphan>),
+    /// A multishot op: completions queue up until its stream takes them; `finished` once a
+    /// completion came without IORING_CQE_F_MORE.
+    Multi(Box<MultiState>),
+    /// A multishot op whose stream was dropped: each fd it still produces is closed; the slot
+    /// goes with the final completion.
+    MultiOrphan,
+}
+
+/// Queue of a live multishot op.
+#[derive(Default)]
+pub(crate) struct MultiState {
+    pub(crate) queue: std::collections::VecDeque<(i32, u32)>,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) finished: bool,
+}
+
+const CQE_F_MORE: u32 = 1 << 1;
+
+/// Whether a completion says more will follow for the same multishot op.
+pub(crate) fn more(flags: u32) -> bool {
+    flags & CQE_F_MORE != 0
 }
 
 /// Owner of a dropped operation's memory; told the result so it can release what the kernel
@@ -55,6 +76,21 @@ fn complete(slots: &mut Slab<Slot>, ud: u64, res: i32, flags: u32) {
         Slot::Orphan(_) => {
             if let Slot::Orphan(o) = slots.remove(key) {
                 o.complete(res, flags);
+            }
+        }
+        Slot::Multi(m) => {
+            m.queue.push_back((res, flags));
+            m.finished |= !more(flags);
+            if let Some(w) = m.waker.take() {
+                w.wake();
+            }
+        }
+        Slot::MultiOrphan => {
+            if res >= 0 {
+                drop(crate::backend::sys::own_fd(res)); // accepted after the stream was dropped
+            }
+            if !more(flags) {
+                slots.remove(key);
             }
         }
     }
@@ -103,6 +139,37 @@ impl Driver {
         Ok(key)
     }
 
+    /// Queues a multishot accept on `fd`; `Ok(None)` when the backend has no multishot.
+    pub(crate) fn push_accept_multi(
+        &mut self,
+        fd: std::os::fd::RawFd,
+        waker: &Waker,
+    ) -> io::Result<Option<usize>> {
+        let key = self.slots.insert(Slot::Multi(Box::new(MultiState {
+            waker: Some(waker.clone()),
+            ..MultiState::default()
+        })));
+        loop {
+            match self.backend.push_accept_multi(key as u64, fd) {
+                Ok(true) => break,
+                Ok(false) => {
+                    self.slots.remove(key);
+                    return Ok(None);
+                }
+                Err(_full) => {
+                    if let Err(e) = self.turn(false) {
+                        self.slots.remove(key);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Some(w) = self.submit_waker.take() {
+            w.wake();
+        }
+        Ok(Some(key))
+    }
+
     /// Asks the backend to cancel `key`; the op still completes once.
     pub(crate) fn cancel(&mut self, key: usize) {
         while self.backend.cancel(key as u64).is_err() {
@@ -146,7 +213,11 @@ impl Driver {
     pub(crate) fn in_flight(&self) -> usize {
         self.slots
             .iter()
-            .filter(|(_, s)| !matches!(s, Slot::Done { .. }))
+            .filter(|(_, s)| match s {
+                Slot::Done { .. } => false,
+                Slot::Multi(m) => !m.finished,
+                _ => true,
+            })
             .count()
     }
 

@@ -122,7 +122,7 @@ impl<T: OpData> Future for Op<'_, T> {
                 };
                 Poll::Ready(data.complete(result, flags))
             }
-            Slot::Orphan(_) => unreachable!("a live op's slot is never orphaned"),
+            _ => unreachable!("a live one-shot op's slot is never orphaned or multishot"),
         }
     }
 }

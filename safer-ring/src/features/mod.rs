@@ -65,6 +65,11 @@ pub fn io_uring_serves_core_ops(report: &FeatureReport) -> Result<(), String> {
     }
 }
 
+/// Number of features in the table.
+pub(crate) const fn table_len() -> usize {
+    table::TABLE.len()
+}
+
 /// Names of io_uring opcodes by number (`enum io_uring_op`), for reports.
 pub const OPCODE_NAMES: &[&str] = &[
     "NOP",

@@ -140,6 +140,7 @@ impl Ring {
     /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
     pub fn bind_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let l = TcpListener::from(std::net::TcpListener::bind(addr)?);
+        sys::listen(l.fd.raw(), 1024)?;
         self.prepare(&l.fd)?;
         Ok(l)
     }

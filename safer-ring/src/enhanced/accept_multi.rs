@@ -1,0 +1,241 @@
+//! `Ring::accept_multiple`: a stream of accepted connections. Native: one multishot accept
+//! (Linux 5.19+), re-armed whenever a completion arrives without IORING_CQE_F_MORE. Fallback:
+//! a loop of single accepts (io_uring or epoll).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+
+use super::stats::Path;
+use crate::Ring;
+use crate::backend::sys;
+use crate::driver::op::Op;
+use crate::driver::{Slot, more};
+use crate::features::Feature;
+use crate::io::{AsIoFd, SharedFd, TcpListener, TcpStream};
+use crate::ops::Accept;
+
+enum State<'r> {
+    Idle,
+    Native {
+        key: usize,
+        since: Instant,
+        accepted: u64,
+    },
+    Single {
+        op: Op<'r, Accept>,
+        since: Instant,
+    },
+}
+
+/// Connections accepted on one listener; see [`Ring::accept_multiple`].
+///
+/// The stream does not end on its own. Errors such as EMFILE/ENFILE are yielded as `Err` items
+/// and the stream keeps serving. Dropping it cancels the multishot accept; connections the
+/// kernel accepts after that are closed.
+pub struct AcceptStream<'r> {
+    ring: &'r Ring,
+    listener: &'r TcpListener,
+    state: State<'r>,
+}
+
+impl<'r> AcceptStream<'r> {
+    /// Whether the stream currently runs on the native multishot accept.
+    pub fn is_native(&self) -> bool {
+        matches!(self.state, State::Native { .. })
+    }
+
+    /// The next connection (an inherent `StreamExt::next`).
+    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    fn stream_from(&self, fd: i32) -> TcpStream {
+        TcpStream::from_shared(SharedFd::new(
+            sys::own_fd(fd),
+            Some(self.ring.nonblocking_fds()),
+        ))
+    }
+}
+
+impl Stream for AcceptStream<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Idle => {
+                    if this.ring.uses_native(Feature::MultiShotAccept) {
+                        let fd = this.listener.shared_fd();
+                        if let Err(e) = this.ring.prepare(fd) {
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        match this.ring.driver().push_accept_multi(fd.raw(), cx.waker()) {
+                            Ok(Some(key)) => {
+                                this.state = State::Native {
+                                    key,
+                                    since: Instant::now(),
+                                    accepted: 0,
+                                };
+                                continue;
+                            }
+                            Ok(None) => this.ring.disable_native(Feature::MultiShotAccept),
+                            Err(e) => return Poll::Ready(Some(Err(e))),
+                        }
+                    }
+                    let op = this
+                        .ring
+                        .accept(this.listener)
+                        .timeout(this.ring.fallback_timeout());
+                    this.state = State::Single {
+                        op,
+                        since: Instant::now(),
+                    };
+                }
+                State::Single { op, since } => {
+                    let res = std::task::ready!(Pin::new(op).poll(cx));
+                    let took = since.elapsed();
+                    this.state = State::Idle;
+                    match res {
+                        Ok((stream, _peer)) => {
+                            this.ring
+                                .record(Feature::MultiShotAccept, Path::Fallback, took);
+                            return Poll::Ready(Some(Ok(stream)));
+                        }
+                        // The bound on one fallback accept: just accept again.
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    }
+                }
+                State::Native {
+                    key,
+                    since,
+                    accepted,
+                } => {
+                    let key = *key;
+                    let mut driver = this.ring.driver();
+                    let Some(Slot::Multi(m)) = driver.slots.get_mut(key) else {
+                        unreachable!("a live multishot stream owns its slot")
+                    };
+                    let Some((res, flags)) = m.queue.pop_front() else {
+                        if m.finished {
+                            // Ended without F_MORE and nothing left: re-arm.
+                            driver.slots.remove(key);
+                            drop(driver);
+                            this.state = State::Idle;
+                            continue;
+                        }
+                        m.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    };
+                    let drained = !more(flags);
+                    if drained && m.queue.is_empty() {
+                        driver.slots.remove(key);
+                    }
+                    drop(driver);
+                    let took = std::mem::replace(since, Instant::now()).elapsed();
+                    if res >= 0 {
+                        *accepted += 1;
+                        if drained {
+                            this.state = State::Idle;
+                        }
+                        this.ring
+                            .record(Feature::MultiShotAccept, Path::Native, took);
+                        return Poll::Ready(Some(Ok(this.stream_from(res))));
+                    }
+                    let first = *accepted == 0;
+                    this.state = State::Idle; // an error always ends a multishot
+                    match -res {
+                        // The kernel does not know the multishot flag (version/probe could not
+                        // tell): demote for the process and carry on with single accepts.
+                        libc::EINVAL if first => this
+                            .ring
+                            .demote(Feature::MultiShotAccept, "multishot accept answered EINVAL"),
+                        libc::ECANCELED => continue,
+                        errno => {
+                            return Poll::Ready(Some(Err(io::Error::from_raw_os_error(errno))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AcceptStream<'_> {
+    fn drop(&mut self) {
+        let State::Native { key, .. } = self.state else {
+            return;
+        };
+        let mut driver = self.ring.driver();
+        let finished = match driver.slots.get_mut(key) {
+            Some(Slot::Multi(m)) => {
+                // Connections already accepted but never handed out: close them.
+                for (res, _) in m.queue.drain(..) {
+                    if res >= 0 {
+                        drop(sys::own_fd(res));
+                    }
+                }
+                m.finished
+            }
+            _ => return,
+        };
+        if finished {
+            driver.slots.remove(key);
+        } else {
+            driver.slots[key] = Slot::MultiOrphan;
+            driver.cancel(key);
+        }
+    }
+}
+
+impl Ring {
+    /// Accepts connections as a stream: natively one multishot accept (Linux 5.19+), else a
+    /// loop of single accepts, transparently. [`Ring::enhancement_stats`] tells which ran.
+    #[doc(alias = "io_uring_prep_multishot_accept")]
+    pub fn accept_multiple<'r>(&'r self, listener: &'r TcpListener) -> AcceptStream<'r> {
+        AcceptStream {
+            ring: self,
+            listener,
+            state: State::Idle,
+        }
+    }
+
+    /// Collects up to `max` connections, waiting at most `timeout` in total.
+    ///
+    /// # Errors
+    /// The first accept error (connections collected so far are dropped, i.e. closed).
+    pub async fn accept_up_to(
+        &self,
+        listener: &TcpListener,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<Vec<TcpStream>> {
+        let mut out = Vec::with_capacity(max);
+        let mut stream = self.accept_multiple(listener);
+        let mut sleep = self.sleep(timeout);
+        while out.len() < max {
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(item) = Pin::new(&mut stream).poll_next(cx) {
+                    return Poll::Ready(item);
+                }
+                match Pin::new(&mut sleep).poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            match next {
+                Some(Ok(s)) => out.push(s),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

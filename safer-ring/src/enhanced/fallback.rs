@@ -1,0 +1,70 @@
+//! `Ring::execute_with_fallback`: native first, fallback on "unsupported", demotion on EINVAL.
+
+use std::future::Future;
+use std::io;
+use std::time::Instant;
+
+use super::stats::Path;
+use crate::Ring;
+use crate::features::Feature;
+
+/// Whether a native attempt failed because the kernel does not have the feature.
+fn unsupported(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Unsupported
+        || e.raw_os_error() == Some(libc::EOPNOTSUPP)
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::SaferRingError>())
+            .is_some_and(|s| matches!(s, crate::SaferRingError::UnsupportedFeature { .. }))
+}
+
+impl Ring {
+    /// Runs `native(buf)` when this ring uses `feature` natively, else `fallback(buf)`.
+    ///
+    /// If the native attempt fails with "unsupported" (`ErrorKind::Unsupported`, EOPNOTSUPP,
+    /// `UnsupportedFeature`), or with EINVAL for a feature detection could not fully see (a flag
+    /// on an existing opcode), the fallback runs once with the buffer the native attempt handed
+    /// back; on EINVAL the feature is also demoted for the rest of the process (logged once).
+    /// Every other error is returned unchanged. The buffer always comes back.
+    /// Counts and times each path in [`Ring::enhancement_stats`].
+    pub async fn execute_with_fallback<T, B, N, NF, F, FF>(
+        &self,
+        feature: Feature,
+        buf: B,
+        native: N,
+        fallback: F,
+    ) -> (io::Result<T>, B)
+    where
+        N: FnOnce(B) -> NF,
+        NF: Future<Output = (io::Result<T>, B)>,
+        F: FnOnce(B) -> FF,
+        FF: Future<Output = (io::Result<T>, B)>,
+    {
+        let start = Instant::now();
+        let buf = if self.uses_native(feature) {
+            let (res, buf) = native(buf).await;
+            match res {
+                Err(e) if unsupported(&e) => {
+                    tracing::debug!(feature = feature.name(), error = %e, "native path unsupported; using the fallback");
+                    buf
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        && feature.detection().name() == "version" =>
+                {
+                    self.demote(feature, "kernel answered EINVAL");
+                    buf
+                }
+                other => {
+                    self.record(feature, Path::Native, start.elapsed());
+                    return (other, buf);
+                }
+            }
+        } else {
+            buf
+        };
+        let start = Instant::now();
+        let out = fallback(buf).await;
+        self.record(feature, Path::Fallback, start.elapsed());
+        out
+    }
+}

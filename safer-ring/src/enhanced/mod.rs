@@ -1,0 +1,12 @@
+//! Progressive enhancement: each enhanced API takes the fastest path the kernel really offers
+//! (as decided at ring creation and demoted at run time) and reports which path it took.
+
+mod accept_multi;
+mod config;
+mod fallback;
+mod stats;
+
+pub use accept_multi::AcceptStream;
+pub use config::ProgressiveEnhancementConfig;
+pub(crate) use stats::Stats;
+pub use stats::{FeatureStats, Path};
