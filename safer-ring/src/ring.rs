@@ -43,6 +43,7 @@ pub struct Ring {
     driver: RefCell<Driver>,
     info: RingInfo,
     native: Cell<AvailableFeatures>,
+    ring_index: Option<u32>,
     enhancement: ProgressiveEnhancementConfig,
     stats: Stats,
     _not_send: PhantomData<Rc<()>>,
@@ -151,7 +152,19 @@ impl Ring {
                 tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created")
             }
         }
-        let native = decide_native(&cfg, &info)?;
+        let mut native = decide_native(&cfg, &info)?;
+        let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout);
+        let mut ring_index = None;
+        if native.supports_feature(Feature::RegisteredRingFd) {
+            match driver.backend.register_ring_fd() {
+                Ok(i) => ring_index = i,
+                Err(e) => {
+                    // Detection said yes but the kernel refused: demote, keep the plain fd.
+                    features::demote(Feature::RegisteredRingFd, &e.to_string());
+                    native.remove(Feature::RegisteredRingFd);
+                }
+            }
+        }
         let (on, off): (Vec<Feature>, Vec<Feature>) =
             Feature::all().partition(|f| native.supports_feature(*f));
         tracing::info!(
@@ -165,7 +178,8 @@ impl Ring {
             enhancement: cfg.enhancement.clone(),
             stats: Stats::default(),
             exec: Executor::new(shared),
-            driver: RefCell::new(Driver::new(backend, cfg.submit_policy, cfg.drain_timeout)),
+            driver: RefCell::new(driver),
+            ring_index,
             info,
             _not_send: PhantomData,
         })
@@ -179,6 +193,12 @@ impl Ring {
     /// As [`Ring::with_config`], plus [`SaferRingError::UnsupportedFeature`] in strict mode.
     pub fn new_with_detection(cfg: SaferRingConfig) -> Result<Ring> {
         Ring::with_config(cfg)
+    }
+
+    /// The index of this ring's registered fd (Linux 5.18+), used for every `io_uring_enter`;
+    /// `None` on epoll, on older kernels, or when configured off.
+    pub fn registered_ring_fd(&self) -> Option<u32> {
+        self.ring_index
     }
 
     /// The features this ring uses natively (after configuration and run-time demotion).

@@ -288,3 +288,27 @@ fn strict_mode_fails_where_the_feature_is_missing() {
     .unwrap_err();
     assert!(e.to_string().contains("epoll"), "{e}");
 }
+
+#[test]
+fn registered_ring_fd_where_available() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else { return };
+    let have = features::supports_feature(Feature::RegisteredRingFd);
+    assert_eq!(ring.registered_ring_fd().is_some(), have, "kernel {:?}", features::detected().inputs.version);
+    // Every enter now goes through the registered index: the ring still works.
+    ring.block_on(async {
+        for _ in 0..100 {
+            ring.nop().await.unwrap();
+        }
+        ring.sleep(Duration::from_millis(1)).await.unwrap();
+    });
+    // Two rings on one thread get distinct indexes; dropping one unregisters it.
+    if let (Some(a), Some(b)) = (ring.registered_ring_fd(), Ring::new(4).unwrap().registered_ring_fd()) {
+        assert_ne!(a, b);
+    }
+    let off = ProgressiveEnhancementConfig::default().feature(Feature::RegisteredRingFd, Some(false));
+    let plain = Ring::with_config(SaferRingConfig::default().backend(BackendKind::IoUring).enhancement(off)).unwrap();
+    assert_eq!(plain.registered_ring_fd(), None);
+    plain.block_on(async { plain.nop().await.unwrap() });
+    let epoll = common::ring(BackendKind::Epoll).unwrap();
+    assert_eq!(epoll.registered_ring_fd(), None);
+}

@@ -25,12 +25,20 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
     let (r, w) = ring.pipe().unwrap();
     let (r, w) = (Rc::new(r), Rc::new(w));
     let completed = Rc::new(Cell::new(0usize));
+    let pending = Rc::new(Cell::new([0i64; 4])); // outstanding per op kind, for diagnostics
     let mut issued = 0;
     while issued < total {
         let wave = width.min(total - issued);
         for i in 0..wave {
             let n = issued + i;
             let (ring2, r2, w2, done) = (ring.clone(), r.clone(), w.clone(), completed.clone());
+            let pend = pending.clone();
+            let bump = move |d: i64| {
+                let mut p = pend.get();
+                p[n % 4] += d;
+                pend.set(p);
+            };
+            bump(1);
             ring.spawn(async move {
                 match n % 4 {
                     0 => ring2.nop().await.unwrap(),
@@ -51,6 +59,7 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
                     _ => ring2.sleep(Duration::from_micros(50)).await.unwrap(),
                 }
                 done.set(done.get() + 1);
+                bump(-1);
             });
         }
         // Ops dropped mid-flight: polled once (submitted), then dropped.
@@ -61,9 +70,18 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
             drop(op);
         }
         issued += wave;
+        let started = std::time::Instant::now();
         ring.block_on(async {
             while completed.get() < issued {
                 ring.sleep(Duration::from_micros(100)).await.unwrap();
+                // A lost completion shows up as a wave that never finishes: fail, don't hang.
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "wave stuck: {} of {issued} done, {} in flight, outstanding [nop, write, read, sleep] = {:?}",
+                    completed.get(),
+                    ring.in_flight(),
+                    pending.get()
+                );
             }
         });
     }
@@ -75,7 +93,7 @@ use std::future::Future;
 fn run(total: usize) {
     let fds_before = common::fd_count();
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let Some(ring) = common::ring(kind) else {
+        let Some(ring) = common::ring_with(safer_ring::SaferRingConfig::default().entries(64).defer_taskrun(false).backend(kind)) else {
             continue;
         };
         let ring = Rc::new(ring);

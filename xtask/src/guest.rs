@@ -160,7 +160,7 @@ fn token() -> String {
 }
 
 /// Boots `kernel` with the binaries as its only userspace and collects the results.
-pub fn run_qemu(
+fn boot_once(
     kernel: &Path,
     init: &Path,
     bins: &[TestBin],
@@ -175,7 +175,7 @@ pub fn run_qemu(
     let label = if cmdline.is_empty() {
         name.clone()
     } else {
-        format!("{name}-custom")
+        format!("{name}-{}", cmdline.replace(['=', '.'], "_"))
     };
     let img = initramfs(&label, init, bins)?;
     let tok = token();
@@ -215,11 +215,17 @@ pub fn run_qemu(
             format!("starting qemu-system-x86_64 (apt-get install qemu-system-x86): {e}")
         })?;
     let stdout = child.stdout.take().ok_or("no qemu stdout")?;
+    let log_path = out_dir().join(format!("{label}.log"));
+    // Stream the console to the log as it arrives, so a hung guest can be inspected live.
+    let mut live = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
+        use std::io::Write;
+        let mut all = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(live, "{line}");
+            all.push(line);
+        }
+        all
     });
     let start = Instant::now();
     let mut timed_out = false;
@@ -237,16 +243,6 @@ pub fn run_qemu(
     }
     let lines = reader.join().map_err(|_| "reading qemu output panicked")?;
     let _ = std::fs::remove_file(&img);
-    let log = lines.join("\n");
-    let log_path = out_dir().join(format!(
-        "{}.log",
-        if cmdline.is_empty() {
-            name.clone()
-        } else {
-            format!("{name}-{}", cmdline.replace(['=', '.'], "_"))
-        }
-    ));
-    let _ = std::fs::write(&log_path, &log);
 
     let mut o = Outcome {
         kernel: "?".into(),
@@ -306,4 +302,21 @@ pub fn run_qemu(
         o.notes.push(format!("log: {}", log_path.display()));
     }
     Ok(o)
+}
+
+/// Boots `kernel` with the binaries as its only userspace and collects the results. A guest
+/// that dies before init reports in (a boot-time failure under TCG, nothing of ours ran) is
+/// booted again, up to twice, and the retry is noted.
+pub fn run_qemu(kernel: &Path, init: &Path, bins: &[TestBin], cmdline: &str, args: &[String]) -> Result<Outcome, String> {
+    let mut notes = Vec::new();
+    for attempt in 1..=3 {
+        let mut o = boot_once(kernel, init, bins, cmdline, args)?;
+        if o.kernel != "?" || attempt == 3 {
+            notes.append(&mut o.notes);
+            o.notes = notes;
+            return Ok(o);
+        }
+        notes.push(format!("boot {attempt} failed before init ran ({}); retried", o.notes.first().cloned().unwrap_or_default()));
+    }
+    unreachable!()
 }

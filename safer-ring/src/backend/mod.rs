@@ -28,6 +28,7 @@ pub(crate) mod probe;
 pub(crate) mod sys;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod ring_fd;
 mod uring;
 
 pub use uring::SetupReport;
@@ -160,6 +161,9 @@ pub(crate) trait Backend {
     /// connection, flagged IORING_CQE_F_MORE while more will follow. `Ok(false)`: this backend
     /// has no multishot accept (the caller falls back to single accepts).
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
+    /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
+    /// `Ok(None)` where the backend has no ring fd (epoll).
+    fn register_ring_fd(&mut self) -> io::Result<Option<u32>>;
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
@@ -202,6 +206,9 @@ impl Backend for AnyBackend {
     }
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {
         dispatch!(self, b => b.push_accept_multi(user_data, fd))
+    }
+    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
+        dispatch!(self, b => b.register_ring_fd())
     }
     #[inline]
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

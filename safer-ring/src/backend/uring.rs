@@ -37,6 +37,8 @@ pub(crate) struct IoUringBackend {
     wake_fd: RawFd,
     wake_armed: bool,
     timer: types::Timespec,
+    /// Index of this ring in the thread's registered ring fds, when registered.
+    ring_index: Option<u32>,
 }
 
 impl IoUringBackend {
@@ -99,6 +101,7 @@ impl IoUringBackend {
             wake_fd,
             wake_armed: false,
             timer: types::Timespec::new(),
+            ring_index: None,
         };
         backend.arm_wake();
         Ok(backend)
@@ -125,9 +128,20 @@ impl IoUringBackend {
         }
     }
 
+    fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        let Some(index) = self.ring_index else {
+            return self.ring.submit_and_wait(want);
+        };
+        let (len, busy) = {
+            let sq = self.ring.submission();
+            (sq.len(), sq.taskrun() || sq.cq_overflow())
+        };
+        super::ring_fd::enter(index, len as u32, want as u32, want > 0 || busy).map(|()| len)
+    }
+
     fn enter(&mut self, want: usize) -> io::Result<()> {
         loop {
-            match self.ring.submit_and_wait(want) {
+            match self.submit_and_wait(want) {
                 Ok(_) => return Ok(()),
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EINTR) if want > 0 => return Ok(()),
@@ -138,6 +152,18 @@ impl IoUringBackend {
                     Some(libc::ETIME) => return Ok(()),
                     _ => return Err(e),
                 },
+            }
+        }
+    }
+}
+
+impl Drop for IoUringBackend {
+    fn drop(&mut self) {
+        // The registration holds a reference to the ring: release it before the ring closes.
+        if let Some(index) = self.ring_index.take() {
+            use std::os::fd::AsRawFd;
+            if let Err(e) = super::ring_fd::unregister(self.ring.as_raw_fd(), index) {
+                tracing::warn!(error = %e, "unregistering the ring fd failed");
             }
         }
     }
@@ -290,6 +316,14 @@ impl Backend for IoUringBackend {
             .build()
             .user_data(CANCEL_TOKEN);
         self.push_entries(&[e])
+    }
+
+    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
+        if self.ring_index.is_none() {
+            use std::os::fd::AsRawFd;
+            self.ring_index = Some(super::ring_fd::register(self.ring.as_raw_fd())?);
+        }
+        Ok(self.ring_index)
     }
 
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {

@@ -16,8 +16,8 @@ pub use kernel::KernelVersion;
 pub use table::{AvailableFeatures, Detection, Feature, Try};
 
 /// Features the ring uses today when the kernel has them and the configuration allows (the
-/// `enabled` column of `safer-ring features`). The others are detected and reported; the
-/// enhanced APIs that use them are not implemented yet.
+/// `enabled` column of `safer-ring features`). The others are detected and reported; nothing
+/// in safer-ring uses them yet (MSG_RING, buffer rings, multishot recv, zero-copy send, ...).
 pub const USED_BY_RING: &[Feature] = &[
     Feature::BatchedSubmissions,
     Feature::AsyncCancel,
@@ -26,6 +26,8 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::CoopTaskrun,
     Feature::SingleIssuer,
     Feature::DeferTaskrun,
+    Feature::RegisteredRingFd,
+    Feature::MultiShotAccept,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

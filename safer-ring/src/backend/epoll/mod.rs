@@ -289,6 +289,10 @@ impl Backend for EpollBackend {
         Ok(())
     }
 
+    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
+        Ok(None)
+    }
+
     fn push_accept_multi(&mut self, _user_data: u64, _fd: RawFd) -> Result<bool, Full> {
         Ok(false) // epoll has no multishot: callers loop single accepts
     }
