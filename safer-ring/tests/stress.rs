@@ -93,7 +93,7 @@ use std::future::Future;
 fn run(total: usize) {
     let fds_before = common::fd_count();
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let Some(ring) = common::ring_with(safer_ring::SaferRingConfig::default().entries(64).defer_taskrun(false).backend(kind)) else {
+        let Some(ring) = common::ring(kind) else {
             continue;
         };
         let ring = Rc::new(ring);

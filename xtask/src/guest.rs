@@ -217,7 +217,8 @@ fn boot_once(
     let stdout = child.stdout.take().ok_or("no qemu stdout")?;
     let log_path = out_dir().join(format!("{label}.log"));
     // Stream the console to the log as it arrives, so a hung guest can be inspected live.
-    let mut live = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut live =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let reader = std::thread::spawn(move || {
         use std::io::Write;
         let mut all = Vec::new();
@@ -307,7 +308,13 @@ fn boot_once(
 /// Boots `kernel` with the binaries as its only userspace and collects the results. A guest
 /// that dies before init reports in (a boot-time failure under TCG, nothing of ours ran) is
 /// booted again, up to twice, and the retry is noted.
-pub fn run_qemu(kernel: &Path, init: &Path, bins: &[TestBin], cmdline: &str, args: &[String]) -> Result<Outcome, String> {
+pub fn run_qemu(
+    kernel: &Path,
+    init: &Path,
+    bins: &[TestBin],
+    cmdline: &str,
+    args: &[String],
+) -> Result<Outcome, String> {
     let mut notes = Vec::new();
     for attempt in 1..=3 {
         let mut o = boot_once(kernel, init, bins, cmdline, args)?;
@@ -316,7 +323,10 @@ pub fn run_qemu(kernel: &Path, init: &Path, bins: &[TestBin], cmdline: &str, arg
             o.notes = notes;
             return Ok(o);
         }
-        notes.push(format!("boot {attempt} failed before init ran ({}); retried", o.notes.first().cloned().unwrap_or_default()));
+        notes.push(format!(
+            "boot {attempt} failed before init ran ({}); retried",
+            o.notes.first().cloned().unwrap_or_default()
+        ));
     }
     unreachable!()
 }

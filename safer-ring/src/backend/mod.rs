@@ -25,10 +25,10 @@
 
 mod epoll;
 pub(crate) mod probe;
+mod ring_fd;
 pub(crate) mod sys;
 #[cfg(feature = "tokio")]
 mod tokio;
-mod ring_fd;
 mod uring;
 
 pub use uring::SetupReport;
@@ -132,6 +132,31 @@ pub enum OpKind {
 pub struct LinkTimeout {
     pub(crate) ts: io_uring::types::Timespec,
     pub(crate) dur: Duration,
+    /// `user_data` for io_uring's LINK_TIMEOUT entry (see [`link_user_data`]); 0 = untracked.
+    pub(crate) link_ud: std::cell::Cell<u64>,
+}
+
+/// Tag bit of a linked timeout's own `user_data`: `TAG | seq << 24 | key`. Its completion is
+/// reported to the sink so the driver can re-cancel an op whose timeout fired but missed it.
+pub(crate) const LINK_TAG: u64 = 1 << 62;
+const KEY_BITS: u32 = 24;
+
+/// The `user_data` of the linked timeout of op `key`, or 0 when `key` does not fit.
+pub(crate) fn link_user_data(key: usize, seq: u32) -> u64 {
+    if key >= 1 << KEY_BITS {
+        return 0;
+    }
+    LINK_TAG | (u64::from(seq & 0xff_ffff) << KEY_BITS) | key as u64
+}
+
+/// `(key, seq)` of a linked timeout's `user_data`.
+pub(crate) fn parse_link(ud: u64) -> Option<(usize, u32)> {
+    (ud & LINK_TAG != 0).then_some({
+        (
+            (ud & ((1 << KEY_BITS) - 1)) as usize,
+            ((ud >> KEY_BITS) & 0xff_ffff) as u32,
+        )
+    })
 }
 
 impl LinkTimeout {
@@ -139,6 +164,7 @@ impl LinkTimeout {
         Box::new(LinkTimeout {
             ts: dur.into(),
             dur,
+            link_ud: std::cell::Cell::new(0),
         })
     }
 }

@@ -22,25 +22,50 @@ struct RsrcUpdate {
 fn register_call(ring_fd: RawFd, op: u32, up: &mut RsrcUpdate) -> io::Result<()> {
     // SAFETY: `up` is a live, correctly laid out io_uring_rsrc_update (16 bytes) that the
     // kernel reads and, for registration, writes the chosen index into; nr_args is 1.
-    let r = unsafe { libc::syscall(libc::SYS_io_uring_register, ring_fd, op, std::ptr::from_mut(up), 1u32) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            op,
+            std::ptr::from_mut(up),
+            1u32,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Registers `ring_fd` for this thread; returns its index.
 pub(crate) fn register(ring_fd: RawFd) -> io::Result<u32> {
-    let mut up = RsrcUpdate { offset: u32::MAX, resv: 0, data: ring_fd as u64 };
+    let mut up = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: ring_fd as u64,
+    };
     register_call(ring_fd, IORING_REGISTER_RING_FDS, &mut up)?;
     Ok(up.offset)
 }
 
 /// Drops the registration (must run on the registering thread, before the ring closes).
 pub(crate) fn unregister(ring_fd: RawFd, index: u32) -> io::Result<()> {
-    let mut up = RsrcUpdate { offset: index, resv: 0, data: 0 };
+    let mut up = RsrcUpdate {
+        offset: index,
+        resv: 0,
+        data: 0,
+    };
     register_call(ring_fd, IORING_UNREGISTER_RING_FDS, &mut up)
 }
 
 /// `io_uring_enter` through the registered index.
-pub(crate) fn enter(index: u32, to_submit: u32, min_complete: u32, getevents: bool) -> io::Result<()> {
+pub(crate) fn enter(
+    index: u32,
+    to_submit: u32,
+    min_complete: u32,
+    getevents: bool,
+) -> io::Result<()> {
     let mut flags = IORING_ENTER_REGISTERED_RING;
     if getevents {
         flags |= IORING_ENTER_GETEVENTS;
@@ -48,7 +73,19 @@ pub(crate) fn enter(index: u32, to_submit: u32, min_complete: u32, getevents: bo
     // SAFETY: no argument pointer is passed (NULL, size 0); the index names this thread's
     // registered ring, which stays registered until `unregister`.
     let r = unsafe {
-        libc::syscall(libc::SYS_io_uring_enter, index, to_submit, min_complete, flags, std::ptr::null::<libc::c_void>(), 0usize)
+        libc::syscall(
+            libc::SYS_io_uring_enter,
+            index,
+            to_submit,
+            min_complete,
+            flags,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+        )
     };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

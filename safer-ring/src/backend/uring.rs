@@ -302,9 +302,11 @@ impl Backend for IoUringBackend {
         match timeout {
             None => self.push_entries(&[entry]),
             Some(t) => {
-                let lt = opcode::LinkTimeout::new(&t.ts)
-                    .build()
-                    .user_data(LINK_TIMEOUT_TOKEN);
+                let ud = match t.link_ud.get() {
+                    0 => LINK_TIMEOUT_TOKEN,
+                    ud => ud,
+                };
+                let lt = opcode::LinkTimeout::new(&t.ts).build().user_data(ud);
                 // push_multiple is all-or-nothing, so the link is never split across submits.
                 self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt])
             }

@@ -7,6 +7,8 @@ use std::io;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use slab::Slab;
 
 use crate::backend::{AnyBackend, Backend, LinkTimeout, OpKind};
@@ -56,10 +58,33 @@ pub(crate) struct Driver {
     drain_timeout: Duration,
     /// Set while an external event loop (tokio) drives the ring: woken when work is queued.
     pub(crate) submit_waker: Option<Waker>,
+    /// Ops with a linked timeout: key -> sequence number of that timeout.
+    links: HashMap<usize, u32>,
+    next_link: u32,
+    /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
+    recancel: Vec<usize>,
 }
 
-fn complete(slots: &mut Slab<Slot>, ud: u64, res: i32, flags: u32) {
+fn complete(
+    slots: &mut Slab<Slot>,
+    links: &mut HashMap<usize, u32>,
+    recancel: &mut Vec<usize>,
+    ud: u64,
+    res: i32,
+    flags: u32,
+) {
+    if let Some((key, seq)) = crate::backend::parse_link(ud) {
+        // The timer fired but the kernel could not find the op to cancel (it was between
+        // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again.
+        if (res == -libc::ENOENT || res == -libc::EALREADY) && links.get(&key) == Some(&seq) {
+            recancel.push(key);
+        }
+        return;
+    }
     let key = ud as usize;
+    if !links.is_empty() {
+        links.remove(&key);
+    }
     let Some(slot) = slots.get_mut(key) else {
         tracing::error!(user_data = ud, "completion for an unknown operation");
         return;
@@ -108,6 +133,9 @@ impl Driver {
             policy,
             drain_timeout,
             submit_waker: None,
+            links: HashMap::new(),
+            next_link: 0,
+            recancel: Vec::new(),
         }
     }
 
@@ -119,6 +147,12 @@ impl Driver {
         waker: &Waker,
     ) -> io::Result<usize> {
         let key = self.slots.insert(Slot::Waiting(Some(waker.clone())));
+        if let Some(t) = timeout {
+            self.next_link = self.next_link.wrapping_add(1) & 0xff_ffff;
+            t.link_ud
+                .set(crate::backend::link_user_data(key, self.next_link));
+            self.links.insert(key, self.next_link);
+        }
         loop {
             match self.backend.push(key as u64, op, timeout) {
                 Ok(()) => break,
@@ -189,8 +223,14 @@ impl Driver {
     }
 
     pub(crate) fn turn_timeout(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
-        let Driver { backend, slots, .. } = self;
-        let mut sink = |ud, res, flags| complete(slots, ud, res, flags);
+        let Driver {
+            backend,
+            slots,
+            links,
+            recancel,
+            ..
+        } = self;
+        let mut sink = |ud, res, flags| complete(slots, links, recancel, ud, res, flags);
         let mut tries = 0;
         loop {
             match backend.turn(wait, timeout) {
@@ -206,6 +246,13 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
+        // Cancel again what a linked timeout missed; if the SQ is full, the next turn retries.
+        while let Some(key) = recancel.pop() {
+            if backend.cancel(key as u64).is_err() {
+                recancel.push(key);
+                break;
+            }
+        }
         Ok(())
     }
 

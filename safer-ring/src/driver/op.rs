@@ -115,7 +115,8 @@ impl<T: OpData> Future for Op<'_, T> {
                 let data = this.data.take().expect("data of a live op");
                 let result = if res >= 0 {
                     Ok(res as u32)
-                } else if this.timeout.is_some() && (res == -libc::ECANCELED || res == -libc::EINTR) {
+                } else if this.timeout.is_some() && (res == -libc::ECANCELED || res == -libc::EINTR)
+                {
                     // The linked timeout fired: ECANCELED, or EINTR when the kernel had to
                     // interrupt an io-wq worker (seen on 5.10 for pipe reads).
                     Err(io::Error::from_raw_os_error(libc::ETIMEDOUT))

@@ -83,10 +83,16 @@ fn main() {
     }
     // The kernel's default of 1024 open files is below what the connection tests use; raise it
     // as a typical host (systemd) does.
-    let lim = libc::rlimit { rlim_cur: 65536, rlim_max: 65536 };
+    let lim = libc::rlimit {
+        rlim_cur: 65536,
+        rlim_max: 65536,
+    };
     // SAFETY: `lim` is a live rlimit the kernel only reads.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        eprintln!("init: raising RLIMIT_NOFILE: {}", std::io::Error::last_os_error());
+        eprintln!(
+            "init: raising RLIMIT_NOFILE: {}",
+            std::io::Error::last_os_error()
+        );
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let token = param(&cmdline, "saferring.token=")
