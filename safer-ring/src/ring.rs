@@ -236,6 +236,10 @@ impl Ring {
         self.stats.demoted(feature);
     }
 
+    pub(crate) fn zero_copy_threshold(&self) -> usize {
+        self.enhancement.zero_copy_threshold
+    }
+
     pub(crate) fn fallback_timeout(&self) -> Duration {
         self.enhancement.fallback_timeout
     }

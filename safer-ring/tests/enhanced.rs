@@ -337,3 +337,121 @@ fn registered_ring_fd_where_available() {
     let epoll = common::ring(BackendKind::Epoll).unwrap();
     assert_eq!(epoll.registered_ring_fd(), None);
 }
+
+const TEN_MB: usize = 10 * 1024 * 1024;
+
+/// Sends 10 MB with `send_enhanced` over loopback TCP while the peer echoes it back; returns
+/// what came back.
+fn echo_10mb(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
+    let ring = Rc::new(ring);
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let data: Vec<u8> = (0..TEN_MB).map(|i| (i * 31 % 251) as u8).collect();
+    let r2 = ring.clone();
+    ring.spawn(async move {
+        let (s, _) = r2.accept(&listener).await.unwrap();
+        let mut buf = Vec::with_capacity(256 * 1024);
+        loop {
+            let (n, b) = r2.recv(&s, buf).await;
+            if n.unwrap() == 0 {
+                break;
+            }
+            let (w, b) = r2.send_enhanced(&s, b).await;
+            assert_eq!(w.unwrap(), b.len(), "loopback sends whole chunks");
+            buf = b;
+        }
+        r2.shutdown(&s, std::net::Shutdown::Write).await.unwrap();
+    });
+    let sent = data.clone();
+    let back = ring.block_on(async {
+        let c = Rc::new(ring.connect_tcp(addr).await.unwrap());
+        let (rc, c2) = (ring.clone(), c.clone());
+        ring.spawn(async move {
+            let mut off = 0;
+            let mut chunk = Vec::with_capacity(1 << 20);
+            while off < sent.len() {
+                chunk.clear();
+                chunk.extend_from_slice(&sent[off..(off + (1 << 20)).min(sent.len())]);
+                let (n, b) = rc.send_enhanced(&*c2, chunk).await;
+                let n = n.unwrap();
+                off += n;
+                chunk = b;
+            }
+            rc.shutdown(&*c2, std::net::Shutdown::Write).await.unwrap();
+        });
+        let mut back = Vec::with_capacity(TEN_MB);
+        loop {
+            let (n, b) = ring.recv(&*c, Vec::with_capacity(256 * 1024)).await;
+            if n.unwrap() == 0 {
+                break;
+            }
+            back.extend_from_slice(&b);
+        }
+        back
+    });
+    (ring, data, back)
+}
+
+#[test]
+fn send_enhanced_native_where_available() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    let native = ring.uses_native(Feature::SendZeroCopy);
+    assert_eq!(native, features::supports_feature(Feature::SendZeroCopy));
+    let (ring, data, back) = echo_10mb(ring);
+    assert!(back == data, "10 MB echoed byte-exact");
+    let s = ring.enhancement_stats(Feature::SendZeroCopy);
+    if native {
+        assert!(s.native > 0, "{s:?}");
+    } else {
+        assert_eq!(s.native, 0, "{s:?}");
+    }
+}
+
+#[test]
+fn send_enhanced_forced_off_and_on_epoll() {
+    let off = ProgressiveEnhancementConfig::default().feature(Feature::SendZeroCopy, Some(false));
+    for cfg in [
+        SaferRingConfig::default()
+            .backend(BackendKind::IoUring)
+            .enhancement(off),
+        SaferRingConfig::default().backend(BackendKind::Epoll),
+    ] {
+        let Some(ring) = common::ring_with(cfg) else {
+            continue;
+        };
+        let (ring, data, back) = echo_10mb(ring);
+        assert!(
+            back == data,
+            "10 MB echoed byte-exact on {}",
+            ring.backend()
+        );
+        let s = ring.enhancement_stats(Feature::SendZeroCopy);
+        assert_eq!(s.native, 0);
+        assert!(s.fallback > 0);
+    }
+}
+
+#[test]
+fn send_enhanced_on_unix_socket_falls_back() {
+    // Unix sockets refuse zero-copy (EOPNOTSUPP): the fallback sends the same bytes.
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    let (a, b) = ring.unix_pair().unwrap();
+    let payload = vec![7u8; 64 * 1024];
+    ring.block_on(async {
+        let (n, back) = ring.send_enhanced(&a, payload.clone()).await;
+        assert_eq!(n.unwrap(), back.len());
+        let mut got = Vec::new();
+        while got.len() < payload.len() {
+            let (n, buf) = ring.recv(&b, Vec::with_capacity(128 * 1024)).await;
+            n.unwrap();
+            got.extend_from_slice(&buf);
+        }
+        assert_eq!(got, payload);
+    });
+    let s = ring.enhancement_stats(Feature::SendZeroCopy);
+    assert_eq!(s.native + s.fallback, 1, "{s:?}");
+}

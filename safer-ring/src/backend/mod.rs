@@ -112,6 +112,13 @@ pub enum OpKind {
         len: u32,
         flags: i32,
     },
+    /// Zero-copy send (6.0+): a result completion with F_MORE, then a notification.
+    SendZc {
+        fd: RawFd,
+        buf: *const u8,
+        len: u32,
+        flags: i32,
+    },
     Recv {
         fd: RawFd,
         buf: *mut u8,

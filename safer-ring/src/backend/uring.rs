@@ -277,6 +277,14 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::Recv::new(types::Fd(fd), buf, len)
             .flags(flags)
             .build(),
+        OpKind::SendZc {
+            fd,
+            buf,
+            len,
+            flags,
+        } => opcode::SendZc::new(types::Fd(fd), buf, len)
+            .flags(flags | libc::MSG_NOSIGNAL)
+            .build(),
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpKind::Timeout { spec } => {
             // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.

@@ -18,6 +18,9 @@ use crate::config::SubmitPolicy;
 pub(crate) enum Slot {
     /// Pushed; the future (if still alive) waits for the completion.
     Waiting(Option<Waker>),
+    /// First of two completions (zero-copy send: result, then buffer-release notification):
+    /// the result is kept, the buffer stays with the kernel until the second arrives.
+    Partial { res: i32, waker: Option<Waker> },
     /// The completion arrived and waits for the future's next poll.
     Done { res: i32, flags: u32 },
     /// The future was dropped; the slot owns its data until the kernel is done with it.
@@ -90,6 +93,10 @@ fn complete(
         return;
     };
     match slot {
+        Slot::Waiting(w) if more(flags) => {
+            let waker = w.take();
+            *slot = Slot::Partial { res, waker };
+        }
         Slot::Waiting(w) => {
             let w = w.take();
             *slot = Slot::Done { res, flags };
@@ -97,6 +104,15 @@ fn complete(
                 w.wake();
             }
         }
+        Slot::Partial { res: first, waker } => {
+            let w = waker.take();
+            *slot = Slot::Done { res: *first, flags };
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+        // Not the last completion of a dropped two-completion op: keep its memory.
+        Slot::Orphan(_) if more(flags) => {}
         Slot::Done { .. } => tracing::error!(user_data = ud, "second completion for a one-shot op"),
         Slot::Orphan(_) => {
             if let Slot::Orphan(o) = slots.remove(key) {

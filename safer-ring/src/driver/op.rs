@@ -100,7 +100,7 @@ impl<T: OpData> Future for Op<'_, T> {
         let mut driver = this.ring.driver();
         let slot = driver.slots.get_mut(this.key).expect("slot of a live op");
         match slot {
-            Slot::Waiting(w) => {
+            Slot::Waiting(w) | Slot::Partial { waker: w, .. } => {
                 match w {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *w = Some(cx.waker().clone()),
@@ -161,7 +161,7 @@ impl<T: OpData> Drop for Op<'_, T> {
                     Box::new(Dropped(data, None)).complete(res, flags);
                 }
             }
-            Some(slot @ Slot::Waiting(_)) => {
+            Some(slot @ (Slot::Waiting(_) | Slot::Partial { .. })) => {
                 let data = self.data.take().expect("data of a live op");
                 *slot = Slot::Orphan(Box::new(Dropped(data, self.timeout.take())));
                 driver.cancel(key);

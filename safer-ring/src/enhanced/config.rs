@@ -26,6 +26,7 @@ pub struct ProgressiveEnhancementConfig {
     pub(crate) strict: bool,
     pub(crate) fallback_timeout: Duration,
     pub(crate) detection_cache: bool,
+    pub(crate) zero_copy_threshold: usize,
     forced: Vec<Feature>,
 }
 
@@ -36,6 +37,7 @@ impl Default for ProgressiveEnhancementConfig {
             strict: false,
             fallback_timeout: Duration::from_secs(30),
             detection_cache: true,
+            zero_copy_threshold: 16 * 1024,
             forced: Vec::new(),
         }
     }
@@ -63,6 +65,13 @@ impl ProgressiveEnhancementConfig {
     /// it reports `TimedOut`. Default 30 s.
     pub fn fallback_timeout(mut self, timeout: Duration) -> Self {
         self.fallback_timeout = timeout;
+        self
+    }
+
+    /// Smallest send that [`Ring::send_enhanced`](crate::Ring::send_enhanced) makes zero-copy
+    /// (default 16 KiB: below that, copying is cheaper than pinning pages).
+    pub fn zero_copy_threshold(mut self, bytes: usize) -> Self {
+        self.zero_copy_threshold = bytes;
         self
     }
 

@@ -4,6 +4,7 @@
 mod accept_multi;
 mod config;
 mod fallback;
+mod send_zc;
 mod stats;
 
 pub use accept_multi::AcceptStream;

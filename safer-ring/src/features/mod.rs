@@ -17,7 +17,7 @@ pub use table::{AvailableFeatures, Detection, Feature, Try};
 
 /// Features the ring uses today when the kernel has them and the configuration allows (the
 /// `enabled` column of `safer-ring features`). The others are detected and reported; nothing
-/// in safer-ring uses them yet (MSG_RING, buffer rings, multishot recv, zero-copy send, ...).
+/// in safer-ring uses them yet (MSG_RING, buffer rings, multishot recv, ...).
 pub const USED_BY_RING: &[Feature] = &[
     Feature::BatchedSubmissions,
     Feature::AsyncCancel,
@@ -28,6 +28,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::DeferTaskrun,
     Feature::RegisteredRingFd,
     Feature::MultiShotAccept,
+    Feature::SendZeroCopy,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

@@ -73,16 +73,27 @@ pub struct Send<B> {
     buf: B,
     len: u32,
     flags: i32,
+    zero_copy: bool,
 }
 
 impl<B: IoBuf> OpData for Send<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        OpKind::Send {
-            fd: self.fd.raw(),
-            buf: self.buf.stable_ptr(),
-            len: self.len,
-            flags: self.flags,
+        let (fd, buf, len, flags) = (self.fd.raw(), self.buf.stable_ptr(), self.len, self.flags);
+        if self.zero_copy {
+            OpKind::SendZc {
+                fd,
+                buf,
+                len,
+                flags,
+            }
+        } else {
+            OpKind::Send {
+                fd,
+                buf,
+                len,
+                flags,
+            }
         }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
@@ -194,6 +205,16 @@ impl Ring {
     /// Sends `buf`'s initialized bytes (MSG_NOSIGNAL: a closed peer gives EPIPE, no signal).
     #[doc(alias = "io_uring_prep_send")]
     pub fn send<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
+        self.send_op(sock, buf, false)
+    }
+
+    /// Zero-copy send (IORING_OP_SEND_ZC, Linux 6.0+); the buffer comes back only after the
+    /// kernel's release notification. Used by [`Ring::send_enhanced`].
+    pub(crate) fn send_zc<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
+        self.send_op(sock, buf, true)
+    }
+
+    fn send_op<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B, zero_copy: bool) -> Op<'_, Send<B>> {
         let fd = sock.shared_fd();
         let len = check_len(buf.bytes_init());
         let prep = self.prepare(fd);
@@ -202,6 +223,7 @@ impl Ring {
             buf,
             len: *len.as_ref().unwrap_or(&0),
             flags: 0,
+            zero_copy,
         };
         match len.and(prep) {
             Ok(_) => Op::new(self, op),

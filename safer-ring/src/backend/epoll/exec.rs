@@ -32,6 +32,7 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Accept { fd, .. }
         | OpKind::Connect { fd, .. }
         | OpKind::Send { fd, .. }
+        | OpKind::SendZc { fd, .. }
         | OpKind::Recv { fd, .. }
         | OpKind::Shutdown { fd, .. } => fd,
         OpKind::OpenAt { dirfd, .. } => dirfd,
@@ -49,6 +50,7 @@ pub(super) fn direction(op: &OpKind) -> Option<Direction> {
         OpKind::Write { .. }
         | OpKind::Writev { .. }
         | OpKind::Send { .. }
+        | OpKind::SendZc { .. }
         | OpKind::Connect { .. } => Some(Direction::Write),
         _ => None,
     }
@@ -149,7 +151,15 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
                 libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as isize
             }),
             OpKind::Connect { fd, addr, len } => libc::connect(fd, addr, len) as isize,
+            // Zero-copy is an io_uring feature; here it is an ordinary send (never chosen on
+            // epoll, but the op has the same meaning).
             OpKind::Send {
+                fd,
+                buf,
+                len,
+                flags,
+            }
+            | OpKind::SendZc {
                 fd,
                 buf,
                 len,
