@@ -45,7 +45,9 @@ pub use backend::SetupReport;
 pub use buf::{IoBuf, IoBufMut, OwnedBuffer};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
-pub use enhanced::{AcceptStream, FeatureStats, Path, ProgressiveEnhancementConfig};
+pub use enhanced::{
+    AcceptStream, FeatureStats, Message, Path, ProgressiveEnhancementConfig, RingHandle,
+};
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};

@@ -153,7 +153,13 @@ impl Ring {
             }
         }
         let mut native = decide_native(&cfg, &info)?;
-        let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout);
+        // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
+        let target_fd = match info.backend {
+            BackendKind::IoUring => crate::backend::sys::borrow_fd(backend.pollable_fd()).ok(),
+            _ => None,
+        };
+        let mailbox = crate::enhanced::Mailbox::new(target_fd);
+        let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout, mailbox);
         let mut ring_index = None;
         if native.supports_feature(Feature::RegisteredRingFd) {
             match driver.backend.register_ring_fd() {
@@ -238,6 +244,10 @@ impl Ring {
 
     pub(crate) fn zero_copy_threshold(&self) -> usize {
         self.enhancement.zero_copy_threshold
+    }
+
+    pub(crate) fn mailbox(&self) -> std::sync::Arc<crate::enhanced::Mailbox> {
+        self.driver().mailbox.clone()
     }
 
     pub(crate) fn fallback_timeout(&self) -> Duration {

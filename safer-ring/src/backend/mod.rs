@@ -45,6 +45,9 @@ use crate::config::BackendKind;
 /// `user_data` values at and above this are the backends' own and never reach the sink.
 pub(crate) const RESERVED_USER_DATA: u64 = u64::MAX - 16;
 
+/// `user_data` of the doorbell completion that OP_MSG_RING posts into a target ring.
+pub(crate) const MSG_TOKEN: u64 = RESERVED_USER_DATA + 4;
+
 /// Offset meaning "the file's current position" (stream semantics).
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
@@ -111,6 +114,11 @@ pub enum OpKind {
         buf: *const u8,
         len: u32,
         flags: i32,
+    },
+    /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
+    MsgRing {
+        ring_fd: RawFd,
+        user_data: u64,
     },
     /// Zero-copy send (6.0+): a result completion with F_MORE, then a notification.
     SendZc {
@@ -194,6 +202,8 @@ pub(crate) trait Backend {
     /// connection, flagged IORING_CQE_F_MORE while more will follow. `Ok(false)`: this backend
     /// has no multishot accept (the caller falls back to single accepts).
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
+    /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
+    fn take_doorbells(&mut self) -> u32;
     /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
     /// `Ok(None)` where the backend has no ring fd (epoll).
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>>;
@@ -201,8 +211,8 @@ pub(crate) trait Backend {
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
     fn wants_nonblocking(&self) -> bool;
-    /// An fd that polls readable when completions may be waiting (for external event loops).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// An fd that polls readable when completions may be waiting (for external event loops);
+    /// for io_uring, the ring fd (also the target of OP_MSG_RING).
     fn pollable_fd(&self) -> RawFd;
 }
 
@@ -242,6 +252,9 @@ impl Backend for AnyBackend {
     }
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
         dispatch!(self, b => b.register_ring_fd())
+    }
+    fn take_doorbells(&mut self) -> u32 {
+        dispatch!(self, b => b.take_doorbells())
     }
     #[inline]
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

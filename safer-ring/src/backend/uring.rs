@@ -39,6 +39,7 @@ pub(crate) struct IoUringBackend {
     timer: types::Timespec,
     /// Index of this ring in the thread's registered ring fds, when registered.
     ring_index: Option<u32>,
+    doorbells: u32,
 }
 
 impl IoUringBackend {
@@ -102,6 +103,7 @@ impl IoUringBackend {
             wake_armed: false,
             timer: types::Timespec::new(),
             ring_index: None,
+            doorbells: 0,
         };
         backend.arm_wake();
         Ok(backend)
@@ -285,6 +287,9 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::MsgRing { ring_fd, user_data } => {
+            opcode::MsgRingData::new(types::Fd(ring_fd), 0, user_data, None).build()
+        }
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpKind::Timeout { spec } => {
             // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.
@@ -326,6 +331,10 @@ impl Backend for IoUringBackend {
             .build()
             .user_data(CANCEL_TOKEN);
         self.push_entries(&[e])
+    }
+
+    fn take_doorbells(&mut self) -> u32 {
+        std::mem::take(&mut self.doorbells)
     }
 
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
@@ -385,6 +394,8 @@ impl Backend for IoUringBackend {
                 sink(ud, cqe.result(), cqe.flags());
             } else if ud == WAKE_TOKEN {
                 rearm = true;
+            } else if ud == super::MSG_TOKEN {
+                self.doorbells += 1;
             }
         }
         if rearm {

@@ -66,6 +66,8 @@ pub(crate) struct Driver {
     next_link: u32,
     /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
     recancel: Vec<usize>,
+    /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
+    pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
 
 fn complete(
@@ -142,8 +144,10 @@ impl Driver {
         backend: AnyBackend,
         policy: SubmitPolicy,
         drain_timeout: Duration,
+        mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
     ) -> Driver {
         Driver {
+            mailbox,
             backend,
             slots: Slab::with_capacity(256),
             policy,
@@ -244,6 +248,7 @@ impl Driver {
             slots,
             links,
             recancel,
+            mailbox,
             ..
         } = self;
         let mut sink = |ud, res, flags| complete(slots, links, recancel, ud, res, flags);
@@ -262,6 +267,9 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
+        if backend.take_doorbells() > 0 {
+            mailbox.ring_doorbell();
+        }
         // Cancel again what a linked timeout missed; if the SQ is full, the next turn retries.
         while let Some(key) = recancel.pop() {
             if backend.cancel(key as u64).is_err() {

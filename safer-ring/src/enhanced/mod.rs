@@ -4,10 +4,13 @@
 mod accept_multi;
 mod config;
 mod fallback;
+mod msg_ring;
 mod send_zc;
 mod stats;
 
 pub use accept_multi::AcceptStream;
 pub use config::ProgressiveEnhancementConfig;
+pub(crate) use msg_ring::Mailbox;
+pub use msg_ring::{Message, RingHandle};
 pub(crate) use stats::Stats;
 pub use stats::{FeatureStats, Path};

@@ -36,7 +36,7 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Recv { fd, .. }
         | OpKind::Shutdown { fd, .. } => fd,
         OpKind::OpenAt { dirfd, .. } => dirfd,
-        OpKind::Nop | OpKind::Timeout { .. } => -1,
+        OpKind::Nop | OpKind::Timeout { .. } | OpKind::MsgRing { .. } => -1,
     }
 }
 
@@ -182,6 +182,8 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
             }
             OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
             OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
+            // Only io_uring rings can receive OP_MSG_RING.
+            OpKind::MsgRing { .. } => return Attempt::Done(-libc::EOPNOTSUPP),
         }
     };
     done(ret, dir)

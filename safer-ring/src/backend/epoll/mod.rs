@@ -289,6 +289,10 @@ impl Backend for EpollBackend {
         Ok(())
     }
 
+    fn take_doorbells(&mut self) -> u32 {
+        0
+    }
+
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
         Ok(None)
     }
