@@ -14,7 +14,7 @@ use crate::driver::Driver;
 use crate::driver::executor::{Executor, WakeShared};
 use crate::enhanced::{FeatureStats, Path, ProgressiveEnhancementConfig, Stats};
 use crate::error::{Result, SaferRingError};
-use crate::features::{self, AvailableFeatures, Feature, FeatureReport};
+use crate::features::{self, AvailableFeatures, Feature};
 use crate::io::SharedFd;
 
 /// A single-threaded completion ring: io_uring where the kernel allows it, epoll otherwise.
@@ -302,13 +302,9 @@ impl Ring {
 /// Which features a new ring uses natively: detected (real call > probe > flags > version),
 /// not demoted, wanted by the configuration, and for setup flags actually granted.
 fn decide_native(cfg: &SaferRingConfig, info: &RingInfo) -> Result<AvailableFeatures> {
-    let fresh: FeatureReport;
-    let report = if cfg.enhancement.detection_cache {
-        features::detected()
-    } else {
-        fresh = features::detect_now();
-        &fresh
-    };
+    let report = features::FeatureDetector::new()
+        .use_cache(cfg.enhancement.detection_cache)
+        .detect();
     let mut available = match info.backend {
         BackendKind::IoUring => report.available,
         _ => AvailableFeatures::empty(),

@@ -211,3 +211,45 @@ pub fn detect_now() -> FeatureReport {
     report.warnings = warnings;
     report
 }
+
+/// Detection with an explicit cache choice (the configuration's `detection_cache` switch).
+///
+/// # Examples
+/// ```
+/// use safer_ring::features::FeatureDetector;
+/// use safer_ring::Feature;
+/// let report = FeatureDetector::new().use_cache(false).detect();
+/// let _ = report.available.supports_feature(Feature::MultiShotAccept);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureDetector {
+    cache: bool,
+}
+
+impl Default for FeatureDetector {
+    fn default() -> Self {
+        FeatureDetector::new()
+    }
+}
+
+impl FeatureDetector {
+    /// A detector that uses the process-wide cache.
+    pub fn new() -> Self {
+        FeatureDetector { cache: true }
+    }
+
+    /// Whether to use (and fill) the process-wide cache.
+    pub fn use_cache(mut self, on: bool) -> Self {
+        self.cache = on;
+        self
+    }
+
+    /// The report: cached (cheap after the first call) or detected afresh.
+    pub fn detect(&self) -> std::borrow::Cow<'static, FeatureReport> {
+        if self.cache {
+            std::borrow::Cow::Borrowed(super::detected())
+        } else {
+            std::borrow::Cow::Owned(detect_now())
+        }
+    }
+}

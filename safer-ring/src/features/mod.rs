@@ -11,7 +11,9 @@ pub mod mock;
 mod table;
 
 pub use cache::{demote, detected, invalidate, is_demoted, supports_feature};
-pub use detect::{DetectionInputs, FeatureReport, FeatureStatus, TryResults, decide, detect_now};
+pub use detect::{
+    DetectionInputs, FeatureDetector, FeatureReport, FeatureStatus, TryResults, decide, detect_now,
+};
 pub use kernel::KernelVersion;
 pub use table::{AvailableFeatures, Detection, Feature, Try};
 
