@@ -455,3 +455,112 @@ fn send_enhanced_on_unix_socket_falls_back() {
     let s = ring.enhancement_stats(Feature::SendZeroCopy);
     assert_eq!(s.native + s.fallback, 1, "{s:?}");
 }
+
+/// Echo 2 MB where the server reads with `recv_enhanced`; returns the ring and both sides.
+fn echo_recv_enhanced(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
+    const SIZE: usize = 2 * 1024 * 1024;
+    let ring = Rc::new(ring);
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 253) as u8).collect();
+    let r2 = ring.clone();
+    ring.spawn(async move {
+        let (s, _) = r2.accept(&listener).await.unwrap();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            let (n, b) = r2.recv_enhanced(&s, buf).await;
+            if n.unwrap() == 0 {
+                break;
+            }
+            let (w, b) = r2.send(&s, b).await;
+            assert_eq!(w.unwrap(), b.len());
+            buf = b;
+        }
+        r2.shutdown(&s, std::net::Shutdown::Write).await.unwrap();
+    });
+    let sent = data.clone();
+    let back = ring.block_on(async {
+        let c = Rc::new(ring.connect_tcp(addr).await.unwrap());
+        let (rc, c2) = (ring.clone(), c.clone());
+        ring.spawn(async move {
+            for chunk in sent.chunks(100_000) {
+                let (n, _) = rc.send(&*c2, chunk.to_vec()).await;
+                assert_eq!(n.unwrap(), chunk.len());
+            }
+            rc.shutdown(&*c2, std::net::Shutdown::Write).await.unwrap();
+        });
+        let mut back = Vec::new();
+        loop {
+            let (n, b) = ring.recv(&*c, Vec::with_capacity(256 * 1024)).await;
+            if n.unwrap() == 0 {
+                break;
+            }
+            back.extend_from_slice(&b);
+        }
+        back
+    });
+    (ring, data, back)
+}
+
+#[test]
+fn recv_enhanced_native_forced_off_and_epoll() {
+    if let Some(ring) = common::ring(BackendKind::IoUring) {
+        let native = ring.uses_native(Feature::BufferRings);
+        assert_eq!(native, features::supports_feature(Feature::BufferRings));
+        let (ring, data, back) = echo_recv_enhanced(ring);
+        assert!(back == data, "byte-exact");
+        let s = ring.enhancement_stats(Feature::BufferRings);
+        assert_eq!(s.native > 0, native, "{s:?}");
+    }
+    let off = ProgressiveEnhancementConfig::default().feature(Feature::BufferRings, Some(false));
+    for cfg in [
+        SaferRingConfig::default()
+            .backend(BackendKind::IoUring)
+            .enhancement(off),
+        SaferRingConfig::default().backend(BackendKind::Epoll),
+    ] {
+        let Some(ring) = common::ring_with(cfg) else {
+            continue;
+        };
+        let (ring, data, back) = echo_recv_enhanced(ring);
+        assert!(back == data, "byte-exact on {}", ring.backend());
+        assert_eq!(ring.enhancement_stats(Feature::BufferRings).native, 0);
+    }
+}
+
+#[test]
+fn dropped_recv_enhanced_returns_its_buffer() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    if !ring.uses_native(Feature::BufferRings) {
+        eprintln!("no buffer rings on this kernel: recv_enhanced is a plain recv here");
+        return;
+    }
+    let (a, b) = ring.unix_pair().unwrap();
+    ring.block_on(async {
+        // 200 receives that get data but are dropped before reading it: each consumed a
+        // provided buffer (64 in the ring), which must go back or later receives starve.
+        for i in 0..200u32 {
+            let (n, _) = ring.send(&b, i.to_le_bytes().to_vec()).await;
+            n.unwrap();
+            let mut f = std::pin::pin!(ring.recv_enhanced(&a, Vec::with_capacity(16)));
+            let _ = std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await;
+            ring.nop().await.unwrap(); // let the completion arrive while nobody reads it
+        }
+        let before = ring.enhancement_stats(Feature::BufferRings);
+        for _ in 0..100 {
+            let (n, _) = ring.send(&b, b"x".to_vec()).await;
+            n.unwrap();
+            let (n, buf) = ring.recv_enhanced(&a, Vec::with_capacity(16)).await;
+            assert!(n.unwrap() >= 1 && !buf.is_empty());
+        }
+        let after = ring.enhancement_stats(Feature::BufferRings);
+        assert_eq!(
+            after.fallback, before.fallback,
+            "no ENOBUFS fallback: buffers were recycled"
+        );
+    });
+}
+
+use std::future::Future;

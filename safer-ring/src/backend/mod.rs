@@ -23,6 +23,7 @@
 //! Results are identical across backends: the same bytes moved, the same errno for the same
 //! failure (`ECANCELED` for cancelled work, `ETIME` for an expired sleep).
 
+mod buf_ring;
 mod epoll;
 pub(crate) mod probe;
 mod ring_fd;
@@ -115,6 +116,12 @@ pub enum OpKind {
         len: u32,
         flags: i32,
     },
+    /// recv into a buffer the kernel picks from provided-buffer group `bgid` (5.19+ rings).
+    RecvSelect {
+        fd: RawFd,
+        len: u32,
+        bgid: u16,
+    },
     /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
     MsgRing {
         ring_fd: RawFd,
@@ -204,6 +211,15 @@ pub(crate) trait Backend {
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
     /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
     fn take_doorbells(&mut self) -> u32;
+    /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
+    /// size)`, or `None` where the backend has none.
+    fn buffer_group(&mut self) -> Option<(u16, u32)>;
+    /// Copies `len` bytes of provided buffer `bid` to `dst` (room for `cap`) and recycles it.
+    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize;
+    /// Returns provided buffer `bid` to the kernel unread (its op was dropped).
+    fn recycle_buffer(&mut self, bid: u16);
+    /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
+    fn leak_on_drop(&mut self);
     /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
     /// `Ok(None)` where the backend has no ring fd (epoll).
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>>;
@@ -255,6 +271,18 @@ impl Backend for AnyBackend {
     }
     fn take_doorbells(&mut self) -> u32 {
         dispatch!(self, b => b.take_doorbells())
+    }
+    fn buffer_group(&mut self) -> Option<(u16, u32)> {
+        dispatch!(self, b => b.buffer_group())
+    }
+    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
+        dispatch!(self, b => b.take_buffer(bid, len, dst, cap))
+    }
+    fn recycle_buffer(&mut self, bid: u16) {
+        dispatch!(self, b => b.recycle_buffer(bid))
+    }
+    fn leak_on_drop(&mut self) {
+        dispatch!(self, b => b.leak_on_drop())
     }
     #[inline]
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

@@ -40,6 +40,9 @@ pub(crate) struct IoUringBackend {
     /// Index of this ring in the thread's registered ring fds, when registered.
     ring_index: Option<u32>,
     doorbells: u32,
+    buf_ring: Option<super::buf_ring::BufRing>,
+    buf_ring_failed: bool,
+    leak: bool,
 }
 
 impl IoUringBackend {
@@ -104,6 +107,9 @@ impl IoUringBackend {
             timer: types::Timespec::new(),
             ring_index: None,
             doorbells: 0,
+            buf_ring: None,
+            buf_ring_failed: false,
+            leak: false,
         };
         backend.arm_wake();
         Ok(backend)
@@ -161,6 +167,9 @@ impl IoUringBackend {
 
 impl Drop for IoUringBackend {
     fn drop(&mut self) {
+        if let Some(b) = self.buf_ring.take() {
+            b.release(&self.ring, self.leak);
+        }
         // The registration holds a reference to the ring: release it before the ring closes.
         if let Some(index) = self.ring_index.take() {
             use std::os::fd::AsRawFd;
@@ -287,6 +296,12 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::RecvSelect { fd, len, bgid } => {
+            opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
+                .buf_group(bgid)
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+        }
         OpKind::MsgRing { ring_fd, user_data } => {
             opcode::MsgRingData::new(types::Fd(ring_fd), 0, user_data, None).build()
         }
@@ -331,6 +346,36 @@ impl Backend for IoUringBackend {
             .build()
             .user_data(CANCEL_TOKEN);
         self.push_entries(&[e])
+    }
+
+    fn buffer_group(&mut self) -> Option<(u16, u32)> {
+        if self.buf_ring.is_none() && !self.buf_ring_failed {
+            // 64 buffers of 16 KiB: 1 MiB per ring, shared by every receive in flight.
+            match super::buf_ring::BufRing::new(&self.ring, 0, 64, 16 * 1024) {
+                Ok(b) => self.buf_ring = Some(b),
+                Err(e) => {
+                    tracing::info!(error = %e, "provided-buffer ring unavailable; plain recv");
+                    self.buf_ring_failed = true;
+                }
+            }
+        }
+        self.buf_ring.as_ref().map(|b| (b.bgid, b.buf_size()))
+    }
+
+    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
+        self.buf_ring
+            .as_mut()
+            .map_or(0, |b| b.take(bid, len, dst, cap))
+    }
+
+    fn recycle_buffer(&mut self, bid: u16) {
+        if let Some(b) = self.buf_ring.as_mut() {
+            b.recycle(bid);
+        }
+    }
+
+    fn leak_on_drop(&mut self) {
+        self.leak = true;
     }
 
     fn take_doorbells(&mut self) -> u32 {

@@ -42,6 +42,7 @@ pub(crate) struct MultiState {
 }
 
 const CQE_F_MORE: u32 = 1 << 1;
+const CQE_F_BUFFER: u32 = 1 << 0;
 
 /// Whether a completion says more will follow for the same multishot op.
 pub(crate) fn more(flags: u32) -> bool {
@@ -66,6 +67,8 @@ pub(crate) struct Driver {
     next_link: u32,
     /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
     recancel: Vec<usize>,
+    /// Provided buffers of dropped receives, to hand back after the reap.
+    recycle: Vec<u16>,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
@@ -74,6 +77,7 @@ fn complete(
     slots: &mut Slab<Slot>,
     links: &mut HashMap<usize, u32>,
     recancel: &mut Vec<usize>,
+    recycle: &mut Vec<u16>,
     ud: u64,
     res: i32,
     flags: u32,
@@ -115,6 +119,11 @@ fn complete(
         }
         // Not the last completion of a dropped two-completion op: keep its memory.
         Slot::Orphan(_) if more(flags) => {}
+        // A dropped receive still got a provided buffer: give it back unread.
+        Slot::Orphan(_) if flags & CQE_F_BUFFER != 0 => {
+            recycle.push((flags >> 16) as u16);
+            slots.remove(key);
+        }
         Slot::Done { .. } => tracing::error!(user_data = ud, "second completion for a one-shot op"),
         Slot::Orphan(_) => {
             if let Slot::Orphan(o) = slots.remove(key) {
@@ -156,6 +165,7 @@ impl Driver {
             links: HashMap::new(),
             next_link: 0,
             recancel: Vec::new(),
+            recycle: Vec::new(),
         }
     }
 
@@ -248,10 +258,11 @@ impl Driver {
             slots,
             links,
             recancel,
+            recycle,
             mailbox,
             ..
         } = self;
-        let mut sink = |ud, res, flags| complete(slots, links, recancel, ud, res, flags);
+        let mut sink = |ud, res, flags| complete(slots, links, recancel, recycle, ud, res, flags);
         let mut tries = 0;
         loop {
             match backend.turn(wait, timeout) {
@@ -267,6 +278,9 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
+        for bid in recycle.drain(..) {
+            backend.recycle_buffer(bid);
+        }
         if backend.take_doorbells() > 0 {
             mailbox.ring_doorbell();
         }
@@ -319,6 +333,7 @@ impl Driver {
         }
         let left = self.in_flight();
         if left > 0 {
+            self.backend.leak_on_drop();
             tracing::warn!(
                 operations = left,
                 "ring dropped with operations the kernel did not finish; leaking their buffers"

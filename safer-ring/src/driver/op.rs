@@ -156,6 +156,11 @@ impl<T: OpData> Drop for Op<'_, T> {
             Some(Slot::Done { res, flags }) => {
                 let (res, flags) = (*res, *flags);
                 driver.slots.remove(key);
+                if flags & 1 != 0 {
+                    // IORING_CQE_F_BUFFER: a provided buffer nobody will read; give it back.
+                    use crate::backend::Backend;
+                    driver.backend.recycle_buffer((flags >> 16) as u16);
+                }
                 drop(driver);
                 if let Some(data) = self.data.take() {
                     Box::new(Dropped(data, None)).complete(res, flags);

@@ -5,6 +5,7 @@ mod accept_multi;
 mod config;
 mod fallback;
 mod msg_ring;
+mod recv_select;
 mod send_zc;
 mod stats;
 

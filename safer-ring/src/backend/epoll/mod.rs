@@ -293,6 +293,18 @@ impl Backend for EpollBackend {
         0
     }
 
+    fn buffer_group(&mut self) -> Option<(u16, u32)> {
+        None
+    }
+
+    fn take_buffer(&mut self, _bid: u16, _len: usize, _dst: *mut u8, _cap: usize) -> usize {
+        0
+    }
+
+    fn recycle_buffer(&mut self, _bid: u16) {}
+
+    fn leak_on_drop(&mut self) {}
+
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
         Ok(None)
     }

@@ -1,0 +1,146 @@
+//! A provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux 5.19+): the kernel picks a buffer
+//! when data arrives, so an idle receive pins no memory of its own.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::IoUring;
+
+const ENTRY: usize = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv/tail }
+const PAGE: usize = 4096;
+
+pub(crate) struct BufRing {
+    ring: NonNull<u8>,
+    ring_layout: Layout,
+    mem: NonNull<u8>,
+    mem_layout: Layout,
+    entries: u16,
+    buf_size: u32,
+    pub(crate) bgid: u16,
+    tail: u16,
+}
+
+fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
+    // SAFETY: every layout used here has a non-zero size.
+    NonNull::new(unsafe { alloc_zeroed(layout) })
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))
+}
+
+impl BufRing {
+    /// Allocates `entries` (a power of two) buffers of `buf_size` bytes and registers them as
+    /// group `bgid`.
+    pub(crate) fn new(
+        ring: &IoUring,
+        bgid: u16,
+        entries: u16,
+        buf_size: u32,
+    ) -> io::Result<BufRing> {
+        debug_assert!(entries.is_power_of_two());
+        let ring_layout =
+            Layout::from_size_align((entries as usize * ENTRY).next_multiple_of(PAGE), PAGE)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mem_layout = Layout::from_size_align(entries as usize * buf_size as usize, PAGE)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let ring_mem = alloc(ring_layout)?;
+        let mem = match alloc(mem_layout) {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: allocated just above with this layout, never shared.
+                unsafe { dealloc(ring_mem.as_ptr(), ring_layout) };
+                return Err(e);
+            }
+        };
+        // SAFETY: the ring memory is page aligned, zeroed and sized for `entries` entries; it
+        // stays allocated until `free` runs after unregistration (or is leaked).
+        let r = unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                ring_mem.as_ptr() as u64,
+                entries,
+                bgid,
+                0,
+            )
+        };
+        if let Err(e) = r {
+            // SAFETY: never registered: nobody else references either allocation.
+            unsafe {
+                dealloc(ring_mem.as_ptr(), ring_layout);
+                dealloc(mem.as_ptr(), mem_layout);
+            }
+            return Err(e);
+        }
+        let mut b = BufRing {
+            ring: ring_mem,
+            ring_layout,
+            mem,
+            mem_layout,
+            entries,
+            buf_size,
+            bgid,
+            tail: 0,
+        };
+        for bid in 0..entries {
+            b.recycle(bid);
+        }
+        Ok(b)
+    }
+
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// Hands buffer `bid` back to the kernel.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        if bid >= self.entries {
+            return;
+        }
+        let slot = (self.tail & (self.entries - 1)) as usize;
+        let addr = self.mem.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size);
+        // SAFETY: `slot < entries`, so the 14 bytes written lie inside the ring allocation;
+        // bytes 14..16 of entry 0 are the kernel-read tail, published below with release.
+        unsafe {
+            let e = self.ring.as_ptr().add(slot * ENTRY);
+            e.cast::<u64>().write_unaligned(addr);
+            e.add(8).cast::<u32>().write_unaligned(self.buf_size);
+            e.add(12).cast::<u16>().write_unaligned(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: offset 14 is 2-byte aligned inside the page-aligned ring; the kernel reads
+        // the tail with acquire ordering.
+        unsafe {
+            (*self.ring.as_ptr().add(14).cast::<AtomicU16>()).store(self.tail, Ordering::Release)
+        };
+    }
+
+    /// Copies the first `len` bytes of buffer `bid` to `dst` (room for `cap` bytes), then
+    /// recycles it. Returns the bytes copied.
+    pub(crate) fn take(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
+        if bid >= self.entries {
+            return 0;
+        }
+        let n = len.min(cap).min(self.buf_size as usize);
+        // SAFETY: the kernel finished writing buffer `bid` (its completion was reaped) and does
+        // not touch it again until recycled; `n` is within the buffer and within `dst`'s room
+        // (the caller's IoBufMut guarantees `cap` writable bytes).
+        unsafe {
+            let src = self.mem.as_ptr().add(bid as usize * self.buf_size as usize);
+            std::ptr::copy_nonoverlapping(src, dst, n);
+        }
+        self.recycle(bid);
+        n
+    }
+
+    /// Unregisters and frees; with `leak` (operations may still be in flight) the memory is
+    /// leaked instead of freed.
+    pub(crate) fn release(self, ring: &IoUring, leak: bool) {
+        let unregistered = ring.submitter().unregister_buf_ring(self.bgid).is_ok();
+        if unregistered && !leak {
+            // SAFETY: no longer registered and no operation in flight: nothing references it.
+            unsafe {
+                dealloc(self.ring.as_ptr(), self.ring_layout);
+                dealloc(self.mem.as_ptr(), self.mem_layout);
+            }
+        }
+    }
+}
