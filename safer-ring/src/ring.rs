@@ -37,6 +37,23 @@ use crate::io::SharedFd;
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// `Ring` stays on its thread (compile-fail checks; `tests/ui` has the borrow-checker ones):
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// assert_send(safer_ring::Ring::new(8).unwrap());
+/// ```
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// assert_sync(&safer_ring::Ring::new(8).unwrap());
+/// ```
+/// I/O types share their fd with in-flight operations through an `Rc`, so they stay too:
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let ring = safer_ring::Ring::new(8).unwrap();
+/// let (r, _w) = ring.pipe().unwrap();
+/// assert_send(r);
+/// ```
 pub struct Ring {
     // Field order matters only through `Drop` below, which tears down tasks first.
     exec: Executor,

@@ -1,4 +1,5 @@
-//! Compile-time guarantees: the ring stays on its thread; buffers are out of reach in flight.
+//! Compile-time guarantees: buffers are out of reach while in flight, and the ring outlives
+//! its operations. (`Ring`/I/O types not `Send`/`Sync`: `compile_fail` doctests on `Ring`.)
 
 #[test]
 fn compile_fail() {
