@@ -92,6 +92,26 @@ pub enum SaferRingError {
         /// The backend in use.
         backend: BackendKind,
     },
+    /// Registering a resource with the kernel failed (e.g. the ring fd, a buffer ring).
+    #[error("registering {what} failed: {source}; the ring keeps working without it")]
+    RegistrationFailed {
+        /// What was being registered.
+        what: &'static str,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The native path was unavailable and the fallback failed too.
+    #[error("{feature}: the native path failed ({native}) and the fallback failed too: {source}")]
+    FallbackFailed {
+        /// The feature whose fallback ran.
+        feature: crate::Feature,
+        /// Why the native path was not used.
+        native: String,
+        /// The fallback's error.
+        #[source]
+        source: io::Error,
+    },
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -129,6 +149,8 @@ impl From<SaferRingError> for io::Error {
             | SaferRingError::InvalidEnv { .. }
             | SaferRingError::InvalidKernelVersion { .. } => io::ErrorKind::InvalidInput,
             SaferRingError::FeatureDetectionFailed { .. } => io::ErrorKind::Other,
+            SaferRingError::RegistrationFailed { source, .. }
+            | SaferRingError::FallbackFailed { source, .. } => source.kind(),
             SaferRingError::UnsupportedFeature { .. } => io::ErrorKind::Unsupported,
             SaferRingError::BackendUnavailable { source, .. }
             | SaferRingError::Io { source, .. } => source.kind(),

@@ -51,4 +51,4 @@ pub use enhanced::{
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};
-pub use ring::{Ring, RingInfo};
+pub use ring::{FeatureInfo, Ring, RingInfo};

@@ -66,6 +66,23 @@ pub struct Ring {
     _not_send: PhantomData<Rc<()>>,
 }
 
+/// One feature as seen by one ring; see [`Ring::feature_info`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureInfo {
+    /// The feature.
+    pub feature: Feature,
+    /// The first mainline kernel with it.
+    pub required: crate::KernelVersion,
+    /// What it does.
+    pub description: &'static str,
+    /// The detection verdict and its evidence.
+    pub status: features::FeatureStatus,
+    /// Whether this ring's backend can offer it (io_uring: detected and not demoted).
+    pub backend_supports: bool,
+    /// Whether this ring uses it.
+    pub native: bool,
+}
+
 /// What a ring runs on and why.
 #[derive(Debug, Clone)]
 pub struct RingInfo {
@@ -182,6 +199,13 @@ impl Ring {
             match driver.backend.register_ring_fd() {
                 Ok(i) => ring_index = i,
                 Err(e) => {
+                    let wanted = cfg.enhancement.wish(Feature::RegisteredRingFd) == Some(true);
+                    if wanted && cfg.enhancement.strict {
+                        return Err(SaferRingError::RegistrationFailed {
+                            what: "the ring fd",
+                            source: e,
+                        });
+                    }
                     // Detection said yes but the kernel refused: demote, keep the plain fd.
                     features::demote(Feature::RegisteredRingFd, &e.to_string());
                     native.remove(Feature::RegisteredRingFd);
@@ -232,6 +256,25 @@ impl Ring {
     /// Whether this ring takes the native path for `feature`.
     pub fn uses_native(&self, feature: Feature) -> bool {
         self.native.get().supports_feature(feature)
+    }
+
+    /// Whether the backend of this ring can offer `feature` at all (io_uring: detected and not
+    /// demoted; epoll: never). [`Ring::uses_native`] adds the configuration's say.
+    pub fn supports_feature(&self, feature: Feature) -> bool {
+        self.driver().backend.supports_feature(feature)
+    }
+
+    /// Everything known about `feature` here: its table row, the detection verdict with its
+    /// evidence, and whether this ring uses it.
+    pub fn feature_info(&self, feature: Feature) -> FeatureInfo {
+        FeatureInfo {
+            feature,
+            required: feature.required_kernel_version(),
+            description: feature.description(),
+            status: *features::detected().status(feature),
+            backend_supports: self.supports_feature(feature),
+            native: self.uses_native(feature),
+        }
     }
 
     /// How often and how long `feature` ran natively and through its fallback on this ring.

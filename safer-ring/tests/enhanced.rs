@@ -564,3 +564,43 @@ fn dropped_recv_enhanced_returns_its_buffer() {
 }
 
 use std::future::Future;
+
+#[test]
+fn fallback_failure_names_both_paths_and_feature_info() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    if !ring.uses_native(Feature::SendZeroCopy) {
+        eprintln!("SendZeroCopy not native here: the native-failure path cannot run");
+        return;
+    }
+    let (res, buf) = ring.block_on(ring.execute_with_fallback(
+        Feature::SendZeroCopy,
+        vec![1u8],
+        |b| async move {
+            (
+                Err::<(), _>(std::io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+                b,
+            )
+        },
+        |b| async move { (Err(std::io::Error::from_raw_os_error(libc::EPIPE)), b) },
+    ));
+    let e = res.unwrap_err();
+    assert_eq!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe,
+        "the fallback's kind is kept"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("SendZeroCopy") && msg.contains("fallback failed"),
+        "{msg}"
+    );
+    assert_eq!(buf, [1], "buffer back");
+
+    let info = ring.feature_info(Feature::SendZeroCopy);
+    assert!(info.native && info.backend_supports && info.status.available);
+    assert_eq!(info.required, safer_ring::KernelVersion::new(6, 0, 0));
+    let epoll = common::ring(BackendKind::Epoll).unwrap();
+    assert!(!epoll.feature_info(Feature::SendZeroCopy).backend_supports);
+}

@@ -211,6 +211,9 @@ pub(crate) trait Backend {
     fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
     /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
     fn take_doorbells(&mut self) -> u32;
+    /// Whether this backend can offer `feature` at all (io_uring: detected and not demoted;
+    /// epoll: no io_uring feature). The ring combines this with the configuration.
+    fn supports_feature(&self, feature: crate::Feature) -> bool;
     /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
     /// size)`, or `None` where the backend has none.
     fn buffer_group(&mut self) -> Option<(u16, u32)>;
@@ -271,6 +274,9 @@ impl Backend for AnyBackend {
     }
     fn take_doorbells(&mut self) -> u32 {
         dispatch!(self, b => b.take_doorbells())
+    }
+    fn supports_feature(&self, feature: crate::Feature) -> bool {
+        dispatch!(self, b => b.supports_feature(feature))
     }
     fn buffer_group(&mut self) -> Option<(u16, u32)> {
         dispatch!(self, b => b.buffer_group())

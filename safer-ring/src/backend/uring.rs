@@ -378,6 +378,10 @@ impl Backend for IoUringBackend {
         self.leak = true;
     }
 
+    fn supports_feature(&self, feature: crate::Feature) -> bool {
+        crate::features::supports_feature(feature)
+    }
+
     fn take_doorbells(&mut self) -> u32 {
         std::mem::take(&mut self.doorbells)
     }

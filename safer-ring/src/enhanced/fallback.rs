@@ -40,11 +40,13 @@ impl Ring {
         FF: Future<Output = (io::Result<T>, B)>,
     {
         let start = Instant::now();
+        let mut native_error = None;
         let buf = if self.uses_native(feature) {
             let (res, buf) = native(buf).await;
             match res {
                 Err(e) if unsupported(&e) => {
                     tracing::debug!(feature = feature.name(), error = %e, "native path unsupported; using the fallback");
+                    native_error = Some(e.to_string());
                     buf
                 }
                 Err(e)
@@ -52,6 +54,7 @@ impl Ring {
                         && feature.detection().name() == "version" =>
                 {
                     self.demote(feature, "kernel answered EINVAL");
+                    native_error = Some(e.to_string());
                     buf
                 }
                 other => {
@@ -63,8 +66,22 @@ impl Ring {
             buf
         };
         let start = Instant::now();
-        let out = fallback(buf).await;
+        let (res, buf) = fallback(buf).await;
         self.record(feature, Path::Fallback, start.elapsed());
-        out
+        let res = match (res, native_error) {
+            (Err(source), Some(native)) => {
+                let kind = source.kind();
+                Err(io::Error::new(
+                    kind,
+                    crate::SaferRingError::FallbackFailed {
+                        feature,
+                        native,
+                        source,
+                    },
+                ))
+            }
+            (res, _) => res,
+        };
+        (res, buf)
     }
 }

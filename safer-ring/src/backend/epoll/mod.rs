@@ -289,6 +289,10 @@ impl Backend for EpollBackend {
         Ok(())
     }
 
+    fn supports_feature(&self, _feature: crate::Feature) -> bool {
+        false
+    }
+
     fn take_doorbells(&mut self) -> u32 {
         0
     }
