@@ -84,7 +84,8 @@ impl TaskWaker {
     }
 
     fn schedule(&self) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        // Plain load first: completions for an already-queued task then cost no RMW.
+        if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
             self.shared.schedule(self.id);
         }
     }

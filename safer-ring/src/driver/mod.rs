@@ -2,6 +2,7 @@
 
 pub(crate) mod executor;
 pub(crate) mod op;
+mod wakers;
 
 use std::io;
 use std::task::Waker;
@@ -17,10 +18,10 @@ use crate::config::SubmitPolicy;
 /// State of one in-flight operation, indexed by its `user_data`.
 pub(crate) enum Slot {
     /// Pushed; the future (if still alive) waits for the completion.
-    Waiting(Option<Waker>),
+    Waiting(usize),
     /// First of two completions (zero-copy send: result, then buffer-release notification):
     /// the result is kept, the buffer stays with the kernel until the second arrives.
-    Partial { res: i32, waker: Option<Waker> },
+    Partial { res: i32, waker: usize },
     /// The completion arrived and waits for the future's next poll.
     Done { res: i32, flags: u32 },
     /// The future was dropped; the slot owns its data until the kernel is done with it.
@@ -69,6 +70,8 @@ pub(crate) struct Driver {
     recancel: Vec<usize>,
     /// Provided buffers of dropped receives, to hand back after the reap.
     recycle: Vec<u16>,
+    /// Wakers of the ops in `Waiting`/`Partial` slots.
+    pub(crate) wakers: wakers::Wakers,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
@@ -78,6 +81,7 @@ fn complete(
     links: &mut HashMap<usize, u32>,
     recancel: &mut Vec<usize>,
     recycle: &mut Vec<u16>,
+    wakers: &mut wakers::Wakers,
     ud: u64,
     res: i32,
     flags: u32,
@@ -100,22 +104,17 @@ fn complete(
     };
     match slot {
         Slot::Waiting(w) if more(flags) => {
-            let waker = w.take();
-            *slot = Slot::Partial { res, waker };
+            *slot = Slot::Partial { res, waker: *w };
         }
         Slot::Waiting(w) => {
-            let w = w.take();
+            let w = *w;
             *slot = Slot::Done { res, flags };
-            if let Some(w) = w {
-                w.wake();
-            }
+            wakers.wake_release(w);
         }
         Slot::Partial { res: first, waker } => {
-            let w = waker.take();
+            let w = *waker;
             *slot = Slot::Done { res: *first, flags };
-            if let Some(w) = w {
-                w.wake();
-            }
+            wakers.wake_release(w);
         }
         // Not the last completion of a dropped two-completion op: keep its memory.
         Slot::Orphan(_) if more(flags) => {}
@@ -166,6 +165,7 @@ impl Driver {
             next_link: 0,
             recancel: Vec::new(),
             recycle: Vec::new(),
+            wakers: wakers::Wakers::default(),
         }
     }
 
@@ -176,7 +176,8 @@ impl Driver {
         timeout: Option<&LinkTimeout>,
         waker: &Waker,
     ) -> io::Result<usize> {
-        let key = self.slots.insert(Slot::Waiting(Some(waker.clone())));
+        let id = self.wakers.acquire(waker);
+        let key = self.slots.insert(Slot::Waiting(id));
         if let Some(t) = timeout {
             self.next_link = self.next_link.wrapping_add(1) & 0xff_ffff;
             t.link_ud
@@ -260,9 +261,11 @@ impl Driver {
             recancel,
             recycle,
             mailbox,
+            wakers,
             ..
         } = self;
-        let mut sink = |ud, res, flags| complete(slots, links, recancel, recycle, ud, res, flags);
+        let mut sink =
+            |ud, res, flags| complete(slots, links, recancel, recycle, wakers, ud, res, flags);
         let mut tries = 0;
         loop {
             match backend.turn(wait, timeout) {

@@ -98,12 +98,14 @@ impl<T: OpData> Future for Op<'_, T> {
             };
         }
         let mut driver = this.ring.driver();
-        let slot = driver.slots.get_mut(this.key).expect("slot of a live op");
+        let d = &mut *driver;
+        let slot = d.slots.get_mut(this.key).expect("slot of a live op");
         match slot {
             Slot::Waiting(w) | Slot::Partial { waker: w, .. } => {
-                match w {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *w = Some(cx.waker().clone()),
+                if !d.wakers.will_wake(*w, cx.waker()) {
+                    let new = d.wakers.acquire(cx.waker());
+                    d.wakers.release(*w);
+                    *w = new;
                 }
                 Poll::Pending
             }
@@ -167,8 +169,12 @@ impl<T: OpData> Drop for Op<'_, T> {
                 }
             }
             Some(slot @ (Slot::Waiting(_) | Slot::Partial { .. })) => {
+                let (Slot::Waiting(w) | Slot::Partial { waker: w, .. }) = *slot else {
+                    unreachable!()
+                };
                 let data = self.data.take().expect("data of a live op");
                 *slot = Slot::Orphan(Box::new(Dropped(data, self.timeout.take())));
+                driver.wakers.release(w);
                 driver.cancel(key);
             }
             _ => {}
