@@ -56,6 +56,19 @@ pub(crate) trait Orphan {
     fn complete(self: Box<Self>, res: i32, flags: u32);
 }
 
+/// What the driver tracks per op besides its slot.
+#[derive(Default)]
+pub(crate) struct Books {
+    /// Ops with a linked timeout: key -> sequence number of that timeout.
+    links: HashMap<usize, u32>,
+    /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
+    recancel: Vec<usize>,
+    /// Provided buffers of dropped receives, to hand back after the reap.
+    recycle: Vec<u16>,
+    /// Wakers of the ops in `Waiting`/`Partial` slots.
+    pub(crate) wakers: wakers::Wakers,
+}
+
 pub(crate) struct Driver {
     pub(crate) backend: AnyBackend,
     pub(crate) slots: Slab<Slot>,
@@ -63,40 +76,25 @@ pub(crate) struct Driver {
     drain_timeout: Duration,
     /// Set while an external event loop (tokio) drives the ring: woken when work is queued.
     pub(crate) submit_waker: Option<Waker>,
-    /// Ops with a linked timeout: key -> sequence number of that timeout.
-    links: HashMap<usize, u32>,
+    /// Per-op bookkeeping next to the slab (links, re-cancels, buffers, wakers).
+    pub(crate) books: Books,
     next_link: u32,
-    /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
-    recancel: Vec<usize>,
-    /// Provided buffers of dropped receives, to hand back after the reap.
-    recycle: Vec<u16>,
-    /// Wakers of the ops in `Waiting`/`Partial` slots.
-    pub(crate) wakers: wakers::Wakers,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
 
-fn complete(
-    slots: &mut Slab<Slot>,
-    links: &mut HashMap<usize, u32>,
-    recancel: &mut Vec<usize>,
-    recycle: &mut Vec<u16>,
-    wakers: &mut wakers::Wakers,
-    ud: u64,
-    res: i32,
-    flags: u32,
-) {
+fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags: u32) {
     if let Some((key, seq)) = crate::backend::parse_link(ud) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again.
-        if (res == -libc::ENOENT || res == -libc::EALREADY) && links.get(&key) == Some(&seq) {
-            recancel.push(key);
+        if (res == -libc::ENOENT || res == -libc::EALREADY) && books.links.get(&key) == Some(&seq) {
+            books.recancel.push(key);
         }
         return;
     }
     let key = ud as usize;
-    if !links.is_empty() {
-        links.remove(&key);
+    if !books.links.is_empty() {
+        books.links.remove(&key);
     }
     let Some(slot) = slots.get_mut(key) else {
         tracing::error!(user_data = ud, "completion for an unknown operation");
@@ -109,18 +107,18 @@ fn complete(
         Slot::Waiting(w) => {
             let w = *w;
             *slot = Slot::Done { res, flags };
-            wakers.wake_release(w);
+            books.wakers.wake_release(w);
         }
         Slot::Partial { res: first, waker } => {
             let w = *waker;
             *slot = Slot::Done { res: *first, flags };
-            wakers.wake_release(w);
+            books.wakers.wake_release(w);
         }
         // Not the last completion of a dropped two-completion op: keep its memory.
         Slot::Orphan(_) if more(flags) => {}
         // A dropped receive still got a provided buffer: give it back unread.
         Slot::Orphan(_) if flags & CQE_F_BUFFER != 0 => {
-            recycle.push((flags >> 16) as u16);
+            books.recycle.push((flags >> 16) as u16);
             slots.remove(key);
         }
         Slot::Done { .. } => tracing::error!(user_data = ud, "second completion for a one-shot op"),
@@ -161,11 +159,8 @@ impl Driver {
             policy,
             drain_timeout,
             submit_waker: None,
-            links: HashMap::new(),
+            books: Books::default(),
             next_link: 0,
-            recancel: Vec::new(),
-            recycle: Vec::new(),
-            wakers: wakers::Wakers::default(),
         }
     }
 
@@ -176,13 +171,13 @@ impl Driver {
         timeout: Option<&LinkTimeout>,
         waker: &Waker,
     ) -> io::Result<usize> {
-        let id = self.wakers.acquire(waker);
+        let id = self.books.wakers.acquire(waker);
         let key = self.slots.insert(Slot::Waiting(id));
         if let Some(t) = timeout {
             self.next_link = self.next_link.wrapping_add(1) & 0xff_ffff;
             t.link_ud
                 .set(crate::backend::link_user_data(key, self.next_link));
-            self.links.insert(key, self.next_link);
+            self.books.links.insert(key, self.next_link);
         }
         loop {
             match self.backend.push(key as u64, op, timeout) {
@@ -257,15 +252,11 @@ impl Driver {
         let Driver {
             backend,
             slots,
-            links,
-            recancel,
-            recycle,
+            books,
             mailbox,
-            wakers,
             ..
         } = self;
-        let mut sink =
-            |ud, res, flags| complete(slots, links, recancel, recycle, wakers, ud, res, flags);
+        let mut sink = |ud, res, flags| complete(slots, books, ud, res, flags);
         let mut tries = 0;
         loop {
             match backend.turn(wait, timeout) {
@@ -281,16 +272,16 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
-        for bid in recycle.drain(..) {
+        for bid in books.recycle.drain(..) {
             backend.recycle_buffer(bid);
         }
         if backend.take_doorbells() > 0 {
             mailbox.ring_doorbell();
         }
         // Cancel again what a linked timeout missed; if the SQ is full, the next turn retries.
-        while let Some(key) = recancel.pop() {
+        while let Some(key) = books.recancel.pop() {
             if backend.cancel(key as u64).is_err() {
-                recancel.push(key);
+                books.recancel.push(key);
                 break;
             }
         }

@@ -102,9 +102,9 @@ impl<T: OpData> Future for Op<'_, T> {
         let slot = d.slots.get_mut(this.key).expect("slot of a live op");
         match slot {
             Slot::Waiting(w) | Slot::Partial { waker: w, .. } => {
-                if !d.wakers.will_wake(*w, cx.waker()) {
-                    let new = d.wakers.acquire(cx.waker());
-                    d.wakers.release(*w);
+                if !d.books.wakers.will_wake(*w, cx.waker()) {
+                    let new = d.books.wakers.acquire(cx.waker());
+                    d.books.wakers.release(*w);
                     *w = new;
                 }
                 Poll::Pending
@@ -174,7 +174,7 @@ impl<T: OpData> Drop for Op<'_, T> {
                 };
                 let data = self.data.take().expect("data of a live op");
                 *slot = Slot::Orphan(Box::new(Dropped(data, self.timeout.take())));
-                driver.wakers.release(w);
+                driver.books.wakers.release(w);
                 driver.cancel(key);
             }
             _ => {}
