@@ -10,7 +10,7 @@ use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, SaferRingCo
 fn set_nofile(n: u64) {
     let lim = libc::rlimit {
         rlim_cur: n,
-        rlim_max: libc::RLIM_INFINITY.min(1 << 20),
+        rlim_max: 1 << 20,
     };
     // SAFETY: `lim` is a live rlimit the kernel only reads.
     let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
