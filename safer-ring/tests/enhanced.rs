@@ -505,12 +505,16 @@ fn echo_recv_enhanced(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
 #[test]
 fn recv_enhanced_native_forced_off_and_epoll() {
     if let Some(ring) = common::ring(BackendKind::IoUring) {
-        let native = ring.uses_native(Feature::BufferRings);
-        assert_eq!(native, features::supports_feature(Feature::BufferRings));
+        let rings = ring.uses_native(Feature::BufferRings);
+        let multi = rings && ring.uses_native(Feature::MultiShotRecv);
+        assert_eq!(rings, features::supports_feature(Feature::BufferRings));
         let (ring, data, back) = echo_recv_enhanced(ring);
         assert!(back == data, "byte-exact");
-        let s = ring.enhancement_stats(Feature::BufferRings);
-        assert_eq!(s.native > 0, native, "{s:?}");
+        // Tier 1: multishot recv; tier 2: one buffer-select recv per call.
+        let m = ring.enhancement_stats(Feature::MultiShotRecv);
+        let b = ring.enhancement_stats(Feature::BufferRings);
+        assert_eq!(m.native > 0, multi, "{m:?}");
+        assert_eq!(b.native > 0, rings && !multi, "{b:?}");
     }
     let off = ProgressiveEnhancementConfig::default().feature(Feature::BufferRings, Some(false));
     for cfg in [
@@ -525,6 +529,7 @@ fn recv_enhanced_native_forced_off_and_epoll() {
         let (ring, data, back) = echo_recv_enhanced(ring);
         assert!(back == data, "byte-exact on {}", ring.backend());
         assert_eq!(ring.enhancement_stats(Feature::BufferRings).native, 0);
+        assert_eq!(ring.enhancement_stats(Feature::MultiShotRecv).native, 0);
     }
 }
 
@@ -603,4 +608,58 @@ fn fallback_failure_names_both_paths_and_feature_info() {
     assert_eq!(info.required, safer_ring::KernelVersion::new(6, 0, 0));
     let epoll = common::ring(BackendKind::Epoll).unwrap();
     assert!(!epoll.feature_info(Feature::SendZeroCopy).backend_supports);
+}
+
+#[test]
+fn dropping_a_socket_cancels_its_multishot_recv() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    if !(ring.uses_native(Feature::MultiShotRecv) && ring.uses_native(Feature::BufferRings)) {
+        eprintln!("no multishot recv here: nothing stays armed on a socket");
+        return;
+    }
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    ring.block_on(async {
+        let (s, _) = ring.accept(&listener).await.unwrap();
+        std::io::Write::write_all(&mut client, &[9u8; 40_000]).unwrap();
+        // One small read arms the multishot; more data stays queued in provided buffers.
+        let (n, buf) = ring.recv_enhanced(&s, Vec::with_capacity(100)).await;
+        assert_eq!((n.unwrap(), buf[0]), (100, 9));
+        assert!(ring.in_flight() >= 1, "multishot armed");
+        drop(s);
+        for _ in 0..50 {
+            ring.sleep(Duration::from_millis(2)).await.unwrap();
+            if ring.in_flight() == 0 {
+                break;
+            }
+        }
+        assert_eq!(ring.in_flight(), 0, "multishot cancelled");
+    });
+    // The kernel no longer holds the socket: the peer sees it closed.
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    match client.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("socket still open: {other:?}"),
+    }
+    // Buffers held by the queued chunks went back: the ring still serves 64+ receives.
+    let (a, b2) = ring.unix_pair().unwrap();
+    ring.block_on(async {
+        for _ in 0..100 {
+            let (n, _) = ring.send(&b2, b"y".to_vec()).await;
+            n.unwrap();
+            let (n, _) = ring.recv_enhanced(&a, Vec::with_capacity(8)).await;
+            assert!(n.unwrap() >= 1);
+        }
+    });
+    assert_eq!(
+        ring.enhancement_stats(Feature::MultiShotRecv).fallback,
+        0,
+        "no ENOBUFS"
+    );
 }

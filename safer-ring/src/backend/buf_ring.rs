@@ -131,6 +131,26 @@ impl BufRing {
         n
     }
 
+    /// Copies bytes `from..to` of buffer `bid` (clamped to the buffer) to `dst` (room for
+    /// `cap`), without recycling it.
+    pub(crate) fn copy(&self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
+        let to = to.min(self.buf_size as usize);
+        if bid >= self.entries || from >= to {
+            return 0;
+        }
+        let n = (to - from).min(cap);
+        // SAFETY: the kernel finished writing buffer `bid` and does not reuse it until it is
+        // recycled; `from + n <= buf_size` and `dst` has room for `cap >= n` bytes.
+        unsafe {
+            let src = self
+                .mem
+                .as_ptr()
+                .add(bid as usize * self.buf_size as usize + from);
+            std::ptr::copy_nonoverlapping(src, dst, n);
+        }
+        n
+    }
+
     /// Unregisters and frees; with `leak` (operations may still be in flight) the memory is
     /// leaked instead of freed.
     pub(crate) fn release(self, ring: &IoUring, leak: bool) {

@@ -122,6 +122,11 @@ pub enum OpKind {
         len: u32,
         bgid: u16,
     },
+    /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
+    RecvMulti {
+        fd: RawFd,
+        bgid: u16,
+    },
     /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
     MsgRing {
         ring_fd: RawFd,
@@ -219,6 +224,9 @@ pub(crate) trait Backend {
     fn buffer_group(&mut self) -> Option<(u16, u32)>;
     /// Copies `len` bytes of provided buffer `bid` to `dst` (room for `cap`) and recycles it.
     fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize;
+    /// Copies bytes `from..to` of provided buffer `bid` to `dst` (room for `cap`), without
+    /// recycling it; returns the bytes copied.
+    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize;
     /// Returns provided buffer `bid` to the kernel unread (its op was dropped).
     fn recycle_buffer(&mut self, bid: u16);
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
@@ -286,6 +294,9 @@ impl Backend for AnyBackend {
     }
     fn recycle_buffer(&mut self, bid: u16) {
         dispatch!(self, b => b.recycle_buffer(bid))
+    }
+    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
+        dispatch!(self, b => b.copy_buffer(bid, from, to, dst, cap))
     }
     fn leak_on_drop(&mut self) {
         dispatch!(self, b => b.leak_on_drop())

@@ -296,6 +296,7 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::RecvMulti { fd, bgid } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
         OpKind::RecvSelect { fd, len, bgid } => {
             opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
                 .buf_group(bgid)
@@ -366,6 +367,12 @@ impl Backend for IoUringBackend {
         self.buf_ring
             .as_mut()
             .map_or(0, |b| b.take(bid, len, dst, cap))
+    }
+
+    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
+        self.buf_ring
+            .as_ref()
+            .map_or(0, |b| b.copy(bid, from, to, dst, cap))
     }
 
     fn recycle_buffer(&mut self, bid: u16) {

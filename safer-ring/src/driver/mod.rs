@@ -32,6 +32,9 @@ pub(crate) enum Slot {
     /// A multishot op whose stream was dropped: each fd it still produces is closed; the slot
     /// goes with the final completion.
     MultiOrphan,
+    /// A multishot recv whose socket was dropped: each provided buffer it still fills is
+    /// recycled unread; the slot goes with the final completion.
+    MultiOrphanRecv,
 }
 
 /// Queue of a live multishot op.
@@ -56,6 +59,9 @@ pub(crate) trait Orphan {
     fn complete(self: Box<Self>, res: i32, flags: u32);
 }
 
+/// Multishot recvs of dropped sockets: (slot key, buffer the socket was still reading).
+pub(crate) type DeadRecvs = std::rc::Rc<std::cell::RefCell<Vec<(usize, Option<u16>)>>>;
+
 /// What the driver tracks per op besides its slot.
 #[derive(Default)]
 pub(crate) struct Books {
@@ -78,6 +84,9 @@ pub(crate) struct Driver {
     pub(crate) submit_waker: Option<Waker>,
     /// Per-op bookkeeping next to the slab (links, re-cancels, buffers, wakers).
     pub(crate) books: Books,
+    /// Multishot recvs whose socket was dropped: (slot key, partly read buffer). Filled by
+    /// the sockets' drop hooks, drained every turn.
+    pub(crate) dead_recvs: DeadRecvs,
     next_link: u32,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
@@ -134,6 +143,14 @@ fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags:
                 w.wake();
             }
         }
+        Slot::MultiOrphanRecv => {
+            if flags & CQE_F_BUFFER != 0 {
+                books.recycle.push((flags >> 16) as u16);
+            }
+            if !more(flags) {
+                slots.remove(key);
+            }
+        }
         Slot::MultiOrphan => {
             if res >= 0 {
                 drop(crate::backend::sys::own_fd(res)); // accepted after the stream was dropped
@@ -160,6 +177,7 @@ impl Driver {
             drain_timeout,
             submit_waker: None,
             books: Books::default(),
+            dead_recvs: Default::default(),
             next_link: 0,
         }
     }
@@ -197,6 +215,51 @@ impl Driver {
             w.wake();
         }
         Ok(key)
+    }
+
+    /// Queues a multishot op (recv) whose completions collect in a `Slot::Multi`.
+    pub(crate) fn push_multishot(&mut self, op: OpKind, waker: &Waker) -> io::Result<usize> {
+        let key = self.slots.insert(Slot::Multi(Box::new(MultiState {
+            waker: Some(waker.clone()),
+            ..MultiState::default()
+        })));
+        while self.backend.push(key as u64, op, None).is_err() {
+            if let Err(e) = self.turn(false) {
+                self.slots.remove(key);
+                return Err(e);
+            }
+        }
+        if let Some(w) = self.submit_waker.take() {
+            w.wake();
+        }
+        Ok(key)
+    }
+
+    /// Cancels the multishot recvs of dropped sockets and recycles what they hold.
+    fn reap_dead_recvs(&mut self) {
+        let dead = std::mem::take(&mut *self.dead_recvs.borrow_mut());
+        for (key, leftover) in dead {
+            if let Some(bid) = leftover {
+                self.backend.recycle_buffer(bid);
+            }
+            let finished = match self.slots.get_mut(key) {
+                Some(Slot::Multi(m)) => {
+                    for (_, flags) in m.queue.drain(..) {
+                        if flags & CQE_F_BUFFER != 0 {
+                            self.backend.recycle_buffer((flags >> 16) as u16);
+                        }
+                    }
+                    m.finished
+                }
+                _ => continue,
+            };
+            if finished {
+                self.slots.remove(key);
+            } else {
+                self.slots[key] = Slot::MultiOrphanRecv;
+                self.cancel(key);
+            }
+        }
     }
 
     /// Queues a multishot accept on `fd`; `Ok(None)` when the backend has no multishot.
@@ -249,6 +312,9 @@ impl Driver {
     }
 
     pub(crate) fn turn_timeout(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
+        if !self.dead_recvs.borrow().is_empty() {
+            self.reap_dead_recvs();
+        }
         let Driver {
             backend,
             slots,

@@ -1,13 +1,16 @@
-//! `Ring::recv_enhanced`: receive into a kernel-chosen provided buffer (buffer ring, 5.19+),
-//! so a receive waiting on an idle socket pins no buffer of its own.
+//! `Ring::recv_enhanced`, in tiers: a multishot recv kept armed on the socket over the ring's
+//! provided buffers (6.0+); else one buffer-select recv per call (buffer rings, 5.19+); else a
+//! plain recv. Provided buffers mean a receive waiting on an idle socket pins no memory.
 
 use std::io;
+use std::task::Poll;
 use std::time::Instant;
 
 use super::stats::Path;
 use crate::Ring;
 use crate::backend::{Backend, OpKind};
 use crate::buf::IoBufMut;
+use crate::driver::Slot;
 use crate::driver::op::{Op, OpData};
 use crate::features::Feature;
 use crate::io::{AsIoFd, SharedFd};
@@ -36,10 +39,96 @@ impl OpData for RecvSelect {
 const CQE_F_BUFFER: u32 = 1 << 0;
 
 impl Ring {
-    /// Receives like [`Ring::recv`] (same signature, same bytes): natively from the ring's
-    /// provided-buffer ring ([`Feature::BufferRings`], Linux 5.19+; at most 16 KiB per call),
-    /// copied into `buf`; otherwise, or when the kernel's buffers run out (ENOBUFS), a plain
-    /// recv. Multishot recv is not used: a call-per-receive API has nowhere to keep it armed.
+    /// One chunk from the socket's multishot recv (arming it on first use).
+    async fn recv_multishot<B: IoBufMut>(
+        &self,
+        fd: &SharedFd,
+        buf: &mut B,
+        bgid: u16,
+    ) -> io::Result<usize> {
+        self.prepare(fd)?;
+        let cap = buf.bytes_total();
+        let dst = buf.stable_mut_ptr();
+        let multi = fd.multi();
+        let n = std::future::poll_fn(|cx| {
+            let mut driver = self.driver();
+            let d = &mut *driver;
+            // A chunk larger than the caller's buffer: hand out the rest first.
+            if let Some((bid, off, len)) = multi.leftover.get() {
+                let n = d
+                    .backend
+                    .copy_buffer(bid, off as usize, len as usize, dst, cap);
+                if off as usize + n >= len as usize {
+                    d.backend.recycle_buffer(bid);
+                    multi.leftover.set(None);
+                } else {
+                    multi.leftover.set(Some((bid, off + n as u32, len)));
+                }
+                return Poll::Ready(Ok(n));
+            }
+            loop {
+                let key = match multi.key.get() {
+                    Some(k) => k,
+                    None => {
+                        let k =
+                            d.push_multishot(OpKind::RecvMulti { fd: fd.raw(), bgid }, cx.waker())?;
+                        multi.key.set(Some(k));
+                        let dead = std::rc::Rc::downgrade(&d.dead_recvs);
+                        *multi.on_drop.borrow_mut() = Some(Box::new(move |key, leftover| {
+                            if let Some(dead) = dead.upgrade() {
+                                dead.borrow_mut().push((key, leftover));
+                            }
+                        }));
+                        k
+                    }
+                };
+                let Some(Slot::Multi(m)) = d.slots.get_mut(key) else {
+                    unreachable!("an armed multishot recv owns its slot")
+                };
+                let Some((res, flags)) = m.queue.pop_front() else {
+                    if m.finished {
+                        d.slots.remove(key);
+                        multi.key.set(None);
+                        continue; // ended (EOF handled below, or overflow): re-arm
+                    }
+                    m.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                };
+                if m.finished && m.queue.is_empty() {
+                    d.slots.remove(key);
+                    multi.key.set(None);
+                }
+                if res < 0 {
+                    return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
+                }
+                if res == 0 || flags & CQE_F_BUFFER == 0 {
+                    return Poll::Ready(Ok(0)); // EOF
+                }
+                let bid = (flags >> 16) as u16;
+                let n = d.backend.copy_buffer(bid, 0, res as usize, dst, cap);
+                if n < res as usize {
+                    multi.leftover.set(Some((bid, n as u32, res as u32)));
+                } else {
+                    d.backend.recycle_buffer(bid);
+                }
+                return Poll::Ready(Ok(n));
+            }
+        })
+        .await?;
+        // SAFETY: `copy_buffer` wrote `n` bytes at the start of `buf`.
+        unsafe { buf.set_init(n) };
+        Ok(n)
+    }
+}
+
+impl Ring {
+    /// Receives like [`Ring::recv`] (same signature, same bytes). Natively, a multishot recv
+    /// ([`Feature::MultiShotRecv`], Linux 6.0+) stays armed on the socket after the first call
+    /// and fills the ring's provided buffers ([`Feature::BufferRings`]) as data arrives; each call
+    /// copies the next chunk (at most 16 KiB) into `buf`. Without multishot, each call is one
+    /// buffer-select recv; without buffer rings, or when the kernel's buffers run out
+    /// (ENOBUFS), a plain recv. Use either `recv_enhanced` or `recv` on one socket, not both:
+    /// an armed multishot may already hold the next bytes.
     #[doc(alias = "io_uring_prep_recv")]
     pub async fn recv_enhanced<S: AsIoFd, B: IoBufMut>(
         &self,
@@ -48,6 +137,28 @@ impl Ring {
     ) -> (io::Result<usize>, B) {
         let start = Instant::now();
         let cap = buf.bytes_total();
+        if cap > 0
+            && self.uses_native(Feature::MultiShotRecv)
+            && self.uses_native(Feature::BufferRings)
+        {
+            let group = self.driver().backend.buffer_group();
+            if let Some((bgid, _)) = group {
+                match self.recv_multishot(sock.shared_fd(), &mut buf, bgid).await {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
+                    }
+                    res => {
+                        self.record(Feature::MultiShotRecv, Path::Native, start.elapsed());
+                        return (res, buf);
+                    }
+                }
+                let start = Instant::now();
+                let out = self.recv(sock, buf).await;
+                self.record(Feature::MultiShotRecv, Path::Fallback, start.elapsed());
+                return out;
+            }
+        }
         let group = if self.uses_native(Feature::BufferRings) && cap > 0 {
             self.driver().backend.buffer_group()
         } else {

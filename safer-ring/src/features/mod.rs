@@ -19,7 +19,7 @@ pub use table::{AvailableFeatures, Detection, Feature, Try};
 
 /// Features the ring uses today when the kernel has them and the configuration allows (the
 /// `enabled` column of `safer-ring features`). The others are detected and reported; nothing
-/// in safer-ring uses them yet (multishot recv, MSG_RING fd passing, ...).
+/// in safer-ring uses them yet (MSG_RING fd passing, bundles, ...).
 pub const USED_BY_RING: &[Feature] = &[
     Feature::BatchedSubmissions,
     Feature::AsyncCancel,
@@ -33,6 +33,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::SendZeroCopy,
     Feature::MsgRing,
     Feature::BufferRings,
+    Feature::MultiShotRecv,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

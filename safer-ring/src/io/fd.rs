@@ -17,6 +17,38 @@ struct Inner {
     fd: OwnedFd,
     /// Last O_NONBLOCK state we set; `None` when unknown (adopted fds).
     nonblocking: Cell<Option<bool>>,
+    /// The multishot recv armed on this socket by `recv_enhanced`, if any.
+    pub(crate) multi: MultiRecv,
+}
+
+/// Called with (slot key, partly read buffer) when the socket goes away.
+pub(crate) type DropHook = Box<dyn FnOnce(usize, Option<u16>)>;
+
+/// A socket's multishot recv: its slot, a partly read provided buffer, and the hook that asks
+/// the ring to cancel it when the socket goes away (the kernel holds the socket open while a
+/// multishot is armed, so it must be cancelled, not just forgotten).
+#[derive(Default)]
+pub(crate) struct MultiRecv {
+    pub(crate) key: Cell<Option<usize>>,
+    /// (buffer id, bytes already handed out, bytes in the buffer).
+    pub(crate) leftover: Cell<Option<(u16, u32, u32)>>,
+    pub(crate) on_drop: std::cell::RefCell<Option<DropHook>>,
+}
+
+impl std::fmt::Debug for MultiRecv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiRecv")
+            .field("key", &self.key.get())
+            .finish()
+    }
+}
+
+impl Drop for MultiRecv {
+    fn drop(&mut self) {
+        if let (Some(key), Some(hook)) = (self.key.get(), self.on_drop.get_mut().take()) {
+            hook(key, self.leftover.get().map(|l| l.0));
+        }
+    }
 }
 
 impl SharedFd {
@@ -24,7 +56,12 @@ impl SharedFd {
         SharedFd(Rc::new(Inner {
             fd,
             nonblocking: Cell::new(nonblocking),
+            multi: MultiRecv::default(),
         }))
+    }
+
+    pub(crate) fn multi(&self) -> &MultiRecv {
+        &self.0.multi
     }
 
     pub(crate) fn raw(&self) -> RawFd {

@@ -36,7 +36,7 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Recv { fd, .. }
         | OpKind::Shutdown { fd, .. } => fd,
         OpKind::OpenAt { dirfd, .. } => dirfd,
-        OpKind::RecvSelect { fd, .. } => fd,
+        OpKind::RecvSelect { fd, .. } | OpKind::RecvMulti { fd, .. } => fd,
         OpKind::Nop | OpKind::Timeout { .. } | OpKind::MsgRing { .. } => -1,
     }
 }
@@ -184,7 +184,7 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
             OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
             OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
             // Only io_uring rings can receive OP_MSG_RING.
-            OpKind::MsgRing { .. } | OpKind::RecvSelect { .. } => {
+            OpKind::MsgRing { .. } | OpKind::RecvSelect { .. } | OpKind::RecvMulti { .. } => {
                 return Attempt::Done(-libc::EOPNOTSUPP);
             }
         }

@@ -307,6 +307,17 @@ impl Backend for EpollBackend {
 
     fn recycle_buffer(&mut self, _bid: u16) {}
 
+    fn copy_buffer(
+        &mut self,
+        _bid: u16,
+        _from: usize,
+        _to: usize,
+        _dst: *mut u8,
+        _cap: usize,
+    ) -> usize {
+        0
+    }
+
     fn leak_on_drop(&mut self) {}
 
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
