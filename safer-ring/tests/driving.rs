@@ -57,3 +57,55 @@ backend_test!(waker_from_another_thread_ends_kernel_sleep, |ring| {
         "spun while waiting"
     );
 });
+
+backend_test!(
+    tasks_woken_when_block_on_returns_run_in_the_next_one,
+    |ring| {
+        use std::cell::{Cell, RefCell};
+        use std::rc::Rc;
+        let parked: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
+        let done = Rc::new(Cell::new(false));
+        let (p, d) = (parked.clone(), done.clone());
+        ring.spawn(async move {
+            let mut first = true;
+            poll_fn(|cx| {
+                if std::mem::take(&mut first) {
+                    *p.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            d.set(true);
+        });
+        // Main wakes itself, then the task (run queue: main, task), and finishes on its next
+        // poll: block_on returns with the woken task not yet run.
+        let mut step = 0;
+        ring.block_on(poll_fn(|cx| {
+            step += 1;
+            match step {
+                1 => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending // let the task park first
+                }
+                2 => {
+                    cx.waker().wake_by_ref();
+                    parked.borrow_mut().take().expect("task parked").wake();
+                    Poll::Pending
+                }
+                _ => Poll::Ready(()),
+            }
+        }));
+        assert!(!done.get(), "the task had no chance to run yet");
+        ring.block_on(async {
+            for _ in 0..20 {
+                if done.get() {
+                    break;
+                }
+                ring.nop().await.unwrap();
+            }
+        });
+        assert!(done.get(), "a task woken as block_on returned was lost");
+    }
+);

@@ -44,8 +44,20 @@ impl WakeShared {
         }
     }
 
-    fn take(&self) -> VecDeque<usize> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    /// Puts not-yet-run task ids back at the front of the run queue, in order.
+    fn requeue(&self, batch: &mut VecDeque<usize>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(id) = batch.pop_back() {
+            q.push_front(id);
+        }
+    }
+
+    /// Moves the run queue into `into` (which must be empty), keeping both allocations.
+    fn take_into(&self, into: &mut VecDeque<usize>) {
+        std::mem::swap(
+            &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            into,
+        );
     }
 
     /// Returns true if the driver may block: nothing was queued after `sleeping` was set.
@@ -155,14 +167,19 @@ impl Executor {
     ) -> F::Output {
         let mut fut = std::pin::pin!(fut);
         let mut main_cx = Context::from_waker(&self.main_waker);
+        let mut batch = VecDeque::new();
         self.main.schedule();
         loop {
             let mut ran = false;
-            for id in self.shared.take() {
+            self.shared.take_into(&mut batch);
+            while let Some(id) = batch.pop_front() {
                 ran = true;
                 if id == MAIN_TASK {
                     self.main.queued.store(false, Ordering::Release);
                     if let Poll::Ready(v) = fut.as_mut().poll(&mut main_cx) {
+                        // Tasks woken in this batch stay queued for the next block_on (their
+                        // `queued` flag is set: dropping them here would lose them for good).
+                        self.shared.requeue(&mut batch);
                         return v;
                     }
                     continue;
