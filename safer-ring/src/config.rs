@@ -78,7 +78,8 @@ pub enum SubmitPolicy {
     /// Queue operations and submit them all with one `io_uring_enter` per driver turn.
     #[default]
     Batch,
-    /// Submit as soon as an operation is pushed (lower latency, more syscalls).
+    /// Submit as soon as an operation is pushed (one `io_uring_enter` per op; not benchmarked
+    /// against `Batch` here yet).
     Eager,
 }
 

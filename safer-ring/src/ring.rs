@@ -60,6 +60,8 @@ pub struct Ring {
     driver: RefCell<Driver>,
     info: RingInfo,
     native: Cell<AvailableFeatures>,
+    /// The backend's fd mode, read on every op (`SharedFd::prepare`) without borrowing the driver.
+    nonblocking: bool,
     ring_index: Option<u32>,
     enhancement: ProgressiveEnhancementConfig,
     stats: Stats,
@@ -222,6 +224,7 @@ impl Ring {
         );
         Ok(Ring {
             native: Cell::new(native),
+            nonblocking: driver.backend.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
             stats: Stats::default(),
             exec: Executor::new(shared),
@@ -351,7 +354,7 @@ impl Ring {
     }
 
     pub(crate) fn nonblocking_fds(&self) -> bool {
-        self.driver().backend.wants_nonblocking()
+        self.nonblocking
     }
 
     pub(crate) fn prepare(&self, fd: &SharedFd) -> io::Result<()> {

@@ -340,23 +340,45 @@ fn registered_ring_fd_where_available() {
 
 const TEN_MB: usize = 10 * 1024 * 1024;
 
-/// Sends 10 MB with `send_enhanced` over loopback TCP while the peer echoes it back; returns
-/// what came back.
-fn echo_10mb(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
+/// Echoes `size` bytes over loopback TCP: the server receives with `recv_enhanced` if
+/// `enhanced_recv` and sends back with `send_enhanced` if `enhanced_send`; the client sends the
+/// same way. Returns the ring, what was sent and what came back.
+fn echo(
+    ring: Ring,
+    size: usize,
+    enhanced_send: bool,
+    enhanced_recv: bool,
+) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
+    async fn send_with(
+        ring: &Ring,
+        s: &safer_ring::TcpStream,
+        b: Vec<u8>,
+        enhanced: bool,
+    ) -> (std::io::Result<usize>, Vec<u8>) {
+        if enhanced {
+            ring.send_enhanced(s, b).await
+        } else {
+            ring.send(s, b).await
+        }
+    }
     let ring = Rc::new(ring);
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let data: Vec<u8> = (0..TEN_MB).map(|i| (i * 31 % 251) as u8).collect();
+    let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
     let r2 = ring.clone();
     ring.spawn(async move {
         let (s, _) = r2.accept(&listener).await.unwrap();
         let mut buf = Vec::with_capacity(256 * 1024);
         loop {
-            let (n, b) = r2.recv(&s, buf).await;
+            let (n, b) = if enhanced_recv {
+                r2.recv_enhanced(&s, buf).await
+            } else {
+                r2.recv(&s, buf).await
+            };
             if n.unwrap() == 0 {
                 break;
             }
-            let (w, b) = r2.send_enhanced(&s, b).await;
+            let (w, b) = send_with(&r2, &s, b, enhanced_send).await;
             assert_eq!(w.unwrap(), b.len(), "loopback sends whole chunks");
             buf = b;
         }
@@ -372,14 +394,13 @@ fn echo_10mb(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
             while off < sent.len() {
                 chunk.clear();
                 chunk.extend_from_slice(&sent[off..(off + (1 << 20)).min(sent.len())]);
-                let (n, b) = rc.send_enhanced(&*c2, chunk).await;
-                let n = n.unwrap();
-                off += n;
+                let (n, b) = send_with(&rc, &c2, chunk, enhanced_send).await;
+                off += n.unwrap();
                 chunk = b;
             }
             rc.shutdown(&*c2, std::net::Shutdown::Write).await.unwrap();
         });
-        let mut back = Vec::with_capacity(TEN_MB);
+        let mut back = Vec::with_capacity(size);
         loop {
             let (n, b) = ring.recv(&*c, Vec::with_capacity(256 * 1024)).await;
             if n.unwrap() == 0 {
@@ -390,6 +411,10 @@ fn echo_10mb(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
         back
     });
     (ring, data, back)
+}
+
+fn echo_10mb(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
+    echo(ring, TEN_MB, true, false)
 }
 
 #[test]
@@ -458,48 +483,7 @@ fn send_enhanced_on_unix_socket_falls_back() {
 
 /// Echo 2 MB where the server reads with `recv_enhanced`; returns the ring and both sides.
 fn echo_recv_enhanced(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
-    const SIZE: usize = 2 * 1024 * 1024;
-    let ring = Rc::new(ring);
-    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let data: Vec<u8> = (0..SIZE).map(|i| (i * 7 % 253) as u8).collect();
-    let r2 = ring.clone();
-    ring.spawn(async move {
-        let (s, _) = r2.accept(&listener).await.unwrap();
-        let mut buf = Vec::with_capacity(64 * 1024);
-        loop {
-            let (n, b) = r2.recv_enhanced(&s, buf).await;
-            if n.unwrap() == 0 {
-                break;
-            }
-            let (w, b) = r2.send(&s, b).await;
-            assert_eq!(w.unwrap(), b.len());
-            buf = b;
-        }
-        r2.shutdown(&s, std::net::Shutdown::Write).await.unwrap();
-    });
-    let sent = data.clone();
-    let back = ring.block_on(async {
-        let c = Rc::new(ring.connect_tcp(addr).await.unwrap());
-        let (rc, c2) = (ring.clone(), c.clone());
-        ring.spawn(async move {
-            for chunk in sent.chunks(100_000) {
-                let (n, _) = rc.send(&*c2, chunk.to_vec()).await;
-                assert_eq!(n.unwrap(), chunk.len());
-            }
-            rc.shutdown(&*c2, std::net::Shutdown::Write).await.unwrap();
-        });
-        let mut back = Vec::new();
-        loop {
-            let (n, b) = ring.recv(&*c, Vec::with_capacity(256 * 1024)).await;
-            if n.unwrap() == 0 {
-                break;
-            }
-            back.extend_from_slice(&b);
-        }
-        back
-    });
-    (ring, data, back)
+    echo(ring, 2 * 1024 * 1024, false, true)
 }
 
 #[test]

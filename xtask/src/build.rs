@@ -15,54 +15,53 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// `cargo test --no-run` for musl, returning every test executable except trybuild's (which
-/// needs cargo at run time).
-pub fn test_binaries() -> Result<Vec<TestBin>, String> {
+/// Runs cargo with `--message-format=json --target musl` and returns its artifact messages
+/// that name an executable.
+fn cargo_artifacts(args: &[&str], what: &str) -> Result<Vec<serde_json::Value>, String> {
     let out = cargo()
-        .args([
-            "test",
-            "--no-run",
-            "--message-format=json",
-            "-p",
-            "safer-ring",
-            "--features",
-            "tokio",
-            "--target",
-            MUSL,
-        ])
+        .args(args)
+        .args(["--message-format=json", "--target", MUSL])
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("running cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo test --no-run --target {MUSL} failed (is the target installed? `rustup target add {MUSL}`)"
+            "{what} failed (is the target installed? `rustup target add {MUSL}`)"
         ));
     }
-    let mut bins = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let (Some(exe), Some(target)) = (msg["executable"].as_str(), msg.get("target")) else {
-            continue;
-        };
-        let name = target["name"].as_str().unwrap_or("unknown").to_string();
-        // Integration tests and unit tests only: examples are servers, and trybuild's
-        // compile-fail test needs cargo at run time.
-        let kinds: Vec<&str> = target["kind"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|k| k.as_str())
-            .collect();
-        if name == "compile_fail" || !kinds.iter().any(|k| *k == "test" || *k == "lib") {
-            continue;
-        }
-        bins.push(TestBin {
-            name,
-            path: exe.into(),
-        });
-    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["executable"].is_string())
+        .collect())
+}
+
+/// `cargo test --no-run` for musl, returning every test executable except trybuild's (which
+/// needs cargo at run time).
+pub fn test_binaries() -> Result<Vec<TestBin>, String> {
+    let msgs = cargo_artifacts(
+        &[
+            "test",
+            "--no-run",
+            "-p",
+            "safer-ring",
+            "--features",
+            "tokio",
+        ],
+        "building the tests",
+    )?;
+    let bins: Vec<TestBin> = msgs
+        .iter()
+        .filter_map(|m| {
+            let target = &m["target"];
+            let name = target["name"].as_str()?.to_string();
+            // Integration tests and unit tests only: examples are servers.
+            let kinds = target["kind"].as_array()?;
+            let testable = kinds.iter().any(|k| k == "test" || k == "lib");
+            let path = m["executable"].as_str()?.into();
+            (testable && name != "compile_fail").then_some(TestBin { name, path })
+        })
+        .collect();
     if bins.is_empty() {
         return Err("cargo produced no test executables".into());
     }
@@ -71,25 +70,11 @@ pub fn test_binaries() -> Result<Vec<TestBin>, String> {
 
 /// The guest's PID 1.
 pub fn init_binary() -> Result<PathBuf, String> {
-    let out = cargo()
-        .args([
-            "build",
-            "--release",
-            "--message-format=json",
-            "-p",
-            "kernel-init",
-            "--target",
-            MUSL,
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !out.status.success() {
-        return Err("building kernel-init failed".into());
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .ok_or_else(|| "kernel-init produced no executable".into())
+    cargo_artifacts(
+        &["build", "--release", "-p", "kernel-init"],
+        "building kernel-init",
+    )?
+    .iter()
+    .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+    .ok_or_else(|| "kernel-init produced no executable".into())
 }

@@ -159,7 +159,7 @@ fn token() -> String {
     )
 }
 
-/// Boots `kernel` with the binaries as its only userspace and collects the results.
+/// One boot of `kernel`; see [`run_qemu`].
 fn boot_once(
     kernel: &Path,
     init: &Path,

@@ -122,6 +122,11 @@ pub enum OpKind {
         len: u32,
         bgid: u16,
     },
+    /// Multishot accept (5.19+): a completion per connection, IORING_CQE_F_MORE while more
+    /// follow. Like every io_uring-only kind, epoll completes it with -EOPNOTSUPP.
+    AcceptMulti {
+        fd: RawFd,
+    },
     /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
     RecvMulti {
         fd: RawFd,
@@ -210,10 +215,6 @@ pub(crate) trait Backend {
         timeout: Option<&LinkTimeout>,
     ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
-    /// Queues a multishot accept (IORING_ACCEPT_MULTISHOT, 5.19+): one completion per
-    /// connection, flagged IORING_CQE_F_MORE while more will follow. `Ok(false)`: this backend
-    /// has no multishot accept (the caller falls back to single accepts).
-    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full>;
     /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
     fn take_doorbells(&mut self) -> u32;
     /// Whether this backend can offer `feature` at all (io_uring: detected and not demoted;
@@ -273,9 +274,6 @@ impl Backend for AnyBackend {
     }
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
-    }
-    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {
-        dispatch!(self, b => b.push_accept_multi(user_data, fd))
     }
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
         dispatch!(self, b => b.register_ring_fd())

@@ -296,6 +296,9 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build(),
         OpKind::RecvMulti { fd, bgid } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
         OpKind::RecvSelect { fd, len, bgid } => {
             opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
@@ -401,23 +404,14 @@ impl Backend for IoUringBackend {
         Ok(self.ring_index)
     }
 
-    fn push_accept_multi(&mut self, user_data: u64, fd: RawFd) -> Result<bool, Full> {
-        let e = opcode::AcceptMulti::new(types::Fd(fd))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(user_data);
-        self.push_entries(&[e]).map(|()| true)
-    }
-
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         if !self.wake_armed {
             self.arm_wake();
         }
         if !wait {
-            let sq_empty = self.ring.submission().is_empty();
-            let busy = {
+            let (sq_empty, busy) = {
                 let sq = self.ring.submission();
-                sq.taskrun() || sq.cq_overflow()
+                (sq.is_empty(), sq.taskrun() || sq.cq_overflow())
             };
             // With DEFER_TASKRUN completions only appear after an enter with GETEVENTS; the
             // kernel flags pending work in the SQ (TASKRUN_FLAG), so an idle turn costs no syscall.

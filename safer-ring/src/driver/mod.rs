@@ -29,12 +29,27 @@ pub(crate) enum Slot {
     /// A multishot op: completions queue up until its stream takes them; `finished` once a
     /// completion came without IORING_CQE_F_MORE.
     Multi(Box<MultiState>),
-    /// A multishot op whose stream was dropped: each fd it still produces is closed; the slot
-    /// goes with the final completion.
-    MultiOrphan,
-    /// A multishot recv whose socket was dropped: each provided buffer it still fills is
-    /// recycled unread; the slot goes with the final completion.
-    MultiOrphanRecv,
+    /// A multishot op nobody reads any more: what each completion still produces is released
+    /// (see [`MultiKind`]); the slot goes with the final completion.
+    MultiOrphan(MultiKind),
+}
+
+/// What a multishot op's completions hold, so an abandoned one can release it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum MultiKind {
+    /// Accepted fds: closed.
+    Accept,
+    /// Provided buffers: recycled unread.
+    Recv,
+}
+
+/// Releases what one completion of an abandoned multishot op of `kind` holds.
+fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<u16>) {
+    match kind {
+        MultiKind::Accept if res >= 0 => drop(crate::backend::sys::own_fd(res)),
+        MultiKind::Recv if flags & CQE_F_BUFFER != 0 => recycle.push((flags >> 16) as u16),
+        _ => {}
+    }
 }
 
 /// Queue of a live multishot op.
@@ -143,18 +158,8 @@ fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags:
                 w.wake();
             }
         }
-        Slot::MultiOrphanRecv => {
-            if flags & CQE_F_BUFFER != 0 {
-                books.recycle.push((flags >> 16) as u16);
-            }
-            if !more(flags) {
-                slots.remove(key);
-            }
-        }
-        Slot::MultiOrphan => {
-            if res >= 0 {
-                drop(crate::backend::sys::own_fd(res)); // accepted after the stream was dropped
-            }
+        Slot::MultiOrphan(kind) => {
+            release(*kind, res, flags, &mut books.recycle);
             if !more(flags) {
                 slots.remove(key);
             }
@@ -217,7 +222,7 @@ impl Driver {
         Ok(key)
     }
 
-    /// Queues a multishot op (recv) whose completions collect in a `Slot::Multi`.
+    /// Queues a multishot op (accept, recv) whose completions collect in a `Slot::Multi`.
     pub(crate) fn push_multishot(&mut self, op: OpKind, waker: &Waker) -> io::Result<usize> {
         let key = self.slots.insert(Slot::Multi(Box::new(MultiState {
             waker: Some(waker.clone()),
@@ -242,55 +247,31 @@ impl Driver {
             if let Some(bid) = leftover {
                 self.backend.recycle_buffer(bid);
             }
-            let finished = match self.slots.get_mut(key) {
-                Some(Slot::Multi(m)) => {
-                    for (_, flags) in m.queue.drain(..) {
-                        if flags & CQE_F_BUFFER != 0 {
-                            self.backend.recycle_buffer((flags >> 16) as u16);
-                        }
-                    }
-                    m.finished
-                }
-                _ => continue,
-            };
-            if finished {
-                self.slots.remove(key);
-            } else {
-                self.slots[key] = Slot::MultiOrphanRecv;
-                self.cancel(key);
-            }
+            self.abandon_multi(key, MultiKind::Recv);
         }
     }
 
-    /// Queues a multishot accept on `fd`; `Ok(None)` when the backend has no multishot.
-    pub(crate) fn push_accept_multi(
-        &mut self,
-        fd: std::os::fd::RawFd,
-        waker: &Waker,
-    ) -> io::Result<Option<usize>> {
-        let key = self.slots.insert(Slot::Multi(Box::new(MultiState {
-            waker: Some(waker.clone()),
-            ..MultiState::default()
-        })));
-        loop {
-            match self.backend.push_accept_multi(key as u64, fd) {
-                Ok(true) => break,
-                Ok(false) => {
-                    self.slots.remove(key);
-                    return Ok(None);
+    /// Nobody will read multishot op `key` any more: release what its queued completions hold,
+    /// then free the slot if the op has ended, else cancel it and release the rest as it comes.
+    pub(crate) fn abandon_multi(&mut self, key: usize, kind: MultiKind) {
+        let finished = match self.slots.get_mut(key) {
+            Some(Slot::Multi(m)) => {
+                for (res, flags) in m.queue.drain(..) {
+                    release(kind, res, flags, &mut self.books.recycle);
                 }
-                Err(_full) => {
-                    if let Err(e) = self.turn(false) {
-                        self.slots.remove(key);
-                        return Err(e);
-                    }
-                }
+                m.finished
             }
+            _ => return,
+        };
+        for bid in self.books.recycle.drain(..) {
+            self.backend.recycle_buffer(bid);
         }
-        if let Some(w) = self.submit_waker.take() {
-            w.wake();
+        if finished {
+            self.slots.remove(key);
+        } else {
+            self.slots[key] = Slot::MultiOrphan(kind);
+            self.cancel(key);
         }
-        Ok(Some(key))
     }
 
     /// Asks the backend to cancel `key`; the op still completes once.

@@ -64,6 +64,15 @@ impl<'r, T: OpData> Op<'r, T> {
         }
     }
 
+    /// `data` as an op if `check` passed, else an op that completes with its error on first
+    /// poll (handing the buffer back) without reaching the kernel.
+    pub(crate) fn checked(ring: &'r Ring, data: T, check: io::Result<()>) -> Self {
+        match check {
+            Ok(()) => Op::new(ring, data),
+            Err(e) => Op::fail(ring, data, e),
+        }
+    }
+
     /// Bounds the operation by `dur`: if it has not completed by then it is cancelled and
     /// completes with [`io::ErrorKind::TimedOut`], still handing back its buffer.
     /// On io_uring this is a linked timeout (`IORING_OP_LINK_TIMEOUT`, one submission).

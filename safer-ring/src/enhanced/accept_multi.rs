@@ -12,9 +12,9 @@ use futures_core::Stream;
 
 use super::stats::Path;
 use crate::Ring;
-use crate::backend::sys;
+use crate::backend::{OpKind, sys};
 use crate::driver::op::Op;
-use crate::driver::{Slot, more};
+use crate::driver::{MultiKind, Slot, more};
 use crate::features::Feature;
 use crate::io::{AsIoFd, SharedFd, TcpListener, TcpStream};
 use crate::ops::Accept;
@@ -75,8 +75,9 @@ impl Stream for AcceptStream<'_> {
                         if let Err(e) = this.ring.prepare(fd) {
                             return Poll::Ready(Some(Err(e)));
                         }
-                        match this.ring.driver().push_accept_multi(fd.raw(), cx.waker()) {
-                            Ok(Some(key)) => {
+                        let op = OpKind::AcceptMulti { fd: fd.raw() };
+                        match this.ring.driver().push_multishot(op, cx.waker()) {
+                            Ok(key) => {
                                 this.state = State::Native {
                                     key,
                                     since: Instant::now(),
@@ -84,7 +85,6 @@ impl Stream for AcceptStream<'_> {
                                 };
                                 continue;
                             }
-                            Ok(None) => this.ring.disable_native(Feature::MultiShotAccept),
                             Err(e) => return Poll::Ready(Some(Err(e))),
                         }
                     }
@@ -156,6 +156,11 @@ impl Stream for AcceptStream<'_> {
                         libc::EINVAL if first => this
                             .ring
                             .demote(Feature::MultiShotAccept, "multishot accept answered EINVAL"),
+                        // A backend without multishot (never chosen natively, but possible):
+                        // this ring only, not a kernel verdict.
+                        libc::EOPNOTSUPP if first => {
+                            this.ring.disable_native(Feature::MultiShotAccept)
+                        }
                         libc::ECANCELED => continue,
                         errno => {
                             return Poll::Ready(Some(Err(io::Error::from_raw_os_error(errno))));
@@ -172,25 +177,8 @@ impl Drop for AcceptStream<'_> {
         let State::Native { key, .. } = self.state else {
             return;
         };
-        let mut driver = self.ring.driver();
-        let finished = match driver.slots.get_mut(key) {
-            Some(Slot::Multi(m)) => {
-                // Connections already accepted but never handed out: close them.
-                for (res, _) in m.queue.drain(..) {
-                    if res >= 0 {
-                        drop(sys::own_fd(res));
-                    }
-                }
-                m.finished
-            }
-            _ => return,
-        };
-        if finished {
-            driver.slots.remove(key);
-        } else {
-            driver.slots[key] = Slot::MultiOrphan;
-            driver.cancel(key);
-        }
+        // Connections accepted but never handed out are closed, later ones as they arrive.
+        self.ring.driver().abandon_multi(key, MultiKind::Accept);
     }
 }
 

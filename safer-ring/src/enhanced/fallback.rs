@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::stats::Path;
 use crate::Ring;
-use crate::features::Feature;
+use crate::features::{Detection, Feature};
 
 /// Whether a native attempt failed because the kernel does not have the feature.
 fn unsupported(e: &io::Error) -> bool {
@@ -51,7 +51,7 @@ impl Ring {
                 }
                 Err(e)
                     if e.raw_os_error() == Some(libc::EINVAL)
-                        && feature.detection().name() == "version" =>
+                        && matches!(feature.detection(), Detection::Version(_)) =>
                 {
                     self.demote(feature, "kernel answered EINVAL");
                     native_error = Some(e.to_string());

@@ -16,6 +16,14 @@ use std::io;
 
 use crate::error::SaferRingError;
 
+/// `len` as the kernel's u32, or 0 and the error for a buffer one operation cannot describe.
+pub(crate) fn split_len(len: usize) -> (u32, io::Result<()>) {
+    match check_len(len) {
+        Ok(n) => (n, Ok(())),
+        Err(e) => (0, Err(e)),
+    }
+}
+
 /// Checks that one operation can describe `len` bytes (the kernel takes a u32).
 pub(crate) fn check_len(len: usize) -> io::Result<u32> {
     u32::try_from(len).map_err(|_| {

@@ -8,7 +8,7 @@ use crate::backend::sys::{self, RawAddr};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
-use crate::{Ring, ops::check_len};
+use crate::{Ring, ops::split_len};
 
 /// accept; see [`Ring::accept`].
 pub struct Accept {
@@ -167,10 +167,7 @@ impl Ring {
             addr: RawAddr::empty(),
             nonblocking,
         };
-        match self.prepare(fd) {
-            Ok(()) => Op::new(self, op),
-            Err(e) => Op::fail(self, op, e),
-        }
+        Op::checked(self, op, self.prepare(fd))
     }
 
     /// Connects a new TCP socket to `addr`.
@@ -216,19 +213,15 @@ impl Ring {
 
     fn send_op<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B, zero_copy: bool) -> Op<'_, Send<B>> {
         let fd = sock.shared_fd();
-        let len = check_len(buf.bytes_init());
-        let prep = self.prepare(fd);
+        let (len, check) = split_len(buf.bytes_init());
         let op = Send {
             fd: fd.clone(),
             buf,
-            len: *len.as_ref().unwrap_or(&0),
+            len,
             flags: 0,
             zero_copy,
         };
-        match len.and(prep) {
-            Ok(_) => Op::new(self, op),
-            Err(e) => Op::fail(self, op, e),
-        }
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
     /// Receives into `buf` (filled from its start; a `Vec`'s length is set to the bytes read).
@@ -236,18 +229,14 @@ impl Ring {
     #[doc(alias = "io_uring_prep_recv")]
     pub fn recv<S: AsIoFd, B: IoBufMut>(&self, sock: &S, buf: B) -> Op<'_, Recv<B>> {
         let fd = sock.shared_fd();
-        let len = check_len(buf.bytes_total());
-        let prep = self.prepare(fd);
+        let (len, check) = split_len(buf.bytes_total());
         let op = Recv {
             fd: fd.clone(),
             buf,
-            len: *len.as_ref().unwrap_or(&0),
+            len,
             flags: 0,
         };
-        match len.and(prep) {
-            Ok(_) => Op::new(self, op),
-            Err(e) => Op::fail(self, op, e),
-        }
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
     /// Shuts down one or both directions of a socket.

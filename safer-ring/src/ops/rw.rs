@@ -2,11 +2,12 @@
 
 use std::io;
 
+use crate::Ring;
 use crate::backend::{CURRENT_POS, OpKind};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
-use crate::{Ring, ops::check_len};
+use crate::ops::{check_len, split_len};
 
 /// A read into an owned buffer; see [`Ring::read_at`] and [`Ring::read`].
 pub struct ReadAt<B> {
@@ -145,33 +146,25 @@ fn iovecs<B>(
 
 impl Ring {
     fn read_op<B: IoBufMut>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
-        let len = check_len(buf.bytes_total());
-        let prep = self.prepare(fd);
+        let (len, check) = split_len(buf.bytes_total());
         let op = ReadAt {
             fd: fd.clone(),
             buf,
             offset,
-            len: *len.as_ref().unwrap_or(&0),
+            len,
         };
-        match len.and(prep) {
-            Ok(_) => Op::new(self, op),
-            Err(e) => Op::fail(self, op, e),
-        }
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
     fn write_op<B: IoBuf>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
-        let len = check_len(buf.bytes_init());
-        let prep = self.prepare(fd);
+        let (len, check) = split_len(buf.bytes_init());
         let op = WriteAt {
             fd: fd.clone(),
             buf,
             offset,
-            len: *len.as_ref().unwrap_or(&0),
+            len,
         };
-        match len.and(prep) {
-            Ok(_) => Op::new(self, op),
-            Err(e) => Op::fail(self, op, e),
-        }
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
     /// Reads into `buf` at `offset` (pread). The buffer is filled from its start, up to its
@@ -222,30 +215,18 @@ impl Ring {
         offset: Option<u64>,
     ) -> Op<'_, Readv<B>> {
         let fd = file.shared_fd();
-        let iov = iovecs(&mut bufs, |b| (b.stable_mut_ptr(), b.bytes_total()));
-        let prep = self.prepare(fd);
+        let (iov, check) = match iovecs(&mut bufs, |b| (b.stable_mut_ptr(), b.bytes_total())) {
+            Ok(iov) => (iov, Ok(())),
+            Err(e) => (Box::default(), Err(e)),
+        };
         let offset = offset.unwrap_or(CURRENT_POS);
-        match iov.and_then(|iov| prep.map(|_| iov)) {
-            Ok(iov) => Op::new(
-                self,
-                Readv {
-                    fd: fd.clone(),
-                    bufs,
-                    iov,
-                    offset,
-                },
-            ),
-            Err(e) => Op::fail(
-                self,
-                Readv {
-                    fd: fd.clone(),
-                    bufs,
-                    iov: Box::new([]),
-                    offset,
-                },
-                e,
-            ),
-        }
+        let op = Readv {
+            fd: fd.clone(),
+            bufs,
+            iov,
+            offset,
+        };
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
     /// Vectored write at `offset`, or at the current position for `None`.
@@ -257,29 +238,18 @@ impl Ring {
         offset: Option<u64>,
     ) -> Op<'_, Writev<B>> {
         let fd = file.shared_fd();
-        let iov = iovecs(&mut bufs, |b| (b.stable_ptr().cast_mut(), b.bytes_init()));
-        let prep = self.prepare(fd);
+        let (iov, check) = match iovecs(&mut bufs, |b| (b.stable_ptr().cast_mut(), b.bytes_init()))
+        {
+            Ok(iov) => (iov, Ok(())),
+            Err(e) => (Box::default(), Err(e)),
+        };
         let offset = offset.unwrap_or(CURRENT_POS);
-        match iov.and_then(|iov| prep.map(|_| iov)) {
-            Ok(iov) => Op::new(
-                self,
-                Writev {
-                    fd: fd.clone(),
-                    bufs,
-                    iov,
-                    offset,
-                },
-            ),
-            Err(e) => Op::fail(
-                self,
-                Writev {
-                    fd: fd.clone(),
-                    bufs,
-                    iov: Box::new([]),
-                    offset,
-                },
-                e,
-            ),
-        }
+        let op = Writev {
+            fd: fd.clone(),
+            bufs,
+            iov,
+            offset,
+        };
+        Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 }

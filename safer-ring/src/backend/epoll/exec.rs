@@ -36,7 +36,9 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Recv { fd, .. }
         | OpKind::Shutdown { fd, .. } => fd,
         OpKind::OpenAt { dirfd, .. } => dirfd,
-        OpKind::RecvSelect { fd, .. } | OpKind::RecvMulti { fd, .. } => fd,
+        OpKind::RecvSelect { fd, .. }
+        | OpKind::RecvMulti { fd, .. }
+        | OpKind::AcceptMulti { fd } => fd,
         OpKind::Nop | OpKind::Timeout { .. } | OpKind::MsgRing { .. } => -1,
     }
 }
@@ -84,49 +86,37 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
                 buf,
                 len,
                 offset,
-            } => retry_eintr(|| {
-                if offset == CURRENT_POS {
-                    libc::read(fd, buf.cast(), len as usize)
-                } else {
-                    libc::pread(fd, buf.cast(), len as usize, offset as i64)
-                }
-            }),
+            } => {
+                let iov = libc::iovec {
+                    iov_base: buf.cast(),
+                    iov_len: len as usize,
+                };
+                retry_eintr(|| vectored(fd, &iov, 1, offset, Dir::Read))
+            }
             OpKind::Write {
                 fd,
                 buf,
                 len,
                 offset,
-            } => retry_eintr(|| {
-                if offset == CURRENT_POS {
-                    libc::write(fd, buf.cast(), len as usize)
-                } else {
-                    libc::pwrite(fd, buf.cast(), len as usize, offset as i64)
-                }
-            }),
+            } => {
+                let iov = libc::iovec {
+                    iov_base: buf.cast_mut().cast(),
+                    iov_len: len as usize,
+                };
+                retry_eintr(|| vectored(fd, &iov, 1, offset, Dir::Write))
+            }
             OpKind::Readv {
                 fd,
                 iov,
                 count,
                 offset,
-            } => retry_eintr(|| {
-                if offset == CURRENT_POS {
-                    libc::readv(fd, iov, count as i32)
-                } else {
-                    libc::preadv(fd, iov, count as i32, offset as i64)
-                }
-            }),
+            } => retry_eintr(|| vectored(fd, iov, count, offset, Dir::Read)),
             OpKind::Writev {
                 fd,
                 iov,
                 count,
                 offset,
-            } => retry_eintr(|| {
-                if offset == CURRENT_POS {
-                    libc::writev(fd, iov, count as i32)
-                } else {
-                    libc::pwritev(fd, iov, count as i32, offset as i64)
-                }
-            }),
+            } => retry_eintr(|| vectored(fd, iov, count, offset, Dir::Write)),
             OpKind::Fsync { fd, datasync } => {
                 (if datasync {
                     libc::fdatasync(fd)
@@ -184,12 +174,37 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
             OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
             OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
             // Only io_uring rings can receive OP_MSG_RING.
-            OpKind::MsgRing { .. } | OpKind::RecvSelect { .. } | OpKind::RecvMulti { .. } => {
+            OpKind::MsgRing { .. }
+            | OpKind::RecvSelect { .. }
+            | OpKind::RecvMulti { .. }
+            | OpKind::AcceptMulti { .. } => {
                 return Attempt::Done(-libc::EOPNOTSUPP);
             }
         }
     };
     done(ret, dir)
+}
+
+enum Dir {
+    Read,
+    Write,
+}
+
+/// One (p)readv/(p)writev: at `offset`, or at the current position for `CURRENT_POS`.
+///
+/// # Safety
+/// `iov` points to `count` iovecs describing memory valid for the transfer.
+unsafe fn vectored(fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64, dir: Dir) -> isize {
+    let n = count as i32;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (dir, offset == CURRENT_POS) {
+            (Dir::Read, true) => libc::readv(fd, iov, n),
+            (Dir::Read, false) => libc::preadv(fd, iov, n, offset as i64),
+            (Dir::Write, true) => libc::writev(fd, iov, n),
+            (Dir::Write, false) => libc::pwritev(fd, iov, n, offset as i64),
+        }
+    }
 }
 
 fn retry_eintr(mut f: impl FnMut() -> isize) -> isize {

@@ -324,10 +324,6 @@ impl Backend for EpollBackend {
         Ok(None)
     }
 
-    fn push_accept_multi(&mut self, _user_data: u64, _fd: RawFd) -> Result<bool, Full> {
-        Ok(false) // epoll has no multishot: callers loop single accepts
-    }
-
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         self.fire_timers();
         let ms = if wait && self.ready.is_empty() {
