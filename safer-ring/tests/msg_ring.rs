@@ -82,7 +82,18 @@ fn ring_to_ring_native_where_available() {
     check(Some(&sender), BackendKind::IoUring);
     let native = features::supports_feature(Feature::MsgRing);
     let s = sender.enhancement_stats(Feature::MsgRing);
-    assert_eq!((s.native > 0, s.fallback > 0), (native, !native), "{s:?}");
+    assert_eq!((s.native, s.fallback), if native { (N, 0) } else { (0, N) });
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    let native_fd = fd_passing_native();
+    assert_eq!((s.native, s.fallback), if native_fd { (1, 0) } else { (0, 1) });
+}
+
+/// Fds pass natively where the kernel has both halves: IORING_MSG_SEND_FD (6.0+, sender) and
+/// OP_FIXED_FD_INSTALL (6.8+, receiver). On 6.0 to 6.7 SEND_FD works (detection sends one
+/// for real) but the receiver cannot make a plain fd of it: the queue carries the fd.
+fn fd_passing_native() -> bool {
+    features::supports_feature(Feature::MsgRingSendFd)
+        && features::supports_feature(Feature::FixedFdInstall)
 }
 
 #[test]
@@ -97,7 +108,7 @@ fn ring_to_ring_forced_fallback() {
     };
     check(Some(&sender), BackendKind::IoUring);
     let s = sender.enhancement_stats(Feature::MsgRing);
-    assert_eq!((s.native, s.fallback), (0, N + 1));
+    assert_eq!((s.native, s.fallback), (0, N));
 }
 
 #[test]
@@ -108,6 +119,7 @@ fn epoll_sender_and_epoll_target() {
     if let Some(uring) = common::ring(BackendKind::IoUring) {
         check(Some(&uring), BackendKind::Epoll);
         assert_eq!(uring.enhancement_stats(Feature::MsgRing).native, 0);
+        assert_eq!(uring.enhancement_stats(Feature::MsgRingSendFd).native, 0);
     }
 }
 

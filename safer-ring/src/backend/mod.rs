@@ -25,6 +25,7 @@
 
 mod buf_ring;
 mod epoll;
+mod file_table;
 pub(crate) mod probe;
 mod ring_fd;
 pub(crate) mod sys;
@@ -48,6 +49,15 @@ pub(crate) const RESERVED_USER_DATA: u64 = u64::MAX - 16;
 
 /// `user_data` of the doorbell completion that OP_MSG_RING posts into a target ring.
 pub(crate) const MSG_TOKEN: u64 = RESERVED_USER_DATA + 4;
+
+/// Tag bit of the `user_data` a passed fd arrives with: `MSG_FD_TAG | seq` (see
+/// `enhanced::msg_ring`); the completion's res is the target file-table slot.
+pub(crate) const MSG_FD_TAG: u64 = 1 << 61;
+
+/// The message sequence number of a passed fd's arrival completion.
+pub(crate) fn parse_msg_fd(ud: u64) -> Option<u64> {
+    (ud & MSG_FD_TAG != 0 && ud & LINK_TAG == 0).then_some(ud & !MSG_FD_TAG)
+}
 
 /// Offset meaning "the file's current position" (stream semantics).
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
@@ -136,6 +146,18 @@ pub enum OpKind {
     MsgRing {
         ring_fd: RawFd,
         user_data: u64,
+    },
+    /// OP_MSG_RING with IORING_MSG_SEND_FD (6.0+): moves registered file `slot` into a slot
+    /// the kernel allocates in `ring_fd`'s table; that ring gets a completion with `user_data`
+    /// whose res is the slot.
+    MsgRingFd {
+        ring_fd: RawFd,
+        slot: u32,
+        user_data: u64,
+    },
+    /// OP_FIXED_FD_INSTALL (6.8+): a normal fd (close-on-exec) for registered file `slot`.
+    FixedFdInstall {
+        slot: u32,
     },
     /// Zero-copy send (6.0+): a result completion with F_MORE, then a notification.
     SendZc {
@@ -230,6 +252,12 @@ pub(crate) trait Backend {
     fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize;
     /// Returns provided buffer `bid` to the kernel unread (its op was dropped).
     fn recycle_buffer(&mut self, bid: u16);
+    /// Registers this ring's file table for native fd passing (once); whether it has one.
+    fn enable_fd_passing(&mut self) -> bool;
+    /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`.
+    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32>;
+    /// Empties file-table `slot`: a staged fd that was sent, or an arrival now installed.
+    fn release_file(&mut self, slot: u32);
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
     fn leak_on_drop(&mut self);
     /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
@@ -295,6 +323,15 @@ impl Backend for AnyBackend {
     }
     fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
         dispatch!(self, b => b.copy_buffer(bid, from, to, dst, cap))
+    }
+    fn enable_fd_passing(&mut self) -> bool {
+        dispatch!(self, b => b.enable_fd_passing())
+    }
+    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32> {
+        dispatch!(self, b => b.stage_fd(fd))
+    }
+    fn release_file(&mut self, slot: u32) {
+        dispatch!(self, b => b.release_file(slot))
     }
     fn leak_on_drop(&mut self) {
         dispatch!(self, b => b.leak_on_drop())

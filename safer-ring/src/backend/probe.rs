@@ -2,6 +2,7 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::io;
+use std::os::fd::AsRawFd;
 
 use io_uring::{IoUring, Probe};
 
@@ -15,6 +16,7 @@ pub(crate) struct KernelAnswers {
     pub(crate) opcodes: Option<Vec<u8>>,
     pub(crate) ring_fd: Option<bool>,
     pub(crate) buf_ring: Option<bool>,
+    pub(crate) send_fd: Option<bool>,
     pub(crate) coop: Option<bool>,
     pub(crate) single_issuer: Option<bool>,
     pub(crate) defer: Option<bool>,
@@ -125,7 +127,59 @@ pub(crate) fn ask_kernel() -> KernelAnswers {
         br,
         &mut a.warnings,
     );
+
+    // MSG_RING's SEND_FD rides on an existing opcode: only a real call tells (6.0 per the
+    // table, "6.2" per some sources).
+    if a.opcodes
+        .as_ref()
+        .is_some_and(|o| !o.contains(&OP_MSG_RING))
+    {
+        a.send_fd = Some(false);
+    } else {
+        let sf = try_send_fd();
+        record(&mut a.send_fd, "MSG_RING SEND_FD", sf, &mut a.warnings);
+    }
     a
+}
+
+const OP_MSG_RING: u8 = io_uring::opcode::MsgRingData::CODE;
+
+/// Sends an eventfd from one throwaway ring's file table into another's with OP_MSG_RING
+/// (IORING_MSG_SEND_FD, kernel-allocated target slot): true when both sides saw it arrive.
+fn try_send_fd() -> io::Result<bool> {
+    let (mut from, mut to) = (IoUring::new(2)?, IoUring::new(2)?);
+    // Sparse tables are 5.19: where they are missing, SEND_FD (6.0) is too.
+    if let Err(e) = to.submitter().register_files_sparse(1) {
+        return verdict(Err(e));
+    }
+    let efd = super::sys::eventfd()?;
+    if let Err(e) = from.submitter().register_files(&[efd.as_raw_fd()]) {
+        return verdict(Err(e));
+    }
+    const UD: u64 = 0x5e4d_f00d;
+    let sqe = io_uring::opcode::MsgRingSendFd::new(
+        io_uring::types::Fd(to.as_raw_fd()),
+        io_uring::types::Fixed(0),
+        io_uring::types::DestinationSlot::auto_target(),
+        UD,
+    )
+    .build()
+    .user_data(UD);
+    // SAFETY: the entry holds no pointers; it names a file-table slot and a ring fd that both
+    // stay alive until its completion is reaped just below.
+    unsafe { from.submission().push(&sqe) }
+        .map_err(|_| io::Error::other("a fresh ring has a full SQ"))?;
+    from.submit_and_wait(1)?;
+    let res = from.completion().next().map_or(-libc::EIO, |c| c.result());
+    if res == -libc::EINVAL {
+        return Ok(false);
+    }
+    if res < 0 {
+        return Err(io::Error::from_raw_os_error(-res));
+    }
+    // The target's completion carries the slot the kernel allocated: the only one, 0.
+    let arrived = to.completion().next().map(|c| (c.user_data(), c.result()));
+    Ok(arrived == Some((UD, 0)))
 }
 
 fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {

@@ -42,6 +42,8 @@ pub(crate) struct IoUringBackend {
     doorbells: u32,
     buf_ring: Option<super::buf_ring::BufRing>,
     buf_ring_failed: bool,
+    /// The file table for native fd passing; `Err(())` once registering it failed.
+    files: Option<Result<super::file_table::FileTable, ()>>,
     leak: bool,
 }
 
@@ -109,6 +111,7 @@ impl IoUringBackend {
             doorbells: 0,
             buf_ring: None,
             buf_ring_failed: false,
+            files: None,
             leak: false,
         };
         backend.arm_wake();
@@ -169,6 +172,13 @@ impl Drop for IoUringBackend {
     fn drop(&mut self) {
         if let Some(b) = self.buf_ring.take() {
             b.release(&self.ring, self.leak);
+        }
+        // Release passed fds nobody installed now, not when the last RingHandle (which keeps
+        // the ring open as a MSG_RING target) goes; later senders then fall back.
+        if let Some(Ok(_)) = self.files.take()
+            && !self.leak
+        {
+            let _ = self.ring.submitter().unregister_files();
         }
         // The registration holds a reference to the ring: release it before the ring closes.
         if let Some(index) = self.ring_index.take() {
@@ -309,6 +319,20 @@ fn build(op: OpKind) -> squeue::Entry {
         OpKind::MsgRing { ring_fd, user_data } => {
             opcode::MsgRingData::new(types::Fd(ring_fd), 0, user_data, None).build()
         }
+        OpKind::MsgRingFd {
+            ring_fd,
+            slot,
+            user_data,
+        } => opcode::MsgRingSendFd::new(
+            types::Fd(ring_fd),
+            types::Fixed(slot),
+            types::DestinationSlot::auto_target(),
+            user_data,
+        )
+        .build(),
+        OpKind::FixedFdInstall { slot } => {
+            opcode::FixedFdInstall::new(types::Fixed(slot), 0).build()
+        }
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
         OpKind::Timeout { spec } => {
             // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.
@@ -386,6 +410,32 @@ impl Backend for IoUringBackend {
 
     fn leak_on_drop(&mut self) {
         self.leak = true;
+    }
+
+    fn enable_fd_passing(&mut self) -> bool {
+        let ring = &self.ring;
+        let files = self.files.get_or_insert_with(|| {
+            super::file_table::FileTable::register(ring).map_err(|e| {
+                tracing::info!(error = %e, "no registered-file table; fds travel in the queue");
+            })
+        });
+        files.is_ok()
+    }
+
+    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32> {
+        if !self.enable_fd_passing() {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        match &mut self.files {
+            Some(Ok(t)) => t.stage(&self.ring, fd),
+            _ => unreachable!("enabled just above"),
+        }
+    }
+
+    fn release_file(&mut self, slot: u32) {
+        if let Some(Ok(t)) = &mut self.files {
+            t.release(&self.ring, slot);
+        }
     }
 
     fn supports_feature(&self, feature: crate::Feature) -> bool {

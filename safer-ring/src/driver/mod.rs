@@ -74,8 +74,16 @@ pub(crate) trait Orphan {
     fn complete(self: Box<Self>, res: i32, flags: u32);
 }
 
-/// Multishot recvs of dropped sockets: (slot key, buffer the socket was still reading).
-pub(crate) type DeadRecvs = std::rc::Rc<std::cell::RefCell<Vec<(usize, Option<u16>)>>>;
+/// Work left for the next turn by code that cannot borrow the driver (drop hooks, the
+/// completions of orphaned ops).
+pub(crate) enum Chore {
+    /// A socket with a multishot recv was dropped: (slot key, buffer it was still reading).
+    AbandonRecv(usize, Option<u16>),
+    /// A registered-file slot to empty: a sent fd's staging slot, or an installed arrival.
+    ReleaseFile(u32),
+}
+
+pub(crate) type Chores = std::rc::Rc<std::cell::RefCell<Vec<Chore>>>;
 
 /// What the driver tracks per op besides its slot.
 #[derive(Default)]
@@ -88,6 +96,8 @@ pub(crate) struct Books {
     recycle: Vec<u16>,
     /// Wakers of the ops in `Waiting`/`Partial` slots.
     pub(crate) wakers: wakers::Wakers,
+    /// Fds passed to this ring with MSG_RING: (message sequence, file-table slot or -errno).
+    arrivals: Vec<(u64, i32)>,
 }
 
 pub(crate) struct Driver {
@@ -99,15 +109,18 @@ pub(crate) struct Driver {
     pub(crate) submit_waker: Option<Waker>,
     /// Per-op bookkeeping next to the slab (links, re-cancels, buffers, wakers).
     pub(crate) books: Books,
-    /// Multishot recvs whose socket was dropped: (slot key, partly read buffer). Filled by
-    /// the sockets' drop hooks, drained every turn.
-    pub(crate) dead_recvs: DeadRecvs,
+    /// Filled by drop hooks and orphaned completions, drained every turn.
+    pub(crate) chores: Chores,
     next_link: u32,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
 
 fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags: u32) {
+    if let Some(seq) = crate::backend::parse_msg_fd(ud) {
+        books.arrivals.push((seq, res));
+        return;
+    }
     if let Some((key, seq)) = crate::backend::parse_link(ud) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again.
@@ -182,7 +195,7 @@ impl Driver {
             drain_timeout,
             submit_waker: None,
             books: Books::default(),
-            dead_recvs: Default::default(),
+            chores: Default::default(),
             next_link: 0,
         }
     }
@@ -240,14 +253,19 @@ impl Driver {
         Ok(key)
     }
 
-    /// Cancels the multishot recvs of dropped sockets and recycles what they hold.
-    fn reap_dead_recvs(&mut self) {
-        let dead = std::mem::take(&mut *self.dead_recvs.borrow_mut());
-        for (key, leftover) in dead {
-            if let Some(bid) = leftover {
-                self.backend.recycle_buffer(bid);
+    /// Does the work drop hooks and orphaned completions left (see [`Chore`]).
+    pub(crate) fn do_chores(&mut self) {
+        let chores = std::mem::take(&mut *self.chores.borrow_mut());
+        for chore in chores {
+            match chore {
+                Chore::AbandonRecv(key, leftover) => {
+                    if let Some(bid) = leftover {
+                        self.backend.recycle_buffer(bid);
+                    }
+                    self.abandon_multi(key, MultiKind::Recv);
+                }
+                Chore::ReleaseFile(slot) => self.backend.release_file(slot),
             }
-            self.abandon_multi(key, MultiKind::Recv);
         }
     }
 
@@ -293,8 +311,8 @@ impl Driver {
     }
 
     pub(crate) fn turn_timeout(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
-        if !self.dead_recvs.borrow().is_empty() {
-            self.reap_dead_recvs();
+        if !self.chores.borrow().is_empty() {
+            self.do_chores();
         }
         let Driver {
             backend,
@@ -321,6 +339,9 @@ impl Driver {
         backend.reap(&mut sink);
         for bid in books.recycle.drain(..) {
             backend.recycle_buffer(bid);
+        }
+        if !books.arrivals.is_empty() {
+            mailbox.land(&mut books.arrivals);
         }
         if backend.take_doorbells() > 0 {
             mailbox.ring_doorbell();

@@ -1,25 +1,30 @@
 //! Ring-to-ring messages: a `Send` handle through which other threads or rings post a `u64`
 //! or pass a file descriptor to a ring.
 //!
-//! Messages travel through a shared queue. What differs is how the target learns of them:
-//! natively, the sending ring submits IORING_OP_MSG_RING (Linux 5.18+), which posts a
-//! completion straight into the target's completion queue (waking it if it sleeps in
-//! `io_uring_enter`); as the fallback (plain threads, epoll targets, older kernels), the
-//! target's waker is woken, which writes its eventfd. Native fd passing
-//! (IORING_MSG_SEND_FD) needs registered file tables and is not used: fds always travel in
-//! the queue, which is correct because threads share the fd table.
+//! Every message takes a place in the target's queue when it is sent, so the target reads
+//! them in sending order. What differs is how they travel:
+//! - data: natively, the sending ring submits IORING_OP_MSG_RING (Linux 5.18+), which posts a
+//!   completion straight into the target's completion queue (waking it if it sleeps in
+//!   `io_uring_enter`); as the fallback (plain threads, epoll targets, older kernels), the
+//!   target's waker is woken, which writes its eventfd;
+//! - fds: natively, the sender stages the fd in its registered-file table and IORING_MSG_SEND_FD
+//!   (6.0+) moves the file into the target's table; the target turns it into a normal fd with
+//!   OP_FIXED_FD_INSTALL (6.8+). Where either side lacks its half (6.0 to 6.7 have SEND_FD but
+//!   no FIXED_FD_INSTALL), the fd number itself travels in the queue: threads share the fd table.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::stats::Path;
 use crate::Ring;
-use crate::backend::{MSG_TOKEN, OpKind};
+use crate::backend::{Backend, MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
+use crate::driver::{Chore, Chores};
 use crate::features::Feature;
 
 /// What a [`RingHandle`] carries.
@@ -31,9 +36,25 @@ pub enum Message {
     Fd(OwnedFd),
 }
 
+enum Entry {
+    Ready(Message),
+    /// An fd passed natively: `slot` in the target's file table once its completion arrived.
+    Passing {
+        seq: u64,
+        slot: Option<u32>,
+    },
+}
+
+/// What the receiver takes next.
+enum Next {
+    Message(Message),
+    /// A natively passed fd, still a registered file: install it first.
+    Slot(u32),
+}
+
 #[derive(Default)]
 struct Inbox {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Entry>,
     waker: Option<Waker>,
 }
 
@@ -42,6 +63,9 @@ pub(crate) struct Mailbox {
     /// A duplicate of the target's io_uring fd: keeps the ring alive for OP_MSG_RING even if
     /// the target is dropped first (its completions then land in a ring nobody reads).
     ring_fd: Option<OwnedFd>,
+    /// The target has a file table and installs arrivals (see the module docs).
+    accepts_fds: AtomicBool,
+    next_seq: AtomicU64,
 }
 
 impl Mailbox {
@@ -49,6 +73,8 @@ impl Mailbox {
         Arc::new(Mailbox {
             inbox: Mutex::new(Inbox::default()),
             ring_fd,
+            accepts_fds: AtomicBool::new(false),
+            next_seq: AtomicU64::new(0),
         })
     }
 
@@ -56,16 +82,92 @@ impl Mailbox {
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `msg`; wakes the receiver unless a native doorbell will.
-    fn push(&self, msg: Message, wake: bool) {
+    /// Runs `f` on the inbox, then wakes the receiver if `wake`.
+    fn update(&self, wake: bool, f: impl FnOnce(&mut VecDeque<Entry>)) {
         let waker = {
             let mut inbox = self.lock();
-            inbox.queue.push_back(msg);
+            f(&mut inbox.queue);
             if wake { inbox.waker.take() } else { None }
         };
         if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    /// Queues `msg`; wakes the receiver unless a native doorbell will.
+    fn push(&self, msg: Message, wake: bool) {
+        self.update(wake, |q| q.push_back(Entry::Ready(msg)));
+    }
+
+    /// Takes the place of an fd about to be passed natively.
+    fn reserve(&self) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & !MSG_FD_TAG;
+        self.update(false, |q| q.push_back(Entry::Passing { seq, slot: None }));
+        seq
+    }
+
+    /// Fills the place of `seq` (the native pass failed: the fd itself goes instead).
+    fn resolve(&self, seq: u64, fd: OwnedFd) {
+        self.update(true, |q| {
+            let msg = Entry::Ready(Message::Fd(fd));
+            match q
+                .iter_mut()
+                .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
+            {
+                Some(e) => *e = msg,
+                None => q.push_back(msg),
+            }
+        });
+    }
+
+    /// Arrival completions reaped on the target ring: `(seq, slot)`.
+    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) {
+        self.update(true, |q| {
+            for (seq, res) in arrivals.drain(..) {
+                let Ok(slot) = u32::try_from(res) else {
+                    tracing::error!(seq, res, "an fd arrival completion carries an error");
+                    continue;
+                };
+                match q
+                    .iter_mut()
+                    .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
+                {
+                    Some(Entry::Passing { slot: s, .. }) => *s = Some(slot),
+                    _ => q.push_back(Entry::Passing {
+                        seq,
+                        slot: Some(slot),
+                    }),
+                }
+            }
+        });
+    }
+
+    /// The next message in sending order; pending while the first is an fd still on its way.
+    fn take(&self, cx: &mut Context<'_>) -> Poll<Next> {
+        let mut inbox = self.lock();
+        match inbox.queue.front() {
+            Some(Entry::Ready(_)) => {
+                let Some(Entry::Ready(m)) = inbox.queue.pop_front() else {
+                    unreachable!()
+                };
+                Poll::Ready(Next::Message(m))
+            }
+            Some(&Entry::Passing {
+                slot: Some(slot), ..
+            }) => {
+                inbox.queue.pop_front();
+                Poll::Ready(Next::Slot(slot))
+            }
+            Some(Entry::Passing { slot: None, .. }) | None => {
+                inbox.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Puts `e` first: an installed arrival, or one whose install never ran.
+    fn requeue(&self, e: Entry) {
+        self.update(true, |q| q.push_front(e));
     }
 
     /// A doorbell completion arrived on the target ring: wake the receiver (same thread).
@@ -111,9 +213,8 @@ pub struct MsgRing {
 impl OpData for MsgRing {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
-        let fd = self.mailbox.ring_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
         OpKind::MsgRing {
-            ring_fd: fd,
+            ring_fd: self.mailbox.target_fd(),
             user_data: MSG_TOKEN,
         }
     }
@@ -122,40 +223,154 @@ impl OpData for MsgRing {
     }
 }
 
+/// IORING_MSG_SEND_FD of a staged fd. Its completion decides where the fd goes even if the
+/// sending future was dropped: delivered (we close our copy) or back through the queue.
+pub struct SendFd {
+    /// Ours until the completion says where it went.
+    fd: Option<OwnedFd>,
+    slot: u32,
+    seq: u64,
+    mailbox: Arc<Mailbox>,
+    chores: Chores,
+}
+
+impl OpData for SendFd {
+    type Output = io::Result<()>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::MsgRingFd {
+            ring_fd: self.mailbox.target_fd(),
+            slot: self.slot,
+            user_data: MSG_FD_TAG | self.seq,
+        }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> io::Result<()> {
+        if res.is_ok() {
+            // The target's table holds the file now; our fd is a spare.
+            self.fd = None;
+        }
+        res.map(drop) // on error, drop sends the fd through the queue
+    }
+}
+
+impl Drop for SendFd {
+    fn drop(&mut self) {
+        // Whatever happened (completed, failed, never submitted), the staging slot is done
+        // with; an fd still here was not delivered natively and goes through the queue.
+        self.chores.borrow_mut().push(Chore::ReleaseFile(self.slot));
+        if let Some(fd) = self.fd.take() {
+            self.mailbox.resolve(self.seq, fd);
+        }
+    }
+}
+
+/// OP_FIXED_FD_INSTALL of an arrival on the receiving ring. The new fd goes to the front of
+/// the queue, so a dropped `next_message` loses nothing.
+pub struct Install {
+    slot: Option<u32>,
+    mailbox: Arc<Mailbox>,
+    chores: Chores,
+}
+
+impl OpData for Install {
+    type Output = io::Result<()>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::FixedFdInstall {
+            slot: self.slot.expect("install not yet completed"),
+        }
+    }
+    fn complete(mut self, res: io::Result<u32>, _: u32) -> io::Result<()> {
+        let slot = self.slot.take().expect("completes once");
+        self.chores.borrow_mut().push(Chore::ReleaseFile(slot));
+        let fd = res?;
+        let fd = crate::backend::sys::own_fd(fd as i32);
+        self.mailbox.requeue(Entry::Ready(Message::Fd(fd)));
+        Ok(())
+    }
+}
+
+impl Drop for Install {
+    fn drop(&mut self) {
+        // Never submitted (the receiver was dropped first): the arrival waits for the next one.
+        if let Some(slot) = self.slot {
+            self.mailbox.requeue(Entry::Passing {
+                seq: u64::MAX,
+                slot: Some(slot),
+            });
+        }
+    }
+}
+
+impl Mailbox {
+    fn target_fd(&self) -> std::os::fd::RawFd {
+        self.ring_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
 impl Ring {
     /// A `Send + Sync` handle other threads and rings use to message this ring.
+    ///
+    /// Where this ring can receive fds natively (io_uring with IORING_MSG_SEND_FD and
+    /// OP_FIXED_FD_INSTALL, Linux 6.8+, both enabled), the first call registers the
+    /// registered-file table that fds arrive in.
     pub fn handle(&self) -> RingHandle {
-        RingHandle {
-            mailbox: self.mailbox(),
+        let mailbox = self.mailbox();
+        if self.uses_native(Feature::MsgRingSendFd)
+            && self.uses_native(Feature::FixedFdInstall)
+            && !mailbox.accepts_fds.load(Ordering::Relaxed)
+            && self.driver().backend.enable_fd_passing()
+        {
+            mailbox.accepts_fds.store(true, Ordering::Release);
+        }
+        RingHandle { mailbox }
+    }
+
+    /// The next message posted to this ring through a [`RingHandle`], in sending order.
+    ///
+    /// Cancel-safe: dropping the future loses no message.
+    pub async fn next_message(&self) -> Message {
+        let mailbox = self.mailbox();
+        loop {
+            match std::future::poll_fn(|cx| mailbox.take(cx)).await {
+                Next::Message(m) => return m,
+                Next::Slot(slot) => {
+                    let start = Instant::now();
+                    let install = Install {
+                        slot: Some(slot),
+                        mailbox: mailbox.clone(),
+                        chores: self.driver().chores.clone(),
+                    };
+                    let r = Op::new(self, install).await;
+                    self.driver().do_chores();
+                    match r {
+                        Ok(()) => {
+                            self.record(Feature::FixedFdInstall, Path::Native, start.elapsed())
+                        }
+                        // Detection said FIXED_FD_INSTALL works, so this is unexpected: the
+                        // file is released with the slot and the message is lost. Say so.
+                        Err(e) => {
+                            tracing::error!(error = %e, slot, "installing a passed fd failed; the fd is lost")
+                        }
+                    }
+                }
+            }
         }
     }
 
-    /// The next message posted to this ring through a [`RingHandle`].
-    pub async fn next_message(&self) -> Message {
-        let mailbox = self.mailbox();
-        std::future::poll_fn(|cx| {
-            let mut inbox = mailbox.lock();
-            match inbox.queue.pop_front() {
-                Some(m) => Poll::Ready(m),
-                None => {
-                    inbox.waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
-    }
-
-    /// Sends `msg` to the ring behind `to`: natively with IORING_OP_MSG_RING (Linux 5.18+)
-    /// when this ring uses it and the target is an io_uring ring, else through the target's
-    /// waker. Delivery is guaranteed either way; [`Ring::enhancement_stats`] for
-    /// [`Feature::MsgRing`] says which path ran.
+    /// Sends `msg` to the ring behind `to`, natively where this ring and the target can (see
+    /// the module docs), else through the target's queue and waker. Delivery is guaranteed
+    /// either way; [`Ring::enhancement_stats`] for [`Feature::MsgRing`] (data) and
+    /// [`Feature::MsgRingSendFd`] (fds) says which path ran.
     ///
     /// # Errors
-    /// None today: a failing native doorbell falls back to waking the target.
+    /// None today: a failing native path falls back to the queue.
     #[doc(alias = "io_uring_prep_msg_ring")]
+    #[doc(alias = "io_uring_prep_msg_ring_fd")]
     pub async fn msg_ring(&self, to: &RingHandle, msg: Message) -> io::Result<()> {
         let start = Instant::now();
+        let msg = match msg {
+            Message::Fd(fd) => return self.send_fd_to(to, fd, start).await,
+            m => m,
+        };
         if self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some() {
             to.mailbox.push(msg, false);
             match Op::new(
@@ -179,6 +394,44 @@ impl Ring {
             to.mailbox.push(msg, true);
         }
         self.record(Feature::MsgRing, Path::Fallback, start.elapsed());
+        Ok(())
+    }
+
+    async fn send_fd_to(&self, to: &RingHandle, fd: OwnedFd, start: Instant) -> io::Result<()> {
+        let native = self.uses_native(Feature::MsgRingSendFd)
+            && to.mailbox.accepts_fds.load(Ordering::Acquire)
+            && !Arc::ptr_eq(&to.mailbox, &self.mailbox()); // the kernel refuses self-sends
+        let staged = if native {
+            let r = self.driver().backend.stage_fd(fd.as_raw_fd());
+            r.map_err(|e| tracing::debug!(error = %e, "staging an fd failed; using the queue"))
+                .ok()
+        } else {
+            None
+        };
+        let Some(slot) = staged else {
+            to.mailbox.push(Message::Fd(fd), true);
+            self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
+            return Ok(());
+        };
+        let send = SendFd {
+            fd: Some(fd),
+            slot,
+            seq: to.mailbox.reserve(),
+            mailbox: to.mailbox.clone(),
+            chores: self.driver().chores.clone(),
+        };
+        let r = Op::new(self, send).await;
+        self.driver().do_chores();
+        match r {
+            Ok(()) => self.record(Feature::MsgRingSendFd, Path::Native, start.elapsed()),
+            Err(e) => {
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    self.demote(Feature::MsgRingSendFd, &e.to_string());
+                }
+                tracing::debug!(error = %e, "IORING_MSG_SEND_FD failed; the fd went through the queue");
+                self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
+            }
+        }
         Ok(())
     }
 }

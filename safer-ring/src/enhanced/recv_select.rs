@@ -10,8 +10,8 @@ use super::stats::Path;
 use crate::Ring;
 use crate::backend::{Backend, OpKind};
 use crate::buf::IoBufMut;
-use crate::driver::Slot;
 use crate::driver::op::{Op, OpData};
+use crate::driver::{Chore, Slot};
 use crate::features::Feature;
 use crate::io::{AsIoFd, SharedFd};
 
@@ -73,10 +73,10 @@ impl Ring {
                         let k =
                             d.push_multishot(OpKind::RecvMulti { fd: fd.raw(), bgid }, cx.waker())?;
                         multi.key.set(Some(k));
-                        let dead = std::rc::Rc::downgrade(&d.dead_recvs);
+                        let chores = std::rc::Rc::downgrade(&d.chores);
                         *multi.on_drop.borrow_mut() = Some(Box::new(move |key, leftover| {
-                            if let Some(dead) = dead.upgrade() {
-                                dead.borrow_mut().push((key, leftover));
+                            if let Some(chores) = chores.upgrade() {
+                                chores.borrow_mut().push(Chore::AbandonRecv(key, leftover));
                             }
                         }));
                         k

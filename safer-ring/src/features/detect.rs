@@ -43,6 +43,8 @@ pub struct TryResults {
     pub register_ring_fd: Option<bool>,
     /// IORING_REGISTER_PBUF_RING.
     pub register_buf_ring: Option<bool>,
+    /// OP_MSG_RING with IORING_MSG_SEND_FD.
+    pub msg_ring_send_fd: Option<bool>,
     /// Setup with COOP_TASKRUN.
     pub coop_taskrun: Option<bool>,
     /// Setup with SINGLE_ISSUER.
@@ -56,6 +58,7 @@ impl TryResults {
         match t {
             Try::RegisterRingFd => self.register_ring_fd,
             Try::RegisterBufRing => self.register_buf_ring,
+            Try::MsgRingSendFd => self.msg_ring_send_fd,
             Try::SetupCoopTaskrun => self.coop_taskrun,
             Try::SetupSingleIssuer => self.single_issuer,
             Try::SetupDeferTaskrun => self.defer_taskrun,
@@ -199,6 +202,7 @@ pub fn detect_now() -> FeatureReport {
         tries: TryResults {
             register_ring_fd: answers.ring_fd,
             register_buf_ring: answers.buf_ring,
+            msg_ring_send_fd: answers.send_fd,
             coop_taskrun: answers.coop,
             single_issuer: answers.single_issuer,
             defer_taskrun: answers.defer,

@@ -27,6 +27,7 @@ fn inputs(release: &str, opcodes: Option<u8>, features: u32, tries: TryResults) 
 const NO_TRIES: TryResults = TryResults {
     register_ring_fd: Some(false),
     register_buf_ring: Some(false),
+    msg_ring_send_fd: Some(false),
     coop_taskrun: Some(false),
     single_issuer: Some(false),
     defer_taskrun: Some(false),
@@ -64,6 +65,7 @@ impl MockKernel {
         let tries = TryResults {
             register_ring_fd: Some(true),
             register_buf_ring: Some(false),
+            msg_ring_send_fd: Some(true),
             coop_taskrun: Some(true),
             single_issuer: Some(true),
             defer_taskrun: Some(true),

@@ -19,7 +19,7 @@ pub use table::{AvailableFeatures, Detection, Feature, Try};
 
 /// Features the ring uses today when the kernel has them and the configuration allows (the
 /// `enabled` column of `safer-ring features`). The others are detected and reported; nothing
-/// in safer-ring uses them yet (MSG_RING fd passing, bundles, ...).
+/// in safer-ring uses them yet (bundles, multishot reads, ...).
 pub const USED_BY_RING: &[Feature] = &[
     Feature::BatchedSubmissions,
     Feature::AsyncCancel,
@@ -32,6 +32,8 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::MultiShotAccept,
     Feature::SendZeroCopy,
     Feature::MsgRing,
+    Feature::MsgRingSendFd,
+    Feature::FixedFdInstall,
     Feature::BufferRings,
     Feature::MultiShotRecv,
 ];

@@ -16,6 +16,7 @@ pub(crate) mod op {
     pub const SOCKET: u8 = 45;
     pub const SEND_ZC: u8 = 47;
     pub const READ_MULTISHOT: u8 = 49;
+    pub const FIXED_FD_INSTALL: u8 = 54;
     pub const BIND: u8 = 56;
     pub const LISTEN: u8 = 57;
 }
@@ -35,6 +36,8 @@ pub enum Try {
     RegisterRingFd,
     /// `IORING_REGISTER_PBUF_RING` with a one-entry ring, then unregister.
     RegisterBufRing,
+    /// OP_MSG_RING with IORING_MSG_SEND_FD between two rings with sparse file tables.
+    MsgRingSendFd,
     /// `io_uring_setup` with `IORING_SETUP_COOP_TASKRUN`.
     SetupCoopTaskrun,
     /// `io_uring_setup` with `IORING_SETUP_SINGLE_ISSUER`.
@@ -95,7 +98,9 @@ features! {
     /// Ring-to-ring messages (OP_MSG_RING). Available since Linux 5.18.
     MsgRing = (5, 18), Detection::Probe(&[op::MSG_RING]), "post a completion to another ring";
     /// Passing a fixed fd between rings with MSG_RING. Available since Linux 6.0.
-    MsgRingSendFd = (6, 0), Detection::Version(&[op::MSG_RING]), "send a registered file to another ring";
+    MsgRingSendFd = (6, 0), Detection::Try(Try::MsgRingSendFd), "send a registered file to another ring";
+    /// OP_FIXED_FD_INSTALL: a registered file becomes a normal fd. Available since Linux 6.8.
+    FixedFdInstall = (6, 8), Detection::Probe(&[op::FIXED_FD_INSTALL]), "turn a registered file into a normal fd (receiving fds natively)";
     /// Ring-mapped provided buffers (IORING_REGISTER_PBUF_RING). Available since Linux 5.19.
     BufferRings = (5, 19), Detection::Try(Try::RegisterBufRing), "provided buffers in a shared ring, no per-refill syscall";
     /// Provided buffers (OP_PROVIDE_BUFFERS). Available since Linux 5.7.
@@ -264,7 +269,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 22);
+        assert_eq!(TABLE.len(), 23);
         assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
     }
 

@@ -39,7 +39,11 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         OpKind::RecvSelect { fd, .. }
         | OpKind::RecvMulti { fd, .. }
         | OpKind::AcceptMulti { fd } => fd,
-        OpKind::Nop | OpKind::Timeout { .. } | OpKind::MsgRing { .. } => -1,
+        OpKind::Nop
+        | OpKind::Timeout { .. }
+        | OpKind::MsgRing { .. }
+        | OpKind::MsgRingFd { .. }
+        | OpKind::FixedFdInstall { .. } => -1,
     }
 }
 
@@ -175,6 +179,8 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
             OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
             // Only io_uring rings can receive OP_MSG_RING.
             OpKind::MsgRing { .. }
+            | OpKind::MsgRingFd { .. }
+            | OpKind::FixedFdInstall { .. }
             | OpKind::RecvSelect { .. }
             | OpKind::RecvMulti { .. }
             | OpKind::AcceptMulti { .. } => {

@@ -318,6 +318,16 @@ impl Backend for EpollBackend {
         0
     }
 
+    fn enable_fd_passing(&mut self) -> bool {
+        false
+    }
+
+    fn stage_fd(&mut self, _fd: RawFd) -> io::Result<u32> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn release_file(&mut self, _slot: u32) {}
+
     fn leak_on_drop(&mut self) {}
 
     fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
