@@ -148,6 +148,7 @@ fn running_kernel_reports_what_it_should() {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
         }
+        assert!(!has(Feature::MsgRingSendFd) && !has(Feature::FixedFdInstall));
         assert!(has(Feature::AsyncCancel) && has(Feature::NoDrop) && has(Feature::FastPoll));
     } else if minor >= (6, 1) {
         for f in SPLIT_5_10_6_1 {
@@ -167,6 +168,19 @@ fn running_kernel_reports_what_it_should() {
             has(Feature::RecvSendBundle),
             minor >= (6, 10),
             "RecvSendBundle on {version}"
+        );
+        // SEND_FD is found by sending an fd for real (6.0, not 6.2); the receiver's half,
+        // FIXED_FD_INSTALL, is 6.8: so 6.1 can send fds natively but not receive them.
+        assert!(has(Feature::MsgRingSendFd), "MsgRingSendFd on {version}");
+        assert_eq!(
+            report.status(Feature::MsgRingSendFd).by_detection,
+            Some(true),
+            "a real call decided"
+        );
+        assert_eq!(
+            has(Feature::FixedFdInstall),
+            minor >= (6, 8),
+            "FixedFdInstall on {version}"
         );
     }
     // Where the real kernel disagrees with the table, the kernel wins; each known disagreement

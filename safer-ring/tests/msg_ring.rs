@@ -85,7 +85,10 @@ fn ring_to_ring_native_where_available() {
     assert_eq!((s.native, s.fallback), if native { (N, 0) } else { (0, N) });
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
     let native_fd = fd_passing_native();
-    assert_eq!((s.native, s.fallback), if native_fd { (1, 0) } else { (0, 1) });
+    assert_eq!(
+        (s.native, s.fallback),
+        if native_fd { (1, 0) } else { (0, 1) }
+    );
 }
 
 /// Fds pass natively where the kernel has both halves: IORING_MSG_SEND_FD (6.0+, sender) and

@@ -1,0 +1,265 @@
+//! Passing fds between rings: natively (IORING_MSG_SEND_FD + OP_FIXED_FD_INSTALL) where the
+//! kernel has both halves, through the queue elsewhere. Each passed fd is the write end of a
+//! pipe: what the receiver writes proves delivery, and EOF on the read end proves that no
+//! staging slot, file-table slot or queue still holds a reference.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::task::{Context, Waker};
+
+use safer_ring::{BackendKind, Feature, Message, Pipe, Ring, RingHandle, features};
+
+fn native() -> bool {
+    features::supports_feature(Feature::MsgRingSendFd)
+        && features::supports_feature(Feature::FixedFdInstall)
+}
+
+fn pipe() -> (std::fs::File, OwnedFd) {
+    let (r, w) = std::io::pipe().unwrap();
+    (std::fs::File::from(OwnedFd::from(r)), w.into())
+}
+
+/// Reads everything up to EOF without blocking: `None` if a writer is still open somewhere.
+fn read_to_eof(mut r: std::fs::File) -> Option<Vec<u8>> {
+    // SAFETY: plain fcntl on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(r.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    let mut out = Vec::new();
+    match r.read_to_end(&mut out) {
+        Ok(_) => Some(out),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(e) => panic!("reading the pipe: {e}"),
+    }
+}
+
+/// A receiver ring on its own thread running `body`; returns its handle and the join handle.
+fn receiver<T: Send + 'static>(
+    body: impl FnOnce(&Ring) -> T + Send + 'static,
+) -> Option<(RingHandle, std::thread::JoinHandle<T>)> {
+    common::ring(BackendKind::IoUring)?;
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let ring = common::ring(BackendKind::IoUring).unwrap();
+        tx.send(ring.handle()).unwrap();
+        body(&ring)
+    });
+    Some((rx.recv().unwrap(), t))
+}
+
+/// Writes `tag` into a received fd and closes it.
+async fn answer(ring: &Ring, fd: OwnedFd, tag: Vec<u8>) {
+    let pipe = Pipe::from_owned_fd(fd);
+    let (n, _) = ring.write(&pipe, tag).await;
+    n.unwrap();
+}
+
+#[test]
+fn fds_and_data_keep_sending_order() {
+    const K: u64 = 300;
+    let Some((to, t)) = receiver(|ring| {
+        ring.block_on(async {
+            for i in 0..K {
+                match ring.next_message().await {
+                    Message::Data(d) => assert_eq!(d, i),
+                    Message::Fd(_) => panic!("fd where data {i} was sent"),
+                }
+                match ring.next_message().await {
+                    Message::Fd(fd) => answer(ring, fd, i.to_le_bytes().to_vec()).await,
+                    Message::Data(d) => panic!("data {d} where fd {i} was sent"),
+                }
+            }
+        });
+        ring.enhancement_stats(Feature::FixedFdInstall)
+    }) else {
+        return;
+    };
+    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let mut reads = Vec::new();
+    sender.block_on(async {
+        for i in 0..K {
+            sender.msg_ring(&to, Message::Data(i)).await.unwrap();
+            let (r, w) = pipe();
+            reads.push(r);
+            sender.msg_ring(&to, Message::Fd(w)).await.unwrap();
+        }
+    });
+    let installed = t.join().unwrap();
+    for (i, r) in (0..K).zip(reads) {
+        let got = read_to_eof(r).expect("no reference to the write end is left anywhere");
+        assert_eq!(
+            got,
+            i.to_le_bytes(),
+            "fd {i} reached the right receiver message"
+        );
+    }
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    if native() {
+        assert_eq!((s.native, s.fallback), (K, 0));
+        assert_eq!(installed.native, K);
+    } else {
+        assert_eq!((s.native, s.fallback, installed.native), (0, K, 0));
+    }
+}
+
+#[test]
+fn concurrent_sends_beyond_the_staging_slots() {
+    const K: usize = 64; // more than the 16 fds a ring stages at once
+    let Some((to, t)) = receiver(|ring| {
+        ring.block_on(async {
+            for _ in 0..K {
+                let Message::Fd(fd) = ring.next_message().await else {
+                    panic!("only fds were sent")
+                };
+                answer(ring, fd, b"x".to_vec()).await;
+            }
+        })
+    }) else {
+        return;
+    };
+    let sender = Rc::new(common::ring(BackendKind::IoUring).unwrap());
+    let done = Rc::new(std::cell::Cell::new(0));
+    let mut reads = Vec::new();
+    for _ in 0..K {
+        let (r, w) = pipe();
+        reads.push(r);
+        let (ring, to, done) = (sender.clone(), to.clone(), done.clone());
+        sender.spawn(async move {
+            ring.msg_ring(&to, Message::Fd(w)).await.unwrap();
+            done.set(done.get() + 1);
+        });
+    }
+    sender.block_on(async {
+        while done.get() < K {
+            sender.nop().await.unwrap();
+        }
+    });
+    t.join().unwrap();
+    for r in reads {
+        assert_eq!(
+            read_to_eof(r).as_deref(),
+            Some(&b"x"[..]),
+            "each fd exactly once"
+        );
+    }
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    assert_eq!(s.native + s.fallback, K as u64);
+    if native() {
+        assert!(s.native >= 16, "{s:?}");
+    } else {
+        assert_eq!(s.native, 0);
+    }
+}
+
+#[test]
+fn a_dropped_send_still_delivers() {
+    let Some((to, t)) = receiver(|ring| {
+        ring.block_on(async {
+            let Message::Fd(fd) = ring.next_message().await else {
+                panic!("an fd was sent")
+            };
+            answer(ring, fd, b"d".to_vec()).await;
+        })
+    }) else {
+        return;
+    };
+    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let (r, w) = pipe();
+    {
+        let mut send = Box::pin(sender.msg_ring(&to, Message::Fd(w)));
+        // One poll submits (native) or queues (fallback); then the future is dropped.
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = send.as_mut().poll(&mut cx);
+    }
+    // The sender's ring completes the orphaned send on its next turns.
+    sender.block_on(async {
+        for _ in 0..10 {
+            sender.nop().await.unwrap();
+        }
+    });
+    t.join().unwrap();
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b"d"[..]));
+}
+
+#[test]
+fn a_dropped_receiver_releases_unread_fds() {
+    let (go, wait) = mpsc::channel::<()>();
+    let Some((to, t)) = receiver(move |_ring| wait.recv().unwrap()) else {
+        return;
+    };
+    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let (r, w) = pipe();
+    sender
+        .block_on(sender.msg_ring(&to, Message::Fd(w)))
+        .unwrap();
+    go.send(()).unwrap();
+    t.join().unwrap(); // the receiver ring is gone; `to` still names it
+    if native() {
+        // The file sat in the receiver's table, which went with the ring.
+        assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
+    } else {
+        // The fd sits in the queue, which the handle keeps until it goes.
+        drop(to);
+        assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
+    }
+}
+
+#[test]
+fn a_ring_sends_an_fd_to_itself() {
+    let Some(ring) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    let (r, w) = pipe();
+    ring.block_on(async {
+        ring.msg_ring(&ring.handle(), Message::Fd(w)).await.unwrap();
+        let Message::Fd(fd) = ring.next_message().await else {
+            panic!("an fd was sent")
+        };
+        answer(&ring, fd, b"self".to_vec()).await;
+    });
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b"self"[..]));
+    // The kernel refuses SEND_FD to the sending ring itself: that one takes the queue.
+    assert_eq!(ring.enhancement_stats(Feature::MsgRingSendFd).native, 0);
+}
+
+/// A receiver that can only read fds through the queue (its FIXED_FD_INSTALL turned off, as
+/// on 6.0 to 6.7) still gets everything from a sender that could pass natively.
+#[test]
+fn receiver_without_install_gets_fds_through_the_queue() {
+    let (tx, rx) = mpsc::channel();
+    if common::ring(BackendKind::IoUring).is_none() {
+        return;
+    }
+    let t = std::thread::spawn(move || {
+        let off = safer_ring::ProgressiveEnhancementConfig::default()
+            .feature(Feature::FixedFdInstall, Some(false));
+        let ring = Ring::with_config(
+            safer_ring::SaferRingConfig::default()
+                .backend(BackendKind::IoUring)
+                .enhancement(off),
+        )
+        .unwrap();
+        tx.send(ring.handle()).unwrap();
+        ring.block_on(async {
+            let Message::Fd(fd) = ring.next_message().await else {
+                panic!("an fd was sent")
+            };
+            answer(&ring, fd, b"q".to_vec()).await;
+        });
+    });
+    let to = rx.recv().unwrap();
+    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let (r, w) = pipe();
+    sender
+        .block_on(sender.msg_ring(&to, Message::Fd(w)))
+        .unwrap();
+    t.join().unwrap();
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b"q"[..]));
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    assert_eq!((s.native, s.fallback), (0, 1));
+}
