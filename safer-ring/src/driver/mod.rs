@@ -353,6 +353,11 @@ impl Driver {
                 break;
             }
         }
+        // Orphans completed in this reap may have left chores (a staged fd's slot to empty):
+        // do them now rather than at a next turn that may be far off.
+        if !self.chores.borrow().is_empty() {
+            self.do_chores();
+        }
         Ok(())
     }
 
