@@ -109,9 +109,10 @@ fn main() {
             ring.msg_ring(h, Message::Data(u64::MAX)).await.unwrap();
         }
     });
-    let s = ring.enhancement_stats(Feature::MsgRing);
+    // Connections travel as fds (IORING_MSG_SEND_FD + FIXED_FD_INSTALL where both exist).
+    let s = ring.enhancement_stats(Feature::MsgRingSendFd);
     eprintln!(
-        "handed off connections: MSG_RING native {} / fallback {}",
+        "handed off connections: native fd passing {} / through the queue {}",
         s.native, s.fallback
     );
     for t in threads {

@@ -11,7 +11,10 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::task::{Context, Waker};
 
-use safer_ring::{BackendKind, Feature, Message, Pipe, Ring, RingHandle, features};
+use safer_ring::{
+    BackendKind, Feature, Message, Pipe, ProgressiveEnhancementConfig, Ring, RingHandle,
+    SaferRingConfig, features,
+};
 
 fn native() -> bool {
     features::supports_feature(Feature::MsgRingSendFd)
@@ -61,6 +64,24 @@ async fn answer(ring: &Ring, fd: OwnedFd, tag: Vec<u8>) {
 
 #[test]
 fn fds_and_data_keep_sending_order() {
+    if let Some(sender) = common::ring(BackendKind::IoUring) {
+        order_with(sender, native());
+    }
+}
+
+#[test]
+fn fds_and_data_keep_sending_order_with_send_fd_forced_off() {
+    let off = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(false));
+    let cfg = SaferRingConfig::default()
+        .backend(BackendKind::IoUring)
+        .enhancement(off);
+    if let Some(sender) = common::ring_with(cfg) {
+        order_with(sender, false);
+    }
+}
+
+/// `sender` sends K data messages interleaved with K fds; `native` says how the fds go.
+fn order_with(sender: Ring, native: bool) {
     const K: u64 = 300;
     let Some((to, t)) = receiver(|ring| {
         ring.block_on(async {
@@ -79,7 +100,6 @@ fn fds_and_data_keep_sending_order() {
     }) else {
         return;
     };
-    let sender = common::ring(BackendKind::IoUring).unwrap();
     let mut reads = Vec::new();
     sender.block_on(async {
         for i in 0..K {
@@ -99,7 +119,7 @@ fn fds_and_data_keep_sending_order() {
         );
     }
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
-    if native() {
+    if native {
         assert_eq!((s.native, s.fallback), (K, 0));
         assert_eq!(installed.native, K);
     } else {
