@@ -122,7 +122,7 @@ impl Default for SaferRingConfig {
 }
 
 impl SaferRingConfig {
-    /// A configuration for rings driven by tokio ([`Ring::drive_on_tokio`](crate::Ring::drive_on_tokio)):
+    /// A configuration for rings driven by tokio (`Ring::drive_on_tokio`, feature `tokio`):
     /// no COOP_TASKRUN / DEFER_TASKRUN, so completions are posted without the ring's thread
     /// entering io_uring and the ring fd polls readable for tokio's reactor.
     pub fn for_tokio() -> Self {

@@ -422,6 +422,8 @@ pub(crate) fn unavailable_reason(e: &io::Error) -> String {
 
 impl Drop for Ring {
     fn drop(&mut self) {
+        // Messages sent from now on fail instead of piling up; queued fds are closed.
+        self.driver.get_mut().mailbox.close();
         self.exec.drop_tasks();
         self.driver.get_mut().shutdown();
     }

@@ -205,7 +205,7 @@ fn a_dropped_send_still_delivers() {
 }
 
 #[test]
-fn a_dropped_receiver_releases_unread_fds() {
+fn a_dropped_receiver_releases_unread_fds_and_refuses_more() {
     let (go, wait) = mpsc::channel::<()>();
     let Some((to, t)) = receiver(move |_ring| wait.recv().unwrap()) else {
         return;
@@ -216,15 +216,29 @@ fn a_dropped_receiver_releases_unread_fds() {
         .block_on(sender.msg_ring(&to, Message::Fd(w)))
         .unwrap();
     go.send(()).unwrap();
-    t.join().unwrap(); // the receiver ring is gone; `to` still names it
-    if native() {
-        // The file sat in the receiver's table, which went with the ring.
-        assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
-    } else {
-        // The fd sits in the queue, which the handle keeps until it goes.
-        drop(to);
-        assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
-    }
+    t.join().unwrap();
+    // The receiver ring is gone while `to` still names it. The unread fd went with it: with
+    // its file table (native) or its queue (fallback).
+    assert!(to.is_closed());
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
+    // Later messages fail, and an fd in them is closed rather than kept.
+    let (r, w) = pipe();
+    let e = sender
+        .block_on(sender.msg_ring(&to, Message::Fd(w)))
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
+    let e = sender
+        .block_on(sender.msg_ring(&to, Message::Data(1)))
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+    assert_eq!(
+        to.post(2).unwrap_err().kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
+    let (r, w) = pipe();
+    assert!(to.send_fd(w).is_err());
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b""[..]));
 }
 
 #[test]

@@ -54,9 +54,9 @@ fn send_all(sender: Option<&Ring>, to: &RingHandle) -> std::fs::File {
         }),
         None => {
             for i in 0..N {
-                to.post(i);
+                to.post(i).unwrap();
             }
-            to.send_fd(w.into());
+            to.send_fd(w.into()).unwrap();
         }
     }
     std::fs::File::from(std::os::fd::OwnedFd::from(r))

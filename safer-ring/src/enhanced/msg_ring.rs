@@ -56,6 +56,16 @@ enum Next {
 struct Inbox {
     queue: VecDeque<Entry>,
     waker: Option<Waker>,
+    /// The target ring was dropped: messages are refused (and what was queued is closed).
+    closed: bool,
+}
+
+/// The error for a message to a ring that no longer exists.
+fn gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the target ring was dropped; the message was discarded (an fd in it is closed)",
+    )
 }
 
 pub(crate) struct Mailbox {
@@ -82,38 +92,59 @@ impl Mailbox {
         self.inbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the inbox, then wakes the receiver if `wake`.
-    fn update(&self, wake: bool, f: impl FnOnce(&mut VecDeque<Entry>)) {
+    /// Runs `f` on the queue of an open inbox, then wakes the receiver if `wake`; `Err` on a
+    /// closed one, where `f` does not run.
+    fn update(&self, wake: bool, f: impl FnOnce(&mut VecDeque<Entry>)) -> io::Result<()> {
         let waker = {
             let mut inbox = self.lock();
+            if inbox.closed {
+                return Err(gone());
+            }
             f(&mut inbox.queue);
             if wake { inbox.waker.take() } else { None }
         };
         if let Some(w) = waker {
             w.wake();
         }
+        Ok(())
+    }
+
+    /// Queues `entry` at the back (or the front); a refused one is dropped outside the lock.
+    fn put(&self, entry: Entry, wake: bool, front: bool) -> io::Result<()> {
+        let mut entry = Some(entry);
+        self.update(wake, |q| {
+            let e = entry.take().expect("runs once");
+            if front {
+                q.push_front(e)
+            } else {
+                q.push_back(e)
+            }
+        })
     }
 
     /// Queues `msg`; wakes the receiver unless a native doorbell will.
-    fn push(&self, msg: Message, wake: bool) {
-        self.update(wake, |q| q.push_back(Entry::Ready(msg)));
+    fn push(&self, msg: Message, wake: bool) -> io::Result<()> {
+        self.put(Entry::Ready(msg), wake, false)
     }
 
     /// Takes the place of an fd about to be passed natively.
-    fn reserve(&self) -> u64 {
+    fn reserve(&self) -> io::Result<u64> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & !MSG_FD_TAG;
-        self.update(false, |q| q.push_back(Entry::Passing { seq, slot: None }));
-        seq
+        self.put(Entry::Passing { seq, slot: None }, false, false)?;
+        Ok(seq)
+    }
+
+    fn find(q: &mut VecDeque<Entry>, seq: u64) -> Option<&mut Entry> {
+        q.iter_mut()
+            .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
     }
 
     /// Fills the place of `seq` (the native pass failed: the fd itself goes instead).
     fn resolve(&self, seq: u64, fd: OwnedFd) {
-        self.update(true, |q| {
-            let msg = Entry::Ready(Message::Fd(fd));
-            match q
-                .iter_mut()
-                .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
-            {
+        let mut msg = Some(Entry::Ready(Message::Fd(fd)));
+        let _ = self.update(true, |q| {
+            let msg = msg.take().expect("runs once");
+            match Self::find(q, seq) {
                 Some(e) => *e = msg,
                 None => q.push_back(msg),
             }
@@ -122,16 +153,14 @@ impl Mailbox {
 
     /// Arrival completions reaped on the target ring: `(seq, slot)`.
     pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) {
-        self.update(true, |q| {
-            for (seq, res) in arrivals.drain(..) {
+        // Closed: the slots go with the ring's file table.
+        let _ = self.update(true, |q| {
+            for &(seq, res) in arrivals.iter() {
                 let Ok(slot) = u32::try_from(res) else {
                     tracing::error!(seq, res, "an fd arrival completion carries an error");
                     continue;
                 };
-                match q
-                    .iter_mut()
-                    .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
-                {
+                match Self::find(q, seq) {
                     Some(Entry::Passing { slot: s, .. }) => *s = Some(slot),
                     _ => q.push_back(Entry::Passing {
                         seq,
@@ -140,6 +169,22 @@ impl Mailbox {
                 }
             }
         });
+        arrivals.clear();
+    }
+
+    /// The ring is going: refuse further messages and close the fds still queued.
+    pub(crate) fn close(&self) {
+        let queue = {
+            let mut inbox = self.lock();
+            inbox.closed = true;
+            std::mem::take(&mut inbox.queue)
+        };
+        drop(queue);
+    }
+
+    /// Whether the ring behind this mailbox was dropped.
+    fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// The next message in sending order; pending while the first is an fd still on its way.
@@ -167,7 +212,7 @@ impl Mailbox {
 
     /// Puts `e` first: an installed arrival, or one whose install never ran.
     fn requeue(&self, e: Entry) {
-        self.update(true, |q| q.push_front(e));
+        let _ = self.put(e, true, true);
     }
 
     /// A doorbell completion arrived on the target ring: wake the receiver (same thread).
@@ -195,13 +240,24 @@ impl std::fmt::Debug for RingHandle {
 
 impl RingHandle {
     /// Posts `data` from any thread (fallback path: the target's waker / eventfd).
-    pub fn post(&self, data: u64) {
-        self.mailbox.push(Message::Data(data), true);
+    ///
+    /// # Errors
+    /// `BrokenPipe` when the target ring was dropped.
+    pub fn post(&self, data: u64) -> io::Result<()> {
+        self.mailbox.push(Message::Data(data), true)
     }
 
     /// Passes `fd` to the target ring from any thread; the receiver owns it.
-    pub fn send_fd(&self, fd: OwnedFd) {
-        self.mailbox.push(Message::Fd(fd), true);
+    ///
+    /// # Errors
+    /// `BrokenPipe` when the target ring was dropped; `fd` is then closed.
+    pub fn send_fd(&self, fd: OwnedFd) -> io::Result<()> {
+        self.mailbox.push(Message::Fd(fd), true)
+    }
+
+    /// Whether the target ring was dropped (messages to it then fail with `BrokenPipe`).
+    pub fn is_closed(&self) -> bool {
+        self.mailbox.is_closed()
     }
 }
 
@@ -362,7 +418,8 @@ impl Ring {
     /// [`Feature::MsgRingSendFd`] (fds) says which path ran.
     ///
     /// # Errors
-    /// None today: a failing native path falls back to the queue.
+    /// `BrokenPipe` when the target ring was dropped (an fd in `msg` is then closed). A
+    /// failing native path is not an error: the message goes through the queue instead.
     #[doc(alias = "io_uring_prep_msg_ring")]
     #[doc(alias = "io_uring_prep_msg_ring_fd")]
     pub async fn msg_ring(&self, to: &RingHandle, msg: Message) -> io::Result<()> {
@@ -372,7 +429,7 @@ impl Ring {
             m => m,
         };
         if self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some() {
-            to.mailbox.push(msg, false);
+            to.mailbox.push(msg, false)?;
             match Op::new(
                 self,
                 MsgRing {
@@ -391,7 +448,7 @@ impl Ring {
                 }
             }
         } else {
-            to.mailbox.push(msg, true);
+            to.mailbox.push(msg, true)?;
         }
         self.record(Feature::MsgRing, Path::Fallback, start.elapsed());
         Ok(())
@@ -409,14 +466,21 @@ impl Ring {
             None
         };
         let Some(slot) = staged else {
-            to.mailbox.push(Message::Fd(fd), true);
+            to.mailbox.push(Message::Fd(fd), true)?;
             self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
             return Ok(());
+        };
+        let seq = match to.mailbox.reserve() {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.driver().backend.release_file(slot);
+                return Err(e); // `fd` is closed here
+            }
         };
         let send = SendFd {
             fd: Some(fd),
             slot,
-            seq: to.mailbox.reserve(),
+            seq,
             mailbox: to.mailbox.clone(),
             chores: self.driver().chores.clone(),
         };
@@ -427,6 +491,9 @@ impl Ring {
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EINVAL) {
                     self.demote(Feature::MsgRingSendFd, &e.to_string());
+                }
+                if to.mailbox.is_closed() {
+                    return Err(gone()); // the fd was closed when the queue refused it
                 }
                 tracing::debug!(error = %e, "IORING_MSG_SEND_FD failed; the fd went through the queue");
                 self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
