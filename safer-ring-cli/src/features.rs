@@ -1,13 +1,16 @@
 //! `safer-ring features`: the detection report as a table or JSON.
 
 use safer_ring::features::{self, FeatureReport, USED_BY_RING};
-use safer_ring::{BackendKind, Feature, Ring};
+use safer_ring::{AvailableFeatures, BackendKind, Feature, Ring};
 use serde_json::{Value, json};
 
 /// The backend `Ring::new` picks here, and why (made for real, then dropped).
 pub struct BackendChoice {
     pub backend: Option<BackendKind>,
     pub reason: Option<String>,
+    /// What that ring uses natively (detection, granted setup flags, configuration and
+    /// `SAFER_RING_FEATURES`).
+    pub native: AvailableFeatures,
 }
 
 pub fn backend_choice() -> BackendChoice {
@@ -15,10 +18,12 @@ pub fn backend_choice() -> BackendChoice {
         Ok(r) => BackendChoice {
             backend: Some(r.backend()),
             reason: r.info().fallback_reason.clone(),
+            native: r.features(),
         },
         Err(e) => BackendChoice {
             backend: None,
             reason: Some(e.to_string()),
+            native: AvailableFeatures::empty(),
         },
     }
 }
@@ -28,11 +33,8 @@ fn min_kernel(f: Feature) -> String {
     format!("{}.{}", v.major, v.minor)
 }
 
-fn enabled(report: &FeatureReport, choice: &BackendChoice, f: Feature) -> bool {
-    choice.backend == Some(BackendKind::IoUring)
-        && features::supports_feature(f)
-        && USED_BY_RING.contains(&f)
-        && report.status(f).available
+fn enabled(choice: &BackendChoice, f: Feature) -> bool {
+    USED_BY_RING.contains(&f) && choice.native.supports_feature(f)
 }
 
 pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {
@@ -47,7 +49,7 @@ pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {
                 "by_version": r.by_version,
                 "by_probe": r.by_detection,
                 "available": r.available,
-                "enabled": enabled(report, choice, r.feature),
+                "enabled": enabled(choice, r.feature),
                 "description": r.feature.description(),
             })
         })
@@ -126,7 +128,7 @@ pub fn table(report: &FeatureReport, choice: &BackendChoice) -> String {
             r.feature.detection().name(),
             det,
             yes_no(r.available),
-            yes_no(enabled(report, choice, r.feature)),
+            yes_no(enabled(choice, r.feature)),
         );
     }
     for w in &report.warnings {

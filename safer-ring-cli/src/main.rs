@@ -69,7 +69,7 @@ fn report(as_json: bool) -> ExitCode {
     }
     if choice.backend.is_none() {
         eprintln!(
-            "error: no backend can start: {}",
+            "error: no ring can start: {}",
             choice.reason.unwrap_or_default()
         );
         return ExitCode::FAILURE;

@@ -46,7 +46,8 @@ pub use buf::{IoBuf, IoBufMut, OwnedBuffer};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
 pub use enhanced::{
-    AcceptStream, FeatureStats, Message, Path, ProgressiveEnhancementConfig, RingHandle,
+    AcceptStream, FEATURES_ENV, FeatureStats, Message, Path, ProgressiveEnhancementConfig,
+    RingHandle,
 };
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};

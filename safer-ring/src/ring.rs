@@ -110,10 +110,11 @@ impl Ring {
     /// A ring built from `cfg`.
     ///
     /// # Errors
-    /// Invalid configuration values (named in the error), an invalid `SAFER_RING_BACKEND`, or,
-    /// when io_uring was explicitly requested, the kernel's refusal.
-    pub fn with_config(cfg: SaferRingConfig) -> Result<Ring> {
+    /// Invalid configuration values (named in the error), an invalid `SAFER_RING_BACKEND` or
+    /// `SAFER_RING_FEATURES`, or, when io_uring was explicitly requested, the kernel's refusal.
+    pub fn with_config(mut cfg: SaferRingConfig) -> Result<Ring> {
         let choice = cfg.validate()?;
+        cfg.enhancement = cfg.enhancement.with_env()?;
         let shared =
             WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
         let wake = shared.eventfd.as_raw_fd();

@@ -2,7 +2,18 @@
 
 use std::time::Duration;
 
+use crate::SaferRingError;
 use crate::features::{AvailableFeatures, Feature, table_len};
+
+/// Environment variable with per-feature wishes for every ring of the process, e.g.
+/// `SAFER_RING_FEATURES=-MultiShotRecv,-SendZeroCopy` (`-name`: always the fallback; `name` or
+/// `+name`: wanted; `all` names every feature). It fills the wishes a configuration leaves at
+/// `None`: an explicit [`ProgressiveEnhancementConfig::feature`] call beats it, as an explicit
+/// backend beats `SAFER_RING_BACKEND`.
+pub const FEATURES_ENV: &str = "SAFER_RING_FEATURES";
+
+const FEATURES_EXPECTED: &str = "a comma-separated list of feature names as `safer-ring features` \
+prints them (or `all`), each optionally prefixed with - (always the fallback) or + (wanted)";
 
 /// Per-feature wishes plus the policy for unmet ones.
 ///
@@ -91,6 +102,53 @@ impl ProgressiveEnhancementConfig {
 
     pub(crate) fn forced(&self, feature: Feature) -> bool {
         self.forced.contains(&feature) && !crate::features::is_demoted(feature)
+    }
+
+    /// Fills the wishes left at `None` from [`FEATURES_ENV`], when set.
+    ///
+    /// # Errors
+    /// [`SaferRingError::InvalidEnv`] naming the variable when an entry is not a feature name.
+    pub fn with_env(self) -> crate::Result<Self> {
+        match std::env::var(FEATURES_ENV) {
+            Ok(v) => self.with_spec(&v).map_err(|()| SaferRingError::InvalidEnv {
+                name: FEATURES_ENV,
+                value: v,
+                expected: FEATURES_EXPECTED,
+            }),
+            Err(std::env::VarError::NotPresent) => Ok(self),
+            Err(std::env::VarError::NotUnicode(v)) => Err(SaferRingError::InvalidEnv {
+                name: FEATURES_ENV,
+                value: v.to_string_lossy().into_owned(),
+                expected: FEATURES_EXPECTED,
+            }),
+        }
+    }
+
+    /// Applies a `FEATURES_ENV`-style spec to the wishes still at `None`.
+    fn with_spec(mut self, spec: &str) -> Result<Self, ()> {
+        let mut env = vec![None; table_len()];
+        for item in spec
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        {
+            let (want, name) = match (item.strip_prefix('-'), item.strip_prefix('+')) {
+                (Some(name), _) => (false, name),
+                (_, Some(name)) => (true, name),
+                _ => (true, item),
+            };
+            if name.eq_ignore_ascii_case("all") {
+                env.fill(Some(want));
+            } else {
+                env[name.parse::<Feature>().map_err(drop)? as usize] = Some(want);
+            }
+        }
+        for (mine, from_env) in self.wishes.iter_mut().zip(env) {
+            if mine.is_none() {
+                *mine = from_env;
+            }
+        }
+        Ok(self)
     }
 
     /// Whether a ring should use `feature` natively given what is `available`.

@@ -10,7 +10,7 @@ mod send_zc;
 mod stats;
 
 pub use accept_multi::AcceptStream;
-pub use config::ProgressiveEnhancementConfig;
+pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
 pub(crate) use msg_ring::Mailbox;
 pub use msg_ring::{Message, RingHandle};
 pub(crate) use stats::Stats;
