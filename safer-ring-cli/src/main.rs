@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+mod bench;
 mod features;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,19 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Each enhanced mechanism on this kernel against its fallback and against epoll.
+    Bench {
+        /// Print JSON rows instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A tenth of the work (a smoke run).
+        #[arg(long)]
+        quick: bool,
+        /// Only these benches (comma-separated): nop, msg_ring, msg_rtt, fd_passing, accept,
+        /// send, recv.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -77,6 +91,30 @@ fn report(as_json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn bench(as_json: bool, quick: bool, only: &[String]) -> ExitCode {
+    let scale = if quick { 1 } else { 10 };
+    match bench::run_all(only, scale) {
+        Ok(rows) if as_json => match serde_json::to_string_pretty(&rows) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot encode the results: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(rows) => {
+            print!("{}", bench::table(&rows));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -86,5 +124,6 @@ fn main() -> ExitCode {
         }
         Some(Command::Backend) => backend(),
         Some(Command::Features { json }) => report(json),
+        Some(Command::Bench { json, quick, only }) => bench(json, quick, &only),
     }
 }

@@ -65,3 +65,51 @@ fn environment_overrides_show_in_the_report() {
         "{err}"
     );
 }
+
+/// `safer-ring bench --quick --json`: every bench ran on every variant, and the path each one
+/// took is the one its variant asks for.
+#[test]
+fn bench_runs_every_variant_on_its_path() {
+    let out = Command::new(env!("CARGO_BIN_EXE_safer-ring"))
+        .args(["bench", "--quick", "--json"])
+        .env_remove("SAFER_RING_BACKEND")
+        .env_remove("SAFER_RING_FEATURES")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 7 * 3, "7 benches x 3 variants");
+    let uring = safer_ring::features::detected()
+        .io_uring_available()
+        .is_ok();
+    for r in &rows {
+        let variant = r["variant"].as_str().unwrap();
+        if variant != "epoll" && !uring {
+            assert_eq!(r["note"], "io_uring unavailable", "{r}");
+            continue;
+        }
+        assert!(r["rate"].as_f64().unwrap() > 0.0, "{r}");
+        let feature: Feature = r["feature"].as_str().unwrap().parse().unwrap();
+        let native = r["native_ops"].as_u64().unwrap();
+        let expect_native =
+            variant == "io_uring" && safer_ring::features::supports_feature(feature);
+        assert_eq!(native > 0, expect_native, "{r}");
+    }
+    let (ok, _, err) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_safer-ring"))
+            .args(["bench", "--only", "nope"])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            (),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(!ok);
+    assert!(
+        err.contains("unknown bench \"nope\": expected one of nop, msg_ring"),
+        "{err}"
+    );
+}

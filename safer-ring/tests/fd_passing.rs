@@ -1,5 +1,5 @@
-//! Passing fds between rings: natively (IORING_MSG_SEND_FD + OP_FIXED_FD_INSTALL) where the
-//! kernel has both halves, through the queue elsewhere. Each passed fd is the write end of a
+//! Passing fds between rings: natively (IORING_MSG_SEND_FD + OP_FIXED_FD_INSTALL, opt-in) where
+//! the kernel has both halves and both rings ask for it, through the queue elsewhere. Each passed fd is the write end of a
 //! pipe: what the receiver writes proves delivery, and EOF on the read end proves that no
 //! staging slot, file-table slot or queue still holds a reference.
 
@@ -15,6 +15,14 @@ use safer_ring::{
     BackendKind, Feature, Message, Pipe, ProgressiveEnhancementConfig, Ring, RingHandle,
     SaferRingConfig, features,
 };
+
+/// Rings that opt in to native fd passing.
+fn opted_in() -> SaferRingConfig {
+    let pe = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(true));
+    SaferRingConfig::default()
+        .backend(BackendKind::IoUring)
+        .enhancement(pe)
+}
 
 fn native() -> bool {
     features::supports_feature(Feature::MsgRingSendFd)
@@ -48,7 +56,7 @@ fn receiver<T: Send + 'static>(
     common::ring(BackendKind::IoUring)?;
     let (tx, rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
-        let ring = common::ring(BackendKind::IoUring).unwrap();
+        let ring = common::ring_with(opted_in()).unwrap();
         tx.send(ring.handle()).unwrap();
         body(&ring)
     });
@@ -64,7 +72,7 @@ async fn answer(ring: &Ring, fd: OwnedFd, tag: Vec<u8>) {
 
 #[test]
 fn fds_and_data_keep_sending_order() {
-    if let Some(sender) = common::ring(BackendKind::IoUring) {
+    if let Some(sender) = common::ring_with(opted_in()) {
         order_with(sender, native());
     }
 }
@@ -142,7 +150,7 @@ fn concurrent_sends_beyond_the_staging_slots() {
     }) else {
         return;
     };
-    let sender = Rc::new(common::ring(BackendKind::IoUring).unwrap());
+    let sender = Rc::new(common::ring_with(opted_in()).unwrap());
     let done = Rc::new(std::cell::Cell::new(0));
     let mut reads = Vec::new();
     for _ in 0..K {
@@ -188,7 +196,7 @@ fn a_dropped_send_still_delivers() {
     }) else {
         return;
     };
-    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let sender = common::ring_with(opted_in()).unwrap();
     let (r, w) = pipe();
     {
         let mut send = Box::pin(sender.msg_ring(&to, Message::Fd(w)));
@@ -210,7 +218,7 @@ fn a_dropped_receiver_releases_unread_fds_and_refuses_more() {
     let Some((to, t)) = receiver(move |_ring| wait.recv().unwrap()) else {
         return;
     };
-    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let sender = common::ring_with(opted_in()).unwrap();
     let (r, w) = pipe();
     sender
         .block_on(sender.msg_ring(&to, Message::Fd(w)))
@@ -268,7 +276,8 @@ fn receiver_without_install_gets_fds_through_the_queue() {
         return;
     }
     let t = std::thread::spawn(move || {
-        let off = safer_ring::ProgressiveEnhancementConfig::default()
+        let off = ProgressiveEnhancementConfig::default()
+            .feature(Feature::MsgRingSendFd, Some(true))
             .feature(Feature::FixedFdInstall, Some(false));
         let ring = Ring::with_config(
             safer_ring::SaferRingConfig::default()
@@ -285,13 +294,45 @@ fn receiver_without_install_gets_fds_through_the_queue() {
         });
     });
     let to = rx.recv().unwrap();
-    let sender = common::ring(BackendKind::IoUring).unwrap();
+    let sender = common::ring_with(opted_in()).unwrap();
     let (r, w) = pipe();
     sender
         .block_on(sender.msg_ring(&to, Message::Fd(w)))
         .unwrap();
     t.join().unwrap();
     assert_eq!(read_to_eof(r).as_deref(), Some(&b"q"[..]));
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    assert_eq!((s.native, s.fallback), (0, 1));
+}
+
+/// Native fd passing is opt-in: default rings hand the fd number through the queue even where
+/// the kernel has both halves.
+#[test]
+fn default_rings_pass_fds_through_the_queue() {
+    let (tx, rx) = mpsc::channel();
+    if common::ring(BackendKind::IoUring).is_none() {
+        return;
+    }
+    let t = std::thread::spawn(move || {
+        let ring = common::ring(BackendKind::IoUring).unwrap();
+        tx.send(ring.handle()).unwrap();
+        ring.block_on(async {
+            let Message::Fd(fd) = ring.next_message().await else {
+                panic!("an fd was sent")
+            };
+            answer(&ring, fd, b"default".to_vec()).await;
+        });
+        ring.enhancement_stats(Feature::FixedFdInstall)
+    });
+    let to = rx.recv().unwrap();
+    let sender = common::ring(BackendKind::IoUring).unwrap();
+    assert!(!sender.uses_native(Feature::MsgRingSendFd));
+    let (r, w) = pipe();
+    sender
+        .block_on(sender.msg_ring(&to, Message::Fd(w)))
+        .unwrap();
+    assert_eq!(t.join().unwrap().native, 0);
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b"default"[..]));
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
     assert_eq!((s.native, s.fallback), (0, 1));
 }

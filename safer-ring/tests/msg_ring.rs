@@ -83,20 +83,9 @@ fn ring_to_ring_native_where_available() {
     let native = features::supports_feature(Feature::MsgRing);
     let s = sender.enhancement_stats(Feature::MsgRing);
     assert_eq!((s.native, s.fallback), if native { (N, 0) } else { (0, N) });
+    // Native fd passing is opt-in (slower than the queue in-process): tests/fd_passing.rs.
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
-    let native_fd = fd_passing_native();
-    assert_eq!(
-        (s.native, s.fallback),
-        if native_fd { (1, 0) } else { (0, 1) }
-    );
-}
-
-/// Fds pass natively where the kernel has both halves: IORING_MSG_SEND_FD (6.0+, sender) and
-/// OP_FIXED_FD_INSTALL (6.8+, receiver). On 6.0 to 6.7 SEND_FD works (detection sends one
-/// for real) but the receiver cannot make a plain fd of it: the queue carries the fd.
-fn fd_passing_native() -> bool {
-    features::supports_feature(Feature::MsgRingSendFd)
-        && features::supports_feature(Feature::FixedFdInstall)
+    assert_eq!((s.native, s.fallback), (0, 1));
 }
 
 #[test]
@@ -130,4 +119,58 @@ fn epoll_sender_and_epoll_target() {
 fn plain_thread_posts() {
     check(None, BackendKind::IoUring);
     check(None, BackendKind::Epoll);
+}
+
+/// Ping-pong between two rings on two threads: every message finds its receiver asleep in
+/// the kernel, so each one needs a doorbell (OP_MSG_RING natively, the eventfd otherwise).
+fn ping_pong(kind: BackendKind, native: Option<bool>) {
+    const ROUNDS: u64 = 300;
+    let cfg = move || {
+        let pe = ProgressiveEnhancementConfig::default().feature(Feature::MsgRing, native);
+        SaferRingConfig::default().backend(kind).enhancement(pe)
+    };
+    let Some(a) = common::ring_with(cfg()) else {
+        return;
+    };
+    let (tx, rx) = mpsc::channel();
+    let a_handle = a.handle();
+    let b = std::thread::spawn(move || {
+        let b = Ring::with_config(cfg()).unwrap();
+        tx.send(b.handle()).unwrap();
+        b.block_on(async {
+            for i in 0..ROUNDS {
+                let Message::Data(d) = b.next_message().await else {
+                    panic!("data expected")
+                };
+                assert_eq!(d, i);
+                b.msg_ring(&a_handle, Message::Data(d + 1)).await.unwrap();
+            }
+        });
+        b.enhancement_stats(Feature::MsgRing)
+    });
+    let to_b = rx.recv().unwrap();
+    a.block_on(async {
+        for i in 0..ROUNDS {
+            a.msg_ring(&to_b, Message::Data(i)).await.unwrap();
+            let Message::Data(d) = a.next_message().await else {
+                panic!("data expected")
+            };
+            assert_eq!(d, i + 1);
+        }
+    });
+    let sb = b.join().unwrap();
+    let sa = a.enhancement_stats(Feature::MsgRing);
+    let used = kind == BackendKind::IoUring
+        && native != Some(false)
+        && features::supports_feature(Feature::MsgRing);
+    let want = if used { (ROUNDS, 0) } else { (0, ROUNDS) };
+    assert_eq!((sa.native, sa.fallback), want);
+    assert_eq!((sb.native, sb.fallback), want);
+}
+
+#[test]
+fn ping_pong_wakes_sleeping_receivers() {
+    ping_pong(BackendKind::IoUring, None);
+    ping_pong(BackendKind::IoUring, Some(false));
+    ping_pong(BackendKind::Epoll, None);
 }

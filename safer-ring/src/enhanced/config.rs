@@ -17,7 +17,8 @@ prints them (or `all`), each optionally prefixed with - (always the fallback) or
 
 /// Per-feature wishes plus the policy for unmet ones.
 ///
-/// For each feature: `None` (default) uses it when available; `Some(false)` always takes the
+/// For each feature: `None` (default) uses it when available (except [opt-in](Feature::opt_in)
+/// features, which need `Some(true)`); `Some(false)` always takes the
 /// fallback; `Some(true)` uses it, and when unavailable logs a warning and falls back — or,
 /// with [`strict`](Self::strict), fails ring creation with
 /// [`SaferRingError::UnsupportedFeature`](crate::SaferRingError::UnsupportedFeature).
@@ -151,8 +152,13 @@ impl ProgressiveEnhancementConfig {
         Ok(self)
     }
 
-    /// Whether a ring should use `feature` natively given what is `available`.
+    /// Whether a ring should use `feature` natively given what is `available` (an
+    /// [opt-in](Feature::opt_in) feature only when wished `Some(true)`).
     pub fn should_use_feature(&self, feature: Feature, available: &AvailableFeatures) -> bool {
-        self.wish(feature) != Some(false) && available.supports_feature(feature)
+        let wanted = match self.wish(feature) {
+            Some(w) => w,
+            None => !feature.opt_in(),
+        };
+        wanted && available.supports_feature(feature)
     }
 }

@@ -58,6 +58,8 @@ struct Inbox {
     waker: Option<Waker>,
     /// The target ring was dropped: messages are refused (and what was queued is closed).
     closed: bool,
+    /// A native doorbell is on its way: later senders need not ring again.
+    rung: bool,
 }
 
 /// The error for a message to a ring that no longer exists.
@@ -125,6 +127,21 @@ impl Mailbox {
     /// Queues `msg`; wakes the receiver unless a native doorbell will.
     fn push(&self, msg: Message, wake: bool) -> io::Result<()> {
         self.put(Entry::Ready(msg), wake, false)
+    }
+
+    /// Queues `msg` for a native doorbell; whether the sender must ring it (the receiver waits
+    /// and no doorbell is already on its way). Bursts thus cost one doorbell, not one each.
+    fn push_native(&self, msg: Message) -> io::Result<bool> {
+        let mut inbox = self.lock();
+        if inbox.closed {
+            drop(inbox);
+            drop(msg); // closes an fd outside the lock
+            return Err(gone());
+        }
+        inbox.queue.push_back(Entry::Ready(msg));
+        let ring = inbox.waker.is_some() && !inbox.rung;
+        inbox.rung |= ring;
+        Ok(ring)
     }
 
     /// Takes the place of an fd about to be passed natively.
@@ -217,7 +234,11 @@ impl Mailbox {
 
     /// A doorbell completion arrived on the target ring: wake the receiver (same thread).
     pub(crate) fn ring_doorbell(&self) {
-        let waker = self.lock().waker.take();
+        let waker = {
+            let mut inbox = self.lock();
+            inbox.rung = false;
+            inbox.waker.take()
+        };
         if let Some(w) = waker {
             w.wake();
         }
@@ -429,15 +450,15 @@ impl Ring {
             m => m,
         };
         if self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some() {
-            to.mailbox.push(msg, false)?;
-            match Op::new(
-                self,
-                MsgRing {
-                    mailbox: to.mailbox.clone(),
-                },
-            )
-            .await
-            {
+            if !to.mailbox.push_native(msg)? {
+                // The receiver is awake or already being woken: it finds the message itself.
+                self.record(Feature::MsgRing, Path::Native, start.elapsed());
+                return Ok(());
+            }
+            let doorbell = MsgRing {
+                mailbox: to.mailbox.clone(),
+            };
+            match Op::new(self, doorbell).await {
                 Ok(()) => {
                     self.record(Feature::MsgRing, Path::Native, start.elapsed());
                     return Ok(());

@@ -175,6 +175,17 @@ impl Feature {
         self.row().4
     }
 
+    /// Whether a ring uses the feature only when asked (`Some(true)` in the configuration or
+    /// `+name` in `SAFER_RING_FEATURES`) because its fallback measured faster here.
+    ///
+    /// Only [`Feature::MsgRingSendFd`]: within one process an fd number handed through the
+    /// queue costs nothing, while the native path costs two file-table updates, a fixed-fd
+    /// install and a wait for the receiving thread (`safer-ring bench --only fd_passing`:
+    /// about 29 k fds/s natively against 2 M/s through the queue on the 6.18 development VM).
+    pub fn opt_in(self) -> bool {
+        self == Feature::MsgRingSendFd
+    }
+
     pub(crate) fn bit(self) -> u32 {
         1 << (self as u32)
     }

@@ -1,0 +1,142 @@
+//! NOP batches and ring-to-ring messages (data and fds).
+
+use std::os::fd::OwnedFd;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use safer_ring::{Feature, Message, Ring, RingHandle};
+
+use super::{Run, Variant};
+
+fn ring(v: Variant, f: Feature) -> Result<Ring, String> {
+    v.ring(f).ok_or_else(|| format!("{v:?} ring unavailable"))
+}
+
+/// Batches of 32 NOPs through the safe API (one submission per batch); the feature is the
+/// registered ring fd every `io_uring_enter` uses.
+pub fn nop(v: Variant, scale: u64) -> Result<Run, String> {
+    const BATCH: usize = 32;
+    let ring = ring(v, Feature::RegisteredRingFd)?;
+    let batches = 1000 * scale;
+    let start = Instant::now();
+    ring.block_on(async {
+        for _ in 0..batches {
+            let ops: Vec<_> = (0..BATCH).map(|_| ring.nop()).collect();
+            for op in ops {
+                op.await.map_err(|e| e.to_string())?;
+            }
+        }
+        Ok::<_, String>(())
+    })?;
+    let mut run = Run::new(
+        &ring,
+        Feature::RegisteredRingFd,
+        batches * BATCH as u64,
+        start.elapsed(),
+    );
+    // Every enter goes through the registered fd when there is one: report it per op.
+    if ring.registered_ring_fd().is_some() {
+        run.native = run.work;
+    } else {
+        run.fallback = run.work;
+    }
+    Ok(run)
+}
+
+/// A receiver ring on its own thread that takes `n` messages (closing the fds among them).
+fn receiver(
+    v: Variant,
+    f: Feature,
+    n: u64,
+) -> Result<(RingHandle, std::thread::JoinHandle<()>), String> {
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let Ok(ring) = ring(v, f) else {
+            return;
+        };
+        let _ = tx.send(ring.handle());
+        ring.block_on(async {
+            for _ in 0..n {
+                drop(ring.next_message().await); // an fd is closed here
+            }
+        });
+    });
+    let handle = rx
+        .recv()
+        .map_err(|_| "the receiver ring did not start".to_string())?;
+    Ok((handle, t))
+}
+
+fn send_all(
+    v: Variant,
+    f: Feature,
+    n: u64,
+    msg: impl Fn(u64) -> std::io::Result<Message>,
+) -> Result<Run, String> {
+    let sender = ring(v, f)?;
+    let (to, t) = receiver(v, f, n)?;
+    let start = Instant::now();
+    sender.block_on(async {
+        for i in 0..n {
+            let m = msg(i).map_err(|e| e.to_string())?;
+            sender.msg_ring(&to, m).await.map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(())
+    })?;
+    t.join().map_err(|_| "the receiver panicked".to_string())?;
+    Ok(Run::new(&sender, f, n, start.elapsed()))
+}
+
+/// `u64` messages from one ring to another on a second thread, until the receiver has all.
+pub fn messages(v: Variant, scale: u64) -> Result<Run, String> {
+    send_all(v, Feature::MsgRing, 5000 * scale, |i| Ok(Message::Data(i)))
+}
+
+/// fds (duplicates of a pipe's read end) passed from one ring to another, which closes them.
+pub fn fds(v: Variant, scale: u64) -> Result<Run, String> {
+    let (r, _w) = std::io::pipe().map_err(|e| e.to_string())?;
+    let fd = OwnedFd::from(r);
+    send_all(v, Feature::MsgRingSendFd, 500 * scale, |_| {
+        fd.try_clone().map(Message::Fd)
+    })
+}
+
+/// Round trips between two rings on two threads: each message finds its receiver asleep, so
+/// each needs a doorbell (OP_MSG_RING natively, the eventfd otherwise).
+pub fn round_trips(v: Variant, scale: u64) -> Result<Run, String> {
+    let n = 500 * scale;
+    let a = ring(v, Feature::MsgRing)?;
+    let a_handle = a.handle();
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let Ok(b) = ring(v, Feature::MsgRing) else {
+            return;
+        };
+        let _ = tx.send(b.handle());
+        b.block_on(async {
+            for _ in 0..n {
+                let m = b.next_message().await;
+                if b.msg_ring(&a_handle, m).await.is_err() {
+                    return;
+                }
+            }
+        });
+    });
+    let to = rx
+        .recv()
+        .map_err(|_| "the second ring did not start".to_string())?;
+    let start = Instant::now();
+    a.block_on(async {
+        for i in 0..n {
+            a.msg_ring(&to, Message::Data(i))
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(a.next_message().await);
+        }
+        Ok::<_, String>(())
+    })?;
+    let took = start.elapsed();
+    t.join()
+        .map_err(|_| "the second ring panicked".to_string())?;
+    Ok(Run::new(&a, Feature::MsgRing, n, took))
+}
