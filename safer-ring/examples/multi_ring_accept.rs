@@ -109,7 +109,8 @@ fn main() {
             ring.msg_ring(h, Message::Data(u64::MAX)).await.unwrap();
         }
     });
-    // Connections travel as fds (IORING_MSG_SEND_FD + FIXED_FD_INSTALL where both exist).
+    // Connections travel as fds: through the workers' queues, or with IORING_MSG_SEND_FD +
+    // FIXED_FD_INSTALL when opted in (SAFER_RING_FEATURES=+MsgRingSendFd) and the kernel has both.
     let s = ring.enhancement_stats(Feature::MsgRingSendFd);
     eprintln!(
         "handed off connections: native fd passing {} / through the queue {}",
