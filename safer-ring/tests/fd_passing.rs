@@ -49,18 +49,39 @@ fn read_to_eof(mut r: std::fs::File) -> Option<Vec<u8>> {
     }
 }
 
-/// A receiver ring on its own thread running `body`; returns its handle and the join handle.
+/// An opted-in receiver ring on its own thread running `body`.
 fn receiver<T: Send + 'static>(
+    body: impl FnOnce(&Ring) -> T + Send + 'static,
+) -> Option<(RingHandle, std::thread::JoinHandle<T>)> {
+    receiver_with(opted_in(), body)
+}
+
+/// A receiver ring made from `cfg` on its own thread running `body`; returns its handle and
+/// the join handle (`None` where io_uring cannot run).
+fn receiver_with<T: Send + 'static>(
+    cfg: SaferRingConfig,
     body: impl FnOnce(&Ring) -> T + Send + 'static,
 ) -> Option<(RingHandle, std::thread::JoinHandle<T>)> {
     common::ring(BackendKind::IoUring)?;
     let (tx, rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
-        let ring = common::ring_with(opted_in()).unwrap();
+        let ring = common::ring_with(cfg).unwrap();
         tx.send(ring.handle()).unwrap();
         body(&ring)
     });
     Some((rx.recv().unwrap(), t))
+}
+
+/// Takes one message, which must be an fd, answers `tag` into it; returns the ring's install
+/// stats.
+fn answer_one(ring: &Ring, tag: &[u8]) -> safer_ring::FeatureStats {
+    ring.block_on(async {
+        let Message::Fd(fd) = ring.next_message().await else {
+            panic!("an fd was sent")
+        };
+        answer(ring, fd, tag.to_vec()).await;
+    });
+    ring.enhancement_stats(Feature::FixedFdInstall)
 }
 
 /// Writes `tag` into a received fd and closes it.
@@ -186,14 +207,7 @@ fn concurrent_sends_beyond_the_staging_slots() {
 
 #[test]
 fn a_dropped_send_still_delivers() {
-    let Some((to, t)) = receiver(|ring| {
-        ring.block_on(async {
-            let Message::Fd(fd) = ring.next_message().await else {
-                panic!("an fd was sent")
-            };
-            answer(ring, fd, b"d".to_vec()).await;
-        })
-    }) else {
+    let Some((to, t)) = receiver(|ring| answer_one(ring, b"d")) else {
         return;
     };
     let sender = common::ring_with(opted_in()).unwrap();
@@ -271,35 +285,19 @@ fn a_ring_sends_an_fd_to_itself() {
 /// on 6.0 to 6.7) still gets everything from a sender that could pass natively.
 #[test]
 fn receiver_without_install_gets_fds_through_the_queue() {
-    let (tx, rx) = mpsc::channel();
-    if common::ring(BackendKind::IoUring).is_none() {
+    let pe = ProgressiveEnhancementConfig::default()
+        .feature(Feature::MsgRingSendFd, Some(true))
+        .feature(Feature::FixedFdInstall, Some(false));
+    let cfg = opted_in().enhancement(pe);
+    let Some((to, t)) = receiver_with(cfg, |ring| answer_one(ring, b"q")) else {
         return;
-    }
-    let t = std::thread::spawn(move || {
-        let off = ProgressiveEnhancementConfig::default()
-            .feature(Feature::MsgRingSendFd, Some(true))
-            .feature(Feature::FixedFdInstall, Some(false));
-        let ring = Ring::with_config(
-            safer_ring::SaferRingConfig::default()
-                .backend(BackendKind::IoUring)
-                .enhancement(off),
-        )
-        .unwrap();
-        tx.send(ring.handle()).unwrap();
-        ring.block_on(async {
-            let Message::Fd(fd) = ring.next_message().await else {
-                panic!("an fd was sent")
-            };
-            answer(&ring, fd, b"q".to_vec()).await;
-        });
-    });
-    let to = rx.recv().unwrap();
+    };
     let sender = common::ring_with(opted_in()).unwrap();
     let (r, w) = pipe();
     sender
         .block_on(sender.msg_ring(&to, Message::Fd(w)))
         .unwrap();
-    t.join().unwrap();
+    assert_eq!(t.join().unwrap().native, 0);
     assert_eq!(read_to_eof(r).as_deref(), Some(&b"q"[..]));
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
     assert_eq!((s.native, s.fallback), (0, 1));
@@ -309,22 +307,10 @@ fn receiver_without_install_gets_fds_through_the_queue() {
 /// the kernel has both halves.
 #[test]
 fn default_rings_pass_fds_through_the_queue() {
-    let (tx, rx) = mpsc::channel();
-    if common::ring(BackendKind::IoUring).is_none() {
+    let default = SaferRingConfig::default().backend(BackendKind::IoUring);
+    let Some((to, t)) = receiver_with(default, |ring| answer_one(ring, b"default")) else {
         return;
-    }
-    let t = std::thread::spawn(move || {
-        let ring = common::ring(BackendKind::IoUring).unwrap();
-        tx.send(ring.handle()).unwrap();
-        ring.block_on(async {
-            let Message::Fd(fd) = ring.next_message().await else {
-                panic!("an fd was sent")
-            };
-            answer(&ring, fd, b"default".to_vec()).await;
-        });
-        ring.enhancement_stats(Feature::FixedFdInstall)
-    });
-    let to = rx.recv().unwrap();
+    };
     let sender = common::ring(BackendKind::IoUring).unwrap();
     assert!(!sender.uses_native(Feature::MsgRingSendFd));
     let (r, w) = pipe();
