@@ -50,6 +50,7 @@ pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {
                 "by_probe": r.by_detection,
                 "available": r.available,
                 "enabled": enabled(choice, r.feature),
+                "opt_in": r.feature.opt_in(),
                 "description": r.feature.description(),
             })
         })
@@ -128,8 +129,21 @@ pub fn table(report: &FeatureReport, choice: &BackendChoice) -> String {
             r.feature.detection().name(),
             det,
             yes_no(r.available),
-            yes_no(enabled(choice, r.feature)),
+            if enabled(choice, r.feature) {
+                "yes"
+            } else if r.feature.opt_in() && r.available {
+                "no (opt-in)"
+            } else {
+                "no"
+            },
         );
+    }
+    if report.rows.iter().any(|r| r.feature.opt_in()) {
+        out += "
+opt-in features are used only when asked for: SAFER_RING_FEATURES=+<name> or
+";
+        out += "ProgressiveEnhancementConfig::feature(<feature>, Some(true)) (see README).
+";
     }
     for w in &report.warnings {
         out += &format!("warning: {w}\n");

@@ -217,10 +217,18 @@ impl Ring {
         }
         let (on, off): (Vec<Feature>, Vec<Feature>) =
             Feature::all().partition(|f| native.supports_feature(*f));
+        // Opt-in features the kernel has but nobody asked for: say how to get them.
+        let opt_in: Vec<&str> = off
+            .iter()
+            .filter(|f| f.opt_in() && info.backend == BackendKind::IoUring)
+            .filter(|f| features::supports_feature(**f))
+            .map(|f| f.name())
+            .collect();
         tracing::info!(
             backend = %info.backend,
             native = ?on.iter().map(|f| f.name()).collect::<Vec<_>>(),
             fallback = ?off.iter().map(|f| f.name()).collect::<Vec<_>>(),
+            available_on_request = ?opt_in,
             "safer-ring progressive enhancement"
         );
         Ok(Ring {
