@@ -124,6 +124,16 @@ pub enum SaferRingError {
 }
 
 impl SaferRingError {
+    /// `feature` is not available on `backend` (with the running kernel's version).
+    pub(crate) fn unsupported(feature: crate::Feature, backend: BackendKind) -> Self {
+        SaferRingError::UnsupportedFeature {
+            feature,
+            required: feature.required_kernel_version(),
+            detected: crate::features::detected().inputs.version,
+            backend,
+        }
+    }
+
     pub(crate) fn config(
         field: &'static str,
         value: impl ToString,

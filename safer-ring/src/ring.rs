@@ -200,7 +200,7 @@ impl Ring {
         let mut ring_index = None;
         if native.supports_feature(Feature::RegisteredRingFd) {
             match driver.backend.register_ring_fd() {
-                Ok(i) => ring_index = i,
+                Ok(i) => ring_index = Some(i),
                 Err(e) => {
                     let wanted = cfg.enhancement.wish(Feature::RegisteredRingFd) == Some(true);
                     if wanted && cfg.enhancement.strict {

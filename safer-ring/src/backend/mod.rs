@@ -254,15 +254,16 @@ pub(crate) trait Backend {
     fn recycle_buffer(&mut self, bid: u16);
     /// Registers this ring's file table for native fd passing (once); whether it has one.
     fn enable_fd_passing(&mut self) -> bool;
-    /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`.
+    /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`. epoll:
+    /// `UnsupportedFeature`.
     fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32>;
     /// Empties file-table `slot`: a staged fd that was sent, or an arrival now installed.
     fn release_file(&mut self, slot: u32);
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
     fn leak_on_drop(&mut self);
-    /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
-    /// `Ok(None)` where the backend has no ring fd (epoll).
-    fn register_ring_fd(&mut self) -> io::Result<Option<u32>>;
+    /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter; returns
+    /// its index. epoll: `UnsupportedFeature` (as for every io_uring-only call).
+    fn register_ring_fd(&mut self) -> io::Result<u32>;
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
@@ -303,7 +304,7 @@ impl Backend for AnyBackend {
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
     }
-    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
+    fn register_ring_fd(&mut self) -> io::Result<u32> {
         dispatch!(self, b => b.register_ring_fd())
     }
     fn take_doorbells(&mut self) -> u32 {

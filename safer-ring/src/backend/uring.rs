@@ -446,12 +446,14 @@ impl Backend for IoUringBackend {
         std::mem::take(&mut self.doorbells)
     }
 
-    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
-        if self.ring_index.is_none() {
-            use std::os::fd::AsRawFd;
-            self.ring_index = Some(super::ring_fd::register(self.ring.as_raw_fd())?);
+    fn register_ring_fd(&mut self) -> io::Result<u32> {
+        if let Some(i) = self.ring_index {
+            return Ok(i);
         }
-        Ok(self.ring_index)
+        use std::os::fd::AsRawFd;
+        let i = super::ring_fd::register(self.ring.as_raw_fd())?;
+        self.ring_index = Some(i);
+        Ok(i)
     }
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::{Backend, Full, LinkTimeout, OpKind};
 use crate::config::BackendKind;
+use crate::{Feature, SaferRingError};
 use exec::{Attempt, Direction};
 
 const WAKE_KEY: u64 = u64::MAX;
@@ -323,15 +324,15 @@ impl Backend for EpollBackend {
     }
 
     fn stage_fd(&mut self, _fd: RawFd) -> io::Result<u32> {
-        Err(io::ErrorKind::Unsupported.into())
+        Err(SaferRingError::unsupported(Feature::MsgRingSendFd, BackendKind::Epoll).into())
     }
 
     fn release_file(&mut self, _slot: u32) {}
 
     fn leak_on_drop(&mut self) {}
 
-    fn register_ring_fd(&mut self) -> io::Result<Option<u32>> {
-        Ok(None)
+    fn register_ring_fd(&mut self) -> io::Result<u32> {
+        Err(SaferRingError::unsupported(Feature::RegisteredRingFd, BackendKind::Epoll).into())
     }
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
@@ -394,5 +395,30 @@ impl Backend for EpollBackend {
 
     fn pollable_fd(&self) -> RawFd {
         self.epfd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The io_uring-only parts of the contract answer with `UnsupportedFeature`.
+    #[test]
+    fn io_uring_only_calls_are_unsupported_features() {
+        let wake = crate::backend::sys::eventfd().unwrap();
+        let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
+        for (e, want) in [
+            (b.register_ring_fd().unwrap_err(), Feature::RegisteredRingFd),
+            (b.stage_fd(0).unwrap_err(), Feature::MsgRingSendFd),
+        ] {
+            assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<SaferRingError>());
+            assert!(
+                matches!(inner, Some(SaferRingError::UnsupportedFeature { feature, backend: BackendKind::Epoll, .. }) if *feature == want),
+                "{e}"
+            );
+        }
+        assert!(!b.enable_fd_passing());
+        assert!(!b.supports_feature(Feature::MsgRing));
     }
 }
