@@ -16,7 +16,9 @@ async fn serve(ring: Rc<safer_ring::Ring>, stream: safer_ring::TcpStream) {
     let mut chunk = Vec::with_capacity(8192);
     let mut out = Vec::with_capacity(8192);
     loop {
-        let (n, c) = ring.recv(&stream, chunk).await;
+        // Multishot recv where the kernel has it (6.0+): armed once per connection, not per
+        // request; about 4 % less CPU per request than plain recv (README, "http_hello").
+        let (n, c) = ring.recv_enhanced(&stream, chunk).await;
         chunk = c;
         match n {
             Ok(0) | Err(_) => return,
