@@ -124,9 +124,9 @@ impl Mailbox {
         })
     }
 
-    /// Queues `msg`; wakes the receiver unless a native doorbell will.
-    fn push(&self, msg: Message, wake: bool) -> io::Result<()> {
-        self.put(Entry::Ready(msg), wake, false)
+    /// Queues `msg` and wakes the receiver (its eventfd, if it sleeps).
+    fn push(&self, msg: Message) -> io::Result<()> {
+        self.put(Entry::Ready(msg), true, false)
     }
 
     /// Queues `msg` for a native doorbell; whether the sender must ring it (the receiver waits
@@ -265,7 +265,7 @@ impl RingHandle {
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped.
     pub fn post(&self, data: u64) -> io::Result<()> {
-        self.mailbox.push(Message::Data(data), true)
+        self.mailbox.push(Message::Data(data))
     }
 
     /// Passes `fd` to the target ring from any thread; the receiver owns it.
@@ -273,7 +273,7 @@ impl RingHandle {
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped; `fd` is then closed.
     pub fn send_fd(&self, fd: OwnedFd) -> io::Result<()> {
-        self.mailbox.push(Message::Fd(fd), true)
+        self.mailbox.push(Message::Fd(fd))
     }
 
     /// Whether the target ring was dropped (messages to it then fail with `BrokenPipe`).
@@ -435,8 +435,9 @@ impl Ring {
 
     /// Sends `msg` to the ring behind `to`, natively where this ring and the target can (see
     /// the module docs), else through the target's queue and waker. Delivery is guaranteed
-    /// either way; [`Ring::enhancement_stats`] for [`Feature::MsgRing`] (data) and
-    /// [`Feature::MsgRingSendFd`] (fds) says which path ran.
+    /// either way; [`Ring::enhancement_stats`] says which path ran: [`Feature::MsgRing`] for
+    /// the doorbell of every queued message (data, and fds not passed natively), and
+    /// [`Feature::MsgRingSendFd`] for each fd.
     ///
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped (an fd in `msg` is then closed). A
@@ -446,50 +447,64 @@ impl Ring {
     pub async fn msg_ring(&self, to: &RingHandle, msg: Message) -> io::Result<()> {
         let start = Instant::now();
         let msg = match msg {
-            Message::Fd(fd) => return self.send_fd_to(to, fd, start).await,
+            Message::Fd(fd) => match self.send_fd_natively(to, fd, start).await? {
+                None => return Ok(()),
+                Some(fd) => {
+                    self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
+                    Message::Fd(fd)
+                }
+            },
             m => m,
         };
-        if self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some() {
-            if !to.mailbox.push_native(msg)? {
-                // The receiver is awake or already being woken: it finds the message itself.
-                self.record(Feature::MsgRing, Path::Native, start.elapsed());
-                return Ok(());
-            }
-            let doorbell = MsgRing {
-                mailbox: to.mailbox.clone(),
-            };
-            match Op::new(self, doorbell).await {
-                Ok(()) => {
-                    self.record(Feature::MsgRing, Path::Native, start.elapsed());
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "OP_MSG_RING failed; waking the target instead");
-                    to.mailbox.ring_doorbell();
-                }
-            }
-        } else {
-            to.mailbox.push(msg, true)?;
-        }
-        self.record(Feature::MsgRing, Path::Fallback, start.elapsed());
+        let path = self.enqueue(to, msg).await?;
+        self.record(Feature::MsgRing, path, start.elapsed());
         Ok(())
     }
 
-    async fn send_fd_to(&self, to: &RingHandle, fd: OwnedFd, start: Instant) -> io::Result<()> {
+    /// Queues `msg` in the target's inbox and makes sure the receiver notices: a coalesced
+    /// OP_MSG_RING doorbell natively, else its waker (eventfd).
+    async fn enqueue(&self, to: &RingHandle, msg: Message) -> io::Result<Path> {
+        if !(self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some()) {
+            to.mailbox.push(msg)?;
+            return Ok(Path::Fallback);
+        }
+        if !to.mailbox.push_native(msg)? {
+            // The receiver is awake or already being woken: it finds the message itself.
+            return Ok(Path::Native);
+        }
+        let doorbell = MsgRing {
+            mailbox: to.mailbox.clone(),
+        };
+        match Op::new(self, doorbell).await {
+            Ok(()) => Ok(Path::Native),
+            Err(e) => {
+                tracing::debug!(error = %e, "OP_MSG_RING failed; waking the target instead");
+                to.mailbox.ring_doorbell();
+                Ok(Path::Fallback)
+            }
+        }
+    }
+
+    /// Passes `fd` with IORING_MSG_SEND_FD where this ring opted in and the target installs
+    /// arrivals; `Some(fd)` hands it back for the queue (not possible, or staging failed).
+    async fn send_fd_natively(
+        &self,
+        to: &RingHandle,
+        fd: OwnedFd,
+        start: Instant,
+    ) -> io::Result<Option<OwnedFd>> {
         let native = self.uses_native(Feature::MsgRingSendFd)
             && to.mailbox.accepts_fds.load(Ordering::Acquire)
             && !Arc::ptr_eq(&to.mailbox, &self.mailbox()); // the kernel refuses self-sends
-        let staged = if native {
-            let r = self.driver().backend.stage_fd(fd.as_raw_fd());
-            r.map_err(|e| tracing::debug!(error = %e, "staging an fd failed; using the queue"))
-                .ok()
-        } else {
-            None
-        };
-        let Some(slot) = staged else {
-            to.mailbox.push(Message::Fd(fd), true)?;
-            self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
-            return Ok(());
+        if !native {
+            return Ok(Some(fd));
+        }
+        let slot = match self.driver().backend.stage_fd(fd.as_raw_fd()) {
+            Ok(slot) => slot,
+            Err(e) => {
+                tracing::debug!(error = %e, "staging an fd failed; using the queue");
+                return Ok(Some(fd));
+            }
         };
         let seq = match to.mailbox.reserve() {
             Ok(seq) => seq,
@@ -520,6 +535,6 @@ impl Ring {
                 self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
