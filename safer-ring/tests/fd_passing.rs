@@ -281,6 +281,23 @@ fn a_ring_sends_an_fd_to_itself() {
     assert_eq!(ring.enhancement_stats(Feature::MsgRingSendFd).native, 0);
 }
 
+/// Sends one fd from a ring made of `sender_cfg` to a receiver made of `receiver_cfg` and
+/// checks it went through the queue: delivered, released, and counted as the fallback.
+fn one_fd_through_the_queue(receiver_cfg: SaferRingConfig, sender_cfg: SaferRingConfig) {
+    let Some((to, t)) = receiver_with(receiver_cfg, |ring| answer_one(ring, b"q")) else {
+        return;
+    };
+    let sender = common::ring_with(sender_cfg).unwrap();
+    let (r, w) = pipe();
+    sender
+        .block_on(sender.msg_ring(&to, Message::Fd(w)))
+        .unwrap();
+    assert_eq!(t.join().unwrap().native, 0, "nothing installed natively");
+    assert_eq!(read_to_eof(r).as_deref(), Some(&b"q"[..]));
+    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
+    assert_eq!((s.native, s.fallback), (0, 1));
+}
+
 /// A receiver that can only read fds through the queue (its FIXED_FD_INSTALL turned off, as
 /// on 6.0 to 6.7) still gets everything from a sender that could pass natively.
 #[test]
@@ -288,37 +305,13 @@ fn receiver_without_install_gets_fds_through_the_queue() {
     let pe = ProgressiveEnhancementConfig::default()
         .feature(Feature::MsgRingSendFd, Some(true))
         .feature(Feature::FixedFdInstall, Some(false));
-    let cfg = opted_in().enhancement(pe);
-    let Some((to, t)) = receiver_with(cfg, |ring| answer_one(ring, b"q")) else {
-        return;
-    };
-    let sender = common::ring_with(opted_in()).unwrap();
-    let (r, w) = pipe();
-    sender
-        .block_on(sender.msg_ring(&to, Message::Fd(w)))
-        .unwrap();
-    assert_eq!(t.join().unwrap().native, 0);
-    assert_eq!(read_to_eof(r).as_deref(), Some(&b"q"[..]));
-    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
-    assert_eq!((s.native, s.fallback), (0, 1));
+    one_fd_through_the_queue(opted_in().enhancement(pe), opted_in());
 }
 
 /// Native fd passing is opt-in: default rings hand the fd number through the queue even where
 /// the kernel has both halves.
 #[test]
 fn default_rings_pass_fds_through_the_queue() {
-    let default = SaferRingConfig::default().backend(BackendKind::IoUring);
-    let Some((to, t)) = receiver_with(default, |ring| answer_one(ring, b"default")) else {
-        return;
-    };
-    let sender = common::ring(BackendKind::IoUring).unwrap();
-    assert!(!sender.uses_native(Feature::MsgRingSendFd));
-    let (r, w) = pipe();
-    sender
-        .block_on(sender.msg_ring(&to, Message::Fd(w)))
-        .unwrap();
-    assert_eq!(t.join().unwrap().native, 0);
-    assert_eq!(read_to_eof(r).as_deref(), Some(&b"default"[..]));
-    let s = sender.enhancement_stats(Feature::MsgRingSendFd);
-    assert_eq!((s.native, s.fallback), (0, 1));
+    let default = || SaferRingConfig::default().backend(BackendKind::IoUring);
+    one_fd_through_the_queue(default(), default());
 }
