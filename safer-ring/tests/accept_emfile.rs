@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, SaferRingConfig};
+use safer_ring::{BackendKind, Feature, SaferRingConfig};
 
 fn set_nofile(n: u64) {
     let lim = libc::rlimit {
@@ -70,13 +70,7 @@ fn run(cfg: SaferRingConfig) {
 
 #[test]
 fn emfile_is_reported_and_the_stream_keeps_serving() {
-    let default = SaferRingConfig::default();
-    run(default.clone().backend(BackendKind::IoUring));
-    let off =
-        ProgressiveEnhancementConfig::default().feature(Feature::MultiShotAccept, Some(false));
-    run(default
-        .clone()
-        .backend(BackendKind::IoUring)
-        .enhancement(off));
-    run(default.backend(BackendKind::Epoll));
+    run(SaferRingConfig::default().backend(BackendKind::IoUring));
+    run(common::uring_wishing(Feature::MultiShotAccept, Some(false)));
+    run(SaferRingConfig::default().backend(BackendKind::Epoll));
 }

@@ -77,12 +77,8 @@ fn accept_multiple_native_where_the_kernel_has_it() {
 
 #[test]
 fn accept_multiple_with_the_feature_forced_off() {
-    let pe = ProgressiveEnhancementConfig::default().feature(Feature::MultiShotAccept, Some(false));
-    let Some(ring) = common::ring_with(
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(pe),
-    ) else {
+    let off = common::uring_wishing(Feature::MultiShotAccept, Some(false));
+    let Some(ring) = common::ring_with(off) else {
         return;
     };
     assert!(!ring.uses_native(Feature::MultiShotAccept));
@@ -324,13 +320,10 @@ fn registered_ring_fd_where_available() {
     ) {
         assert_ne!(a, b);
     }
-    let off =
-        ProgressiveEnhancementConfig::default().feature(Feature::RegisteredRingFd, Some(false));
-    let plain = Ring::with_config(
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(off),
-    )
+    let plain = Ring::with_config(common::uring_wishing(
+        Feature::RegisteredRingFd,
+        Some(false),
+    ))
     .unwrap();
     assert_eq!(plain.registered_ring_fd(), None);
     plain.block_on(async { plain.nop().await.unwrap() });
@@ -436,16 +429,7 @@ fn send_enhanced_native_where_available() {
 
 #[test]
 fn send_enhanced_forced_off_and_on_epoll() {
-    let off = ProgressiveEnhancementConfig::default().feature(Feature::SendZeroCopy, Some(false));
-    for cfg in [
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(off),
-        SaferRingConfig::default().backend(BackendKind::Epoll),
-    ] {
-        let Some(ring) = common::ring_with(cfg) else {
-            continue;
-        };
+    for ring in common::fallback_rings(Feature::SendZeroCopy) {
         let (ring, data, back) = echo_10mb(ring);
         assert!(
             back == data,
@@ -500,16 +484,7 @@ fn recv_enhanced_native_forced_off_and_epoll() {
         assert_eq!(m.native > 0, multi, "{m:?}");
         assert_eq!(b.native > 0, rings && !multi, "{b:?}");
     }
-    let off = ProgressiveEnhancementConfig::default().feature(Feature::BufferRings, Some(false));
-    for cfg in [
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(off),
-        SaferRingConfig::default().backend(BackendKind::Epoll),
-    ] {
-        let Some(ring) = common::ring_with(cfg) else {
-            continue;
-        };
+    for ring in common::fallback_rings(Feature::BufferRings) {
         let (ring, data, back) = echo_recv_enhanced(ring);
         assert!(back == data, "byte-exact on {}", ring.backend());
         assert_eq!(ring.enhancement_stats(Feature::BufferRings).native, 0);

@@ -18,10 +18,7 @@ use safer_ring::{
 
 /// Rings that opt in to native fd passing.
 fn opted_in() -> SaferRingConfig {
-    let pe = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(true));
-    SaferRingConfig::default()
-        .backend(BackendKind::IoUring)
-        .enhancement(pe)
+    common::uring_wishing(Feature::MsgRingSendFd, Some(true))
 }
 
 fn native() -> bool {
@@ -100,11 +97,8 @@ fn fds_and_data_keep_sending_order() {
 
 #[test]
 fn fds_and_data_keep_sending_order_with_send_fd_forced_off() {
-    let off = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(false));
-    let cfg = SaferRingConfig::default()
-        .backend(BackendKind::IoUring)
-        .enhancement(off);
-    if let Some(sender) = common::ring_with(cfg) {
+    let off = common::uring_wishing(Feature::MsgRingSendFd, Some(false));
+    if let Some(sender) = common::ring_with(off) {
         order_with(sender, false);
     }
 }

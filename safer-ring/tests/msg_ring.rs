@@ -94,12 +94,8 @@ fn ring_to_ring_native_where_available() {
 
 #[test]
 fn ring_to_ring_forced_fallback() {
-    let off = ProgressiveEnhancementConfig::default().feature(Feature::MsgRing, Some(false));
-    let Some(sender) = common::ring_with(
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(off),
-    ) else {
+    let Some(sender) = common::ring_with(common::uring_wishing(Feature::MsgRing, Some(false)))
+    else {
         return;
     };
     check(Some(&sender), BackendKind::IoUring);

@@ -4,11 +4,26 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use safer_ring::{BackendKind, Ring, SaferRingConfig};
+use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, Ring, SaferRingConfig};
 
 /// A ring on `kind`, or `None` (with the reason printed) when this kernel cannot run it.
 pub fn ring(kind: BackendKind) -> Option<Ring> {
     ring_with(SaferRingConfig::default().entries(64).backend(kind))
+}
+
+/// An io_uring configuration with one feature wish (`Some(false)`: forced off; `Some(true)`:
+/// asked for, which opt-in features need).
+pub fn uring_wishing(feature: Feature, wish: Option<bool>) -> SaferRingConfig {
+    SaferRingConfig::default()
+        .backend(BackendKind::IoUring)
+        .enhancement(ProgressiveEnhancementConfig::default().feature(feature, wish))
+}
+
+/// The rings on which `feature` takes its fallback: io_uring with it forced off (where
+/// io_uring runs at all), and epoll.
+pub fn fallback_rings(feature: Feature) -> Vec<Ring> {
+    let off = ring_with(uring_wishing(feature, Some(false)));
+    off.into_iter().chain(ring(BackendKind::Epoll)).collect()
 }
 
 pub fn ring_with(cfg: SaferRingConfig) -> Option<Ring> {
