@@ -90,25 +90,13 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
                 buf,
                 len,
                 offset,
-            } => {
-                let iov = libc::iovec {
-                    iov_base: buf.cast(),
-                    iov_len: len as usize,
-                };
-                retry_eintr(|| vectored(fd, &iov, 1, offset, Dir::Read))
-            }
+            } => single(fd, buf, len, offset, Dir::Read),
             OpKind::Write {
                 fd,
                 buf,
                 len,
                 offset,
-            } => {
-                let iov = libc::iovec {
-                    iov_base: buf.cast_mut().cast(),
-                    iov_len: len as usize,
-                };
-                retry_eintr(|| vectored(fd, &iov, 1, offset, Dir::Write))
-            }
+            } => single(fd, buf.cast_mut(), len, offset, Dir::Write),
             OpKind::Readv {
                 fd,
                 iov,
@@ -191,9 +179,23 @@ pub(super) fn attempt(op: OpKind) -> Attempt {
     done(ret, dir)
 }
 
+#[derive(Clone, Copy)]
 enum Dir {
     Read,
     Write,
+}
+
+/// One buffer, as a one-entry vector.
+///
+/// # Safety
+/// As [`vectored`]: `buf` is valid for `len` bytes until the op completes.
+unsafe fn single(fd: RawFd, buf: *mut u8, len: u32, offset: u64, dir: Dir) -> isize {
+    let iov = libc::iovec {
+        iov_base: buf.cast(),
+        iov_len: len as usize,
+    };
+    // SAFETY: `iov` lives across the call and describes the caller's valid buffer.
+    retry_eintr(|| unsafe { vectored(fd, &iov, 1, offset, dir) })
 }
 
 /// One (p)readv/(p)writev: at `offset`, or at the current position for `CURRENT_POS`.
