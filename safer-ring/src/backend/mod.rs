@@ -54,6 +54,9 @@ pub(crate) const MSG_TOKEN: u64 = RESERVED_USER_DATA + 4;
 /// `enhanced::msg_ring`); the completion's res is the target file-table slot.
 pub(crate) const MSG_FD_TAG: u64 = 1 << 61;
 
+/// Tag bits: a completion with one of them set belongs to no op's slot.
+pub(crate) const TAGS: u64 = LINK_TAG | MSG_FD_TAG;
+
 /// The message sequence number of a passed fd's arrival completion.
 pub(crate) fn parse_msg_fd(ud: u64) -> Option<u64> {
     (ud & MSG_FD_TAG != 0 && ud & LINK_TAG == 0).then_some(ud & !MSG_FD_TAG)

@@ -116,18 +116,23 @@ pub(crate) struct Driver {
     pub(crate) mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
 
-fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags: u32) {
+/// A completion whose `user_data` carries a tag (see `backend::TAGS`): not an op's own.
+#[cold]
+fn complete_tagged(books: &mut Books, ud: u64, res: i32) {
     if let Some(seq) = crate::backend::parse_msg_fd(ud) {
         books.arrivals.push((seq, res));
-        return;
-    }
-    if let Some((key, seq)) = crate::backend::parse_link(ud) {
+    } else if let Some((key, seq)) = crate::backend::parse_link(ud) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again.
         if (res == -libc::ENOENT || res == -libc::EALREADY) && books.links.get(&key) == Some(&seq) {
             books.recancel.push(key);
         }
-        return;
+    }
+}
+
+fn complete(slots: &mut Slab<Slot>, books: &mut Books, ud: u64, res: i32, flags: u32) {
+    if ud & crate::backend::TAGS != 0 {
+        return complete_tagged(books, ud, res);
     }
     let key = ud as usize;
     if !books.links.is_empty() {
