@@ -4,6 +4,7 @@
 mod accept_multi;
 mod config;
 mod fallback;
+mod mailbox;
 mod msg_ring;
 mod recv_select;
 mod send_zc;
@@ -11,7 +12,8 @@ mod stats;
 
 pub use accept_multi::AcceptStream;
 pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
-pub(crate) use msg_ring::Mailbox;
-pub use msg_ring::{Message, RingHandle};
+pub(crate) use mailbox::Mailbox;
+pub use mailbox::Message;
+pub use msg_ring::RingHandle;
 pub(crate) use stats::Stats;
 pub use stats::{FeatureStats, Path};

@@ -12,238 +12,19 @@
 //!   OP_FIXED_FD_INSTALL (6.8+). Where either side lacks its half (6.0 to 6.7 have SEND_FD but
 //!   no FIXED_FD_INSTALL), the fd number itself travels in the queue: threads share the fd table.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::mailbox::{Mailbox, Message, Next, gone};
 use super::stats::Path;
 use crate::Ring;
 use crate::backend::{Backend, MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{Chore, Chores};
 use crate::features::Feature;
-
-/// What a [`RingHandle`] carries.
-#[derive(Debug)]
-pub enum Message {
-    /// A plain value.
-    Data(u64),
-    /// A file descriptor, now owned by the receiver.
-    Fd(OwnedFd),
-}
-
-enum Entry {
-    Ready(Message),
-    /// An fd passed natively: `slot` in the target's file table once its completion arrived.
-    Passing {
-        seq: u64,
-        slot: Option<u32>,
-    },
-}
-
-/// What the receiver takes next.
-enum Next {
-    Message(Message),
-    /// A natively passed fd, still a registered file: install it first.
-    Slot(u32),
-}
-
-#[derive(Default)]
-struct Inbox {
-    queue: VecDeque<Entry>,
-    waker: Option<Waker>,
-    /// The target ring was dropped: messages are refused (and what was queued is closed).
-    closed: bool,
-    /// A native doorbell is on its way: later senders need not ring again.
-    rung: bool,
-}
-
-/// The error for a message to a ring that no longer exists.
-fn gone() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::BrokenPipe,
-        "the target ring was dropped; the message was discarded (an fd in it is closed)",
-    )
-}
-
-pub(crate) struct Mailbox {
-    inbox: Mutex<Inbox>,
-    /// A duplicate of the target's io_uring fd: keeps the ring alive for OP_MSG_RING even if
-    /// the target is dropped first (its completions then land in a ring nobody reads).
-    ring_fd: Option<OwnedFd>,
-    /// The target has a file table and installs arrivals (see the module docs).
-    accepts_fds: AtomicBool,
-    next_seq: AtomicU64,
-}
-
-impl Mailbox {
-    pub(crate) fn new(ring_fd: Option<OwnedFd>) -> Arc<Mailbox> {
-        Arc::new(Mailbox {
-            inbox: Mutex::new(Inbox::default()),
-            ring_fd,
-            accepts_fds: AtomicBool::new(false),
-            next_seq: AtomicU64::new(0),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
-        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `f` on the queue of an open inbox, then wakes the receiver if `wake`; `Err` on a
-    /// closed one, where `f` does not run.
-    fn update(&self, wake: bool, f: impl FnOnce(&mut VecDeque<Entry>)) -> io::Result<()> {
-        let waker = {
-            let mut inbox = self.lock();
-            if inbox.closed {
-                return Err(gone());
-            }
-            f(&mut inbox.queue);
-            if wake { inbox.waker.take() } else { None }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(())
-    }
-
-    /// Queues `entry` at the back (or the front); a refused one is dropped outside the lock.
-    fn put(&self, entry: Entry, wake: bool, front: bool) -> io::Result<()> {
-        let mut entry = Some(entry);
-        self.update(wake, |q| {
-            let e = entry.take().expect("runs once");
-            if front {
-                q.push_front(e)
-            } else {
-                q.push_back(e)
-            }
-        })
-    }
-
-    /// Queues `msg` and wakes the receiver (its eventfd, if it sleeps).
-    fn push(&self, msg: Message) -> io::Result<()> {
-        self.put(Entry::Ready(msg), true, false)
-    }
-
-    /// Queues `msg` for a native doorbell; whether the sender must ring it (the receiver waits
-    /// and no doorbell is already on its way). Bursts thus cost one doorbell, not one each.
-    fn push_native(&self, msg: Message) -> io::Result<bool> {
-        let mut inbox = self.lock();
-        if inbox.closed {
-            drop(inbox);
-            drop(msg); // closes an fd outside the lock
-            return Err(gone());
-        }
-        inbox.queue.push_back(Entry::Ready(msg));
-        let ring = inbox.waker.is_some() && !inbox.rung;
-        inbox.rung |= ring;
-        Ok(ring)
-    }
-
-    /// Takes the place of an fd about to be passed natively.
-    fn reserve(&self) -> io::Result<u64> {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & !MSG_FD_TAG;
-        self.put(Entry::Passing { seq, slot: None }, false, false)?;
-        Ok(seq)
-    }
-
-    fn find(q: &mut VecDeque<Entry>, seq: u64) -> Option<&mut Entry> {
-        q.iter_mut()
-            .find(|e| matches!(e, Entry::Passing { seq: s, .. } if *s == seq))
-    }
-
-    /// Fills the place of `seq` (the native pass failed: the fd itself goes instead).
-    fn resolve(&self, seq: u64, fd: OwnedFd) {
-        let mut msg = Some(Entry::Ready(Message::Fd(fd)));
-        let _ = self.update(true, |q| {
-            let msg = msg.take().expect("runs once");
-            match Self::find(q, seq) {
-                Some(e) => *e = msg,
-                None => q.push_back(msg),
-            }
-        });
-    }
-
-    /// Arrival completions reaped on the target ring: `(seq, slot)`.
-    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) {
-        // Closed: the slots go with the ring's file table.
-        let _ = self.update(true, |q| {
-            for &(seq, res) in arrivals.iter() {
-                let Ok(slot) = u32::try_from(res) else {
-                    tracing::error!(seq, res, "an fd arrival completion carries an error");
-                    continue;
-                };
-                match Self::find(q, seq) {
-                    Some(Entry::Passing { slot: s, .. }) => *s = Some(slot),
-                    _ => q.push_back(Entry::Passing {
-                        seq,
-                        slot: Some(slot),
-                    }),
-                }
-            }
-        });
-        arrivals.clear();
-    }
-
-    /// The ring is going: refuse further messages and close the fds still queued.
-    pub(crate) fn close(&self) {
-        let queue = {
-            let mut inbox = self.lock();
-            inbox.closed = true;
-            std::mem::take(&mut inbox.queue)
-        };
-        drop(queue);
-    }
-
-    /// Whether the ring behind this mailbox was dropped.
-    fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    /// The next message in sending order; pending while the first is an fd still on its way.
-    fn take(&self, cx: &mut Context<'_>) -> Poll<Next> {
-        let mut inbox = self.lock();
-        match inbox.queue.front() {
-            Some(Entry::Ready(_)) => {
-                let Some(Entry::Ready(m)) = inbox.queue.pop_front() else {
-                    unreachable!()
-                };
-                Poll::Ready(Next::Message(m))
-            }
-            Some(&Entry::Passing {
-                slot: Some(slot), ..
-            }) => {
-                inbox.queue.pop_front();
-                Poll::Ready(Next::Slot(slot))
-            }
-            Some(Entry::Passing { slot: None, .. }) | None => {
-                inbox.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-
-    /// Puts `e` first: an installed arrival, or one whose install never ran.
-    fn requeue(&self, e: Entry) {
-        let _ = self.put(e, true, true);
-    }
-
-    /// A doorbell completion arrived on the target ring: wake the receiver (same thread).
-    pub(crate) fn ring_doorbell(&self) {
-        let waker = {
-            let mut inbox = self.lock();
-            inbox.rung = false;
-            inbox.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
 
 /// A handle to a [`Ring`], usable from any thread, to post messages to it.
 #[derive(Clone)]
@@ -360,7 +141,7 @@ impl OpData for Install {
         self.chores.borrow_mut().push(Chore::ReleaseFile(slot));
         let fd = res?;
         let fd = crate::backend::sys::own_fd(fd as i32);
-        self.mailbox.requeue(Entry::Ready(Message::Fd(fd)));
+        self.mailbox.requeue_fd(fd);
         Ok(())
     }
 }
@@ -369,17 +150,8 @@ impl Drop for Install {
     fn drop(&mut self) {
         // Never submitted (the receiver was dropped first): the arrival waits for the next one.
         if let Some(slot) = self.slot {
-            self.mailbox.requeue(Entry::Passing {
-                seq: u64::MAX,
-                slot: Some(slot),
-            });
+            self.mailbox.requeue_slot(slot);
         }
-    }
-}
-
-impl Mailbox {
-    fn target_fd(&self) -> std::os::fd::RawFd {
-        self.ring_fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 }
 
