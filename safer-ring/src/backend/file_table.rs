@@ -66,21 +66,15 @@ impl FileTable {
 /// IORING_REGISTER_FILE_ALLOC_RANGE (6.0+), which the `io-uring` crate does not wrap.
 fn alloc_range(ring_fd: RawFd, off: u32, len: u32) -> io::Result<()> {
     // struct io_uring_file_index_range { u32 off; u32 len; u64 resv; }
-    let range: [u32; 4] = [off, len, 0, 0];
+    let mut range: [u32; 4] = [off, len, 0, 0];
     // SAFETY: `range` is a live 16-byte buffer laid out as the kernel's struct (reserved part
     // zeroed); the kernel only copies it in (copy_from_user: no alignment need); nr_args is 0.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
+    unsafe {
+        super::ring_fd::register_raw(
             ring_fd,
             IORING_REGISTER_FILE_ALLOC_RANGE,
-            range.as_ptr(),
-            0u32,
+            range.as_mut_ptr().cast(),
+            0,
         )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }

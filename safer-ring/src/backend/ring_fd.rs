@@ -19,23 +19,30 @@ struct RsrcUpdate {
     data: u64,
 }
 
-fn register_call(ring_fd: RawFd, op: u32, up: &mut RsrcUpdate) -> io::Result<()> {
-    // SAFETY: `up` is a live, correctly laid out io_uring_rsrc_update (16 bytes) that the
-    // kernel reads and, for registration, writes the chosen index into; nr_args is 1.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_io_uring_register,
-            ring_fd,
-            op,
-            std::ptr::from_mut(up),
-            1u32,
-        )
-    };
+/// `io_uring_register(ring_fd, op, arg, nr_args)`, for the calls the `io-uring` crate cannot
+/// make for us (see the module docs and `file_table`).
+///
+/// # Safety
+/// `arg` points to what `op` expects for `nr_args` entries, live for the call.
+pub(super) unsafe fn register_raw(
+    ring_fd: RawFd,
+    op: u32,
+    arg: *mut libc::c_void,
+    nr_args: u32,
+) -> io::Result<()> {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { libc::syscall(libc::SYS_io_uring_register, ring_fd, op, arg, nr_args) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
     }
+}
+
+fn register_call(ring_fd: RawFd, op: u32, up: &mut RsrcUpdate) -> io::Result<()> {
+    // SAFETY: `up` is a live, correctly laid out io_uring_rsrc_update (16 bytes) that the
+    // kernel reads and, for registration, writes the chosen index into; nr_args is 1.
+    unsafe { register_raw(ring_fd, op, std::ptr::from_mut(up).cast(), 1) }
 }
 
 /// Registers `ring_fd` for this thread; returns its index.
