@@ -31,8 +31,9 @@ impl Variant {
         }
     }
 
-    /// A ring for this variant of a bench on `feature`; `None` where io_uring cannot run.
-    pub fn ring(self, feature: Feature) -> Option<Ring> {
+    /// A ring for this variant of a bench on `feature`; `Err` names why it cannot be made
+    /// (io_uring unavailable here).
+    pub fn ring(self, feature: Feature) -> Result<Ring, String> {
         let (kind, pe) = match self {
             // Asked for explicitly, so opt-in features run natively too.
             Variant::Native => (
@@ -51,7 +52,7 @@ impl Variant {
                 .backend(kind)
                 .enhancement(pe),
         )
-        .ok()
+        .map_err(|e| format!("{} ring: {e}", self.name()))
     }
 }
 
@@ -146,13 +147,16 @@ pub fn run_all(only: &[String], scale: u64) -> Result<Vec<Value>, String> {
             ));
         }
     }
+    let uring = safer_ring::features::detected()
+        .io_uring_available()
+        .is_ok();
     let mut rows = Vec::new();
     for b in BENCHES
         .iter()
         .filter(|b| only.is_empty() || only.iter().any(|o| o == b.name))
     {
         for v in Variant::ALL {
-            if v != Variant::Epoll && v.ring(b.feature).is_none() {
+            if v != Variant::Epoll && !uring {
                 rows.push(row(b, v, None, "io_uring unavailable"));
                 continue;
             }

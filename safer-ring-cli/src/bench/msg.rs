@@ -4,19 +4,15 @@ use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use safer_ring::{Feature, Message, Ring, RingHandle};
+use safer_ring::{Feature, Message, RingHandle};
 
 use super::{Run, Variant};
-
-fn ring(v: Variant, f: Feature) -> Result<Ring, String> {
-    v.ring(f).ok_or_else(|| format!("{v:?} ring unavailable"))
-}
 
 /// Batches of 32 NOPs through the safe API (one submission per batch); the feature is the
 /// registered ring fd every `io_uring_enter` uses.
 pub fn nop(v: Variant, scale: u64) -> Result<Run, String> {
     const BATCH: usize = 32;
-    let ring = ring(v, Feature::RegisteredRingFd)?;
+    let ring = v.ring(Feature::RegisteredRingFd)?;
     let batches = 1000 * scale;
     let start = Instant::now();
     ring.block_on(async {
@@ -51,7 +47,7 @@ fn receiver(
 ) -> Result<(RingHandle, std::thread::JoinHandle<()>), String> {
     let (tx, rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
-        let Ok(ring) = ring(v, f) else {
+        let Ok(ring) = v.ring(f) else {
             return;
         };
         let _ = tx.send(ring.handle());
@@ -73,7 +69,7 @@ fn send_all(
     n: u64,
     msg: impl Fn(u64) -> std::io::Result<Message>,
 ) -> Result<Run, String> {
-    let sender = ring(v, f)?;
+    let sender = v.ring(f)?;
     let (to, t) = receiver(v, f, n)?;
     let start = Instant::now();
     sender.block_on(async {
@@ -105,11 +101,11 @@ pub fn fds(v: Variant, scale: u64) -> Result<Run, String> {
 /// each needs a doorbell (OP_MSG_RING natively, the eventfd otherwise).
 pub fn round_trips(v: Variant, scale: u64) -> Result<Run, String> {
     let n = 500 * scale;
-    let a = ring(v, Feature::MsgRing)?;
+    let a = v.ring(Feature::MsgRing)?;
     let a_handle = a.handle();
     let (tx, rx) = mpsc::channel();
     let t = std::thread::spawn(move || {
-        let Ok(b) = ring(v, Feature::MsgRing) else {
+        let Ok(b) = v.ring(Feature::MsgRing) else {
             return;
         };
         let _ = tx.send(b.handle());

@@ -8,12 +8,6 @@ use safer_ring::{Feature, Ring, TcpStream};
 
 use super::{Run, Variant};
 
-fn ring(v: Variant, f: Feature) -> Result<Rc<Ring>, String> {
-    v.ring(f)
-        .map(Rc::new)
-        .ok_or_else(|| format!("{v:?} ring unavailable"))
-}
-
 fn err(e: std::io::Error) -> String {
     e.to_string()
 }
@@ -21,7 +15,7 @@ fn err(e: std::io::Error) -> String {
 /// Connections accepted with `accept_multiple` while tasks on the same ring connect.
 pub fn accept(v: Variant, scale: u64) -> Result<Run, String> {
     let n = 100 * scale;
-    let ring = ring(v, Feature::MultiShotAccept)?;
+    let ring = Rc::new(v.ring(Feature::MultiShotAccept)?);
     let listener = ring.bind_tcp("127.0.0.1:0").map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
     let start = Instant::now();
@@ -74,7 +68,7 @@ fn stream(
     enhanced_send: bool,
     enhanced_recv: bool,
 ) -> Result<Run, String> {
-    let ring = ring(v, f)?;
+    let ring = Rc::new(v.ring(f)?);
     let (tx, rx) = pair(&ring)?;
     let total = 16 * scale as usize * MIB;
     let start = Instant::now();
