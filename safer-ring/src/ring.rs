@@ -117,64 +117,7 @@ impl Ring {
         cfg.enhancement = cfg.enhancement.with_env()?;
         let shared =
             WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
-        let wake = shared.eventfd.as_raw_fd();
-        let epoll = |reason: Option<String>| -> Result<(AnyBackend, RingInfo)> {
-            let b =
-                EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
-                    backend: BackendKind::Epoll,
-                    source,
-                })?;
-            Ok((
-                AnyBackend::Epoll(b),
-                RingInfo {
-                    backend: BackendKind::Epoll,
-                    fallback_reason: reason,
-                    setup: None,
-                },
-            ))
-        };
-        let (backend, info) = match choice {
-            BackendKind::Epoll => epoll(Some("epoll requested by configuration".into()))?,
-            BackendKind::IoUring | BackendKind::Auto => match IoUringBackend::new(&cfg, wake) {
-                // Auto: a kernel whose io_uring lacks core opcodes (before 5.6/5.11) gets epoll.
-                Ok(_)
-                    if choice == BackendKind::Auto
-                        && crate::features::io_uring_serves_core_ops(
-                            crate::features::detected(),
-                        )
-                        .is_err() =>
-                {
-                    let why =
-                        crate::features::io_uring_serves_core_ops(crate::features::detected())
-                            .unwrap_err();
-                    epoll(Some(why))?
-                }
-                Ok(b) => {
-                    let setup = b.report();
-                    (
-                        AnyBackend::Uring(Box::new(b)),
-                        RingInfo {
-                            backend: BackendKind::IoUring,
-                            fallback_reason: None,
-                            setup: Some(setup),
-                        },
-                    )
-                }
-                Err(e) if choice == BackendKind::IoUring => {
-                    if e.raw_os_error() == Some(libc::ENOMEM) {
-                        return Err(SaferRingError::RingMemoryLimit {
-                            entries: cfg.entries,
-                            memlock_limit: crate::backend::sys::memlock_limit(),
-                        });
-                    }
-                    return Err(SaferRingError::BackendUnavailable {
-                        backend: BackendKind::IoUring,
-                        source: e,
-                    });
-                }
-                Err(e) => epoll(Some(unavailable_reason(&e)))?,
-            },
-        };
+        let (backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd())?;
         debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
             Some(s) => tracing::info!(
@@ -373,6 +316,57 @@ impl Ring {
 
 /// Which features a new ring uses natively: detected (real call > probe > flags > version),
 /// not demoted, wanted by the configuration, and for setup flags actually granted.
+/// The backend for `choice`: io_uring when it works (and, for `Auto`, serves every core
+/// operation), else epoll, with the reason.
+fn open_backend(
+    cfg: &SaferRingConfig,
+    choice: BackendKind,
+    wake: std::os::fd::RawFd,
+) -> Result<(AnyBackend, RingInfo)> {
+    let epoll = |reason: String| -> Result<(AnyBackend, RingInfo)> {
+        let b = EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
+            backend: BackendKind::Epoll,
+            source,
+        })?;
+        let info = RingInfo {
+            backend: BackendKind::Epoll,
+            fallback_reason: Some(reason),
+            setup: None,
+        };
+        Ok((AnyBackend::Epoll(b), info))
+    };
+    if choice == BackendKind::Epoll {
+        return epoll("epoll requested by configuration".into());
+    }
+    match IoUringBackend::new(cfg, wake) {
+        Ok(b) => match features::io_uring_serves_core_ops(features::detected()) {
+            // Auto: a kernel whose io_uring lacks core opcodes (before 5.6/5.11) gets epoll.
+            Err(why) if choice == BackendKind::Auto => epoll(why),
+            _ => {
+                let info = RingInfo {
+                    backend: BackendKind::IoUring,
+                    fallback_reason: None,
+                    setup: Some(b.report()),
+                };
+                Ok((AnyBackend::Uring(Box::new(b)), info))
+            }
+        },
+        Err(e) if choice == BackendKind::IoUring => {
+            if e.raw_os_error() == Some(libc::ENOMEM) {
+                return Err(SaferRingError::RingMemoryLimit {
+                    entries: cfg.entries,
+                    memlock_limit: crate::backend::sys::memlock_limit(),
+                });
+            }
+            Err(SaferRingError::BackendUnavailable {
+                backend: BackendKind::IoUring,
+                source: e,
+            })
+        }
+        Err(e) => epoll(unavailable_reason(&e)),
+    }
+}
+
 fn decide_native(cfg: &SaferRingConfig, info: &RingInfo) -> Result<AvailableFeatures> {
     let report = features::FeatureDetector::new()
         .use_cache(cfg.enhancement.detection_cache)
