@@ -63,6 +63,16 @@ pub(crate) struct MultiState {
 const CQE_F_MORE: u32 = 1 << 1;
 const CQE_F_BUFFER: u32 = 1 << 0;
 
+/// What the reader of a multishot op gets next; see [`Driver::next_multishot`].
+pub(crate) enum MultiNext {
+    /// A completion; `last`: the op ended with it and its slot is freed (re-arm for more).
+    Item { res: i32, flags: u32, last: bool },
+    /// The op ended with nothing left to read; its slot is freed (re-arm for more).
+    Ended,
+    /// Nothing yet; the waker is registered.
+    Pending,
+}
+
 /// Whether a completion says more will follow for the same multishot op.
 pub(crate) fn more(flags: u32) -> bool {
     flags & CQE_F_MORE != 0
@@ -256,6 +266,31 @@ impl Driver {
             w.wake();
         }
         Ok(key)
+    }
+
+    /// The next completion of live multishot op `key`, freeing its slot once it has ended and
+    /// been read to the end.
+    pub(crate) fn next_multishot(&mut self, key: usize, waker: &Waker) -> MultiNext {
+        let Some(Slot::Multi(m)) = self.slots.get_mut(key) else {
+            unreachable!("a live multishot reader owns its slot")
+        };
+        match m.queue.pop_front() {
+            Some((res, flags)) => {
+                let last = m.finished && m.queue.is_empty();
+                if last {
+                    self.slots.remove(key);
+                }
+                MultiNext::Item { res, flags, last }
+            }
+            None if m.finished => {
+                self.slots.remove(key);
+                MultiNext::Ended
+            }
+            None => {
+                m.waker = Some(waker.clone());
+                MultiNext::Pending
+            }
+        }
     }
 
     /// Does the work drop hooks and orphaned completions left (see [`Chore`]).

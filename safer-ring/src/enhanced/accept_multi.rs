@@ -14,7 +14,7 @@ use super::stats::Path;
 use crate::Ring;
 use crate::backend::{OpKind, sys};
 use crate::driver::op::Op;
-use crate::driver::{MultiKind, Slot, more};
+use crate::driver::{MultiKind, MultiNext};
 use crate::features::Feature;
 use crate::io::{AsIoFd, SharedFd, TcpListener, TcpStream};
 use crate::ops::Accept;
@@ -117,31 +117,20 @@ impl Stream for AcceptStream<'_> {
                     since,
                     accepted,
                 } => {
-                    let key = *key;
-                    let mut driver = this.ring.driver();
-                    let Some(Slot::Multi(m)) = driver.slots.get_mut(key) else {
-                        unreachable!("a live multishot stream owns its slot")
-                    };
-                    let Some((res, flags)) = m.queue.pop_front() else {
-                        if m.finished {
-                            // Ended without F_MORE and nothing left: re-arm.
-                            driver.slots.remove(key);
-                            drop(driver);
+                    let next = this.ring.driver().next_multishot(*key, cx.waker());
+                    let (res, last) = match next {
+                        MultiNext::Item { res, last, .. } => (res, last),
+                        // Ended without F_MORE and nothing left: re-arm.
+                        MultiNext::Ended => {
                             this.state = State::Idle;
                             continue;
                         }
-                        m.waker = Some(cx.waker().clone());
-                        return Poll::Pending;
+                        MultiNext::Pending => return Poll::Pending,
                     };
-                    let drained = !more(flags);
-                    if drained && m.queue.is_empty() {
-                        driver.slots.remove(key);
-                    }
-                    drop(driver);
                     let took = std::mem::replace(since, Instant::now()).elapsed();
                     if res >= 0 {
                         *accepted += 1;
-                        if drained {
+                        if last {
                             this.state = State::Idle;
                         }
                         this.ring

@@ -11,7 +11,7 @@ use crate::Ring;
 use crate::backend::{Backend, OpKind};
 use crate::buf::IoBufMut;
 use crate::driver::op::{Op, OpData};
-use crate::driver::{Chore, Slot};
+use crate::driver::{Chore, MultiNext};
 use crate::features::Feature;
 use crate::io::{AsIoFd, SharedFd};
 
@@ -82,22 +82,19 @@ impl Ring {
                         k
                     }
                 };
-                let Some(Slot::Multi(m)) = d.slots.get_mut(key) else {
-                    unreachable!("an armed multishot recv owns its slot")
-                };
-                let Some((res, flags)) = m.queue.pop_front() else {
-                    if m.finished {
-                        d.slots.remove(key);
+                let (res, flags) = match d.next_multishot(key, cx.waker()) {
+                    MultiNext::Item { res, flags, last } => {
+                        if last {
+                            multi.key.set(None);
+                        }
+                        (res, flags)
+                    }
+                    MultiNext::Ended => {
                         multi.key.set(None);
                         continue; // ended (EOF handled below, or overflow): re-arm
                     }
-                    m.waker = Some(cx.waker().clone());
-                    return Poll::Pending;
+                    MultiNext::Pending => return Poll::Pending,
                 };
-                if m.finished && m.queue.is_empty() {
-                    d.slots.remove(key);
-                    multi.key.set(None);
-                }
                 if res < 0 {
                     return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
                 }
