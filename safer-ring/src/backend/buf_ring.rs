@@ -116,18 +116,8 @@ impl BufRing {
     /// Copies the first `len` bytes of buffer `bid` to `dst` (room for `cap` bytes), then
     /// recycles it. Returns the bytes copied.
     pub(crate) fn take(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
-        if bid >= self.entries {
-            return 0;
-        }
-        let n = len.min(cap).min(self.buf_size as usize);
-        // SAFETY: the kernel finished writing buffer `bid` (its completion was reaped) and does
-        // not touch it again until recycled; `n` is within the buffer and within `dst`'s room
-        // (the caller's IoBufMut guarantees `cap` writable bytes).
-        unsafe {
-            let src = self.mem.as_ptr().add(bid as usize * self.buf_size as usize);
-            std::ptr::copy_nonoverlapping(src, dst, n);
-        }
-        self.recycle(bid);
+        let n = self.copy(bid, 0, len, dst, cap);
+        self.recycle(bid); // ignores a `bid` out of range, as `copy` does
         n
     }
 
