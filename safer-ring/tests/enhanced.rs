@@ -492,6 +492,21 @@ fn recv_enhanced_native_forced_off_and_epoll() {
     }
 }
 
+/// Tier 2 on its own: multishot recv off, one buffer-select recv per call (the 5.19 path).
+#[test]
+fn recv_enhanced_buffer_select_tier() {
+    let Some(ring) = common::ring_with(common::uring_wishing(Feature::MultiShotRecv, Some(false)))
+    else {
+        return;
+    };
+    let rings = ring.uses_native(Feature::BufferRings);
+    let (ring, data, back) = echo_recv_enhanced(ring);
+    assert!(back == data, "byte-exact");
+    assert_eq!(ring.enhancement_stats(Feature::MultiShotRecv).native, 0);
+    let b = ring.enhancement_stats(Feature::BufferRings);
+    assert_eq!(b.native > 0, rings, "{b:?}");
+}
+
 #[test]
 fn dropped_recv_enhanced_returns_its_buffer() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
