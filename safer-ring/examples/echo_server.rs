@@ -8,15 +8,7 @@ use std::rc::Rc;
 fn main() {
     let args = args::parse_or_exit("127.0.0.1:7000");
     let ring = Rc::new(args::ring(args.backend, 256));
-    let listener = ring.bind_tcp(&args.addr).unwrap_or_else(|e| {
-        eprintln!("error: cannot bind {}: {e}", args.addr);
-        std::process::exit(1);
-    });
-    eprintln!(
-        "echo on {} ({})",
-        listener.local_addr().unwrap(),
-        ring.backend()
-    );
+    let listener = args::listen(&ring, &args.addr, "echo");
     ring.block_on(async {
         loop {
             let (stream, _peer) = match ring.accept(&listener).await {

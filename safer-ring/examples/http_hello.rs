@@ -54,15 +54,7 @@ async fn serve(ring: Rc<safer_ring::Ring>, stream: safer_ring::TcpStream) {
 fn main() {
     let args = args::parse_or_exit("127.0.0.1:8080");
     let ring = Rc::new(args::ring(args.backend, 512));
-    let listener = ring.bind_tcp(&args.addr).unwrap_or_else(|e| {
-        eprintln!("error: cannot bind {}: {e}", args.addr);
-        std::process::exit(1);
-    });
-    eprintln!(
-        "http on {} ({})",
-        listener.local_addr().unwrap(),
-        ring.backend()
-    );
+    let listener = args::listen(&ring, &args.addr, "http");
     ring.block_on(async {
         loop {
             match ring.accept(&listener).await {

@@ -76,14 +76,9 @@ fn main() {
     let handles: Vec<_> = rx.iter().take(workers).collect();
 
     let ring = args::ring(backend, 256);
-    let listener = ring.bind_tcp(&args.addr).unwrap_or_else(|e| {
-        eprintln!("error: cannot bind {}: {e}", args.addr);
-        std::process::exit(1);
-    });
+    let listener = args::listen(&ring, &args.addr, "echo");
     eprintln!(
-        "echo on {} ({}), {workers} workers, MSG_RING native: {}, multishot accept native: {}",
-        listener.local_addr().unwrap(),
-        ring.backend(),
+        "{workers} workers, MSG_RING native: {}, multishot accept native: {}",
         ring.uses_native(Feature::MsgRing),
         ring.uses_native(Feature::MultiShotAccept)
     );

@@ -1,6 +1,6 @@
 //! Tiny argument parsing shared by the examples: `--addr HOST:PORT`, `--backend NAME`.
 
-use safer_ring::{BackendKind, Ring, SaferRingConfig};
+use safer_ring::{BackendKind, Ring, SaferRingConfig, TcpListener};
 
 pub struct Args {
     pub addr: String,
@@ -43,6 +43,21 @@ pub fn ring(backend: BackendKind, entries: u32) -> Ring {
             std::process::exit(1);
         }
     }
+}
+
+/// Listens on `addr` (exits with the reason if it cannot) and says where, as `what`.
+#[allow(dead_code)] // copy_file listens on nothing
+pub fn listen(ring: &Ring, addr: &str, what: &str) -> TcpListener {
+    let listener = ring.bind_tcp(addr).unwrap_or_else(|e| {
+        eprintln!("error: cannot bind {addr}: {e}");
+        std::process::exit(1);
+    });
+    let at = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    eprintln!("{what} on {at} ({})", ring.backend());
+    listener
 }
 
 pub fn parse_or_exit(default_addr: &str) -> Args {
