@@ -131,7 +131,8 @@ impl SaferRingConfig {
             .defer_taskrun(false)
     }
 
-    /// Submission-queue entries (1..=32768; the kernel rounds up to a power of two).
+    /// Submission-queue entries (2..=32768; the kernel rounds up to a power of two). An op
+    /// with [`timeout`](crate::Op::timeout) takes two entries, submitted together.
     pub fn entries(mut self, entries: u32) -> Self {
         self.entries = entries;
         self
@@ -187,11 +188,11 @@ impl SaferRingConfig {
 
     /// Checks every value and resolves the backend choice (explicit > environment > auto).
     pub(crate) fn validate(&self) -> Result<BackendKind> {
-        if self.entries == 0 || self.entries > MAX_ENTRIES {
+        if self.entries < 2 || self.entries > MAX_ENTRIES {
             return Err(SaferRingError::config(
                 "entries",
                 self.entries,
-                "1..=32768 submission queue entries",
+                "2..=32768 submission queue entries (an op with a timeout takes two)",
             ));
         }
         if let Some(cq) = self.cq_entries

@@ -26,20 +26,31 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// `unsafe` is fenced: the crate denies it, and only the modules that talk to the kernel or
+// implement the unsafe traits allow it (each block with a `// SAFETY:` comment).
+#![deny(unsafe_code)]
+
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+#[allow(unsafe_code)]
 mod backend;
+#[allow(unsafe_code)]
 mod buf;
 mod config;
+#[allow(unsafe_code)]
 mod driver;
 mod enhanced;
 mod error;
 pub mod features;
 mod io;
+#[allow(unsafe_code)]
 pub mod ops;
 mod ring;
+
+#[cfg(feature = "fault-injection")]
+pub use backend::fault;
 
 pub use backend::SetupReport;
 pub use buf::{IoBuf, IoBufMut, OwnedBuffer};

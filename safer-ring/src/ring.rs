@@ -1,6 +1,6 @@
 //! `Ring`: creation (backend choice), driving, and drop (cancel and drain).
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::backend::{AnyBackend, Backend, EpollBackend, IoUringBackend, SetupReport};
 use crate::config::{BackendKind, SaferRingConfig};
-use crate::driver::Driver;
 use crate::driver::executor::{Executor, WakeShared};
+use crate::driver::{Driver, DriverCell, DriverRef};
 use crate::enhanced::{FeatureStats, Path, ProgressiveEnhancementConfig, Stats};
 use crate::error::{Result, SaferRingError};
 use crate::features::{self, AvailableFeatures, Feature};
@@ -57,7 +57,7 @@ use crate::io::SharedFd;
 pub struct Ring {
     // Field order matters only through `Drop` below, which tears down tasks first.
     exec: Executor,
-    driver: RefCell<Driver>,
+    driver: DriverCell,
     info: RingInfo,
     native: Cell<AvailableFeatures>,
     /// The backend's fd mode, read on every op (`SharedFd::prepare`) without borrowing the driver.
@@ -142,7 +142,7 @@ impl Ring {
         let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout, mailbox);
         let mut ring_index = None;
         if native.supports_feature(Feature::RegisteredRingFd) {
-            match driver.backend.register_ring_fd() {
+            match driver.register_ring_fd() {
                 Ok(i) => ring_index = Some(i),
                 Err(e) => {
                     let wanted = cfg.enhancement.wish(Feature::RegisteredRingFd) == Some(true);
@@ -176,11 +176,11 @@ impl Ring {
         );
         Ok(Ring {
             native: Cell::new(native),
-            nonblocking: driver.backend.wants_nonblocking(),
+            nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
             stats: Stats::default(),
             exec: Executor::new(shared),
-            driver: RefCell::new(driver),
+            driver: DriverCell::new(driver),
             ring_index,
             info,
             _not_send: PhantomData,
@@ -216,7 +216,7 @@ impl Ring {
     /// Whether the backend of this ring can offer `feature` at all (io_uring: detected and not
     /// demoted; epoll: never). [`Ring::uses_native`] adds the configuration's say.
     pub fn supports_feature(&self, feature: Feature) -> bool {
-        self.driver().backend.supports_feature(feature)
+        self.driver().supports_feature(feature)
     }
 
     /// Everything known about `feature` here: its table row, the detection verdict with its
@@ -262,7 +262,7 @@ impl Ring {
     }
 
     pub(crate) fn mailbox(&self) -> std::sync::Arc<crate::enhanced::Mailbox> {
-        self.driver().mailbox.clone()
+        self.driver().mailbox().clone()
     }
 
     pub(crate) fn fallback_timeout(&self) -> Duration {
@@ -281,8 +281,13 @@ impl Ring {
 
     /// Runs `fut` to completion on this thread, together with tasks from [`Ring::spawn`].
     /// Blocks in the kernel while nothing is runnable (no spinning).
+    ///
+    /// # Panics
+    /// When called while this ring's `block_on` is already running (from inside a task or the
+    /// future it runs): await the future there instead. A panic of `fut` or of a task
+    /// propagates; the ring stays usable (the panicking task is dropped).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.exec.block_on(fut, |wait| self.driver().turn(wait))
+        self.exec.block_on(fut, |wait| self.turn(wait))
     }
 
     /// Queues a task to run during [`Ring::block_on`]. Tasks still pending when the ring is
@@ -296,13 +301,29 @@ impl Ring {
         self.driver().in_flight()
     }
 
-    /// Submits queued operations and delivers available completions without blocking.
+    /// Submits queued operations and delivers available completions without blocking, then
+    /// wakes the tasks whose operations completed.
+    ///
+    /// # Errors
+    /// A failed `io_uring_enter` / `epoll_wait`. Operations already queued stay in flight
+    /// (their buffers stay with the ring) and are submitted by a later call.
     pub fn poll_completions(&self) -> io::Result<()> {
-        self.driver().turn(false)
+        self.turn(false)
     }
 
-    pub(crate) fn driver(&self) -> RefMut<'_, Driver> {
-        self.driver.borrow_mut()
+    /// One driver turn; the wakers and destructors it collected run after the borrow ends.
+    pub(crate) fn turn(&self, wait: bool) -> io::Result<()> {
+        self.driver().turn(wait, None)
+    }
+
+    /// The driver, borrowed; see `driver/cell.rs` for what dropping the borrow runs.
+    pub(crate) fn driver(&self) -> DriverRef<'_> {
+        self.driver.borrow()
+    }
+
+    /// The driver from a destructor: never panics (`None` if busy: the caller leaks).
+    pub(crate) fn driver_in_drop(&self) -> Option<DriverRef<'_>> {
+        self.driver.borrow_in_drop()
     }
 
     pub(crate) fn nonblocking_fds(&self) -> bool {
@@ -426,9 +447,17 @@ pub(crate) fn unavailable_reason(e: &io::Error) -> String {
 impl Drop for Ring {
     fn drop(&mut self) {
         // Messages sent from now on fail instead of piling up; queued fds are closed.
-        self.driver.get_mut().mailbox.close();
-        self.exec.drop_tasks();
+        self.driver.get_mut().mailbox().close();
+        // Tasks first: their ops become orphans. A task's destructor may panic; the others
+        // are still dropped and the ring still drains before that panic continues.
+        let panic = self.exec.drop_tasks();
         self.driver.get_mut().shutdown();
+        self.driver.run_collected(true);
+        if let Some(p) = panic
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(p);
+        }
     }
 }
 

@@ -19,7 +19,7 @@ fn zero_entries_is_a_clear_error() {
     );
     assert_eq!(
         e.to_string(),
-        "invalid configuration: entries = 0: expected 1..=32768 submission queue entries"
+        "invalid configuration: entries = 0: expected 2..=32768 submission queue entries (an op with a timeout takes two)"
     );
     let io: std::io::Error = e.into();
     assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);

@@ -20,6 +20,9 @@ pub(crate) struct BufRing {
     buf_size: u32,
     pub(crate) bgid: u16,
     tail: u16,
+    /// Buffers a completion handed to us and not yet given back: only these may be read, and
+    /// only these are given back (once), whatever bid a caller names.
+    out: Vec<bool>,
 }
 
 fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
@@ -79,9 +82,10 @@ impl BufRing {
             buf_size,
             bgid,
             tail: 0,
+            out: vec![false; entries as usize],
         };
         for bid in 0..entries {
-            b.recycle(bid);
+            b.provide(bid);
         }
         Ok(b)
     }
@@ -90,11 +94,25 @@ impl BufRing {
         self.buf_size
     }
 
-    /// Hands buffer `bid` back to the kernel.
-    pub(crate) fn recycle(&mut self, bid: u16) {
-        if bid >= self.entries {
-            return;
+    /// A completion handed buffer `bid` to us: the kernel wrote it and will not touch it again
+    /// until it is recycled.
+    pub(crate) fn mark_out(&mut self, bid: u16) {
+        if let Some(o) = self.out.get_mut(bid as usize) {
+            *o = true;
         }
+    }
+
+    /// Hands buffer `bid` back to the kernel, if it is ours to give.
+    pub(crate) fn recycle(&mut self, bid: u16) {
+        if let Some(o) = self.out.get_mut(bid as usize)
+            && std::mem::take(o)
+        {
+            self.provide(bid);
+        }
+    }
+
+    fn provide(&mut self, bid: u16) {
+        debug_assert!(bid < self.entries);
         let slot = (self.tail & (self.entries - 1)) as usize;
         let addr = self.mem.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size);
         // SAFETY: `slot < entries`, so the 14 bytes written lie inside the ring allocation;
@@ -113,32 +131,23 @@ impl BufRing {
         };
     }
 
-    /// Copies the first `len` bytes of buffer `bid` to `dst` (room for `cap` bytes), then
-    /// recycles it. Returns the bytes copied.
-    pub(crate) fn take(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
-        let n = self.copy(bid, 0, len, dst, cap);
-        self.recycle(bid); // ignores a `bid` out of range, as `copy` does
-        n
-    }
-
-    /// Copies bytes `from..to` of buffer `bid` (clamped to the buffer) to `dst` (room for
-    /// `cap`), without recycling it.
-    pub(crate) fn copy(&self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
+    /// Bytes `from..to` (clamped to the buffer) of buffer `bid`; empty unless it is ours.
+    pub(crate) fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
         let to = to.min(self.buf_size as usize);
-        if bid >= self.entries || from >= to {
-            return 0;
+        if !self.out.get(bid as usize).copied().unwrap_or(false) || from >= to {
+            return &[];
         }
-        let n = (to - from).min(cap);
-        // SAFETY: the kernel finished writing buffer `bid` and does not reuse it until it is
-        // recycled; `from + n <= buf_size` and `dst` has room for `cap >= n` bytes.
+        // SAFETY: the kernel finished writing buffer `bid` (a completion handed it to us) and
+        // does not touch it until it is recycled, which takes `&mut self`; `from < to <=
+        // buf_size` keeps the slice inside buffer `bid` of the live allocation.
         unsafe {
-            let src = self
-                .mem
-                .as_ptr()
-                .add(bid as usize * self.buf_size as usize + from);
-            std::ptr::copy_nonoverlapping(src, dst, n);
+            std::slice::from_raw_parts(
+                self.mem
+                    .as_ptr()
+                    .add(bid as usize * self.buf_size as usize + from),
+                to - from,
+            )
         }
-        n
     }
 
     /// Unregisters and frees; with `leak` (operations may still be in flight) the memory is

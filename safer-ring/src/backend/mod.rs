@@ -3,10 +3,12 @@
 //! A backend turns [`OpKind`] descriptions into kernel work and reports one completion per
 //! pushed operation. Every backend must provide:
 //!
-//! - **`push`**: queue one operation under a caller-chosen `user_data`. The pointers inside the
-//!   [`OpKind`] (and the optional [`LinkTimeout`]) stay valid until the completion for that
-//!   `user_data` has been handed to `reap`'s sink; the backend may read or write through them at
-//!   any time until then. `Err(Full)` means "no room now": the caller drives a turn and retries.
+//! - **`push`** (`unsafe`): queue one operation under a caller-chosen `user_data`. The caller
+//!   keeps the pointers inside the [`OpKind`] (and the optional [`LinkTimeout`]) valid until the
+//!   completion for that `user_data` has been handed to `reap`'s sink; the backend may read or
+//!   write through them at any time until then. `Err(Full)` means nothing was queued: the
+//!   caller drives a turn and retries. Once `Ok`, the op is in flight until its completion,
+//!   whatever a later `turn` reports.
 //! - **`cancel`**: ask for an earlier push to finish early. The operation still completes exactly
 //!   once (with `-ECANCELED` if the cancel won); the cancel itself never produces a completion.
 //! - **`turn`**: hand queued work to the kernel and, if `wait` is set and nothing has completed
@@ -25,6 +27,7 @@
 
 mod buf_ring;
 mod epoll;
+pub mod fault;
 mod file_table;
 pub(crate) mod probe;
 mod ring_fd;
@@ -36,7 +39,7 @@ mod uring;
 pub use uring::SetupReport;
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
 pub(crate) use epoll::EpollBackend;
@@ -179,8 +182,10 @@ pub enum OpKind {
         fd: RawFd,
         how: i32,
     },
+    /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout {
-        spec: *const LinkTimeout,
+        ts: *const io_uring::types::Timespec,
+        dur: Duration,
     },
 }
 
@@ -189,39 +194,27 @@ pub enum OpKind {
 pub struct LinkTimeout {
     pub(crate) ts: io_uring::types::Timespec,
     pub(crate) dur: Duration,
-    /// `user_data` for io_uring's LINK_TIMEOUT entry (see [`link_user_data`]); 0 = untracked.
-    pub(crate) link_ud: std::cell::Cell<u64>,
 }
 
-/// Tag bit of a linked timeout's own `user_data`: `TAG | seq << 24 | key`. Its completion is
-/// reported to the sink so the driver can re-cancel an op whose timeout fired but missed it.
+/// Longest timeout: longer ones are clamped, so no deadline arithmetic overflows (an epoll
+/// `Instant`, the kernel's signed seconds).
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(u32::MAX as u64);
+
+/// Tag bit of a linked timeout's own `user_data`: `LINK_TAG | op's user_data`. Its completion
+/// is reported to the sink so the driver can re-cancel an op whose timeout fired but missed it.
 pub(crate) const LINK_TAG: u64 = 1 << 62;
-const KEY_BITS: u32 = 24;
 
-/// The `user_data` of the linked timeout of op `key`, or 0 when `key` does not fit.
-pub(crate) fn link_user_data(key: usize, seq: u32) -> u64 {
-    if key >= 1 << KEY_BITS {
-        return 0;
-    }
-    LINK_TAG | (u64::from(seq & 0xff_ffff) << KEY_BITS) | key as u64
-}
-
-/// `(key, seq)` of a linked timeout's `user_data`.
-pub(crate) fn parse_link(ud: u64) -> Option<(usize, u32)> {
-    (ud & LINK_TAG != 0).then_some({
-        (
-            (ud & ((1 << KEY_BITS) - 1)) as usize,
-            ((ud >> KEY_BITS) & 0xff_ffff) as u32,
-        )
-    })
+/// The `user_data` of the op a linked timeout's completion belongs to.
+pub(crate) fn parse_link(ud: u64) -> Option<u64> {
+    (ud & LINK_TAG != 0).then_some(ud & !LINK_TAG)
 }
 
 impl LinkTimeout {
     pub(crate) fn new(dur: Duration) -> Box<LinkTimeout> {
+        let dur = dur.min(MAX_TIMEOUT);
         Box::new(LinkTimeout {
             ts: dur.into(),
             dur,
-            link_ud: std::cell::Cell::new(0),
         })
     }
 }
@@ -233,7 +226,13 @@ pub(crate) struct Full;
 /// What every backend provides; see the module documentation for the contract.
 pub(crate) trait Backend {
     fn kind(&self) -> BackendKind;
-    fn push(
+    /// Queues `op` under `user_data`.
+    ///
+    /// # Safety
+    /// Every pointer in `op` and `timeout` stays valid (and is not otherwise accessed where the
+    /// kernel writes) until the completion for `user_data` has been passed to `reap`'s sink, or
+    /// forever if the op is leaked; every fd it names stays open as long.
+    unsafe fn push(
         &mut self,
         user_data: u64,
         op: OpKind,
@@ -248,18 +247,16 @@ pub(crate) trait Backend {
     /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
     /// size)`, or `None` where the backend has none.
     fn buffer_group(&mut self) -> Option<(u16, u32)>;
-    /// Copies `len` bytes of provided buffer `bid` to `dst` (room for `cap`) and recycles it.
-    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize;
-    /// Copies bytes `from..to` of provided buffer `bid` to `dst` (room for `cap`), without
-    /// recycling it; returns the bytes copied.
-    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize;
-    /// Returns provided buffer `bid` to the kernel unread (its op was dropped).
+    /// Bytes `from..to` (clamped) of provided buffer `bid`; empty unless a completion of this
+    /// ring handed `bid` to us and it has not been recycled since.
+    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8];
+    /// Returns provided buffer `bid` to the kernel (once; a buffer not ours is ignored).
     fn recycle_buffer(&mut self, bid: u16);
     /// Registers this ring's file table for native fd passing (once); whether it has one.
     fn enable_fd_passing(&mut self) -> bool;
     /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`. epoll:
     /// `UnsupportedFeature`.
-    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32>;
+    fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32>;
     /// Empties file-table `slot`: a staged fd that was sent, or an arrival now installed.
     fn release_file(&mut self, slot: u32);
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
@@ -296,13 +293,14 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.kind())
     }
     #[inline]
-    fn push(
+    unsafe fn push(
         &mut self,
         user_data: u64,
         op: OpKind,
         timeout: Option<&LinkTimeout>,
     ) -> Result<(), Full> {
-        dispatch!(self, b => b.push(user_data, op, timeout))
+        // SAFETY: forwarded from the caller.
+        dispatch!(self, b => unsafe { b.push(user_data, op, timeout) })
     }
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
@@ -319,19 +317,16 @@ impl Backend for AnyBackend {
     fn buffer_group(&mut self) -> Option<(u16, u32)> {
         dispatch!(self, b => b.buffer_group())
     }
-    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
-        dispatch!(self, b => b.take_buffer(bid, len, dst, cap))
-    }
     fn recycle_buffer(&mut self, bid: u16) {
         dispatch!(self, b => b.recycle_buffer(bid))
     }
-    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
-        dispatch!(self, b => b.copy_buffer(bid, from, to, dst, cap))
+    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
+        dispatch!(self, b => b.chunk(bid, from, to))
     }
     fn enable_fd_passing(&mut self) -> bool {
         dispatch!(self, b => b.enable_fd_passing())
     }
-    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32> {
+    fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
         dispatch!(self, b => b.stage_fd(fd))
     }
     fn release_file(&mut self, slot: u32) {

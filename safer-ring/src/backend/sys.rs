@@ -88,10 +88,13 @@ pub(crate) fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Takes ownership of an fd the kernel returned in a completion.
-pub(crate) fn own_fd(fd: i32) -> OwnedFd {
+///
+/// # Safety
+/// `fd` is open and owned by nothing else (a completed accept/open/install just created it,
+/// and each completion is handled once).
+pub(crate) unsafe fn own_fd(fd: i32) -> OwnedFd {
     debug_assert!(fd >= 0);
-    // SAFETY: callers pass only fds a completed accept/open/socket just created, which nothing
-    // else owns; each completion is delivered exactly once.
+    // SAFETY: the caller's guarantee.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 

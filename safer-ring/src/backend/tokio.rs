@@ -12,7 +12,6 @@ use std::task::Poll;
 use tokio::io::unix::AsyncFd;
 
 use crate::Ring;
-use crate::backend::Backend;
 
 struct Fd(RawFd);
 
@@ -43,16 +42,14 @@ impl Ring {
                 "drive_on_tokio needs a ring without DEFER_TASKRUN/COOP_TASKRUN: create it with SaferRingConfig::for_tokio()",
             ));
         }
-        let raw = Fd(self.driver().backend.pollable_fd());
+        let raw = Fd(self.driver().pollable_fd());
         // SAFETY: the fd belongs to this ring's backend, which outlives this future (it borrows
         // the ring), and is never closed or replaced while the ring exists.
         let fd = unsafe { AsyncFd::register_with_interest(raw, tokio::io::Interest::READABLE) }?;
         poll_fn(|cx| {
             loop {
-                let mut driver = self.driver();
-                driver.turn(false)?;
-                driver.submit_waker = Some(cx.waker().clone());
-                drop(driver);
+                self.turn(false)?;
+                self.driver().set_submit_waker(cx.waker());
                 match fd.poll_read_ready(cx) {
                     Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

@@ -10,7 +10,6 @@ use super::{Backend, Full, LinkTimeout, OpKind, RESERVED_USER_DATA};
 use crate::config::{BackendKind, SaferRingConfig};
 
 const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
-const LINK_TIMEOUT_TOKEN: u64 = RESERVED_USER_DATA + 1;
 const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
 const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
 
@@ -122,11 +121,12 @@ impl IoUringBackend {
         self.report
     }
 
-    fn push_entries(&mut self, entries: &[squeue::Entry]) -> Result<(), Full> {
+    /// # Safety
+    /// Every pointer in `entries` stays valid until its completion is reaped (the contract of
+    /// `Backend::push`), or points to `self` fields that live as long as the ring.
+    unsafe fn push_entries(&mut self, entries: &[squeue::Entry]) -> Result<(), Full> {
         let mut sq = self.ring.submission();
-        // SAFETY: every pointer in these entries refers to memory the driver keeps alive until
-        // the matching completion is reaped (the contract of `Backend::push`), or to `self`
-        // fields (`timer`) that live as long as the ring; the wake poll names only an fd.
+        // SAFETY: forwarded from the caller.
         unsafe { sq.push_multiple(entries) }.map_err(|_| Full)
     }
 
@@ -134,12 +134,14 @@ impl IoUringBackend {
         let e = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
             .build()
             .user_data(WAKE_TOKEN);
-        if self.push_entries(&[e]).is_ok() {
+        // SAFETY: a poll names only an fd (the wake eventfd, open as long as the ring).
+        if unsafe { self.push_entries(&[e]) }.is_ok() {
             self.wake_armed = true;
         }
     }
 
     fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
+        super::fault::check(super::fault::Syscall::IoUringEnter)?;
         let Some(index) = self.ring_index else {
             return self.ring.submit_and_wait(want);
         };
@@ -334,11 +336,7 @@ fn build(op: OpKind) -> squeue::Entry {
             opcode::FixedFdInstall::new(types::Fixed(slot), 0).build()
         }
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
-        OpKind::Timeout { spec } => {
-            // SAFETY: `spec` points to a live `LinkTimeout` per the push contract.
-            let ts = unsafe { &(*spec).ts };
-            opcode::Timeout::new(ts).build()
-        }
+        OpKind::Timeout { ts, .. } => opcode::Timeout::new(ts).build(),
     }
 }
 
@@ -348,7 +346,7 @@ impl Backend for IoUringBackend {
     }
 
     #[inline]
-    fn push(
+    unsafe fn push(
         &mut self,
         user_data: u64,
         op: OpKind,
@@ -356,15 +354,15 @@ impl Backend for IoUringBackend {
     ) -> Result<(), Full> {
         let entry = build(op).user_data(user_data);
         match timeout {
-            None => self.push_entries(&[entry]),
+            // SAFETY: the caller keeps `op`'s pointers valid until the completion.
+            None => unsafe { self.push_entries(&[entry]) },
             Some(t) => {
-                let ud = match t.link_ud.get() {
-                    0 => LINK_TIMEOUT_TOKEN,
-                    ud => ud,
-                };
-                let lt = opcode::LinkTimeout::new(&t.ts).build().user_data(ud);
+                let lt = opcode::LinkTimeout::new(&t.ts)
+                    .build()
+                    .user_data(super::LINK_TAG | user_data);
                 // push_multiple is all-or-nothing, so the link is never split across submits.
-                self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt])
+                // SAFETY: the caller keeps `op`'s pointers and `t` valid until the completion.
+                unsafe { self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt]) }
             }
         }
     }
@@ -373,7 +371,8 @@ impl Backend for IoUringBackend {
         let e = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
-        self.push_entries(&[e])
+        // SAFETY: a cancel carries no pointers.
+        unsafe { self.push_entries(&[e]) }
     }
 
     fn buffer_group(&mut self) -> Option<(u16, u32)> {
@@ -390,16 +389,10 @@ impl Backend for IoUringBackend {
         self.buf_ring.as_ref().map(|b| (b.bgid, b.buf_size()))
     }
 
-    fn take_buffer(&mut self, bid: u16, len: usize, dst: *mut u8, cap: usize) -> usize {
-        self.buf_ring
-            .as_mut()
-            .map_or(0, |b| b.take(bid, len, dst, cap))
-    }
-
-    fn copy_buffer(&mut self, bid: u16, from: usize, to: usize, dst: *mut u8, cap: usize) -> usize {
+    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
         self.buf_ring
             .as_ref()
-            .map_or(0, |b| b.copy(bid, from, to, dst, cap))
+            .map_or(&[], |b| b.chunk(bid, from, to))
     }
 
     fn recycle_buffer(&mut self, bid: u16) {
@@ -422,12 +415,12 @@ impl Backend for IoUringBackend {
         files.is_ok()
     }
 
-    fn stage_fd(&mut self, fd: RawFd) -> io::Result<u32> {
+    fn stage_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
         if !self.enable_fd_passing() {
             return Err(io::ErrorKind::Unsupported.into());
         }
         match &mut self.files {
-            Some(Ok(t)) => t.stage(&self.ring, fd),
+            Some(Ok(t)) => t.stage(&self.ring, std::os::fd::AsRawFd::as_raw_fd(&fd)),
             _ => unreachable!("enabled just above"),
         }
     }
@@ -480,7 +473,9 @@ impl Backend for IoUringBackend {
             let e = opcode::Timeout::new(&self.timer)
                 .build()
                 .user_data(TIMER_TOKEN);
-            if self.push_entries(&[e]).is_err() {
+            // SAFETY: `self.timer` lives as long as the ring (and is only rewritten by a later
+            // turn, after this timeout was submitted, which is when the kernel reads it).
+            if unsafe { self.push_entries(&[e]) }.is_err() {
                 return self.enter(0);
             }
         }
@@ -492,6 +487,12 @@ impl Backend for IoUringBackend {
         let mut rearm = false;
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
+            if cqe.flags() & 1 != 0
+                && let Some(b) = self.buf_ring.as_mut()
+            {
+                // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer.
+                b.mark_out((cqe.flags() >> 16) as u16);
+            }
             if ud < RESERVED_USER_DATA {
                 sink(ud, cqe.result(), cqe.flags());
             } else if ud == WAKE_TOKEN {

@@ -96,3 +96,44 @@ unsafe impl IoBuf for &'static [u8] {
         self.len()
     }
 }
+
+/// The writable memory of a caller's buffer, filled from its start by copies the driver makes
+/// (provided-buffer receives), then committed as the buffer's initialized length.
+///
+/// The buffer's `IoBufMut` methods (user code) run in [`Spare::new`] and [`Spare::commit`],
+/// never while the driver is borrowed; [`Spare::write`] is a bounds-checked copy.
+pub(crate) struct Spare<'a, B: IoBufMut> {
+    buf: &'a mut B,
+    ptr: *mut u8,
+    cap: usize,
+    filled: usize,
+}
+
+impl<'a, B: IoBufMut> Spare<'a, B> {
+    pub(crate) fn new(buf: &'a mut B) -> Spare<'a, B> {
+        Spare {
+            ptr: buf.stable_mut_ptr(),
+            cap: buf.bytes_total(),
+            filled: 0,
+            buf,
+        }
+    }
+
+    /// Copies at most `src.len()` bytes after those already written; returns the count.
+    pub(crate) fn write(&mut self, src: &[u8]) -> usize {
+        let n = src.len().min(self.cap - self.filled);
+        // SAFETY: `ptr` is valid for writes of `cap` bytes (IoBufMut's contract) while the
+        // buffer is mutably borrowed by `self`, and `filled + n <= cap`; `src` is another
+        // allocation (a provided buffer of the ring).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(self.filled), n) };
+        self.filled += n;
+        n
+    }
+
+    /// Marks the bytes written as the buffer's initialized contents; returns their count.
+    pub(crate) fn commit(self) -> usize {
+        // SAFETY: `write` initialized exactly the first `filled <= cap` bytes.
+        unsafe { self.buf.set_init(self.filled) };
+        self.filled
+    }
+}

@@ -125,6 +125,43 @@ pub(crate) struct Executor {
     tasks: std::cell::RefCell<Slab<Task>>,
     main: Arc<TaskWaker>,
     main_waker: Waker,
+    /// Set while `block_on` runs: a nested call would never return.
+    running: std::cell::Cell<bool>,
+}
+
+/// Restores the executor when `block_on` returns or unwinds: clears `running` and puts task
+/// ids that were taken from the run queue but not yet polled back in it (their `queued` flag
+/// is set, so dropping them would lose their wakeups for good).
+struct RunGuard<'a> {
+    exec: &'a Executor,
+    batch: VecDeque<usize>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.exec.running.set(false);
+        self.exec.shared.requeue(&mut self.batch);
+    }
+}
+
+/// Removes a task whose poll unwound: its future is gone (dropped by the unwinding).
+struct PollGuard<'a> {
+    exec: &'a Executor,
+    id: usize,
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut tasks) = self.exec.tasks.try_borrow_mut()
+            && tasks.get(self.id).is_some_and(|t| t.fut.is_none())
+        {
+            // The Task still holds its waker: drop it after the borrow (it is our own type,
+            // but a task's waker may be the last reference to nothing else).
+            let task = tasks.remove(self.id);
+            drop(tasks);
+            drop(task);
+        }
+    }
 }
 
 impl Executor {
@@ -136,6 +173,7 @@ impl Executor {
             tasks: std::cell::RefCell::new(Slab::new()),
             main,
             main_waker,
+            running: std::cell::Cell::new(false),
         }
     }
 
@@ -153,10 +191,23 @@ impl Executor {
         header.schedule();
     }
 
-    pub(crate) fn drop_tasks(&self) {
-        // Take them out first: a task's destructor may spawn or touch the executor.
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        drop(tasks);
+    /// Drops every task (until none is left: a destructor may spawn). Each is dropped even if
+    /// another's destructor panics; the first panic is returned.
+    pub(crate) fn drop_tasks(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        let mut first = None;
+        loop {
+            // Take them out first: a task's destructor may spawn or touch the executor.
+            let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+            if tasks.is_empty() {
+                return first;
+            }
+            for (_, task) in tasks {
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task)));
+                if let Err(p) = dropped {
+                    first.get_or_insert(p);
+                }
+            }
+        }
     }
 
     /// Runs `fut` to completion, together with spawned tasks. `turn(wait)` is one driver turn.
@@ -165,21 +216,30 @@ impl Executor {
         fut: F,
         mut turn: impl FnMut(bool) -> std::io::Result<()>,
     ) -> F::Output {
+        assert!(
+            !self.running.replace(true),
+            "Ring::block_on called while this ring's block_on is already running (from a task \
+             or the future it runs): it would never return; .await the future instead"
+        );
+        let mut guard = RunGuard {
+            exec: self,
+            batch: VecDeque::new(),
+        };
         let mut fut = std::pin::pin!(fut);
         let mut main_cx = Context::from_waker(&self.main_waker);
-        let mut batch = VecDeque::new();
+        // A previous block_on may have returned (or unwound) with the main task still queued.
+        self.main.queued.store(false, Ordering::Release);
         self.main.schedule();
         loop {
             let mut ran = false;
-            self.shared.take_into(&mut batch);
-            while let Some(id) = batch.pop_front() {
+            self.shared.take_into(&mut guard.batch);
+            while let Some(id) = guard.batch.pop_front() {
                 ran = true;
                 if id == MAIN_TASK {
                     self.main.queued.store(false, Ordering::Release);
                     if let Poll::Ready(v) = fut.as_mut().poll(&mut main_cx) {
-                        // Tasks woken in this batch stay queued for the next block_on (their
-                        // `queued` flag is set: dropping them here would lose them for good).
-                        self.shared.requeue(&mut batch);
+                        // Tasks woken in this batch stay queued for the next block_on (the
+                        // guard puts them back).
                         return v;
                     }
                     continue;
@@ -214,10 +274,12 @@ impl Executor {
                 None => return, // stale wake of a finished task
             }
         };
+        let guard = PollGuard { exec: self, id };
         let done = task
             .as_mut()
             .poll(&mut Context::from_waker(&waker))
             .is_ready();
+        std::mem::forget(guard);
         let mut tasks = self.tasks.borrow_mut();
         if done {
             tasks.remove(id);

@@ -6,15 +6,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::{Orphan, Slot};
+use super::{Later, Orphan};
 use crate::Ring;
 use crate::backend::{LinkTimeout, OpKind};
 
 /// What an operation owns and how it turns a completion into its output.
 ///
-/// Implementations keep every pointer they put in [`OpKind`] inside heap memory they own, so the
-/// pointers stay valid when the value moves (into the slab, on drop).
-pub trait OpData: 'static {
+/// # Safety
+/// Every pointer in the [`OpKind`] that `kind` returns must point into memory this value owns
+/// on the heap (or `'static` memory) and stay valid, at the same address, while the value is
+/// moved (into the ring's slab, when its future is dropped) and until it is dropped or
+/// consumed by `complete`. Every fd it names must be held by this value (a `SharedFd` clone)
+/// for as long. The driver relies on this to keep the kernel's pointers valid until the
+/// operation's completion.
+pub unsafe trait OpData: 'static {
     /// The future's output, usually `(io::Result<T>, buffer)`.
     type Output;
     /// Describes the kernel operation. Called once, right before submission.
@@ -31,13 +36,17 @@ pub trait OpData: 'static {
 #[must_use = "operations do nothing unless awaited"]
 pub struct Op<'r, T: OpData> {
     ring: &'r Ring,
-    key: usize,
+    /// `UNSUBMITTED`, `PUSHING`, or the op's `user_data` while it is in flight.
+    ud: u64,
     data: Option<T>,
     timeout: Option<Box<LinkTimeout>>,
     early: Option<io::Error>,
 }
 
-const UNSUBMITTED: usize = usize::MAX;
+const UNSUBMITTED: u64 = u64::MAX;
+/// Set before the push: if a panic unwinds out of it, the op may or may not have reached the
+/// SQ, so its drop leaks the data instead of freeing it.
+const PUSHING: u64 = u64::MAX - 1;
 
 // Op never relies on its own address: everything the kernel sees lives on the heap.
 impl<T: OpData> Unpin for Op<'_, T> {}
@@ -46,7 +55,7 @@ impl<'r, T: OpData> Op<'r, T> {
     pub(crate) fn new(ring: &'r Ring, data: T) -> Self {
         Op {
             ring,
-            key: UNSUBMITTED,
+            ud: UNSUBMITTED,
             data: Some(data),
             timeout: None,
             early: None,
@@ -55,13 +64,9 @@ impl<'r, T: OpData> Op<'r, T> {
 
     /// An op that completes with `err` on first poll without reaching the kernel (bad input).
     pub(crate) fn fail(ring: &'r Ring, data: T, err: io::Error) -> Self {
-        Op {
-            ring,
-            key: UNSUBMITTED,
-            data: Some(data),
-            timeout: None,
-            early: Some(err),
-        }
+        let mut op = Op::new(ring, data);
+        op.early = Some(err);
+        op
     }
 
     /// `data` as an op if `check` passed, else an op that completes with its error on first
@@ -76,10 +81,26 @@ impl<'r, T: OpData> Op<'r, T> {
     /// Bounds the operation by `dur`: if it has not completed by then it is cancelled and
     /// completes with [`io::ErrorKind::TimedOut`], still handing back its buffer.
     /// On io_uring this is a linked timeout (`IORING_OP_LINK_TIMEOUT`, one submission).
+    /// Durations beyond about 136 years are treated as that long.
     #[doc(alias = "io_uring_prep_link_timeout")]
     pub fn timeout(mut self, dur: Duration) -> Self {
         self.timeout = Some(LinkTimeout::new(dur));
         self
+    }
+
+    fn finish(&mut self, res: i32, flags: u32) -> T::Output {
+        self.ud = UNSUBMITTED;
+        let data = self.data.take().expect("data of a live op");
+        let result = if res >= 0 {
+            Ok(res as u32)
+        } else if self.timeout.is_some() && (res == -libc::ECANCELED || res == -libc::EINTR) {
+            // The linked timeout fired: ECANCELED, or EINTR when the kernel had to
+            // interrupt an io-wq worker (seen on 5.10 for pipe reads).
+            Err(io::Error::from_raw_os_error(libc::ETIMEDOUT))
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
+        };
+        data.complete(result, flags)
     }
 }
 
@@ -88,64 +109,48 @@ impl<T: OpData> Future for Op<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
-        if this.key == UNSUBMITTED {
+        if this.ud == UNSUBMITTED {
             let data = this.data.as_mut().expect("Op polled after completion");
             if let Some(e) = this.early.take() {
-                return Poll::Ready(this.data.take().unwrap().complete(Err(e), 0));
+                let data = this.data.take().expect("checked above");
+                return Poll::Ready(data.complete(Err(e), 0));
             }
+            // User code (the buffer's IoBuf methods) runs here, before the driver is borrowed.
             let kind = data.kind();
-            let pushed = this
-                .ring
-                .driver()
-                .push(kind, this.timeout.as_deref(), cx.waker());
+            this.ud = PUSHING;
+            let mut driver = this.ring.driver();
+            // SAFETY: `kind` points into `this.data` (OpData's contract: heap memory that does
+            // not move) and `this.timeout` (boxed). Both stay in this Op until `poll_op` reports
+            // the slot Done, or move into the slot with `drop_op`: valid until the completion.
+            let pushed = unsafe { driver.push(kind, this.timeout.as_deref(), cx.waker()) };
             return match pushed {
-                Ok(key) => {
-                    this.key = key;
+                Ok(ud) => {
+                    // Recorded before `driver` is released (and collected user code runs).
+                    this.ud = ud;
+                    drop(driver);
                     Poll::Pending
                 }
-                Err(e) => Poll::Ready(this.data.take().unwrap().complete(Err(e), 0)),
+                Err(e) => {
+                    this.ud = UNSUBMITTED;
+                    drop(driver);
+                    let data = this.data.take().expect("checked above");
+                    Poll::Ready(data.complete(Err(e), 0))
+                }
             };
         }
-        let mut driver = this.ring.driver();
-        let d = &mut *driver;
-        let slot = d.slots.get_mut(this.key).expect("slot of a live op");
-        match slot {
-            Slot::Waiting(w) | Slot::Partial { waker: w, .. } => {
-                if !d.books.wakers.will_wake(*w, cx.waker()) {
-                    let new = d.books.wakers.acquire(cx.waker());
-                    d.books.wakers.release(*w);
-                    *w = new;
-                }
-                Poll::Pending
-            }
-            Slot::Done { res, flags } => {
-                let (res, flags) = (*res, *flags);
-                driver.slots.remove(this.key);
-                drop(driver);
-                this.key = UNSUBMITTED;
-                let data = this.data.take().expect("data of a live op");
-                let result = if res >= 0 {
-                    Ok(res as u32)
-                } else if this.timeout.is_some() && (res == -libc::ECANCELED || res == -libc::EINTR)
-                {
-                    // The linked timeout fired: ECANCELED, or EINTR when the kernel had to
-                    // interrupt an io-wq worker (seen on 5.10 for pipe reads).
-                    Err(io::Error::from_raw_os_error(libc::ETIMEDOUT))
-                } else {
-                    Err(io::Error::from_raw_os_error(-res))
-                };
-                Poll::Ready(data.complete(result, flags))
-            }
-            _ => unreachable!("a live one-shot op's slot is never orphaned or multishot"),
+        let done = this.ring.driver().poll_op(this.ud, cx.waker());
+        match done {
+            None => Poll::Pending,
+            Some((res, flags)) => Poll::Ready(this.finish(res, flags)),
         }
     }
 }
 
 /// The data of an op whose future was dropped; completing it runs the op's own completion so
 /// that kernel-created resources (accepted fds, opened files) are released.
-struct Dropped<T: OpData>(T, #[allow(dead_code)] Option<Box<LinkTimeout>>);
+struct Abandoned<T: OpData>(T, #[allow(dead_code)] Option<Box<LinkTimeout>>);
 
-impl<T: OpData> Orphan for Dropped<T> {
+impl<T: OpData> Orphan for Abandoned<T> {
     fn complete(self: Box<Self>, res: i32, flags: u32) {
         let r = if res >= 0 {
             Ok(res as u32)
@@ -158,35 +163,27 @@ impl<T: OpData> Orphan for Dropped<T> {
 
 impl<T: OpData> Drop for Op<'_, T> {
     fn drop(&mut self) {
-        if self.key == UNSUBMITTED {
-            return;
-        }
-        let mut driver = self.ring.driver();
-        let key = self.key;
-        match driver.slots.get_mut(key) {
-            Some(Slot::Done { res, flags }) => {
-                let (res, flags) = (*res, *flags);
-                driver.slots.remove(key);
-                if flags & 1 != 0 {
-                    // IORING_CQE_F_BUFFER: a provided buffer nobody will read; give it back.
-                    use crate::backend::Backend;
-                    driver.backend.recycle_buffer((flags >> 16) as u16);
-                }
-                drop(driver);
-                if let Some(data) = self.data.take() {
-                    Box::new(Dropped(data, None)).complete(res, flags);
-                }
-            }
-            Some(slot @ (Slot::Waiting(_) | Slot::Partial { .. })) => {
-                let (Slot::Waiting(w) | Slot::Partial { waker: w, .. }) = *slot else {
-                    unreachable!()
-                };
-                let data = self.data.take().expect("data of a live op");
-                *slot = Slot::Orphan(Box::new(Dropped(data, self.timeout.take())));
-                driver.books.wakers.release(w);
-                driver.cancel(key);
+        match self.ud {
+            UNSUBMITTED => return,
+            PUSHING => {
+                // Unwound out of the push: the SQE may be queued. Leak, never free.
+                std::mem::forget(self.data.take());
+                std::mem::forget(self.timeout.take());
+                return;
             }
             _ => {}
+        }
+        let Some(data) = self.data.take() else {
+            return;
+        };
+        let orphan: Box<dyn Orphan> = Box::new(Abandoned(data, self.timeout.take()));
+        let Some(mut driver) = self.ring.driver_in_drop() else {
+            std::mem::forget(orphan); // the driver is busy (never from safe code): leak
+            return;
+        };
+        if let super::Dropped::Finished(o, res, flags) = driver.drop_op(self.ud, orphan) {
+            // Completing it drops the user's buffer: user code, run after the release.
+            driver.defer(Later::Complete(o, res, flags));
         }
     }
 }

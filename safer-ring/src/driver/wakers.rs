@@ -1,15 +1,22 @@
 //! Wakers of in-flight ops, shared between the ops of one task: a slot names its waker by
 //! index, and consecutive ops of the same task reuse one entry with a plain (non-atomic) count,
 //! so the per-op path clones no `Waker` (each clone/wake/drop is an atomic operation).
+//!
+//! Nothing here wakes or drops a `Waker`: both can run user code, so they are handed to the
+//! caller as [`Later`] work, run once the driver's borrow is released.
 
 use std::task::Waker;
 
 use slab::Slab;
 
+use super::cell::Later;
+
 #[derive(Default)]
 pub(crate) struct Wakers {
     entries: Slab<(Waker, u32)>,
     last: Option<usize>,
+    /// The entry woken last in the current reap: N completions of one task wake it once.
+    woken: Option<usize>,
 }
 
 impl Wakers {
@@ -27,26 +34,54 @@ impl Wakers {
         i
     }
 
-    pub(crate) fn release(&mut self, id: usize) {
-        if let Some((_, refs)) = self.entries.get_mut(id) {
-            *refs -= 1;
-            if *refs == 0 {
-                self.entries.remove(id);
-                if self.last == Some(id) {
-                    self.last = None;
-                }
-            }
+    /// Drops one reference to entry `id`; the waker itself, if that was the last, goes to
+    /// `later` to be dropped.
+    pub(crate) fn release(&mut self, id: usize, later: &mut Vec<Later>) {
+        if let Some(w) = self.unref(id) {
+            later.push(Later::Drop(w));
         }
     }
 
-    pub(crate) fn wake_release(&mut self, id: usize) {
-        if let Some((w, _)) = self.entries.get(id) {
-            w.wake_by_ref();
+    fn unref(&mut self, id: usize) -> Option<Waker> {
+        let (_, refs) = self.entries.get_mut(id)?;
+        *refs -= 1;
+        if *refs > 0 {
+            return None;
         }
-        self.release(id);
+        if self.last == Some(id) {
+            self.last = None;
+        }
+        Some(self.entries.remove(id).0)
+    }
+
+    /// Starts a reap: wakes are deduplicated within one.
+    pub(crate) fn new_batch(&mut self) {
+        self.woken = None;
+    }
+
+    /// Queues a wake of entry `id` in `later` (once per reap) and drops the op's reference.
+    pub(crate) fn wake_release(&mut self, id: usize, later: &mut Vec<Later>) {
+        let first = self.woken != Some(id);
+        self.woken = Some(id);
+        match self.unref(id) {
+            Some(w) if first => later.push(Later::Wake(w)),
+            Some(w) => later.push(Later::Drop(w)),
+            None if first => {
+                if let Some((w, _)) = self.entries.get(id) {
+                    later.push(Later::Wake(w.clone()));
+                }
+            }
+            None => {}
+        }
     }
 
     pub(crate) fn will_wake(&self, id: usize, w: &Waker) -> bool {
         self.entries.get(id).is_some_and(|(x, _)| x.will_wake(w))
+    }
+
+    /// Every waker still held (ring shutdown).
+    pub(crate) fn drain(&mut self, later: &mut Vec<Later>) {
+        self.last = None;
+        later.extend(self.entries.drain().map(|(w, _)| Later::Drop(w)));
     }
 }

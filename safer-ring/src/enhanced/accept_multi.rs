@@ -12,17 +12,19 @@ use futures_core::Stream;
 
 use super::stats::Path;
 use crate::Ring;
-use crate::backend::{OpKind, sys};
+use std::rc::Rc;
+
+use crate::backend::sys;
 use crate::driver::op::Op;
 use crate::driver::{MultiKind, MultiNext};
 use crate::features::Feature;
-use crate::io::{AsIoFd, SharedFd, TcpListener, TcpStream};
+use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream};
 use crate::ops::Accept;
 
 enum State<'r> {
     Idle,
     Native {
-        key: usize,
+        ud: u64,
         since: Instant,
         accepted: u64,
     },
@@ -54,11 +56,42 @@ impl<'r> AcceptStream<'r> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// Arms a multishot accept on the listener, unless one is already armed there (by
+    /// another stream, maybe on another ring): this stream then takes the single-accept path.
+    fn arm(&mut self, waker: &std::task::Waker) -> Option<io::Result<u64>> {
+        let fd = self.listener.shared_fd();
+        if let Err(e) = self.ring.prepare(fd) {
+            return Some(Err(e));
+        }
+        let mut st = self.listener.multishot().state();
+        if st.as_ref().is_some_and(|a| a.ring.strong_count() > 0) {
+            return None;
+        }
+        let mut d = self.ring.driver();
+        let armed = d.push_multishot(MultiKind::Accept, fd, waker);
+        if let Ok(ud) = armed {
+            *st = Some(Armed {
+                ring: Rc::downgrade(d.chores()),
+                ud: Some(ud),
+                leftover: None,
+            });
+        }
+        Some(armed)
+    }
+
     fn stream_from(&self, fd: i32) -> TcpStream {
-        TcpStream::from_shared(SharedFd::new(
-            sys::own_fd(fd),
-            Some(self.ring.nonblocking_fds()),
-        ))
+        // SAFETY: `fd` is the result of a successful accept completion: a new fd nothing else
+        // owns, handed out once.
+        let fd = unsafe { sys::own_fd(fd) };
+        TcpStream::from_shared(SharedFd::new(fd, Some(self.ring.nonblocking_fds())))
+    }
+}
+
+/// The multishot accept `ud` ended or is abandoned: the listener no longer has one.
+fn disarm(listener: &TcpListener, ud: u64) {
+    let mut st = listener.multishot().state();
+    if st.as_ref().is_some_and(|a| a.ud == Some(ud)) {
+        *st = None;
     }
 }
 
@@ -70,23 +103,18 @@ impl Stream for AcceptStream<'_> {
         loop {
             match &mut this.state {
                 State::Idle => {
-                    if this.ring.uses_native(Feature::MultiShotAccept) {
-                        let fd = this.listener.shared_fd();
-                        if let Err(e) = this.ring.prepare(fd) {
-                            return Poll::Ready(Some(Err(e)));
+                    let native = this.ring.uses_native(Feature::MultiShotAccept);
+                    match native.then(|| this.arm(cx.waker())).flatten() {
+                        Some(Ok(ud)) => {
+                            this.state = State::Native {
+                                ud,
+                                since: Instant::now(),
+                                accepted: 0,
+                            };
+                            continue;
                         }
-                        let op = OpKind::AcceptMulti { fd: fd.raw() };
-                        match this.ring.driver().push_multishot(op, cx.waker()) {
-                            Ok(key) => {
-                                this.state = State::Native {
-                                    key,
-                                    since: Instant::now(),
-                                    accepted: 0,
-                                };
-                                continue;
-                            }
-                            Err(e) => return Poll::Ready(Some(Err(e))),
-                        }
+                        Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                        None => {}
                     }
                     let op = this
                         .ring
@@ -113,21 +141,26 @@ impl Stream for AcceptStream<'_> {
                     }
                 }
                 State::Native {
-                    key,
+                    ud,
                     since,
                     accepted,
                 } => {
-                    let next = this.ring.driver().next_multishot(*key, cx.waker());
+                    let ud = *ud;
+                    let next = this.ring.driver().next_multishot(ud, cx.waker());
                     let (res, last) = match next {
                         MultiNext::Item { res, last, .. } => (res, last),
                         // Ended without F_MORE and nothing left: re-arm.
                         MultiNext::Ended => {
+                            disarm(this.listener, ud);
                             this.state = State::Idle;
                             continue;
                         }
                         MultiNext::Pending => return Poll::Pending,
                     };
                     let took = std::mem::replace(since, Instant::now()).elapsed();
+                    if last {
+                        disarm(this.listener, ud);
+                    }
                     if res >= 0 {
                         *accepted += 1;
                         if last {
@@ -138,7 +171,11 @@ impl Stream for AcceptStream<'_> {
                         return Poll::Ready(Some(Ok(this.stream_from(res))));
                     }
                     let first = *accepted == 0;
-                    this.state = State::Idle; // an error always ends a multishot
+                    this.state = State::Idle; // an error ends this multishot for us
+                    if !last {
+                        disarm(this.listener, ud);
+                        this.ring.driver().abandon_multi(ud);
+                    }
                     match -res {
                         // The kernel does not know the multishot flag (version/probe could not
                         // tell): demote for the process and carry on with single accepts.
@@ -163,11 +200,14 @@ impl Stream for AcceptStream<'_> {
 
 impl Drop for AcceptStream<'_> {
     fn drop(&mut self) {
-        let State::Native { key, .. } = self.state else {
+        let State::Native { ud, .. } = self.state else {
             return;
         };
+        disarm(self.listener, ud);
         // Connections accepted but never handed out are closed, later ones as they arrive.
-        self.ring.driver().abandon_multi(key, MultiKind::Accept);
+        if let Some(mut d) = self.ring.driver_in_drop() {
+            d.abandon_multi(ud);
+        }
     }
 }
 

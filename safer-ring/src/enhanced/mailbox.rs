@@ -124,9 +124,13 @@ impl Mailbox {
         })
     }
 
-    /// A doorbell completion arrived on the target ring: wake the receiver (same thread).
-    pub(crate) fn ring_doorbell(&self) {
-        let _ = self.update(true, |i| i.rung = false);
+    /// A doorbell completion arrived on the target ring: the receiver's waker, to wake once
+    /// the driver is released (same thread).
+    #[must_use]
+    pub(crate) fn ring_doorbell(&self) -> Option<Waker> {
+        let mut inbox = self.lock();
+        inbox.rung = false;
+        inbox.waker.take()
     }
 
     /// Takes the place of an fd about to be passed natively.
@@ -149,10 +153,14 @@ impl Mailbox {
         });
     }
 
-    /// Arrival completions reaped on the target ring: `(seq, slot)`. On a closed inbox the
-    /// slots go with the ring's file table.
-    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) {
-        let _ = self.update(true, |i| {
+    /// Arrival completions reaped on the target ring: `(seq, slot)`; returns the receiver's
+    /// waker, to wake once the driver is released. On a closed inbox the slots go with the
+    /// ring's file table.
+    #[must_use]
+    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) -> Option<Waker> {
+        let mut inbox = self.lock();
+        if !inbox.closed {
+            let i = &mut *inbox;
             for &(seq, res) in arrivals.iter() {
                 let Ok(slot) = u32::try_from(res) else {
                     tracing::error!(seq, res, "an fd arrival completion carries an error");
@@ -166,8 +174,9 @@ impl Mailbox {
                     }),
                 }
             }
-        });
+        }
         arrivals.clear();
+        inbox.waker.take()
     }
 
     /// Puts an installed fd first (its place was taken by `take`).
@@ -217,7 +226,9 @@ impl Mailbox {
                 Poll::Ready(Next::Slot(slot))
             }
             Some(Entry::Passing { slot: None, .. }) | None => {
-                inbox.waker = Some(cx.waker().clone());
+                let old = inbox.waker.replace(cx.waker().clone());
+                drop(inbox);
+                drop(old); // a waker's drop is user code: not under the lock
                 Poll::Pending
             }
         }

@@ -1,11 +1,14 @@
 //! Progressive enhancement: each enhanced API takes the fastest path the kernel really offers
 //! (as decided at ring creation and demoted at run time) and reports which path it took.
 
+#[allow(unsafe_code)] // own_fd
 mod accept_multi;
 mod config;
 mod fallback;
 mod mailbox;
+#[allow(unsafe_code)] // OpData impls, own_fd
 mod msg_ring;
+#[allow(unsafe_code)] // OpData impl
 mod recv_select;
 mod send_zc;
 mod stats;

@@ -13,7 +13,7 @@
 //!   no FIXED_FD_INSTALL), the fd number itself travels in the queue: threads share the fd table.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -21,7 +21,7 @@ use std::time::Instant;
 use super::mailbox::{Mailbox, Message, Next, gone};
 use super::stats::Path;
 use crate::Ring;
-use crate::backend::{Backend, MSG_FD_TAG, MSG_TOKEN, OpKind};
+use crate::backend::{MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{Chore, Chores};
 use crate::features::Feature;
@@ -68,7 +68,8 @@ pub struct MsgRing {
     mailbox: Arc<Mailbox>,
 }
 
-impl OpData for MsgRing {
+// SAFETY: MSG_RING carries no pointers; the target ring fd is held by `mailbox` (a dup).
+unsafe impl OpData for MsgRing {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::MsgRing {
@@ -92,7 +93,10 @@ pub struct SendFd {
     chores: Chores,
 }
 
-impl OpData for SendFd {
+// SAFETY: no pointers; the staged file is referenced by this ring's file table until the
+// chore that empties the slot runs (after this op's completion), and the target ring fd is
+// held by `mailbox`.
+unsafe impl OpData for SendFd {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::MsgRingFd {
@@ -114,7 +118,7 @@ impl Drop for SendFd {
     fn drop(&mut self) {
         // Whatever happened (completed, failed, never submitted), the staging slot is done
         // with; an fd still here was not delivered natively and goes through the queue.
-        self.chores.borrow_mut().push(Chore::ReleaseFile(self.slot));
+        self.chores.push(Chore::ReleaseFile(self.slot));
         if let Some(fd) = self.fd.take() {
             self.mailbox.resolve(self.seq, fd);
         }
@@ -129,7 +133,9 @@ pub struct Install {
     chores: Chores,
 }
 
-impl OpData for Install {
+// SAFETY: no pointers; the registered file stays in its slot until the chore queued by
+// `complete` empties it.
+unsafe impl OpData for Install {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::FixedFdInstall {
@@ -138,9 +144,11 @@ impl OpData for Install {
     }
     fn complete(mut self, res: io::Result<u32>, _: u32) -> io::Result<()> {
         let slot = self.slot.take().expect("completes once");
-        self.chores.borrow_mut().push(Chore::ReleaseFile(slot));
+        self.chores.push(Chore::ReleaseFile(slot));
         let fd = res?;
-        let fd = crate::backend::sys::own_fd(fd as i32);
+        // SAFETY: a successful OP_FIXED_FD_INSTALL returns a new fd nothing else owns; each
+        // completion is handled once.
+        let fd = unsafe { crate::backend::sys::own_fd(fd as i32) };
         self.mailbox.requeue_fd(fd);
         Ok(())
     }
@@ -166,7 +174,7 @@ impl Ring {
         if self.uses_native(Feature::MsgRingSendFd)
             && self.uses_native(Feature::FixedFdInstall)
             && !mailbox.accepts_fds.load(Ordering::Relaxed)
-            && self.driver().backend.enable_fd_passing()
+            && self.driver().enable_fd_passing()
         {
             mailbox.accepts_fds.store(true, Ordering::Release);
         }
@@ -186,7 +194,7 @@ impl Ring {
                     let install = Install {
                         slot: Some(slot),
                         mailbox: mailbox.clone(),
-                        chores: self.driver().chores.clone(),
+                        chores: self.driver().chores().clone(),
                     };
                     let r = Op::new(self, install).await;
                     self.driver().do_chores();
@@ -251,7 +259,10 @@ impl Ring {
             Ok(()) => Ok(Path::Native),
             Err(e) => {
                 tracing::debug!(error = %e, "OP_MSG_RING failed; waking the target instead");
-                to.mailbox.ring_doorbell();
+                // Not inside the driver: the receiver's waker may run here.
+                if let Some(w) = to.mailbox.ring_doorbell() {
+                    w.wake();
+                }
                 Ok(Path::Fallback)
             }
         }
@@ -271,7 +282,7 @@ impl Ring {
         if !native {
             return Ok(Some(fd));
         }
-        let slot = match self.driver().backend.stage_fd(fd.as_raw_fd()) {
+        let slot = match self.driver().stage_fd(fd.as_fd()) {
             Ok(slot) => slot,
             Err(e) => {
                 tracing::debug!(error = %e, "staging an fd failed; using the queue");
@@ -281,7 +292,7 @@ impl Ring {
         let seq = match to.mailbox.reserve() {
             Ok(seq) => seq,
             Err(e) => {
-                self.driver().backend.release_file(slot);
+                self.driver().release_file(slot);
                 return Err(e); // `fd` is closed here
             }
         };
@@ -290,7 +301,7 @@ impl Ring {
             slot,
             seq,
             mailbox: to.mailbox.clone(),
-            chores: self.driver().chores.clone(),
+            chores: self.driver().chores().clone(),
         };
         let r = Op::new(self, send).await;
         self.driver().do_chores();

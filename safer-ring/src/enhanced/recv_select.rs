@@ -7,13 +7,15 @@ use std::task::Poll;
 use std::time::Instant;
 
 use super::stats::Path;
+use std::rc::Rc;
+
 use crate::Ring;
-use crate::backend::{Backend, OpKind};
-use crate::buf::IoBufMut;
+use crate::backend::OpKind;
+use crate::buf::{IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
-use crate::driver::{Chore, MultiNext};
+use crate::driver::{MultiKind, MultiNext, buffer_id, same_ring};
 use crate::features::Feature;
-use crate::io::{AsIoFd, SharedFd};
+use crate::io::{Armed, AsIoFd, SharedFd};
 
 /// A receive with IOSQE_BUFFER_SELECT; its output is the raw result and CQE flags.
 pub struct RecvSelect {
@@ -22,7 +24,9 @@ pub struct RecvSelect {
     bgid: u16,
 }
 
-impl OpData for RecvSelect {
+// SAFETY: a buffer-select recv carries no pointers (the kernel picks a provided buffer of the
+// ring); the fd it names is held in `fd`.
+unsafe impl OpData for RecvSelect {
     type Output = (io::Result<u32>, u32);
     fn kind(&mut self) -> OpKind {
         OpKind::RecvSelect {
@@ -36,61 +40,75 @@ impl OpData for RecvSelect {
     }
 }
 
-const CQE_F_BUFFER: u32 = 1 << 0;
+/// The error for a socket whose multishot recv belongs to another ring.
+fn other_ring() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "recv_enhanced: this socket's multishot recv is armed on another ring (which may hold \
+         its next bytes); receive on that ring, or drop the socket there first",
+    )
+}
 
 impl Ring {
     /// One chunk from the socket's multishot recv (arming it on first use).
-    async fn recv_multishot<B: IoBufMut>(
+    async fn recv_multishot<S: AsIoFd, B: IoBufMut>(
         &self,
-        fd: &SharedFd,
+        sock: &S,
         buf: &mut B,
         bgid: u16,
     ) -> io::Result<usize> {
+        let fd = sock.shared_fd();
         self.prepare(fd)?;
-        let cap = buf.bytes_total();
-        let dst = buf.stable_mut_ptr();
-        let multi = fd.multi();
-        let n = std::future::poll_fn(|cx| {
-            let mut driver = self.driver();
-            let d = &mut *driver;
-            // A chunk larger than the caller's buffer: hand out the rest first.
-            if let Some((bid, off, len)) = multi.leftover.get() {
-                let n = d
-                    .backend
-                    .copy_buffer(bid, off as usize, len as usize, dst, cap);
-                if off as usize + n >= len as usize {
-                    d.backend.recycle_buffer(bid);
-                    multi.leftover.set(None);
-                } else {
-                    multi.leftover.set(Some((bid, off + n as u32, len)));
+        let multi = sock.multishot();
+        let chores = self.driver().chores().clone();
+        {
+            let mut st = multi.state();
+            if let Some(a) = st.as_ref() {
+                if a.ring.strong_count() == 0 {
+                    *st = None; // its ring was dropped, and took the op and buffers with it
+                } else if !same_ring(&a.ring, &chores) {
+                    return Err(other_ring());
                 }
-                return Poll::Ready(Ok(n));
+            }
+        }
+        let mut spare = Spare::new(buf);
+        std::future::poll_fn(|cx| {
+            let mut d = self.driver();
+            let mut st = multi.state();
+            let a = st.get_or_insert_with(|| Armed {
+                ring: Rc::downgrade(&chores),
+                ud: None,
+                leftover: None,
+            });
+            // A chunk larger than the caller's buffer: hand out the rest first.
+            if let Some((bid, off, len)) = a.leftover {
+                let n = spare.write(d.chunk(bid, off, len));
+                if off as usize + n >= len as usize || n == 0 {
+                    d.recycle_buffer(bid);
+                    a.leftover = None;
+                } else {
+                    a.leftover = Some((bid, off + n as u32, len));
+                }
+                return Poll::Ready(Ok(()));
             }
             loop {
-                let key = match multi.key.get() {
-                    Some(k) => k,
+                let ud = match a.ud {
+                    Some(ud) => ud,
                     None => {
-                        let k =
-                            d.push_multishot(OpKind::RecvMulti { fd: fd.raw(), bgid }, cx.waker())?;
-                        multi.key.set(Some(k));
-                        let chores = std::rc::Rc::downgrade(&d.chores);
-                        *multi.on_drop.borrow_mut() = Some(Box::new(move |key, leftover| {
-                            if let Some(chores) = chores.upgrade() {
-                                chores.borrow_mut().push(Chore::AbandonRecv(key, leftover));
-                            }
-                        }));
-                        k
+                        let ud = d.push_multishot(MultiKind::Recv { bgid }, fd, cx.waker())?;
+                        a.ud = Some(ud);
+                        ud
                     }
                 };
-                let (res, flags) = match d.next_multishot(key, cx.waker()) {
+                let (res, flags) = match d.next_multishot(ud, cx.waker()) {
                     MultiNext::Item { res, flags, last } => {
                         if last {
-                            multi.key.set(None);
+                            a.ud = None;
                         }
                         (res, flags)
                     }
                     MultiNext::Ended => {
-                        multi.key.set(None);
+                        a.ud = None;
                         continue; // ended (EOF handled below, or overflow): re-arm
                     }
                     MultiNext::Pending => return Poll::Pending,
@@ -98,23 +116,20 @@ impl Ring {
                 if res < 0 {
                     return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
                 }
-                if res == 0 || flags & CQE_F_BUFFER == 0 {
-                    return Poll::Ready(Ok(0)); // EOF
-                }
-                let bid = (flags >> 16) as u16;
-                let n = d.backend.copy_buffer(bid, 0, res as usize, dst, cap);
+                let Some(bid) = buffer_id(flags).filter(|_| res > 0) else {
+                    return Poll::Ready(Ok(())); // EOF
+                };
+                let n = spare.write(d.chunk(bid, 0, res as u32));
                 if n < res as usize {
-                    multi.leftover.set(Some((bid, n as u32, res as u32)));
+                    a.leftover = Some((bid, n as u32, res as u32));
                 } else {
-                    d.backend.recycle_buffer(bid);
+                    d.recycle_buffer(bid);
                 }
-                return Poll::Ready(Ok(n));
+                return Poll::Ready(Ok(()));
             }
         })
         .await?;
-        // SAFETY: `copy_buffer` wrote `n` bytes at the start of `buf`.
-        unsafe { buf.set_init(n) };
-        Ok(n)
+        Ok(spare.commit())
     }
 }
 
@@ -138,9 +153,9 @@ impl Ring {
             && self.uses_native(Feature::MultiShotRecv)
             && self.uses_native(Feature::BufferRings)
         {
-            let group = self.driver().backend.buffer_group();
+            let group = self.driver().buffer_group();
             if let Some((bgid, _)) = group {
-                match self.recv_multishot(sock.shared_fd(), &mut buf, bgid).await {
+                match self.recv_multishot(sock, &mut buf, bgid).await {
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                         self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
@@ -157,7 +172,7 @@ impl Ring {
             }
         }
         let group = if self.uses_native(Feature::BufferRings) && cap > 0 {
-            self.driver().backend.buffer_group()
+            self.driver().buffer_group()
         } else {
             None
         };
@@ -178,19 +193,14 @@ impl Ring {
             .await;
             match res {
                 Ok(n) => {
-                    let copied = if flags & CQE_F_BUFFER != 0 {
-                        let bid = (flags >> 16) as u16;
-                        self.driver().backend.take_buffer(
-                            bid,
-                            n as usize,
-                            buf.stable_mut_ptr(),
-                            cap,
-                        )
-                    } else {
-                        0 // EOF: no buffer was consumed
-                    };
-                    // SAFETY: `take_buffer` wrote `copied` bytes at the start of `buf`.
-                    unsafe { buf.set_init(copied) };
+                    let mut spare = Spare::new(&mut buf);
+                    // No buffer consumed: EOF.
+                    if let Some(bid) = buffer_id(flags) {
+                        let mut d = self.driver();
+                        spare.write(d.chunk(bid, 0, n));
+                        d.recycle_buffer(bid);
+                    }
+                    let copied = spare.commit();
                     self.record(Feature::BufferRings, Path::Native, start.elapsed());
                     return (Ok(copied), buf);
                 }

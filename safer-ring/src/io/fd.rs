@@ -1,11 +1,12 @@
 //! The shared fd behind every I/O type.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::backend::sys;
+use crate::driver::{Chore, ChoreQueue};
 
 /// An fd shared by an I/O value and the operations in flight on it.
 #[derive(Clone, Debug)]
@@ -17,36 +18,50 @@ struct Inner {
     fd: OwnedFd,
     /// Last O_NONBLOCK state we set; `None` when unknown (adopted fds).
     nonblocking: Cell<Option<bool>>,
-    /// The multishot recv armed on this socket by `recv_enhanced`, if any.
-    pub(crate) multi: MultiRecv,
 }
 
-/// Called with (slot key, partly read buffer) when the socket goes away.
-pub(crate) type DropHook = Box<dyn FnOnce(usize, Option<u16>)>;
-
-/// A socket's multishot recv: its slot, a partly read provided buffer, and the hook that asks
-/// the ring to cancel it when the socket goes away (the kernel holds the socket open while a
-/// multishot is armed, so it must be cancelled, not just forgotten).
+/// The multishot op an I/O object armed on a ring (a recv on a stream, an accept on a
+/// listener), kept in the object, not in its fd: the op's slot holds a clone of the fd until
+/// its final completion, so the object's going away, not the fd's, is what cancels it.
 #[derive(Default)]
-pub(crate) struct MultiRecv {
-    pub(crate) key: Cell<Option<usize>>,
-    /// (buffer id, bytes already handed out, bytes in the buffer).
-    pub(crate) leftover: Cell<Option<(u16, u32, u32)>>,
-    pub(crate) on_drop: std::cell::RefCell<Option<DropHook>>,
+#[doc(hidden)]
+pub struct Multishot(RefCell<Option<Armed>>);
+
+/// A multishot op's place on its ring.
+pub(crate) struct Armed {
+    /// The ring's chore queue: identifies the ring (and notices it was dropped).
+    pub(crate) ring: Weak<ChoreQueue>,
+    /// The op's `user_data` while it is armed.
+    pub(crate) ud: Option<u64>,
+    /// recv: a provided buffer of that ring partly handed out (bid, bytes handed out, length).
+    pub(crate) leftover: Option<(u16, u32, u32)>,
 }
 
-impl std::fmt::Debug for MultiRecv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MultiRecv")
-            .field("key", &self.key.get())
-            .finish()
+impl Multishot {
+    pub(crate) fn state(&self) -> std::cell::RefMut<'_, Option<Armed>> {
+        self.0.borrow_mut()
     }
 }
 
-impl Drop for MultiRecv {
+impl std::fmt::Debug for Multishot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let armed = self.0.try_borrow().map(|a| a.as_ref().and_then(|a| a.ud));
+        f.debug_tuple("Multishot").field(&armed.ok()).finish()
+    }
+}
+
+impl Drop for Multishot {
     fn drop(&mut self) {
-        if let (Some(key), Some(hook)) = (self.key.get(), self.on_drop.get_mut().take()) {
-            hook(key, self.leftover.get().map(|l| l.0));
+        let Some(a) = self.0.get_mut().take() else {
+            return;
+        };
+        // The ring cancels the op (the kernel holds the file while it is armed) and takes the
+        // buffer back; a dropped ring already did both.
+        if let Some(ring) = a.ring.upgrade() {
+            ring.push(Chore::Abandon {
+                ud: a.ud,
+                leftover: a.leftover.map(|l| l.0),
+            });
         }
     }
 }
@@ -56,12 +71,7 @@ impl SharedFd {
         SharedFd(Rc::new(Inner {
             fd,
             nonblocking: Cell::new(nonblocking),
-            multi: MultiRecv::default(),
         }))
-    }
-
-    pub(crate) fn multi(&self) -> &MultiRecv {
-        &self.0.multi
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -92,6 +102,8 @@ mod sealed {
 pub trait AsIoFd: sealed::Sealed {
     #[doc(hidden)]
     fn shared_fd(&self) -> &SharedFd;
+    #[doc(hidden)]
+    fn multishot(&self) -> &Multishot;
 }
 
 macro_rules! io_fd {
@@ -100,6 +112,9 @@ macro_rules! io_fd {
         impl AsIoFd for super::$t {
             fn shared_fd(&self) -> &SharedFd {
                 &self.fd
+            }
+            fn multishot(&self) -> &Multishot {
+                &self.multi
             }
         }
         impl AsRawFd for super::$t {

@@ -4,6 +4,7 @@
 mod fd;
 mod types;
 
+pub(crate) use fd::Armed;
 pub use fd::AsIoFd;
 pub use fd::SharedFd;
 pub use types::{File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};

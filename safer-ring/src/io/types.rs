@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 
 use super::SharedFd;
+use super::fd::Multishot;
 
 macro_rules! io_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -11,23 +12,27 @@ macro_rules! io_type {
         #[derive(Debug)]
         pub struct $name {
             pub(crate) fd: SharedFd,
+            pub(crate) multi: Multishot,
         }
 
         impl $name {
             #[allow(dead_code)] // not every type is created from a completion
             pub(crate) fn from_shared(fd: SharedFd) -> Self {
-                $name { fd }
+                $name { fd, multi: Multishot::default() }
             }
 
             /// Takes ownership of `fd`. Its O_NONBLOCK flag is adjusted to the backend of the
             /// ring it is first used with.
             pub fn from_owned_fd(fd: OwnedFd) -> Self {
-                $name { fd: SharedFd::new(fd, None) }
+                $name::from_shared(SharedFd::new(fd, None))
             }
 
-            /// Gives the fd back, or `Err(self)` while a dropped operation still uses it.
+            /// Gives the fd back, or `Err(self)` while an operation still uses it (one whose
+            /// future was dropped, or a multishot op this object armed, which dropping the
+            /// object cancels).
             pub fn into_owned_fd(self) -> Result<OwnedFd, Self> {
-                self.fd.try_unwrap().map_err(|fd| $name { fd })
+                let $name { fd, multi } = self;
+                fd.try_unwrap().map_err(|fd| $name { fd, multi })
             }
         }
     };

@@ -17,7 +17,8 @@ pub struct Fsync {
     datasync: bool,
 }
 
-impl OpData for Fsync {
+// SAFETY: no pointers; `fd` holds the file.
+unsafe impl OpData for Fsync {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::Fsync {
@@ -38,7 +39,8 @@ pub struct OpenAt {
     nonblocking: Option<bool>,
 }
 
-impl OpData for OpenAt {
+// SAFETY: the path is a `CString`, whose bytes are on the heap and do not move with `self`.
+unsafe impl OpData for OpenAt {
     type Output = io::Result<File>;
     fn kind(&mut self) -> OpKind {
         OpKind::OpenAt {
@@ -49,7 +51,8 @@ impl OpData for OpenAt {
         }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<File> {
-        let fd = sys::own_fd(res? as i32);
+        // SAFETY: a successful open returns a new fd nothing else owns, handed out once.
+        let fd = unsafe { sys::own_fd(res? as i32) };
         Ok(File::from_shared(SharedFd::new(fd, self.nonblocking)))
     }
 }
@@ -59,7 +62,8 @@ pub struct Close {
     fd: Option<OwnedFd>,
 }
 
-impl OpData for Close {
+// SAFETY: no pointers; the op owns the fd it closes.
+unsafe impl OpData for Close {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         match &self.fd {
@@ -112,7 +116,8 @@ impl Metadata {
 
 static EMPTY_PATH: &std::ffi::CStr = c"";
 
-impl OpData for Statx {
+// SAFETY: the statx buffer is boxed and the path is a `'static` C string; `fd` holds the file.
+unsafe impl OpData for Statx {
     type Output = io::Result<Metadata>;
     fn kind(&mut self) -> OpKind {
         OpKind::Statx {

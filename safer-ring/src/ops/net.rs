@@ -17,7 +17,8 @@ pub struct Accept {
     nonblocking: bool,
 }
 
-impl OpData for Accept {
+// SAFETY: the sockaddr storage is boxed (does not move with `self`); `fd` holds the listener.
+unsafe impl OpData for Accept {
     type Output = io::Result<(TcpStream, SocketAddr)>;
     fn kind(&mut self) -> OpKind {
         OpKind::Accept {
@@ -28,10 +29,9 @@ impl OpData for Accept {
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
         // Own the fd first: if this op was dropped, the stream is dropped (closed) right here.
-        let stream = TcpStream::from_shared(SharedFd::new(
-            sys::own_fd(res? as i32),
-            Some(self.nonblocking),
-        ));
+        // SAFETY: a successful accept returns a new fd nothing else owns, handed out once.
+        let fd = unsafe { sys::own_fd(res? as i32) };
+        let stream = TcpStream::from_shared(SharedFd::new(fd, Some(self.nonblocking)));
         let peer = self.addr.to_socket_addr().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -48,7 +48,8 @@ pub struct Connect {
     addr: Box<RawAddr>,
 }
 
-impl OpData for Connect {
+// SAFETY: the sockaddr is boxed (does not move with `self`); `fd` holds the socket.
+unsafe impl OpData for Connect {
     type Output = io::Result<TcpStream>;
     fn kind(&mut self) -> OpKind {
         let fd = self.fd.as_ref().map_or(-1, SharedFd::raw);
@@ -76,7 +77,8 @@ pub struct Send<B> {
     zero_copy: bool,
 }
 
-impl<B: IoBuf> OpData for Send<B> {
+// SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the socket.
+unsafe impl<B: IoBuf> OpData for Send<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
         let (fd, buf, len, flags) = (self.fd.raw(), self.buf.stable_ptr(), self.len, self.flags);
@@ -109,7 +111,8 @@ pub struct Recv<B> {
     flags: i32,
 }
 
-impl<B: IoBufMut> OpData for Recv<B> {
+// SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the socket.
+unsafe impl<B: IoBufMut> OpData for Recv<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
         OpKind::Recv {
@@ -134,7 +137,8 @@ pub struct Shutdown {
     how: i32,
 }
 
-impl OpData for Shutdown {
+// SAFETY: no pointers; `fd` holds the socket.
+unsafe impl OpData for Shutdown {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::Shutdown {

@@ -17,7 +17,8 @@ pub struct ReadAt<B> {
     len: u32,
 }
 
-impl<B: IoBufMut> OpData for ReadAt<B> {
+// SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the fd.
+unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
         OpKind::Read {
@@ -44,7 +45,8 @@ pub struct WriteAt<B> {
     len: u32,
 }
 
-impl<B: IoBuf> OpData for WriteAt<B> {
+// SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the fd.
+unsafe impl<B: IoBuf> OpData for WriteAt<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
         OpKind::Write {
@@ -67,7 +69,8 @@ pub struct Readv<B> {
     offset: u64,
 }
 
-impl<B: IoBufMut> OpData for Readv<B> {
+// SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBufMut's contract): neither moves with `self`; `fd` holds the fd.
+unsafe impl<B: IoBufMut> OpData for Readv<B> {
     type Output = (io::Result<usize>, Vec<B>);
     fn kind(&mut self) -> OpKind {
         OpKind::Readv {
@@ -99,7 +102,8 @@ pub struct Writev<B> {
     offset: u64,
 }
 
-impl<B: IoBuf> OpData for Writev<B> {
+// SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBuf's contract): neither moves with `self`; `fd` holds the fd.
+unsafe impl<B: IoBuf> OpData for Writev<B> {
     type Output = (io::Result<usize>, Vec<B>);
     fn kind(&mut self) -> OpKind {
         OpKind::Writev {

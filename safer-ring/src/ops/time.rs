@@ -10,7 +10,8 @@ use crate::driver::op::{Op, OpData};
 /// A no-op round trip through the backend; see [`Ring::nop`].
 pub struct Nop;
 
-impl OpData for Nop {
+// SAFETY: no pointers, no fd.
+unsafe impl OpData for Nop {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
         OpKind::Nop
@@ -25,10 +26,14 @@ pub struct Sleep {
     spec: Box<LinkTimeout>,
 }
 
-impl OpData for Sleep {
+// SAFETY: the timespec is boxed (does not move with `self`).
+unsafe impl OpData for Sleep {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
-        OpKind::Timeout { spec: &*self.spec }
+        OpKind::Timeout {
+            ts: &self.spec.ts,
+            dur: self.spec.dur,
+        }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<()> {
         match res {

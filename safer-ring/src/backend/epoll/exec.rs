@@ -77,103 +77,121 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
     }
 }
 
-/// Runs `op` once. Each pointer is valid per the backend push contract.
-pub(super) fn attempt(op: OpKind) -> Attempt {
+/// Runs `op` once.
+///
+/// # Safety
+/// Every pointer in `op` is valid for the access the op makes (the backend push contract: the
+/// op has not completed yet).
+pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
     let dir = direction(&op);
-    // SAFETY: every pointer and length comes from an `OpKind` whose memory the driver keeps
-    // alive until this op's completion is reaped (the push contract); the kernel validates fds.
-    let ret: isize = unsafe {
-        match op {
-            OpKind::Nop => 0,
-            OpKind::Read {
-                fd,
-                buf,
-                len,
-                offset,
-            } => single(fd, buf, len, offset, Dir::Read),
-            OpKind::Write {
-                fd,
-                buf,
-                len,
-                offset,
-            } => single(fd, buf.cast_mut(), len, offset, Dir::Write),
-            OpKind::Readv {
-                fd,
-                iov,
-                count,
-                offset,
-            } => retry_eintr(|| vectored(fd, iov, count, offset, Dir::Read)),
-            OpKind::Writev {
-                fd,
-                iov,
-                count,
-                offset,
-            } => retry_eintr(|| vectored(fd, iov, count, offset, Dir::Write)),
-            OpKind::Fsync { fd, datasync } => {
-                (if datasync {
-                    libc::fdatasync(fd)
-                } else {
-                    libc::fsync(fd)
-                }) as isize
-            }
-            OpKind::OpenAt {
-                dirfd,
-                path,
-                flags,
-                mode,
-            } => retry_eintr(|| libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) as isize),
-            OpKind::Close { fd } => libc::close(fd) as isize,
-            OpKind::Statx {
-                fd,
-                path,
-                flags,
-                mask,
-                buf,
-            } => libc::syscall(libc::SYS_statx, fd, path, flags, mask, buf) as isize,
-            OpKind::Accept { fd, addr, len } => retry_eintr(|| {
-                libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) as isize
-            }),
-            OpKind::Connect { fd, addr, len } => libc::connect(fd, addr, len) as isize,
-            // Zero-copy is an io_uring feature; here it is an ordinary send (never chosen on
-            // epoll, but the op has the same meaning).
-            OpKind::Send {
-                fd,
-                buf,
-                len,
-                flags,
-            }
-            | OpKind::SendZc {
-                fd,
-                buf,
-                len,
-                flags,
-            } => retry_eintr(|| {
-                libc::send(
-                    fd,
-                    buf.cast(),
-                    len as usize,
-                    flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                )
-            }),
-            OpKind::Recv {
-                fd,
-                buf,
-                len,
-                flags,
-            } => {
-                retry_eintr(|| libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT))
-            }
-            OpKind::Shutdown { fd, how } => libc::shutdown(fd, how) as isize,
-            OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
-            // Only io_uring rings can receive OP_MSG_RING.
-            OpKind::MsgRing { .. }
-            | OpKind::MsgRingFd { .. }
-            | OpKind::FixedFdInstall { .. }
-            | OpKind::RecvSelect { .. }
-            | OpKind::RecvMulti { .. }
-            | OpKind::AcceptMulti { .. } => {
-                return Attempt::Done(-libc::EOPNOTSUPP);
-            }
+    let ret: isize = match op {
+        OpKind::Nop => 0,
+        OpKind::Read {
+            fd,
+            buf,
+            len,
+            offset,
+        } => {
+            // SAFETY: `buf` is valid for writes of `len` bytes (this function's contract).
+            unsafe { single(fd, buf, len, offset, Dir::Read) }
+        }
+        OpKind::Write {
+            fd,
+            buf,
+            len,
+            offset,
+        } => {
+            // SAFETY: `buf` is valid for reads of `len` bytes (this function's contract).
+            unsafe { single(fd, buf.cast_mut(), len, offset, Dir::Write) }
+        }
+        OpKind::Readv {
+            fd,
+            iov,
+            count,
+            offset,
+        } => retry_eintr(|| {
+            // SAFETY: `iov` holds `count` iovecs of memory valid for writes.
+            unsafe { vectored(fd, iov, count, offset, Dir::Read) }
+        }),
+        OpKind::Writev {
+            fd,
+            iov,
+            count,
+            offset,
+        } => retry_eintr(|| {
+            // SAFETY: `iov` holds `count` iovecs of memory valid for reads.
+            unsafe { vectored(fd, iov, count, offset, Dir::Write) }
+        }),
+        // SAFETY: no pointers.
+        OpKind::Fsync { fd, datasync: true } => unsafe { libc::fdatasync(fd) as isize },
+        // SAFETY: no pointers.
+        OpKind::Fsync { fd, .. } => unsafe { libc::fsync(fd) as isize },
+        OpKind::OpenAt {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } => retry_eintr(|| {
+            // SAFETY: `path` is a NUL-terminated string kept alive by the op.
+            unsafe { libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) as isize }
+        }),
+        // SAFETY: no pointers; the op owns the fd it closes.
+        OpKind::Close { fd } => unsafe { libc::close(fd) as isize },
+        OpKind::Statx {
+            fd,
+            path,
+            flags,
+            mask,
+            buf,
+        } => {
+            // SAFETY: `path` is NUL-terminated and `buf` a statx buffer, both kept by the op.
+            unsafe { libc::syscall(libc::SYS_statx, fd, path, flags, mask, buf) as isize }
+        }
+        OpKind::Accept { fd, addr, len } => retry_eintr(|| {
+            let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+            // SAFETY: `addr`/`len` are the op's sockaddr storage and its length.
+            unsafe { libc::accept4(fd, addr, len, flags) as isize }
+        }),
+        // SAFETY: `addr` points to `len` bytes of sockaddr kept by the op.
+        OpKind::Connect { fd, addr, len } => unsafe { libc::connect(fd, addr, len) as isize },
+        // Zero-copy is an io_uring feature; here it is an ordinary send (never chosen on
+        // epoll, but the op has the same meaning).
+        OpKind::Send {
+            fd,
+            buf,
+            len,
+            flags,
+        }
+        | OpKind::SendZc {
+            fd,
+            buf,
+            len,
+            flags,
+        } => retry_eintr(|| {
+            let flags = flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+            // SAFETY: `buf` is valid for reads of `len` bytes.
+            unsafe { libc::send(fd, buf.cast(), len as usize, flags) }
+        }),
+        OpKind::Recv {
+            fd,
+            buf,
+            len,
+            flags,
+        } => retry_eintr(|| {
+            // SAFETY: `buf` is valid for writes of `len` bytes.
+            unsafe { libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT) }
+        }),
+        // SAFETY: no pointers.
+        OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
+        OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
+        // Only io_uring rings can receive OP_MSG_RING.
+        OpKind::MsgRing { .. }
+        | OpKind::MsgRingFd { .. }
+        | OpKind::FixedFdInstall { .. }
+        | OpKind::RecvSelect { .. }
+        | OpKind::RecvMulti { .. }
+        | OpKind::AcceptMulti { .. } => {
+            return Attempt::Done(-libc::EOPNOTSUPP);
         }
     };
     done(ret, dir)

@@ -78,6 +78,7 @@ impl EpollBackend {
     }
 
     fn register(&self, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
+        super::fault::check(super::fault::Syscall::EpollCtl)?;
         let mut ev = libc::epoll_event { events, u64: key };
         // SAFETY: `ev` is a live local the kernel only reads.
         let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
@@ -126,6 +127,9 @@ impl EpollBackend {
     }
 
     /// Retries parked ops on `fd` in one direction, in order, until one would block again.
+    ///
+    /// Parked ops were pushed under `Backend::push`'s contract and have not completed, so
+    /// their pointers are valid.
     fn retry(&mut self, fd: RawFd, dir: Direction) {
         let Some(q) = self.by_fd.get_mut(&fd) else {
             return;
@@ -143,7 +147,8 @@ impl EpollBackend {
             let res = if p.connecting {
                 exec::connect_result(fd)
             } else {
-                exec::attempt(p.op)
+                // SAFETY: a parked op has not completed: its pointers are valid (push contract).
+                unsafe { exec::attempt(p.op) }
             };
             match res {
                 Attempt::Done(r) => {
@@ -243,12 +248,16 @@ impl Backend for EpollBackend {
         BackendKind::Epoll
     }
 
-    fn push(&mut self, ud: u64, op: OpKind, timeout: Option<&LinkTimeout>) -> Result<(), Full> {
+    unsafe fn push(
+        &mut self,
+        ud: u64,
+        op: OpKind,
+        timeout: Option<&LinkTimeout>,
+    ) -> Result<(), Full> {
+        // Durations are clamped (`MAX_TIMEOUT`), so these never overflow.
         let deadline = timeout.map(|t| Instant::now() + t.dur);
-        if let OpKind::Timeout { spec } = op {
-            // SAFETY: `spec` points to a live LinkTimeout per the push contract.
-            let dur = unsafe { (*spec).dur };
-            let when = Instant::now() + dur;
+        if let OpKind::Timeout { dur, .. } = op {
+            let when = Instant::now() + dur.min(super::MAX_TIMEOUT);
             self.add_timer(when, ud);
             self.parked.insert(
                 ud,
@@ -275,7 +284,8 @@ impl Backend for EpollBackend {
                 }
             }
         }
-        match exec::attempt(op) {
+        // SAFETY: the caller keeps `op`'s pointers valid until its completion is reaped.
+        match unsafe { exec::attempt(op) } {
             Attempt::Done(r) => self.ready.push((ud, r)),
             Attempt::WouldBlock(dir) => self.park(ud, op, dir, deadline, false),
             Attempt::InProgress => self.park(ud, op, Direction::Write, deadline, true),
@@ -302,28 +312,17 @@ impl Backend for EpollBackend {
         None
     }
 
-    fn take_buffer(&mut self, _bid: u16, _len: usize, _dst: *mut u8, _cap: usize) -> usize {
-        0
+    fn chunk(&self, _bid: u16, _from: usize, _to: usize) -> &[u8] {
+        &[]
     }
 
     fn recycle_buffer(&mut self, _bid: u16) {}
-
-    fn copy_buffer(
-        &mut self,
-        _bid: u16,
-        _from: usize,
-        _to: usize,
-        _dst: *mut u8,
-        _cap: usize,
-    ) -> usize {
-        0
-    }
 
     fn enable_fd_passing(&mut self) -> bool {
         false
     }
 
-    fn stage_fd(&mut self, _fd: RawFd) -> io::Result<u32> {
+    fn stage_fd(&mut self, _fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
         Err(SaferRingError::unsupported(Feature::MsgRingSendFd, BackendKind::Epoll).into())
     }
 
@@ -342,6 +341,7 @@ impl Backend for EpollBackend {
         } else {
             0
         };
+        super::fault::check(super::fault::Syscall::EpollWait)?;
         // SAFETY: `events` is a live buffer of `len` entries the kernel fills.
         let n = unsafe {
             libc::epoll_wait(
@@ -401,6 +401,7 @@ impl Backend for EpollBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     /// The io_uring-only parts of the contract answer with `UnsupportedFeature`.
     #[test]
@@ -409,7 +410,10 @@ mod tests {
         let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
         for (e, want) in [
             (b.register_ring_fd().unwrap_err(), Feature::RegisteredRingFd),
-            (b.stage_fd(0).unwrap_err(), Feature::MsgRingSendFd),
+            (
+                b.stage_fd(wake.as_fd()).unwrap_err(),
+                Feature::MsgRingSendFd,
+            ),
         ] {
             assert_eq!(e.kind(), io::ErrorKind::Unsupported);
             let inner = e.get_ref().and_then(|i| i.downcast_ref::<SaferRingError>());

@@ -1,0 +1,172 @@
+//! The one place the driver is borrowed, and where the user code it collected runs.
+//!
+//! The driver never runs user code (wakers, buffer destructors, the `Drop` of a `Wake` type,
+//! an orphaned op's completion) while it is borrowed: it records that work in its
+//! [`Later`] list. Every borrow goes through a [`DriverRef`]; dropping it releases the
+//! `RefCell` borrow first and only then runs what was collected, so user code always finds
+//! the driver free (it may drop ops, start new ones, or drive the ring). A panic in user code
+//! is caught, the rest of the list still runs, and the panic is re-raised afterwards: at once
+//! for ordinary borrows, at the next ordinary borrow for those taken in a destructor
+//! ([`DriverCell::borrow_in_drop`]), because a `Drop` on the op path must not panic.
+//! See docs/SOUNDNESS.md.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, RefMut};
+use std::ops::{Deref, DerefMut};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::task::Waker;
+
+use super::{Driver, Orphan};
+
+/// User code the driver found while borrowed, to run once the borrow is released.
+pub(crate) enum Later {
+    /// Wake a task whose op completed.
+    Wake(Waker),
+    /// Drop a waker (its last reference may run a `Wake` type's `Drop`).
+    Drop(Waker),
+    /// An orphaned op finished: build and drop its output (the caller's buffer, an accepted fd).
+    Complete(Box<dyn Orphan>, i32, u32),
+}
+
+impl Later {
+    fn run(self) {
+        match self {
+            Later::Wake(w) => w.wake(),
+            Later::Drop(w) => drop(w),
+            Later::Complete(o, res, flags) => o.complete(res, flags),
+        }
+    }
+}
+
+/// The driver plus the panic a destructor could not raise.
+pub(crate) struct DriverCell {
+    driver: RefCell<Driver>,
+    panic: Cell<Option<Box<dyn Any + Send>>>,
+}
+
+/// A borrow of the driver; dropping it runs the user code collected meanwhile.
+pub(crate) struct DriverRef<'a> {
+    cell: &'a DriverCell,
+    guard: Option<RefMut<'a, Driver>>,
+    in_drop: bool,
+}
+
+impl DriverCell {
+    pub(crate) fn new(driver: Driver) -> DriverCell {
+        DriverCell {
+            driver: RefCell::new(driver),
+            panic: Cell::new(None),
+        }
+    }
+
+    /// Borrows the driver. User code never runs while it is borrowed, so the borrow is free
+    /// here whenever user code calls in; a `tracing` subscriber that calls back into the ring
+    /// from inside a log call is the one exception, and gets this panic (which leaks, never
+    /// frees, what the kernel may use: see docs/SOUNDNESS.md).
+    pub(crate) fn borrow(&self) -> DriverRef<'_> {
+        match self.driver.try_borrow_mut() {
+            Ok(guard) => DriverRef {
+                cell: self,
+                guard: Some(guard),
+                in_drop: false,
+            },
+            Err(_) => panic!(
+                "safer-ring: the ring was re-entered while it was driving (from a tracing subscriber?)"
+            ),
+        }
+    }
+
+    /// Borrows the driver from a destructor: `None` instead of panicking if it is busy (the
+    /// caller then leaks), and panics of the user code run on release wait for the next
+    /// ordinary borrow.
+    pub(crate) fn borrow_in_drop(&self) -> Option<DriverRef<'_>> {
+        let guard = self.driver.try_borrow_mut().ok()?;
+        Some(DriverRef {
+            cell: self,
+            guard: Some(guard),
+            in_drop: true,
+        })
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut Driver {
+        self.driver.get_mut()
+    }
+
+    /// Runs `work` with the driver free. Each item runs even if an earlier one panicked; the
+    /// first panic is kept and re-raised unless `in_drop` (or the thread is already unwinding).
+    /// The chores that work leaves (a destructor emptying a file-table slot, cancelling a
+    /// multishot op) are done right after, so nothing waits for a next turn that may not come.
+    pub(crate) fn run(&self, mut work: Vec<Later>, in_drop: bool) {
+        loop {
+            for item in work.drain(..) {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| item.run())) {
+                    match self.panic.take() {
+                        None => self.panic.set(Some(p)),
+                        first => self.panic.set(first), // later payloads are dropped
+                    }
+                }
+            }
+            let Ok(mut d) = self.driver.try_borrow_mut() else {
+                break;
+            };
+            d.do_chores();
+            if !d.has_later() {
+                // Hand the allocation back so the next turn does not allocate.
+                d.reuse_later(work);
+                break;
+            }
+            work = d.take_later();
+        }
+        if !in_drop
+            && !std::thread::panicking()
+            && let Some(p) = self.panic.take()
+        {
+            resume_unwind(p);
+        }
+    }
+
+    /// Runs what the driver collected while it was used through `get_mut` (ring drop).
+    pub(crate) fn run_collected(&mut self, in_drop: bool) {
+        let work = self.driver.get_mut().take_later();
+        if !work.is_empty() {
+            self.run(work, in_drop);
+        }
+    }
+}
+
+impl Deref for DriverRef<'_> {
+    type Target = Driver;
+    fn deref(&self) -> &Driver {
+        self.guard.as_ref().expect("borrowed until dropped")
+    }
+}
+
+impl DerefMut for DriverRef<'_> {
+    fn deref_mut(&mut self) -> &mut Driver {
+        self.guard.as_mut().expect("borrowed until dropped")
+    }
+}
+
+impl Drop for DriverRef<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        // While unwinding, user code must not run (a second panic aborts): it stays queued
+        // for the next borrow.
+        if std::thread::panicking() {
+            return;
+        }
+        if guard.has_later() {
+            let work = guard.take_later();
+            drop(guard);
+            self.cell.run(work, self.in_drop);
+        } else if !self.in_drop {
+            drop(guard);
+            // A panic a destructor's borrow caught surfaces here.
+            if let Some(p) = self.cell.panic.take() {
+                resume_unwind(p);
+            }
+        }
+    }
+}
