@@ -717,6 +717,7 @@ impl Driver {
         self.backend.wants_nonblocking()
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn pollable_fd(&self) -> std::os::fd::RawFd {
         self.backend.pollable_fd()
     }
@@ -726,6 +727,7 @@ impl Driver {
     }
 
     /// Sets the waker of an external event loop driving the ring (tokio).
+    #[cfg(feature = "tokio")]
     pub(crate) fn set_submit_waker(&mut self, waker: &Waker) {
         if let Some(old) = self.submit_waker.replace(waker.clone()) {
             self.later.push(Later::Drop(old));
