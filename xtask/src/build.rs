@@ -46,7 +46,7 @@ pub fn test_binaries() -> Result<Vec<TestBin>, String> {
             "-p",
             "safer-ring",
             "--features",
-            "tokio",
+            "tokio,fault-injection",
         ],
         "building the tests",
     )?;

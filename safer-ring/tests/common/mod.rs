@@ -97,3 +97,40 @@ macro_rules! backend_test {
         }
     };
 }
+
+/// Polls `fut` once with a no-op waker; whether it is still pending.
+pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(fut).poll(&mut cx).is_pending()
+}
+
+/// A second handle to `fd` that std can read and write through (a dup: ownership stays apart).
+pub fn dup_std(fd: &impl std::os::fd::AsRawFd) -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup takes no pointers.
+    let d = unsafe { libc::dup(fd.as_raw_fd()) };
+    assert!(d >= 0, "dup failed");
+    // SAFETY: `d` is a fresh fd owned by nobody else.
+    unsafe { std::fs::File::from_raw_fd(d) }
+}
+
+/// Use-after-free detector for memory the kernel writes (ASan cannot see those writes):
+/// allocations of the freed buffer's size made right after it was (or should not have been)
+/// freed, so the allocator hands the same chunk back if it was freed. After letting the kernel
+/// write, `assert_untouched` fails if any of them changed.
+pub struct Canaries(Vec<Vec<u8>>);
+
+impl Canaries {
+    pub fn new(size: usize) -> Canaries {
+        Canaries((0..16).map(|_| vec![0u8; size]).collect())
+    }
+
+    pub fn assert_untouched(&self) {
+        for (i, c) in self.0.iter().enumerate() {
+            assert!(
+                c.iter().all(|&b| b == 0),
+                "canary {i} was written after its memory was handed to the kernel: use after free"
+            );
+        }
+    }
+}
