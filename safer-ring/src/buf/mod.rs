@@ -4,8 +4,10 @@
 //! touch a buffer while the kernel owns it; the traits require that the memory does not move
 //! when the buffer value moves (it lives on the heap).
 
+mod held;
 mod owned;
 
+pub(crate) use held::Held;
 pub use owned::OwnedBuffer;
 
 /// A buffer the kernel may read from (for writes and sends).

@@ -781,3 +781,20 @@ impl Drop for Driver {
 pub(crate) fn same_ring(a: &Weak<ChoreQueue>, b: &Chores) -> bool {
     std::ptr::eq(a.as_ptr(), Rc::as_ptr(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{GEN_MASK, split, user_data};
+
+    #[test]
+    fn user_data_carries_key_and_generation_clear_of_the_tags() {
+        for (key, generation) in [(0, 0), (7, 1), (u32::MAX as usize, GEN_MASK)] {
+            let ud = user_data(key, generation);
+            assert_eq!(split(ud), (key, generation));
+            assert_eq!(ud & crate::backend::TAGS, 0);
+            assert!(ud < crate::backend::RESERVED_USER_DATA);
+        }
+        // A reused key with the next generation is a different op.
+        assert_ne!(user_data(5, 1), user_data(5, 2));
+    }
+}

@@ -85,3 +85,73 @@ impl Wakers {
         later.extend(self.entries.drain().map(|(w, _)| Later::Drop(w)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::{Later, Wakers};
+
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn run(later: &mut Vec<Later>) -> (usize, usize) {
+        let (mut wakes, mut drops) = (0, 0);
+        for l in later.drain(..) {
+            match l {
+                Later::Wake(w) => {
+                    wakes += 1;
+                    w.wake()
+                }
+                Later::Drop(_) => drops += 1,
+                Later::Complete(..) => unreachable!(),
+            }
+        }
+        (wakes, drops)
+    }
+
+    /// The table never wakes or drops a waker itself, wakes a task once per reap however many
+    /// of its ops completed, and hands every waker out exactly once.
+    #[test]
+    fn wakes_and_drops_are_handed_out_not_run() {
+        let task = Arc::new(Count::default());
+        let w = Waker::from(task.clone());
+        let mut t = Wakers::default();
+        let ids: Vec<usize> = (0..3).map(|_| t.acquire(&w)).collect();
+        let mut entries = ids.clone();
+        entries.dedup();
+        // Miri does not deduplicate vtables, so `will_wake` may say no there.
+        #[cfg(not(miri))]
+        assert_eq!(entries.len(), 1, "one entry per task");
+        let mut later = Vec::new();
+        t.new_batch();
+        for id in ids {
+            t.wake_release(id, &mut later);
+        }
+        assert_eq!(
+            task.0.load(Ordering::SeqCst),
+            0,
+            "nothing ran inside the table"
+        );
+        let n = entries.len();
+        // One entry: a clone is woken, the entry's own waker dropped with its last reference.
+        // One entry per op (Miri): each entry's waker is moved into its wake.
+        let drops = usize::from(n == 1);
+        assert_eq!(run(&mut later), (n, drops));
+        assert_eq!(task.0.load(Ordering::SeqCst), n);
+        drop(w);
+        assert_eq!(Arc::strong_count(&task), 1, "no waker kept");
+
+        let other = Waker::from(Arc::new(Count::default()));
+        let id = t.acquire(&other);
+        t.release(id, &mut later);
+        assert_eq!(run(&mut later), (0, 1));
+    }
+}

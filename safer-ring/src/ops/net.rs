@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::backend::OpKind;
 use crate::backend::sys::{self, RawAddr};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
 use crate::{Ring, ops::split_len};
@@ -71,7 +71,7 @@ unsafe impl OpData for Connect {
 /// send; see [`Ring::send`].
 pub struct Send<B> {
     fd: SharedFd,
-    buf: B,
+    buf: Held<B>,
     len: u32,
     flags: i32,
     zero_copy: bool,
@@ -81,7 +81,12 @@ pub struct Send<B> {
 unsafe impl<B: IoBuf> OpData for Send<B> {
     type Output = (io::Result<usize>, B);
     fn kind(&mut self) -> OpKind {
-        let (fd, buf, len, flags) = (self.fd.raw(), self.buf.stable_ptr(), self.len, self.flags);
+        let (fd, buf, len, flags) = (
+            self.fd.raw(),
+            self.buf.get().stable_ptr(),
+            self.len,
+            self.flags,
+        );
         if self.zero_copy {
             OpKind::SendZc {
                 fd,
@@ -99,14 +104,14 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
         }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
-        (res.map(|n| n as usize), self.buf)
+        (res.map(|n| n as usize), self.buf.into_inner())
     }
 }
 
 /// recv; see [`Ring::recv`].
 pub struct Recv<B> {
     fd: SharedFd,
-    buf: B,
+    buf: Held<B>,
     len: u32,
     flags: i32,
 }
@@ -117,7 +122,7 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
     fn kind(&mut self) -> OpKind {
         OpKind::Recv {
             fd: self.fd.raw(),
-            buf: self.buf.stable_mut_ptr(),
+            buf: self.buf.get_mut().stable_mut_ptr(),
             len: self.len,
             flags: self.flags,
         }
@@ -125,9 +130,9 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
     fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
         if let Ok(n) = res {
             // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
-            unsafe { self.buf.set_init(n as usize) };
+            unsafe { self.buf.get_mut().set_init(n as usize) };
         }
-        (res.map(|n| n as usize), self.buf)
+        (res.map(|n| n as usize), self.buf.into_inner())
     }
 }
 
@@ -220,7 +225,7 @@ impl Ring {
         let (len, check) = split_len(buf.bytes_init());
         let op = Send {
             fd: fd.clone(),
-            buf,
+            buf: Held::new(buf),
             len,
             flags: 0,
             zero_copy,
@@ -236,7 +241,7 @@ impl Ring {
         let (len, check) = split_len(buf.bytes_total());
         let op = Recv {
             fd: fd.clone(),
-            buf,
+            buf: Held::new(buf),
             len,
             flags: 0,
         };

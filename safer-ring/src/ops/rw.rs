@@ -4,7 +4,7 @@ use std::io;
 
 use crate::Ring;
 use crate::backend::{CURRENT_POS, OpKind};
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
 use crate::ops::{check_len, split_len};
@@ -12,7 +12,7 @@ use crate::ops::{check_len, split_len};
 /// A read into an owned buffer; see [`Ring::read_at`] and [`Ring::read`].
 pub struct ReadAt<B> {
     fd: SharedFd,
-    buf: B,
+    buf: Held<B>,
     offset: u64,
     len: u32,
 }
@@ -23,7 +23,7 @@ unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
     fn kind(&mut self) -> OpKind {
         OpKind::Read {
             fd: self.fd.raw(),
-            buf: self.buf.stable_mut_ptr(),
+            buf: self.buf.get_mut().stable_mut_ptr(),
             len: self.len,
             offset: self.offset,
         }
@@ -31,16 +31,16 @@ unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
     fn complete(mut self, res: io::Result<u32>, _: u32) -> Self::Output {
         if let Ok(n) = res {
             // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
-            unsafe { self.buf.set_init(n as usize) };
+            unsafe { self.buf.get_mut().set_init(n as usize) };
         }
-        (res.map(|n| n as usize), self.buf)
+        (res.map(|n| n as usize), self.buf.into_inner())
     }
 }
 
 /// A write from an owned buffer; see [`Ring::write_at`] and [`Ring::write`].
 pub struct WriteAt<B> {
     fd: SharedFd,
-    buf: B,
+    buf: Held<B>,
     offset: u64,
     len: u32,
 }
@@ -51,13 +51,13 @@ unsafe impl<B: IoBuf> OpData for WriteAt<B> {
     fn kind(&mut self) -> OpKind {
         OpKind::Write {
             fd: self.fd.raw(),
-            buf: self.buf.stable_ptr(),
+            buf: self.buf.get().stable_ptr(),
             len: self.len,
             offset: self.offset,
         }
     }
     fn complete(self, res: io::Result<u32>, _: u32) -> Self::Output {
-        (res.map(|n| n as usize), self.buf)
+        (res.map(|n| n as usize), self.buf.into_inner())
     }
 }
 
@@ -153,7 +153,7 @@ impl Ring {
         let (len, check) = split_len(buf.bytes_total());
         let op = ReadAt {
             fd: fd.clone(),
-            buf,
+            buf: Held::new(buf),
             offset,
             len,
         };
@@ -164,7 +164,7 @@ impl Ring {
         let (len, check) = split_len(buf.bytes_init());
         let op = WriteAt {
             fd: fd.clone(),
-            buf,
+            buf: Held::new(buf),
             offset,
             len,
         };

@@ -405,6 +405,7 @@ mod tests {
 
     /// The io_uring-only parts of the contract answer with `UnsupportedFeature`.
     #[test]
+    #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
     fn io_uring_only_calls_are_unsupported_features() {
         let wake = crate::backend::sys::eventfd().unwrap();
         let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
