@@ -311,9 +311,12 @@ impl Ring {
         self.turn(false)
     }
 
-    /// One driver turn; the wakers and destructors it collected run after the borrow ends.
+    /// One driver turn; the wakers and destructors it collected run after the borrow ends, and
+    /// the first panic among them is re-raised here.
     pub(crate) fn turn(&self, wait: bool) -> io::Result<()> {
-        self.driver().turn(wait, None)
+        let r = self.driver().turn(wait, None);
+        self.driver.reraise();
+        r
     }
 
     /// The driver, borrowed; see `driver/cell.rs` for what dropping the borrow runs.
@@ -452,8 +455,8 @@ impl Drop for Ring {
         // are still dropped and the ring still drains before that panic continues.
         let panic = self.exec.drop_tasks();
         self.driver.get_mut().shutdown();
-        self.driver.run_collected(true);
-        if let Some(p) = panic
+        self.driver.run_collected();
+        if let Some(p) = panic.or_else(|| self.driver.take_panic())
             && !std::thread::panicking()
         {
             std::panic::resume_unwind(p);

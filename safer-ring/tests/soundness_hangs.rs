@@ -275,9 +275,9 @@ fn fds_connected_to(client: std::net::SocketAddr) -> Vec<i32> {
 /// Defect 6(g): `mem::forget` an armed `accept_multiple` stream and drop the listener; a client
 /// connects and the multishot accept (which keeps the listening socket alive in the kernel)
 /// accepts it. Correct: once the ring is dropped, no accepted connection outlives it; the fd
-/// count is back to what it was before the ring existed. io_uring only: on epoll the stream
-/// is a one-shot accept whose forgotten future leaks its listener handle, by design of
-/// `mem::forget`.
+/// count is back to what it was before the ring existed. Native multishot accept only: on
+/// epoll and before 5.19 the stream is a one-shot accept whose forgotten future leaks what it
+/// accepts, by design of `mem::forget`.
 #[test]
 fn forgotten_accept_stream_leaks_no_connection_past_ring_drop() {
     let Some(probe) = common::ring(BackendKind::IoUring) else {
@@ -291,7 +291,12 @@ fn forgotten_accept_stream_leaks_no_connection_past_ring_drop() {
     let mut stream = ring.accept_multiple(&listener);
     assert!(poll_next_with(&mut stream, Waker::noop()).is_pending());
     ring.poll_completions().unwrap();
-    eprintln!("multishot accept native: {}", stream.is_native());
+    if !stream.is_native() {
+        // Single accepts (kernels before 5.19): the forgotten stream forgets an ordinary accept
+        // op and whatever it accepts — a `mem::forget` leak, which is allowed.
+        eprintln!("SKIP: multishot accept is not native on this kernel");
+        return;
+    }
     std::mem::forget(stream);
     drop(listener);
     let client = std::net::TcpStream::connect(addr).unwrap();

@@ -5,9 +5,11 @@
 //! [`Later`] list. Every borrow goes through a [`DriverRef`]; dropping it releases the
 //! `RefCell` borrow first and only then runs what was collected, so user code always finds
 //! the driver free (it may drop ops, start new ones, or drive the ring). A panic in user code
-//! is caught, the rest of the list still runs, and the panic is re-raised afterwards: at once
-//! for ordinary borrows, at the next ordinary borrow for those taken in a destructor
-//! ([`DriverCell::borrow_in_drop`]), because a `Drop` on the op path must not panic.
+//! is caught and kept while the rest of the list still runs, and re-raised where no state is
+//! in hand: at the end of a driver turn ([`DriverCell::reraise`]) or at the start of the next
+//! borrow — never as a borrow is released, where the caller may hold a result it just took
+//! out of the driver (a completion, an accepted fd) that unwinding would lose, and never in a
+//! destructor ([`DriverCell::borrow_in_drop`]): a `Drop` on the op path must not panic.
 //! See docs/SOUNDNESS.md.
 
 use std::any::Any;
@@ -48,7 +50,6 @@ pub(crate) struct DriverCell {
 pub(crate) struct DriverRef<'a> {
     cell: &'a DriverCell,
     guard: Option<RefMut<'a, Driver>>,
-    in_drop: bool,
 }
 
 impl DriverCell {
@@ -63,12 +64,14 @@ impl DriverCell {
     /// here whenever user code calls in; a `tracing` subscriber that calls back into the ring
     /// from inside a log call is the one exception, and gets this panic (which leaks, never
     /// frees, what the kernel may use: see docs/SOUNDNESS.md).
+    ///
+    /// A panic kept from user code run earlier is re-raised here, before anything changes.
     pub(crate) fn borrow(&self) -> DriverRef<'_> {
+        self.reraise();
         match self.driver.try_borrow_mut() {
             Ok(guard) => DriverRef {
                 cell: self,
                 guard: Some(guard),
-                in_drop: false,
             },
             Err(_) => panic!(
                 "safer-ring: the ring was re-entered while it was driving (from a tracing subscriber?)"
@@ -77,14 +80,12 @@ impl DriverCell {
     }
 
     /// Borrows the driver from a destructor: `None` instead of panicking if it is busy (the
-    /// caller then leaks), and panics of the user code run on release wait for the next
-    /// ordinary borrow.
+    /// caller then leaks), and no kept panic is re-raised.
     pub(crate) fn borrow_in_drop(&self) -> Option<DriverRef<'_>> {
         let guard = self.driver.try_borrow_mut().ok()?;
         Some(DriverRef {
             cell: self,
             guard: Some(guard),
-            in_drop: true,
         })
     }
 
@@ -92,11 +93,20 @@ impl DriverCell {
         self.driver.get_mut()
     }
 
+    /// Re-raises the first panic kept from user code, if any (not while unwinding).
+    pub(crate) fn reraise(&self) {
+        if !std::thread::panicking()
+            && let Some(p) = self.panic.take()
+        {
+            resume_unwind(p);
+        }
+    }
+
     /// Runs `work` with the driver free. Each item runs even if an earlier one panicked; the
-    /// first panic is kept and re-raised unless `in_drop` (or the thread is already unwinding).
+    /// first panic is kept for [`DriverCell::reraise`].
     /// The chores that work leaves (a destructor emptying a file-table slot, cancelling a
     /// multishot op) are done right after, so nothing waits for a next turn that may not come.
-    pub(crate) fn run(&self, mut work: Vec<Later>, in_drop: bool) {
+    pub(crate) fn run(&self, mut work: Vec<Later>) {
         loop {
             for item in work.drain(..) {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| item.run())) {
@@ -117,20 +127,19 @@ impl DriverCell {
             }
             work = d.take_later();
         }
-        if !in_drop
-            && !std::thread::panicking()
-            && let Some(p) = self.panic.take()
-        {
-            resume_unwind(p);
-        }
     }
 
     /// Runs what the driver collected while it was used through `get_mut` (ring drop).
-    pub(crate) fn run_collected(&mut self, in_drop: bool) {
+    pub(crate) fn run_collected(&mut self) {
         let work = self.driver.get_mut().take_later();
         if !work.is_empty() {
-            self.run(work, in_drop);
+            self.run(work);
         }
+    }
+
+    /// The panic kept from user code, if any (ring drop re-raises it last).
+    pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.panic.take()
     }
 }
 
@@ -160,13 +169,7 @@ impl Drop for DriverRef<'_> {
         if guard.has_later() {
             let work = guard.take_later();
             drop(guard);
-            self.cell.run(work, self.in_drop);
-        } else if !self.in_drop {
-            drop(guard);
-            // A panic a destructor's borrow caught surfaces here.
-            if let Some(p) = self.cell.panic.take() {
-                resume_unwind(p);
-            }
+            self.cell.run(work);
         }
     }
 }

@@ -686,17 +686,26 @@ impl Driver {
             }
         }
         self.books.wakers.drain(&mut self.later);
-        let left = self.in_flight();
+        let left = self.leak_in_flight();
         if left > 0 {
-            self.backend.leak_on_drop();
             tracing::warn!(
                 operations = left,
                 "ring dropped with operations the kernel did not finish; leaking their buffers"
             );
+        }
+    }
+
+    /// If the kernel may still use any op's memory, leaks every slot and the backend's
+    /// kernel-visible memory (never frees it); the number of such ops.
+    fn leak_in_flight(&mut self) -> usize {
+        let left = self.in_flight();
+        if left > 0 {
+            self.backend.leak_on_drop();
             for entry in self.slots.drain() {
                 std::mem::forget(entry);
             }
         }
+        left
     }
 
     // Typed access to the backend for the enhanced APIs (none of these runs user code).
@@ -767,9 +776,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Normally done by `Ring::drop`; here when that was cut short by a panic. The kernel
-        // must be finished with (or leak) every op before the slab's memory goes.
+        // Normally done by `Ring::drop`; here when that was cut short by a panic (maybe inside
+        // `shutdown` itself, from a tracing subscriber). The kernel must be finished with every
+        // op before the slab's memory goes, else it is leaked.
         self.shutdown();
+        self.leak_in_flight();
         if std::thread::panicking() {
             // User code must not run while unwinding: leak what it would have dropped.
             std::mem::forget(std::mem::take(&mut self.later));

@@ -117,8 +117,9 @@ impl<T: OpData> Future for Op<'_, T> {
             }
             // User code (the buffer's IoBuf methods) runs here, before the driver is borrowed.
             let kind = data.kind();
-            this.ud = PUSHING;
+            // May re-raise a panic kept from earlier user code: nothing is queued yet.
             let mut driver = this.ring.driver();
+            this.ud = PUSHING;
             // SAFETY: `kind` points into `this.data` (OpData's contract: heap memory that does
             // not move) and `this.timeout` (boxed). Both stay in this Op until `poll_op` reports
             // the slot Done, or move into the slot with `drop_op`: valid until the completion.

@@ -63,11 +63,13 @@ impl<'r> AcceptStream<'r> {
         if let Err(e) = self.ring.prepare(fd) {
             return Some(Err(e));
         }
+        // The driver first: dropping it (last) runs collected user code, which may poll another
+        // stream on this listener and so must not find its state borrowed.
+        let mut d = self.ring.driver();
         let mut st = self.listener.multishot().state();
         if st.as_ref().is_some_and(|a| a.ring.strong_count() > 0) {
             return None;
         }
-        let mut d = self.ring.driver();
         let armed = d.push_multishot(MultiKind::Accept, fd, waker);
         if let Ok(ud) = armed {
             *st = Some(Armed {
@@ -76,6 +78,7 @@ impl<'r> AcceptStream<'r> {
                 leftover: None,
             });
         }
+        drop(st);
         Some(armed)
     }
 
