@@ -174,12 +174,14 @@ impl Ring {
             available_on_request = ?opt_in,
             "safer-ring progressive enhancement"
         );
+        let exec = Executor::new(shared);
+        driver.set_own_waker(exec.waker());
         Ok(Ring {
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
             stats: Stats::default(),
-            exec: Executor::new(shared),
+            exec,
             driver: DriverCell::new(driver),
             ring_index,
             info,
@@ -313,6 +315,7 @@ impl Ring {
 
     /// One driver turn; the wakers and destructors it collected run after the borrow ends, and
     /// the first panic among them is re-raised here.
+    #[inline]
     pub(crate) fn turn(&self, wait: bool) -> io::Result<()> {
         let r = self.driver().turn(wait, None);
         self.driver.reraise();
@@ -320,6 +323,7 @@ impl Ring {
     }
 
     /// The driver, borrowed; see `driver/cell.rs` for what dropping the borrow runs.
+    #[inline]
     pub(crate) fn driver(&self) -> DriverRef<'_> {
         self.driver.borrow()
     }
@@ -456,7 +460,11 @@ impl Drop for Ring {
         let panic = self.exec.drop_tasks();
         self.driver.get_mut().shutdown();
         self.driver.run_collected();
-        if let Some(p) = panic.or_else(|| self.driver.take_panic())
+        // A kept panic of a waker or buffer destructor that no turn re-raised is dropped with
+        // the ring (the panic hook already reported it when it happened); a task destructor's
+        // panic happened in this drop and continues from here.
+        drop(self.driver.take_panic());
+        if let Some(p) = panic
             && !std::thread::panicking()
         {
             std::panic::resume_unwind(p);

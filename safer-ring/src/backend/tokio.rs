@@ -7,6 +7,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Poll;
 
 use tokio::io::unix::AsyncFd;
@@ -24,7 +25,10 @@ impl AsRawFd for Fd {
 impl Ring {
     /// Drives this ring's completions from inside a tokio current-thread runtime; run it with
     /// `tokio::task::spawn_local` (in a `LocalSet`) next to the tasks using the ring. Never
-    /// returns `Ok`; it ends only on a driver error.
+    /// returns `Ok`. Like tokio's own driver it keeps going for every task: a failed
+    /// `io_uring_enter`/`epoll_wait` (the queued ops stay queued) is logged and retried on the
+    /// next poll, and a panic in some task's waker or buffer destructor, run by the driver, is
+    /// logged (the panic hook has reported it) instead of ending the drive.
     ///
     /// The ring should come from [`SaferRingConfig::for_tokio`](crate::SaferRingConfig::for_tokio):
     /// with DEFER_TASKRUN or COOP_TASKRUN the kernel posts completions only when the ring's
@@ -32,7 +36,7 @@ impl Ring {
     ///
     /// # Errors
     /// `InvalidInput` if the ring was set up with DEFER_TASKRUN or COOP_TASKRUN; otherwise
-    /// whatever registering the fd with tokio or a driver turn reports.
+    /// whatever registering the fd with tokio or polling it reports.
     pub async fn drive_on_tokio(&self) -> io::Result<()> {
         if let Some(s) = self.info().setup
             && (s.defer_taskrun || s.coop_taskrun)
@@ -48,8 +52,17 @@ impl Ring {
         let fd = unsafe { AsyncFd::register_with_interest(raw, tokio::io::Interest::READABLE) }?;
         poll_fn(|cx| {
             loop {
-                self.turn(false)?;
+                // Before the turn: user code it runs (wakers) may queue ops, which must wake us.
                 self.driver().set_submit_waker(cx.waker());
+                match catch_unwind(AssertUnwindSafe(|| self.turn(false))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "driver turn failed; retrying");
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    Err(_) => tracing::error!("a waker or buffer destructor panicked"),
+                }
                 match fd.poll_read_ready(cx) {
                     Poll::Ready(Ok(mut guard)) => guard.clear_ready(),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

@@ -5,11 +5,12 @@
 //! [`Later`] list. Every borrow goes through a [`DriverRef`]; dropping it releases the
 //! `RefCell` borrow first and only then runs what was collected, so user code always finds
 //! the driver free (it may drop ops, start new ones, or drive the ring). A panic in user code
-//! is caught and kept while the rest of the list still runs, and re-raised where no state is
-//! in hand: at the end of a driver turn ([`DriverCell::reraise`]) or at the start of the next
-//! borrow — never as a borrow is released, where the caller may hold a result it just took
-//! out of the driver (a completion, an accepted fd) that unwinding would lose, and never in a
-//! destructor ([`DriverCell::borrow_in_drop`]): a `Drop` on the op path must not panic.
+//! is caught and kept while the rest of the list still runs, and re-raised only at the end of a
+//! driver turn ([`DriverCell::reraise`]: `poll_completions`, `block_on`, `drive_on_tokio`),
+//! where nothing is in hand. Never at another borrow: its caller may hold something it just
+//! took out of the driver, the mailbox or an I/O object (a completion, an accepted or passed
+//! fd, a doorbell it owes) that unwinding would lose; and never in a destructor
+//! ([`DriverCell::borrow_in_drop`]): a `Drop` on the op path must not panic.
 //! See docs/SOUNDNESS.md.
 
 use std::any::Any;
@@ -44,6 +45,8 @@ impl Later {
 pub(crate) struct DriverCell {
     driver: RefCell<Driver>,
     panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// Whether `panic` holds one (read on every borrow, so kept apart).
+    panicked: Cell<bool>,
 }
 
 /// A borrow of the driver; dropping it runs the user code collected meanwhile.
@@ -57,6 +60,7 @@ impl DriverCell {
         DriverCell {
             driver: RefCell::new(driver),
             panic: Cell::new(None),
+            panicked: Cell::new(false),
         }
     }
 
@@ -64,10 +68,8 @@ impl DriverCell {
     /// here whenever user code calls in; a `tracing` subscriber that calls back into the ring
     /// from inside a log call is the one exception, and gets this panic (which leaks, never
     /// frees, what the kernel may use: see docs/SOUNDNESS.md).
-    ///
-    /// A panic kept from user code run earlier is re-raised here, before anything changes.
+    #[inline]
     pub(crate) fn borrow(&self) -> DriverRef<'_> {
-        self.reraise();
         match self.driver.try_borrow_mut() {
             Ok(guard) => DriverRef {
                 cell: self,
@@ -80,7 +82,7 @@ impl DriverCell {
     }
 
     /// Borrows the driver from a destructor: `None` instead of panicking if it is busy (the
-    /// caller then leaks), and no kept panic is re-raised.
+    /// caller then leaks).
     pub(crate) fn borrow_in_drop(&self) -> Option<DriverRef<'_>> {
         let guard = self.driver.try_borrow_mut().ok()?;
         Some(DriverRef {
@@ -94,11 +96,13 @@ impl DriverCell {
     }
 
     /// Re-raises the first panic kept from user code, if any (not while unwinding).
+    #[inline]
     pub(crate) fn reraise(&self) {
-        if !std::thread::panicking()
-            && let Some(p) = self.panic.take()
-        {
-            resume_unwind(p);
+        if self.panicked.get() && !std::thread::panicking() {
+            self.panicked.set(false);
+            if let Some(p) = self.panic.take() {
+                resume_unwind(p);
+            }
         }
     }
 
@@ -114,6 +118,7 @@ impl DriverCell {
                         None => self.panic.set(Some(p)),
                         first => self.panic.set(first), // later payloads are dropped
                     }
+                    self.panicked.set(true);
                 }
             }
             let Ok(mut d) = self.driver.try_borrow_mut() else {
@@ -139,6 +144,7 @@ impl DriverCell {
 
     /// The panic kept from user code, if any (ring drop re-raises it last).
     pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.panicked.set(false);
         self.panic.take()
     }
 }
@@ -157,19 +163,25 @@ impl DerefMut for DriverRef<'_> {
 }
 
 impl Drop for DriverRef<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(mut guard) = self.guard.take() else {
+        let Some(guard) = self.guard.take() else {
             return;
         };
-        // While unwinding, user code must not run (a second panic aborts): it stays queued
-        // for the next borrow.
-        if std::thread::panicking() {
-            return;
-        }
         if guard.has_later() {
-            let work = guard.take_later();
-            drop(guard);
-            self.cell.run(work);
+            release_and_run(self.cell, guard);
         }
     }
+}
+
+#[cold]
+fn release_and_run(cell: &DriverCell, mut guard: RefMut<'_, Driver>) {
+    // While unwinding, user code must not run (a second panic aborts): it stays queued for the
+    // next borrow.
+    if std::thread::panicking() {
+        return;
+    }
+    let work = guard.take_later();
+    drop(guard);
+    cell.run(work);
 }

@@ -177,6 +177,11 @@ impl Executor {
         }
     }
 
+    /// A waker of this executor (they all share one vtable).
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.main_waker
+    }
+
     pub(crate) fn spawn(&self, fut: LocalTask) {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();

@@ -137,7 +137,7 @@ pub(crate) enum Chore {
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
 /// multishot op on it (they hold a `Weak`, so a dropped ring is noticed too).
 #[derive(Default)]
-pub(crate) struct ChoreQueue(RefCell<Vec<Chore>>);
+pub(crate) struct ChoreQueue(RefCell<Vec<Chore>>, std::cell::Cell<bool>);
 
 pub(crate) type Chores = Rc<ChoreQueue>;
 
@@ -147,6 +147,7 @@ impl ChoreQueue {
     pub(crate) fn push(&self, chore: Chore) {
         if let Ok(mut q) = self.0.try_borrow_mut() {
             q.push(chore);
+            self.1.set(true);
         }
     }
 }
@@ -245,7 +246,9 @@ fn complete(
         Slot::Multi(m) => {
             m.queue.push_back((res, flags));
             m.finished |= !more(flags);
-            later.extend(m.wakers.drain(..).map(Later::Wake));
+            for w in m.wakers.drain(..) {
+                wakers::wake(books.wakers.own(), w, later);
+            }
         }
         Slot::MultiOrphan(kind, _) => {
             release(*kind, res, flags, &mut books.recycle);
@@ -291,6 +294,12 @@ impl Driver {
         self.later.push(work);
     }
 
+    /// Wakers of the ring's own executor (like `own`) are woken and dropped inline.
+    pub(crate) fn set_own_waker(&mut self, own: &Waker) {
+        self.books.wakers.set_own(own);
+    }
+
+    #[inline]
     pub(crate) fn has_later(&self) -> bool {
         !self.later.is_empty()
     }
@@ -306,18 +315,19 @@ impl Driver {
     }
 
     /// Inserts a slot; its `user_data`.
+    #[inline]
     fn insert(&mut self, slot: Slot) -> io::Result<u64> {
         self.generation = self.generation.wrapping_add(1) & GEN_MASK;
         let generation = self.generation;
-        let entry = self.slots.vacant_entry();
-        let key = entry.key();
+        let key = self.slots.insert(Entry { generation, slot });
         if key >> KEY_BITS != 0 {
+            self.slots.remove(key);
             return Err(io::Error::other("more than 2^32 operations in flight"));
         }
-        entry.insert(Entry { generation, slot });
         Ok(user_data(key, generation))
     }
 
+    #[inline]
     fn slot_mut(&mut self, ud: u64) -> Option<&mut Slot> {
         let (key, generation) = split(ud);
         self.slots
@@ -326,6 +336,7 @@ impl Driver {
             .map(|e| &mut e.slot)
     }
 
+    #[inline]
     fn remove(&mut self, ud: u64) -> Option<Slot> {
         let (key, generation) = split(ud);
         match self.slots.get(key) {
@@ -339,6 +350,7 @@ impl Driver {
     ///
     /// # Safety
     /// As [`Backend::push`]: `op`'s and `timeout`'s pointers stay valid until `ud` completes.
+    #[inline]
     unsafe fn push_raw(
         &mut self,
         ud: u64,
@@ -359,6 +371,7 @@ impl Driver {
     }
 
     /// After a push reached the SQ: submit now (Eager) or tell an external loop (tokio).
+    #[inline]
     fn submitted(&mut self) {
         if self.policy == SubmitPolicy::Eager {
             // The op is in the SQ whatever this reports: it stays in flight until its
@@ -379,6 +392,7 @@ impl Driver {
     /// [`Driver::poll_op`]) or, if the caller gives its data up with [`Driver::drop_op`],
     /// until the orphan completes — in practice: the op's data lives in heap memory the op
     /// owns and hands to the driver on drop.
+    #[inline]
     pub(crate) unsafe fn push(
         &mut self,
         op: OpKind,
@@ -405,6 +419,7 @@ impl Driver {
     }
 
     /// The result of op `ud` if it has completed (its slot is freed), else registers `waker`.
+    #[inline]
     pub(crate) fn poll_op(&mut self, ud: u64, waker: &Waker) -> Option<(i32, u32)> {
         let Driver {
             slots,
@@ -567,7 +582,16 @@ impl Driver {
     }
 
     /// Does the work drop hooks and orphaned completions left (see [`Chore`]).
+    #[inline]
     pub(crate) fn do_chores(&mut self) {
+        if self.chores.1.get() {
+            self.do_chores_now();
+        }
+    }
+
+    #[cold]
+    fn do_chores_now(&mut self) {
+        self.chores.1.set(false);
         let chores = match self.chores.0.try_borrow_mut() {
             Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
             _ => return,
@@ -618,11 +642,16 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
+        let own = books.wakers.own();
         if !books.arrivals.is_empty() {
-            later.extend(mailbox.land(&mut books.arrivals).map(Later::Wake));
+            for w in mailbox.land(&mut books.arrivals) {
+                wakers::wake(own, w, later);
+            }
         }
         if backend.take_doorbells() > 0 {
-            later.extend(mailbox.ring_doorbell().map(Later::Wake));
+            for w in mailbox.ring_doorbell() {
+                wakers::wake(own, w, later);
+            }
         }
         self.recycle_pending();
         // Cancel again what a linked timeout missed; if the SQ is full, the next turn retries.

@@ -117,7 +117,6 @@ impl<T: OpData> Future for Op<'_, T> {
             }
             // User code (the buffer's IoBuf methods) runs here, before the driver is borrowed.
             let kind = data.kind();
-            // May re-raise a panic kept from earlier user code: nothing is queued yet.
             let mut driver = this.ring.driver();
             this.ud = PUSHING;
             // SAFETY: `kind` points into `this.data` (OpData's contract: heap memory that does

@@ -2,10 +2,13 @@
 //! index, and consecutive ops of the same task reuse one entry with a plain (non-atomic) count,
 //! so the per-op path clones no `Waker` (each clone/wake/drop is an atomic operation).
 //!
-//! Nothing here wakes or drops a `Waker`: both can run user code, so they are handed to the
-//! caller as [`Later`] work, run once the driver's borrow is released.
+//! Nothing here wakes or drops a user's `Waker`: both can run user code, so they are handed to
+//! the caller as [`Later`] work, run once the driver's borrow is released. The ring's own
+//! executor's wakers (recognised by their vtable) run only safer-ring's code — a flag, a queue
+//! push, an eventfd write — so they are woken and dropped at once, which keeps the per-op path
+//! free of clones and deferred work.
 
-use std::task::Waker;
+use std::task::{RawWakerVTable, Waker};
 
 use slab::Slab;
 
@@ -17,9 +20,39 @@ pub(crate) struct Wakers {
     last: Option<usize>,
     /// The entry woken last in the current reap: N completions of one task wake it once.
     woken: Option<usize>,
+    /// The vtable of the ring's own executor's wakers.
+    own: Option<&'static RawWakerVTable>,
+}
+
+/// Wakes `w` now if it is one of the ring's own executor's (`own`), else queues the wake.
+pub(crate) fn wake(own: Option<&'static RawWakerVTable>, w: Waker, later: &mut Vec<Later>) {
+    if is_own(own, &w) {
+        w.wake();
+    } else {
+        later.push(Later::Wake(w));
+    }
+}
+
+fn is_own(own: Option<&'static RawWakerVTable>, w: &Waker) -> bool {
+    own.is_some_and(|v| std::ptr::eq(v, w.vtable()))
 }
 
 impl Wakers {
+    /// Wakers with the vtable of `own` belong to the ring's executor: handled inline.
+    pub(crate) fn set_own(&mut self, own: &Waker) {
+        self.own = Some(own.vtable());
+    }
+
+    pub(crate) fn own(&self) -> Option<&'static RawWakerVTable> {
+        self.own
+    }
+
+    fn drop_waker(&self, w: Waker, later: &mut Vec<Later>) {
+        if !is_own(self.own, &w) {
+            later.push(Later::Drop(w));
+        }
+    }
+
     /// An entry for `w`: the most recent one if it wakes the same task, else a new one.
     pub(crate) fn acquire(&mut self, w: &Waker) -> usize {
         if let Some(i) = self.last
@@ -38,7 +71,7 @@ impl Wakers {
     /// `later` to be dropped.
     pub(crate) fn release(&mut self, id: usize, later: &mut Vec<Later>) {
         if let Some(w) = self.unref(id) {
-            later.push(Later::Drop(w));
+            self.drop_waker(w, later);
         }
     }
 
@@ -63,9 +96,17 @@ impl Wakers {
     pub(crate) fn wake_release(&mut self, id: usize, later: &mut Vec<Later>) {
         let first = self.woken != Some(id);
         self.woken = Some(id);
+        if first
+            && let Some((w, _)) = self.entries.get(id)
+            && is_own(self.own, w)
+        {
+            w.wake_by_ref();
+            self.release(id, later);
+            return;
+        }
         match self.unref(id) {
             Some(w) if first => later.push(Later::Wake(w)),
-            Some(w) => later.push(Later::Drop(w)),
+            Some(w) => self.drop_waker(w, later),
             None if first => {
                 if let Some((w, _)) = self.entries.get(id) {
                     later.push(Later::Wake(w.clone()));
@@ -82,7 +123,9 @@ impl Wakers {
     /// Every waker still held (ring shutdown).
     pub(crate) fn drain(&mut self, later: &mut Vec<Later>) {
         self.last = None;
-        later.extend(self.entries.drain().map(|(w, _)| Later::Drop(w)));
+        for (_, (w, _)) in std::mem::take(&mut self.entries) {
+            self.drop_waker(w, later);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! A ring's inbox for [`RingHandle`](super::RingHandle) messages, shared with every thread
-//! that holds a handle: the queue in sending order, the receiver's waker, and the doorbell
+//! that holds a handle: the queue in sending order, the receivers' wakers, and the doorbell
 //! state (see `msg_ring` for how messages travel).
 
 use std::collections::VecDeque;
@@ -39,7 +39,8 @@ pub(super) enum Next {
 #[derive(Default)]
 struct Inbox {
     queue: VecDeque<Entry>,
-    waker: Option<Waker>,
+    /// Every task waiting in `next_message` (each is woken: none loses its wakeup).
+    wakers: Vec<Waker>,
     /// The target ring was dropped: messages are refused (and what was queued is closed).
     closed: bool,
     /// A native doorbell is on its way: later senders need not ring again.
@@ -100,9 +101,16 @@ impl Mailbox {
                 return Err(gone());
             }
             let r = f(&mut inbox);
-            (r, if wake { inbox.waker.take() } else { None })
+            (
+                r,
+                if wake {
+                    std::mem::take(&mut inbox.wakers)
+                } else {
+                    Vec::new()
+                },
+            )
         };
-        if let Some(w) = waker {
+        for w in waker {
             w.wake();
         }
         Ok(r)
@@ -118,7 +126,7 @@ impl Mailbox {
     pub(super) fn push_native(&self, msg: Message) -> io::Result<bool> {
         self.update(false, |i| {
             i.queue.push_back(Entry::Ready(msg));
-            let ring = i.waker.is_some() && !i.rung;
+            let ring = !i.wakers.is_empty() && !i.rung;
             i.rung |= ring;
             ring
         })
@@ -127,10 +135,10 @@ impl Mailbox {
     /// A doorbell completion arrived on the target ring: the receiver's waker, to wake once
     /// the driver is released (same thread).
     #[must_use]
-    pub(crate) fn ring_doorbell(&self) -> Option<Waker> {
+    pub(crate) fn ring_doorbell(&self) -> Vec<Waker> {
         let mut inbox = self.lock();
         inbox.rung = false;
-        inbox.waker.take()
+        std::mem::take(&mut inbox.wakers)
     }
 
     /// Takes the place of an fd about to be passed natively.
@@ -157,7 +165,7 @@ impl Mailbox {
     /// waker, to wake once the driver is released. On a closed inbox the slots go with the
     /// ring's file table.
     #[must_use]
-    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) -> Option<Waker> {
+    pub(crate) fn land(&self, arrivals: &mut Vec<(u64, i32)>) -> Vec<Waker> {
         let mut inbox = self.lock();
         if !inbox.closed {
             let i = &mut *inbox;
@@ -176,7 +184,7 @@ impl Mailbox {
             }
         }
         arrivals.clear();
-        inbox.waker.take()
+        std::mem::take(&mut inbox.wakers)
     }
 
     /// Puts an installed fd first (its place was taken by `take`).
@@ -226,9 +234,9 @@ impl Mailbox {
                 Poll::Ready(Next::Slot(slot))
             }
             Some(Entry::Passing { slot: None, .. }) | None => {
-                let old = inbox.waker.replace(cx.waker().clone());
-                drop(inbox);
-                drop(old); // a waker's drop is user code: not under the lock
+                if !inbox.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    inbox.wakers.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }

@@ -63,6 +63,18 @@ impl RingHandle {
     }
 }
 
+/// Wakes a mailbox's receivers (and clears its doorbell state) when dropped: the doorbell that
+/// was to wake them will not arrive. Not inside the driver: their wakers may run here.
+struct WakeOnDrop<'a>(&'a Mailbox);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        for w in self.0.ring_doorbell() {
+            w.wake();
+        }
+    }
+}
+
 /// The doorbell op on the sending ring.
 pub struct MsgRing {
     mailbox: Arc<Mailbox>,
@@ -252,18 +264,21 @@ impl Ring {
             // The receiver is awake or already being woken: it finds the message itself.
             return Ok(Path::Native);
         }
+        // Later senders skip their doorbell while this one is on its way: if it never arrives
+        // (failed, or this future dropped before it completed, maybe on a ring that stays
+        // idle with the SQE unsubmitted), the receiver is woken directly instead.
+        let fallback = WakeOnDrop(&to.mailbox);
         let doorbell = MsgRing {
             mailbox: to.mailbox.clone(),
         };
         match Op::new(self, doorbell).await {
-            Ok(()) => Ok(Path::Native),
+            Ok(()) => {
+                std::mem::forget(fallback);
+                Ok(Path::Native)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "OP_MSG_RING failed; waking the target instead");
-                // Not inside the driver: the receiver's waker may run here.
-                if let Some(w) = to.mailbox.ring_doorbell() {
-                    w.wake();
-                }
-                Ok(Path::Fallback)
+                Ok(Path::Fallback) // `fallback` wakes it
             }
         }
     }
@@ -289,6 +304,9 @@ impl Ring {
                 return Ok(Some(fd));
             }
         };
+        // Everything that borrows the driver comes first: from `reserve` on, the place in the
+        // target's queue must reach `SendFd`, whose drop fills it whatever happens.
+        let chores = self.driver().chores().clone();
         let seq = match to.mailbox.reserve() {
             Ok(seq) => seq,
             Err(e) => {
@@ -301,7 +319,7 @@ impl Ring {
             slot,
             seq,
             mailbox: to.mailbox.clone(),
-            chores: self.driver().chores().clone(),
+            chores,
         };
         let r = Op::new(self, send).await;
         self.driver().do_chores();
