@@ -56,6 +56,7 @@ pub use backend::SetupReport;
 pub use buf::{IoBuf, IoBufMut, OwnedBuffer};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
+pub use driver::task::{JoinError, JoinHandle};
 pub use enhanced::{
     AcceptStream, FEATURES_ENV, FeatureStats, Message, Path, ProgressiveEnhancementConfig,
     RingHandle,

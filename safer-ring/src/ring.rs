@@ -292,10 +292,15 @@ impl Ring {
         self.exec.block_on(fut, |wait| self.turn(wait))
     }
 
-    /// Queues a task to run during [`Ring::block_on`]. Tasks still pending when the ring is
-    /// dropped are dropped (their operations cancelled) first.
-    pub fn spawn(&self, fut: impl Future<Output = ()> + 'static) {
-        self.exec.spawn(Box::pin(fut));
+    /// Spawns a task that runs during [`Ring::block_on`] and returns a handle to its output.
+    ///
+    /// The task's panic is caught at the task boundary and reported through the handle
+    /// ([`JoinError::Panicked`](crate::JoinError)); the main future and the other tasks go on.
+    /// Dropping the handle detaches the task; [`JoinHandle::abort`](crate::JoinHandle::abort)
+    /// cancels it. Tasks still pending when the ring is dropped, or when the main future of
+    /// `block_on` panics, are dropped (their operations cancelled).
+    pub fn spawn<F: Future + 'static>(&self, fut: F) -> crate::JoinHandle<F::Output> {
+        self.exec.spawn(fut)
     }
 
     /// Operations the kernel may still be working on (including those of dropped futures).

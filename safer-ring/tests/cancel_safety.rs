@@ -187,9 +187,10 @@ backend_test!(flood_of_nops_with_tiny_queues_loses_nothing, |ring| {
         };
         let ring = std::rc::Rc::new(ring);
         let done = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let tasks = common::Tasks::default();
         for _ in 0..2000 {
             let (r, d) = (ring.clone(), done.clone());
-            ring.spawn(async move {
+            tasks.spawn(&ring, async move {
                 // Two CQEs per op on io_uring (op + link timeout): overflows a 4-entry CQ.
                 r.nop().timeout(Duration::from_secs(10)).await.unwrap();
                 d.set(d.get() + 1);
@@ -197,6 +198,7 @@ backend_test!(flood_of_nops_with_tiny_queues_loses_nothing, |ring| {
         }
         ring.block_on(async {
             while done.get() < 2000 {
+                tasks.check();
                 ring.nop().await.unwrap();
             }
         });

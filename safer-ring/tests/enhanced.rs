@@ -19,9 +19,10 @@ fn accept_many(ring: Ring) -> Rc<Ring> {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let connected = Rc::new(Cell::new(0));
+    let tasks = common::Tasks::default();
     for _ in 0..CONNS {
         let (r, c) = (ring.clone(), connected.clone());
-        ring.spawn(async move {
+        tasks.spawn(&ring, async move {
             let s = r.connect_tcp(addr).await.unwrap();
             let (n, _) = r.send(&s, b"x".to_vec()).await;
             n.unwrap();
@@ -41,6 +42,7 @@ fn accept_many(ring: Ring) -> Rc<Ring> {
             n.unwrap();
         }
         while connected.get() < CONNS {
+            tasks.check();
             ring.sleep(Duration::from_millis(1)).await.unwrap();
         }
     });
@@ -359,7 +361,7 @@ fn echo(
     let addr = listener.local_addr().unwrap();
     let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
     let r2 = ring.clone();
-    ring.spawn(async move {
+    let server = ring.spawn(async move {
         let (s, _) = r2.accept(&listener).await.unwrap();
         let mut buf = Vec::with_capacity(256 * 1024);
         loop {
@@ -381,7 +383,7 @@ fn echo(
     let back = ring.block_on(async {
         let c = Rc::new(ring.connect_tcp(addr).await.unwrap());
         let (rc, c2) = (ring.clone(), c.clone());
-        ring.spawn(async move {
+        let sender = ring.spawn(async move {
             let mut off = 0;
             let mut chunk = Vec::with_capacity(1 << 20);
             while off < sent.len() {
@@ -401,6 +403,8 @@ fn echo(
             }
             back.extend_from_slice(&b);
         }
+        sender.await.unwrap();
+        server.await.unwrap();
         back
     });
     (ring, data, back)

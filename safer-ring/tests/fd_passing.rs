@@ -167,18 +167,20 @@ fn concurrent_sends_beyond_the_staging_slots() {
     };
     let sender = Rc::new(common::ring_with(opted_in()).unwrap());
     let done = Rc::new(std::cell::Cell::new(0));
+    let tasks = common::Tasks::default();
     let mut reads = Vec::new();
     for _ in 0..K {
         let (r, w) = pipe();
         reads.push(r);
         let (ring, to, done) = (sender.clone(), to.clone(), done.clone());
-        sender.spawn(async move {
+        tasks.spawn(&sender, async move {
             ring.msg_ring(&to, Message::Fd(w)).await.unwrap();
             done.set(done.get() + 1);
         });
     }
     sender.block_on(async {
         while done.get() < K {
+            tasks.check();
             sender.nop().await.unwrap();
         }
     });

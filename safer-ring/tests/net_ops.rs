@@ -47,14 +47,14 @@ backend_test!(concurrent_read_and_write_on_one_socket, |ring| {
     let (a, b) = (Rc::new(a), Rc::new(b));
     // A recv is parked on `a` while a send on `a` must still go through.
     let got = Rc::new(Cell::new(0usize));
-    {
+    let task = {
         let (ring2, a2, got2) = (ring.clone(), a.clone(), got.clone());
         ring.spawn(async move {
             let (n, buf) = ring2.recv(&*a2, Vec::with_capacity(16)).await;
             assert_eq!(&buf[..], b"reply");
             got2.set(n.unwrap());
-        });
-    }
+        })
+    };
     ring.block_on(async {
         let (n, _) = ring.send(&*a, b"request".to_vec()).await;
         assert_eq!(n.unwrap(), 7);
@@ -62,9 +62,7 @@ backend_test!(concurrent_read_and_write_on_one_socket, |ring| {
         assert_eq!((n.unwrap(), &buf[..]), (7, &b"request"[..]));
         let (n, _) = ring.send(&*b, b"reply".to_vec()).await;
         assert_eq!(n.unwrap(), 5);
-        while got.get() == 0 {
-            ring.nop().await.unwrap();
-        }
+        task.await.unwrap();
     });
     assert_eq!(got.get(), 5);
 });
@@ -86,7 +84,7 @@ backend_test!(pipe_read_waits_for_data, |ring| {
     let ring = Rc::new(ring);
     let (r, w) = ring.pipe().unwrap();
     let ring2 = ring.clone();
-    ring.spawn(async move {
+    let writer = ring.spawn(async move {
         ring2
             .sleep(std::time::Duration::from_millis(20))
             .await
@@ -99,6 +97,7 @@ backend_test!(pipe_read_waits_for_data, |ring| {
         let (n, buf) = ring.read(&r, Vec::with_capacity(8)).await;
         assert_eq!((n.unwrap(), &buf[..]), (4, &b"late"[..]));
         assert!(t.elapsed() >= std::time::Duration::from_millis(15));
+        writer.await.unwrap();
     });
 });
 
@@ -107,13 +106,14 @@ backend_test!(many_connections_echo, |ring| {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     const N: usize = 50;
+    let tasks = Rc::new(common::Tasks::default());
     {
-        let ring2 = ring.clone();
-        ring.spawn(async move {
+        let (ring2, tasks2) = (ring.clone(), tasks.clone());
+        tasks.spawn(&ring, async move {
             for _ in 0..N {
                 let (s, _) = ring2.accept(&listener).await.unwrap();
                 let r3 = ring2.clone();
-                ring2.spawn(async move {
+                tasks2.spawn(&ring2, async move {
                     let mut buf = Vec::with_capacity(1024);
                     loop {
                         let (n, b) = r3.recv(&s, buf).await;
@@ -132,7 +132,7 @@ backend_test!(many_connections_echo, |ring| {
     let done = Rc::new(Cell::new(0));
     for i in 0..N {
         let (ring2, done) = (ring.clone(), done.clone());
-        ring.spawn(async move {
+        tasks.spawn(&ring, async move {
             let c = ring2.connect_tcp(addr).await.unwrap();
             let msg = format!("hello {i}").into_bytes();
             let (n, _) = ring2.send(&c, msg.clone()).await;
@@ -144,6 +144,7 @@ backend_test!(many_connections_echo, |ring| {
     }
     ring.block_on(async {
         while done.get() < N {
+            tasks.check();
             ring.sleep(std::time::Duration::from_millis(1))
                 .await
                 .unwrap();

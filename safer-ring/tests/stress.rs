@@ -27,6 +27,7 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
     let completed = Rc::new(Cell::new(0usize));
     let pending = Rc::new(Cell::new([0i64; 4])); // outstanding per op kind, for diagnostics
     let mut issued = 0;
+    let tasks = common::Tasks::default();
     while issued < total {
         let wave = width.min(total - issued);
         for i in 0..wave {
@@ -39,7 +40,7 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
                 pend.set(p);
             };
             bump(1);
-            ring.spawn(async move {
+            tasks.spawn(ring, async move {
                 match n % 4 {
                     0 => ring2.nop().await.unwrap(),
                     1 => {
@@ -73,6 +74,7 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
         let started = std::time::Instant::now();
         ring.block_on(async {
             while completed.get() < issued {
+                tasks.check();
                 ring.sleep(Duration::from_micros(100)).await.unwrap();
                 // A lost completion shows up as a wave that never finishes: fail, don't hang.
                 assert!(

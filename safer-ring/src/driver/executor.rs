@@ -140,6 +140,14 @@ struct RunGuard<'a> {
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         self.exec.running.set(false);
+        if std::thread::panicking() {
+            // The main future panicked (a task's panic is caught at its boundary): its tasks go
+            // with it, before the panic leaves `block_on`; their destructors' panics are
+            // swallowed (a second panic would abort).
+            drop(self.exec.drop_tasks());
+            self.batch.clear();
+            return;
+        }
         self.exec.shared.requeue(&mut self.batch);
     }
 }
@@ -182,18 +190,22 @@ impl Executor {
         &self.main_waker
     }
 
-    pub(crate) fn spawn(&self, fut: LocalTask) {
+    /// Spawns `fut` as a task whose output (or panic) goes to the returned handle.
+    pub(crate) fn spawn<F: Future + 'static>(&self, fut: F) -> super::task::JoinHandle<F::Output> {
+        let (task, handle) = super::task::task(fut);
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let header = TaskWaker::new(entry.key(), &self.shared);
         let waker = Waker::from(header.clone());
+        task.set_waker(&waker);
         entry.insert(Task {
-            fut: Some(fut),
+            fut: Some(Box::pin(task)),
             header: header.clone(),
             waker,
         });
         drop(tasks);
         header.schedule();
+        handle
     }
 
     /// Drops every task (until none is left: a destructor may spawn). Each is dropped even if

@@ -7,6 +7,7 @@
 pub(crate) mod cell;
 pub(crate) mod executor;
 pub(crate) mod op;
+pub(crate) mod task;
 mod wakers;
 
 use std::cell::RefCell;

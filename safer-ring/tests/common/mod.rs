@@ -97,3 +97,27 @@ macro_rules! backend_test {
         }
     };
 }
+
+/// Spawned tasks of a test: a task's panic (caught at the task boundary by the executor) is
+/// re-raised by `check`, so a test waiting on a counter fails instead of hanging.
+#[derive(Default)]
+pub struct Tasks(std::cell::RefCell<Vec<safer_ring::JoinHandle<()>>>);
+
+impl Tasks {
+    pub fn spawn(&self, ring: &Ring, fut: impl std::future::Future<Output = ()> + 'static) {
+        self.0.borrow_mut().push(ring.spawn(fut));
+    }
+
+    /// Re-raises the panic of any finished task.
+    pub fn check(&self) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for h in self.0.borrow_mut().iter_mut().filter(|h| h.is_finished()) {
+            if let std::task::Poll::Ready(Err(e)) = std::pin::Pin::new(h).poll(&mut cx) {
+                match e.try_into_panic() {
+                    Ok(p) => std::panic::resume_unwind(p),
+                    Err(e) => panic!("task failed: {e}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Spawned tasks: the [`JoinHandle`] that reports a task's output, panic or cancellation, and
+//! the wrapper that catches a task's panic at the task boundary so the executor, the main
+//! future and the other tasks go on.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// Why a task produced no output.
+pub enum JoinError {
+    /// [`JoinHandle::abort`] dropped it first.
+    Cancelled,
+    /// It panicked; the payload is what `panic!` was given.
+    Panicked(Box<dyn Any + Send + 'static>),
+}
+
+impl JoinError {
+    /// Whether the task was aborted.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled)
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// The panic payload (for `std::panic::resume_unwind`), or `Err(self)` if cancelled.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self {
+            JoinError::Panicked(p) => Ok(p),
+            e => Err(e),
+        }
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string panic payload>")
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("JoinError::Cancelled"),
+            JoinError::Panicked(p) => write!(f, "JoinError::Panicked({:?})", panic_message(&**p)),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("task was cancelled"),
+            JoinError::Panicked(p) => write!(f, "task panicked: {}", panic_message(&**p)),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// What a task and its handle share.
+struct Shared<T> {
+    result: RefCell<Option<Result<T, JoinError>>>,
+    /// The awaiting future's waker.
+    waiter: RefCell<Option<Waker>>,
+    abort: Cell<bool>,
+    finished: Cell<bool>,
+    /// Wakes the task itself (so an abort is seen at its next poll); set at spawn.
+    task: RefCell<Option<Waker>>,
+    detached: Cell<bool>,
+}
+
+/// Owned permission to await a spawned task's output; see [`Ring::spawn`](crate::Ring::spawn).
+///
+/// Dropping it detaches the task (it keeps running). A task's panic is caught at the task
+/// boundary and returned here as [`JoinError::Panicked`]; for a detached task it is logged.
+pub struct JoinHandle<T> {
+    shared: Rc<Shared<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task: it is dropped (its operations cancelled) before its next poll, and
+    /// the handle yields [`JoinError::Cancelled`] unless it had already finished.
+    pub fn abort(&self) {
+        self.shared.abort.set(true);
+        if let Some(w) = self.shared.task.borrow().as_ref() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Whether the task has finished (with an output, a panic or a cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.shared.finished.get()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(r) = self.shared.result.borrow_mut().take() {
+            return Poll::Ready(r);
+        }
+        let old = self.shared.waiter.replace(Some(cx.waker().clone()));
+        drop(old);
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.shared.detached.set(true);
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// A spawned future plus the slot its result goes to; the executor polls it as a
+/// `Future<Output = ()>`.
+pub(crate) struct Task<F: Future> {
+    fut: F,
+    /// Dropped after `fut` (field order): a task dropped unfinished (aborted, its ring dropped,
+    /// or the main future panicked) reports `Cancelled`.
+    shared: Finish<F::Output>,
+}
+
+struct Finish<T>(Rc<Shared<T>>);
+
+impl<T> Drop for Finish<T> {
+    fn drop(&mut self) {
+        if !self.0.finished.get() {
+            self.0.finish(Err(JoinError::Cancelled));
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Finish<T> {
+    type Target = Shared<T>;
+    fn deref(&self) -> &Shared<T> {
+        &self.0
+    }
+}
+
+/// A task for `fut` and the handle to its result.
+pub(crate) fn task<F: Future>(fut: F) -> (Task<F>, JoinHandle<F::Output>) {
+    let shared = Rc::new(Shared {
+        result: RefCell::new(None),
+        waiter: RefCell::new(None),
+        abort: Cell::new(false),
+        finished: Cell::new(false),
+        task: RefCell::new(None),
+        detached: Cell::new(false),
+    });
+    let handle = JoinHandle {
+        shared: shared.clone(),
+    };
+    (
+        Task {
+            fut,
+            shared: Finish(shared),
+        },
+        handle,
+    )
+}
+
+impl<F: Future> Task<F> {
+    /// Tells the task how to wake itself (for `abort`).
+    pub(crate) fn set_waker(&self, w: &Waker) {
+        *self.shared.task.borrow_mut() = Some(w.clone());
+    }
+}
+
+impl<T> Shared<T> {
+    fn finish(&self, r: Result<T, JoinError>) {
+        self.finished.set(true);
+        drop(self.task.borrow_mut().take());
+        if self.detached.get() {
+            if let Err(JoinError::Panicked(p)) = &r {
+                tracing::error!(panic = panic_message(&**p), "a detached task panicked");
+            }
+            return;
+        }
+        *self.result.borrow_mut() = Some(r);
+        let waiter = self.waiter.borrow_mut().take();
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+}
+
+impl<F: Future> Future for Task<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out or handed out unpinned,
+        // and `Task` has no `Drop` (its `Finish` field's does not touch `fut`); `shared` is a
+        // disjoint field that is never pinned.
+        let (fut, shared) = unsafe {
+            let this = self.get_unchecked_mut();
+            (Pin::new_unchecked(&mut this.fut), &this.shared)
+        };
+        if shared.abort.get() {
+            shared.finish(Err(JoinError::Cancelled));
+            return Poll::Ready(());
+        }
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                shared.finish(Ok(v));
+                Poll::Ready(())
+            }
+            Err(p) => {
+                shared.finish(Err(JoinError::Panicked(p)));
+                Poll::Ready(())
+            }
+        }
+    }
+}
