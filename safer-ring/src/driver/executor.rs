@@ -254,7 +254,8 @@ impl Executor {
                 ran = true;
                 if id == MAIN_TASK {
                     self.main.queued.store(false, Ordering::Release);
-                    if let Poll::Ready(v) = fut.as_mut().poll(&mut main_cx) {
+                    let polled = super::budget::with_budget(|| fut.as_mut().poll(&mut main_cx));
+                    if let Poll::Ready(v) = polled {
                         // Tasks woken in this batch stay queued for the next block_on (the
                         // guard puts them back).
                         return v;
@@ -292,10 +293,11 @@ impl Executor {
             }
         };
         let guard = PollGuard { exec: self, id };
-        let done = task
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready();
+        let done = super::budget::with_budget(|| {
+            task.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+        });
         std::mem::forget(guard);
         let mut tasks = self.tasks.borrow_mut();
         if done {

@@ -4,6 +4,7 @@
 //! runs while the driver is borrowed" can be checked by reading this module: nothing here wakes
 //! or drops a `Waker` or runs an op's completion — that is pushed to `later`.
 
+pub(crate) mod budget;
 pub(crate) mod cell;
 pub(crate) mod executor;
 pub(crate) mod op;

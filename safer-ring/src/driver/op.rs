@@ -138,10 +138,14 @@ impl<T: OpData> Future for Op<'_, T> {
                 }
             };
         }
+        std::task::ready!(super::budget::poll_proceed(cx));
         let done = this.ring.driver().poll_op(this.ud, cx.waker());
         match done {
             None => Poll::Pending,
-            Some((res, flags)) => Poll::Ready(this.finish(res, flags)),
+            Some((res, flags)) => {
+                super::budget::spend();
+                Poll::Ready(this.finish(res, flags))
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use crate::backend::sys;
 use crate::driver::op::Op;
-use crate::driver::{MultiKind, MultiNext};
+use crate::driver::{MultiKind, MultiNext, budget};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream};
 use crate::ops::Accept;
@@ -149,6 +149,7 @@ impl Stream for AcceptStream<'_> {
                     accepted,
                 } => {
                     let ud = *ud;
+                    std::task::ready!(budget::poll_proceed(cx));
                     let next = this.ring.driver().next_multishot(ud, cx.waker());
                     let (res, last) = match next {
                         MultiNext::Item { res, last, .. } => (res, last),
@@ -171,6 +172,7 @@ impl Stream for AcceptStream<'_> {
                         }
                         this.ring
                             .record(Feature::MultiShotAccept, Path::Native, took);
+                        budget::spend();
                         return Poll::Ready(Some(Ok(this.stream_from(res))));
                     }
                     let first = *accepted == 0;

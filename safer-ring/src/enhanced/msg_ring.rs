@@ -23,7 +23,7 @@ use super::stats::Path;
 use crate::Ring;
 use crate::backend::{MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
-use crate::driver::{Chore, Chores};
+use crate::driver::{Chore, Chores, budget};
 use crate::features::Feature;
 
 /// A handle to a [`Ring`], usable from any thread, to post messages to it.
@@ -199,7 +199,14 @@ impl Ring {
     pub async fn next_message(&self) -> Message {
         let mailbox = self.mailbox();
         loop {
-            match std::future::poll_fn(|cx| mailbox.take(cx)).await {
+            let next = std::future::poll_fn(|cx| {
+                std::task::ready!(budget::poll_proceed(cx));
+                mailbox.take(cx).map(|m| {
+                    budget::spend();
+                    m
+                })
+            });
+            match next.await {
                 Next::Message(m) => return m,
                 Next::Slot(slot) => {
                     let start = Instant::now();

@@ -13,7 +13,7 @@ use crate::Ring;
 use crate::backend::OpKind;
 use crate::buf::{IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
-use crate::driver::{MultiKind, MultiNext, buffer_id, same_ring};
+use crate::driver::{MultiKind, MultiNext, budget, buffer_id, same_ring};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd};
 
@@ -73,6 +73,7 @@ impl Ring {
         }
         let mut spare = Spare::new(buf);
         std::future::poll_fn(|cx| {
+            std::task::ready!(budget::poll_proceed(cx));
             let mut d = self.driver();
             let mut st = multi.state();
             let a = st.get_or_insert_with(|| Armed {
@@ -129,6 +130,7 @@ impl Ring {
             }
         })
         .await?;
+        budget::spend();
         Ok(spare.commit())
     }
 }
