@@ -64,4 +64,5 @@ pub use enhanced::{
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};
+pub use ops::{Elapsed, Interval, MissedTicks};
 pub use ring::{FeatureInfo, Ring, RingInfo};

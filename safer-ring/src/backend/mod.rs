@@ -217,6 +217,13 @@ impl LinkTimeout {
             dur,
         })
     }
+
+    /// Changes the duration (before the op is submitted).
+    pub(crate) fn set(&mut self, dur: Duration) {
+        let dur = dur.min(MAX_TIMEOUT);
+        self.ts = dur.into();
+        self.dur = dur;
+    }
 }
 
 /// The submission queue has no room; drive a turn and push again.

@@ -10,7 +10,7 @@ pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
-pub use time::{Nop, Sleep};
+pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
 
 use std::io;
 

@@ -1,7 +1,10 @@
 //! nop and sleep.
 
+use std::future::Future;
 use std::io;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use crate::Ring;
 use crate::backend::{LinkTimeout, OpKind};
@@ -21,15 +24,20 @@ unsafe impl OpData for Nop {
     }
 }
 
-/// A timer; see [`Ring::sleep`].
+/// A timer; see [`Ring::sleep`] and [`Ring::sleep_until`].
 pub struct Sleep {
     spec: Box<LinkTimeout>,
+    /// For `sleep_until`: the relative timeout is computed when the op is submitted.
+    deadline: Option<Instant>,
 }
 
 // SAFETY: the timespec is boxed (does not move with `self`).
 unsafe impl OpData for Sleep {
     type Output = io::Result<()>;
     fn kind(&mut self) -> OpKind {
+        if let Some(d) = self.deadline {
+            self.spec.set(d.saturating_duration_since(Instant::now()));
+        }
         OpKind::Timeout {
             ts: &self.spec.ts,
             dur: self.spec.dur,
@@ -51,14 +59,138 @@ impl Ring {
         Op::new(self, Nop)
     }
 
-    /// Completes after `dur`.
+    /// Completes after `dur` (a kernel timer on io_uring, a timerfd deadline on epoll).
+    /// Durations beyond about 136 years are treated as that long.
     #[doc(alias = "io_uring_prep_timeout")]
     pub fn sleep(&self, dur: Duration) -> Op<'_, Sleep> {
         Op::new(
             self,
             Sleep {
                 spec: LinkTimeout::new(dur),
+                deadline: None,
             },
         )
+    }
+
+    /// Completes at `deadline` (at once if it has passed). The time left is measured when the
+    /// future is first polled, not when it is created.
+    pub fn sleep_until(&self, deadline: Instant) -> Op<'_, Sleep> {
+        Op::new(
+            self,
+            Sleep {
+                spec: LinkTimeout::new(Duration::ZERO),
+                deadline: Some(deadline),
+            },
+        )
+    }
+
+    /// Runs `fut` for at most `dur`: its output, or [`Elapsed`] (and `fut` is dropped, which
+    /// cancels its operations) if the timer fires first. Works with any future; for a single
+    /// operation, [`Op::timeout`](crate::Op::timeout) links the timer to it in the kernel.
+    pub async fn timeout<F: Future>(&self, dur: Duration, fut: F) -> Result<F::Output, Elapsed> {
+        let mut fut = std::pin::pin!(fut);
+        let mut timer = self.sleep(dur);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            // A timer that fails (it cannot, short of the ring going away) counts as expired.
+            Pin::new(&mut timer).poll(cx).map(|_| Err(Elapsed(())))
+        })
+        .await
+    }
+
+    /// A stream of ticks every `period`, the first at once; see [`Interval`].
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero period.
+    pub fn interval(&self, period: Duration) -> io::Result<Interval<'_>> {
+        if period.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Ring::interval: the period must be longer than zero",
+            ));
+        }
+        Ok(Interval {
+            ring: self,
+            next: Instant::now(),
+            period,
+            missed: MissedTicks::Burst,
+        })
+    }
+}
+
+/// The deadline of [`Ring::timeout`] passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(e: Elapsed) -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// What an [`Interval`] does when ticks were missed (the task did not call `tick` for more
+/// than a period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedTicks {
+    /// Fire the missed ticks at once, one per `tick` call, then keep the original schedule
+    /// (the long-run rate stays one per period).
+    #[default]
+    Burst,
+    /// Fire once now and schedule the next tick a full period after it (the schedule shifts).
+    Delay,
+    /// Fire once now and drop the missed ticks: the next one is the next multiple of the
+    /// period on the original schedule.
+    Skip,
+}
+
+/// Ticks every period; see [`Ring::interval`].
+#[derive(Debug)]
+pub struct Interval<'r> {
+    ring: &'r Ring,
+    next: Instant,
+    period: Duration,
+    missed: MissedTicks,
+}
+
+impl Interval<'_> {
+    /// Sets what happens to missed ticks (default [`MissedTicks::Burst`]).
+    pub fn set_missed_ticks(&mut self, missed: MissedTicks) {
+        self.missed = missed;
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// Waits for the next tick and returns the instant it was scheduled for.
+    ///
+    /// # Errors
+    /// As [`Ring::sleep_until`] (the ring's timer failing).
+    pub async fn tick(&mut self) -> io::Result<Instant> {
+        let scheduled = self.next;
+        self.ring.sleep_until(scheduled).await?;
+        let now = Instant::now();
+        self.next = match self.missed {
+            MissedTicks::Burst => scheduled + self.period,
+            MissedTicks::Delay if now > scheduled + self.period => now + self.period,
+            MissedTicks::Skip if now > scheduled + self.period => {
+                let behind = (now - scheduled).as_nanos() / self.period.as_nanos();
+                let periods = u32::try_from(behind + 1).unwrap_or(u32::MAX);
+                scheduled + self.period.saturating_mul(periods)
+            }
+            _ => scheduled + self.period,
+        };
+        Ok(scheduled)
     }
 }

@@ -1,0 +1,111 @@
+//! Time: `timeout` around any future, `sleep_until`, `interval` and its missed-tick behaviours
+//! (both backends).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use safer_ring::MissedTicks;
+
+const MS: Duration = Duration::from_millis(1);
+
+backend_test!(timeout_returns_the_output_in_time, |ring| {
+    let v = ring.block_on(ring.timeout(Duration::from_secs(5), async {
+        ring.sleep(5 * MS).await.unwrap();
+        7
+    }));
+    assert_eq!(v, Ok(7));
+});
+
+backend_test!(timeout_elapses_and_cancels_the_future, |ring| {
+    let (r, _w) = ring.pipe().unwrap();
+    let t = Instant::now();
+    let res = ring.block_on(ring.timeout(20 * MS, async {
+        // Never completes: nobody writes.
+        let (n, _) = ring.read(&r, Vec::with_capacity(8)).await;
+        n
+    }));
+    let e = res.unwrap_err();
+    assert_eq!(e.to_string(), "deadline has elapsed");
+    assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::TimedOut);
+    let took = t.elapsed();
+    assert!(took >= 19 * MS && took < Duration::from_secs(2), "{took:?}");
+    // The read was dropped: its cancel completes and nothing stays in flight.
+    for _ in 0..50 {
+        ring.poll_completions().unwrap();
+        if ring.in_flight() == 0 {
+            break;
+        }
+        std::thread::sleep(MS);
+    }
+    assert_eq!(ring.in_flight(), 0);
+});
+
+backend_test!(
+    sleep_until_waits_for_the_deadline_and_not_for_the_past,
+    |ring| {
+        let deadline = Instant::now() + 30 * MS;
+        ring.block_on(ring.sleep_until(deadline)).unwrap();
+        let now = Instant::now();
+        assert!(now >= deadline, "woke {:?} early", deadline - now);
+        let t = Instant::now();
+        ring.block_on(ring.sleep_until(t - Duration::from_secs(1)))
+            .unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "a past deadline fires at once"
+        );
+    }
+);
+
+backend_test!(interval_ticks_on_schedule_and_rejects_zero, |ring| {
+    let e = ring.interval(Duration::ZERO).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let mut iv = ring.interval(10 * MS).unwrap();
+    let start = Instant::now();
+    let ticks: Vec<Instant> = ring.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(iv.tick().await.unwrap());
+        }
+        v
+    });
+    assert!(ticks[0] <= start + MS, "the first tick is immediate");
+    for w in ticks.windows(2) {
+        assert_eq!(w[1] - w[0], 10 * MS, "scheduled one period apart");
+    }
+    assert!(start.elapsed() >= 30 * MS);
+});
+
+/// Misses ticks by blocking the thread for 35 ms (3.5 periods) after the first tick, then
+/// returns the next three ticks' scheduled instants relative to the first.
+fn after_missing(ring: &safer_ring::Ring, missed: MissedTicks) -> Vec<Duration> {
+    let mut iv = ring.interval(10 * MS).unwrap();
+    iv.set_missed_ticks(missed);
+    ring.block_on(async {
+        let first = iv.tick().await.unwrap();
+        std::thread::sleep(35 * MS);
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(iv.tick().await.unwrap() - first);
+        }
+        v
+    })
+}
+
+backend_test!(interval_missed_ticks_burst_delay_skip, |ring| {
+    // Burst: the missed ticks (10, 20, 30) fire at once, on the original schedule.
+    assert_eq!(
+        after_missing(&ring, MissedTicks::Burst),
+        vec![10 * MS, 20 * MS, 30 * MS]
+    );
+    // Delay: the late tick fires, then the schedule restarts a period after it.
+    let d = after_missing(&ring, MissedTicks::Delay);
+    assert_eq!(d[0], 10 * MS);
+    assert!(d[1] >= 45 * MS && d[2] - d[1] == 10 * MS, "{d:?}");
+    // Skip: the late tick fires, then the next multiple of the period (40, 50).
+    assert_eq!(
+        after_missing(&ring, MissedTicks::Skip),
+        vec![10 * MS, 40 * MS, 50 * MS]
+    );
+});
