@@ -19,7 +19,7 @@ fn main() {
                 }
             };
             let r = ring.clone();
-            ring.spawn(async move {
+            drop(ring.spawn(async move {
                 let mut buf = Vec::with_capacity(16 * 1024);
                 loop {
                     let (n, b) = r.recv(&stream, buf).await;
@@ -27,13 +27,14 @@ fn main() {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {}
                     }
-                    let (w, b) = r.send(&stream, b).await;
+                    // Everything that was read, however many sends it takes.
+                    let (w, b) = r.send_all(&stream, b).await;
                     if w.is_err() {
                         break;
                     }
                     buf = b;
                 }
-            });
+            }));
         }
     });
 }

@@ -53,7 +53,7 @@ mod ring;
 pub use backend::fault;
 
 pub use backend::SetupReport;
-pub use buf::{IoBuf, IoBufMut, OwnedBuffer};
+pub use buf::{IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};

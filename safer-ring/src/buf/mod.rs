@@ -6,9 +6,11 @@
 
 mod held;
 mod owned;
+mod slice;
 
 pub(crate) use held::Held;
 pub use owned::OwnedBuffer;
+pub use slice::Slice;
 
 /// A buffer the kernel may read from (for writes and sends).
 ///
@@ -22,6 +24,18 @@ pub unsafe trait IoBuf: 'static {
     fn bytes_init(&self) -> usize;
     /// Total capacity in bytes (what a read may fill).
     fn bytes_total(&self) -> usize;
+
+    /// The range `range` of this buffer as an owned buffer of its own (handed to an operation
+    /// and back; [`Slice::into_inner`] returns the whole buffer).
+    ///
+    /// # Panics
+    /// When the range is out of `0..=bytes_total()`, like slicing a `[u8]`.
+    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> Slice<Self>
+    where
+        Self: Sized,
+    {
+        Slice::new(self, range)
+    }
 }
 
 /// A buffer the kernel may write into (for reads and receives).

@@ -1,6 +1,7 @@
 //! Operations, one file per family. Each is a value owning its inputs (fd handle, buffer) that
 //! becomes an [`Op`](crate::Op) future; buffers come back with the result, on success and error.
 
+mod all;
 mod fs;
 mod net;
 mod rw;

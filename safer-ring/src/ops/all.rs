@@ -1,0 +1,136 @@
+//! Whole-buffer helpers: `write_all`, `send_all`, `read_exact` (and the positioned forms)
+//! loop over short transfers with slices of the same buffer, which comes back either way.
+
+use std::io;
+
+use crate::Ring;
+use crate::buf::{IoBuf, IoBufMut};
+use crate::io::AsIoFd;
+
+/// Where the next transfer goes.
+#[derive(Clone, Copy)]
+enum At {
+    /// The fd's position (streams, or a file's cursor).
+    Stream,
+    /// File offset of the buffer's first byte.
+    Offset(u64),
+    /// A socket send.
+    Send,
+}
+
+fn write_zero() -> io::Error {
+    io::Error::new(io::ErrorKind::WriteZero, "the fd accepted no more bytes")
+}
+
+fn early_eof(got: usize, want: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("end of file after {got} of {want} bytes"),
+    )
+}
+
+impl Ring {
+    async fn put_all<F: AsIoFd, B: IoBuf>(
+        &self,
+        fd: &F,
+        mut buf: B,
+        at: At,
+    ) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let mut done = 0;
+        while done < total {
+            let part = buf.slice(done..total);
+            let (res, part) = match at {
+                At::Stream => self.write(fd, part).await,
+                At::Offset(o) => self.write_at(fd, part, o + done as u64).await,
+                At::Send => self.send(fd, part).await,
+            };
+            buf = part.into_inner();
+            match res {
+                Ok(0) => return (Err(write_zero()), buf),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    async fn fill<F: AsIoFd, B: IoBufMut>(
+        &self,
+        fd: &F,
+        mut buf: B,
+        at: At,
+    ) -> (io::Result<()>, B) {
+        let total = buf.bytes_total();
+        let mut done = 0;
+        while done < total {
+            let part = buf.slice(done..total);
+            let (res, part) = match at {
+                At::Offset(o) => self.read_at(fd, part, o + done as u64).await,
+                _ => self.read(fd, part).await,
+            };
+            buf = part.into_inner();
+            match res {
+                Ok(0) => return (Err(early_eof(done, total)), buf),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes all of `buf`'s initialized bytes at the fd's position, however many writes that
+    /// takes (pipes and sockets accept partial writes). The buffer comes back either way.
+    ///
+    /// # Errors
+    /// The first write error, or `WriteZero` if a write accepted nothing; the bytes before it
+    /// were written.
+    pub async fn write_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+        self.put_all(fd, buf, At::Stream).await
+    }
+
+    /// Writes all of `buf`'s initialized bytes at `offset`.
+    ///
+    /// # Errors
+    /// As [`Ring::write_all`].
+    pub async fn write_all_at<F: AsIoFd, B: IoBuf>(
+        &self,
+        file: &F,
+        buf: B,
+        offset: u64,
+    ) -> (io::Result<()>, B) {
+        self.put_all(file, buf, At::Offset(offset)).await
+    }
+
+    /// Sends all of `buf`'s initialized bytes (short sends are continued).
+    ///
+    /// # Errors
+    /// As [`Ring::write_all`].
+    pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> (io::Result<()>, B) {
+        self.put_all(sock, buf, At::Send).await
+    }
+
+    /// Fills `buf` to its capacity from the fd's position, however many reads that takes.
+    ///
+    /// # Errors
+    /// The first read error, or `UnexpectedEof` (saying how many bytes arrived) when the fd
+    /// ends first; the buffer holds what was read.
+    pub async fn read_exact<F: AsIoFd, B: IoBufMut>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+        self.fill(fd, buf, At::Stream).await
+    }
+
+    /// Fills `buf` to its capacity from `offset`.
+    ///
+    /// # Errors
+    /// As [`Ring::read_exact`].
+    pub async fn read_exact_at<F: AsIoFd, B: IoBufMut>(
+        &self,
+        file: &F,
+        buf: B,
+        offset: u64,
+    ) -> (io::Result<()>, B) {
+        self.fill(file, buf, At::Offset(offset)).await
+    }
+}
