@@ -69,3 +69,93 @@ fn echo_server_echoes_every_byte() {
         );
     }
 }
+
+/// Runs `copy_file SRC DST --backend B`; `None` when the binary was not built.
+fn copy_file(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    backend: &str,
+) -> Option<std::process::Output> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("examples").join("copy_file");
+    if !bin.exists() {
+        eprintln!("SKIP: example binary {} not built", bin.display());
+        return None;
+    }
+    Some(
+        Command::new(bin)
+            .arg(src)
+            .arg(dst)
+            .args(["--backend", backend])
+            .output()
+            .unwrap(),
+    )
+}
+
+fn tmp(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("safer-ring-ex-{tag}-{}", std::process::id()))
+}
+
+#[test]
+fn copy_file_keeps_holes_and_refuses_what_it_cannot_copy() {
+    use std::os::unix::fs::MetadataExt;
+    for backend in ["io_uring", "epoll"] {
+        let (src, dst) = (
+            tmp(&format!("sparse-{backend}")),
+            tmp(&format!("copy-{backend}")),
+        );
+        {
+            let f = std::fs::File::create(&src).unwrap();
+            f.set_len(4 << 20).unwrap();
+            use std::os::unix::fs::FileExt;
+            f.write_all_at(&[1u8; 4096], 1 << 20).unwrap();
+            f.write_all_at(&[2u8; 4096], 3 << 20).unwrap();
+        }
+        let Some(out) = copy_file(&src, &dst, backend) else {
+            return;
+        };
+        let msg = String::from_utf8_lossy(&out.stderr);
+        if msg.contains("error: io_uring") || msg.contains("BackendUnavailable") {
+            eprintln!("SKIP: {backend}: {msg}");
+            continue;
+        }
+        assert!(out.status.success(), "{backend}: {msg}");
+        assert_eq!(std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
+        let m = std::fs::metadata(&dst).unwrap();
+        assert_eq!(m.len(), 4 << 20);
+        assert!(
+            m.blocks() * 512 < 1 << 20,
+            "{backend}: the copy is dense: {} bytes allocated",
+            m.blocks() * 512
+        );
+
+        // Onto itself: refused before anything is truncated.
+        let out = copy_file(&src, &src, backend).unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("are the same file"));
+        assert_eq!(std::fs::metadata(&src).unwrap().len(), 4 << 20);
+
+        // A FIFO: refused with the reason (and not opened: that would block).
+        let fifo = tmp(&format!("fifo-{backend}"));
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path; mkfifo takes nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let out = copy_file(&fifo, &dst, backend).unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is a FIFO, not a regular file"));
+
+        // A /proc file reports size 0 and still has contents.
+        let out = copy_file(std::path::Path::new("/proc/version"), &dst, backend).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let copied = std::fs::read(&dst).unwrap();
+        assert!(!copied.is_empty());
+        assert_eq!(copied, std::fs::read("/proc/version").unwrap());
+        for p in [&src, &dst, &fifo] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
