@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve(mut s: tokio::net::TcpStream) {
     let _ = s.set_nodelay(true);
-    let (mut inbuf, mut chunk, mut out) = (
-        Vec::with_capacity(8192),
+    let (mut conn, mut chunk, mut out) = (
+        http::Conn::default(),
         vec![0u8; 8192],
         Vec::with_capacity(8192),
     );
@@ -18,8 +18,8 @@ async fn serve(mut s: tokio::net::TcpStream) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        inbuf.extend_from_slice(&chunk[..n]);
-        let close = http::answer(&mut inbuf, &mut out);
+        conn.push(&chunk[..n]);
+        let close = conn.answer(&mut out);
         if !out.is_empty() && s.write_all(&out).await.is_err() {
             return;
         }

@@ -19,7 +19,7 @@ impl Drop for Server {
 
 /// Starts example `name` on an ephemeral port with `backend`; `None` (with a SKIP line) when the
 /// binary was not built or the backend is not available here.
-fn start(name: &str, backend: &str) -> Option<(Server, SocketAddr)> {
+fn start(name: &str, backend: &str, extra: &[&str]) -> Option<(Server, SocketAddr)> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?.parent()?.join("examples").join(name);
     if !bin.exists() {
@@ -28,6 +28,7 @@ fn start(name: &str, backend: &str) -> Option<(Server, SocketAddr)> {
     }
     let mut child = Command::new(&bin)
         .args(["--addr", "127.0.0.1:0", "--backend", backend])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting the example");
@@ -49,7 +50,7 @@ fn echo_server_echoes_every_byte() {
     const TOTAL: usize = 10 << 20;
     let data: Vec<u8> = (0..TOTAL).map(|i| (i * 13 % 251) as u8).collect();
     for backend in ["io_uring", "epoll"] {
-        let Some((_server, addr)) = start("echo_server", backend) else {
+        let Some((_server, addr)) = start("echo_server", backend, &[]) else {
             continue;
         };
         let c = TcpStream::connect(addr).unwrap();
@@ -157,5 +158,71 @@ fn copy_file_keeps_holes_and_refuses_what_it_cannot_copy() {
         for p in [&src, &dst, &fifo] {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+/// Everything the server sends until it closes (or 5 s pass).
+fn read_until_close(c: &mut TcpStream) -> Vec<u8> {
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got)
+        .expect("the server closes the connection");
+    got
+}
+
+#[test]
+fn http_hello_answers_pipelined_requests_and_refuses_bad_ones() {
+    let resp_count = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .matches("HTTP/1.1 200 OK")
+            .count()
+    };
+    for backend in ["io_uring", "epoll"] {
+        let Some((_server, addr)) = start("http_hello", backend, &["--idle-ms", "300"]) else {
+            continue;
+        };
+        // Three pipelined requests in one write, the last asking to close.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n\r\n\
+              GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(resp_count(&read_until_close(&mut c)), 3, "{backend}");
+
+        // A head that never ends: 431 once it passes 8 KiB, then close (no unbounded buffer).
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nX-Big: ").unwrap();
+        let _ = c.write_all(&[b'a'; 16 * 1024]);
+        let got = read_until_close(&mut c);
+        assert!(
+            got.starts_with(b"HTTP/1.1 431 "),
+            "{backend}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+
+        // Malformed request line and header: 400, then close.
+        for bad in [
+            &b"NONSENSE\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+        ] {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(bad).unwrap();
+            let got = read_until_close(&mut c);
+            assert!(
+                got.starts_with(b"HTTP/1.1 400 "),
+                "{backend}: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+
+        // An idle connection is closed after --idle-ms.
+        let mut c = TcpStream::connect(addr).unwrap();
+        let t = std::time::Instant::now();
+        assert!(read_until_close(&mut c).is_empty());
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "{backend}: closed too early"
+        );
     }
 }

@@ -60,6 +60,13 @@ pub fn listen(ring: &Ring, addr: &str, what: &str) -> TcpListener {
     listener
 }
 
+/// Exits with a usage error.
+#[allow(dead_code)] // not every example takes extra arguments
+pub fn usage_error(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2);
+}
+
 pub fn parse_or_exit(default_addr: &str) -> Args {
     parse(default_addr).unwrap_or_else(|e| {
         eprintln!("error: {e}");
