@@ -3,11 +3,9 @@
 #[path = "common/args.rs"]
 mod args;
 
-use std::rc::Rc;
-
 fn main() {
     let args = args::parse_or_exit("127.0.0.1:7000");
-    let ring = Rc::new(args::ring(args.backend, 256));
+    let ring = args::ring(args.backend, 256);
     let listener = args::listen(&ring, &args.addr, "echo");
     ring.block_on(async {
         loop {
@@ -18,7 +16,7 @@ fn main() {
                     continue;
                 }
             };
-            let r = ring.clone();
+            let r = ring.clone(); // a RingRef: tasks do not keep the ring alive
             drop(ring.spawn(async move {
                 let mut buf = Vec::with_capacity(16 * 1024);
                 loop {

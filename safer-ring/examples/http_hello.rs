@@ -7,13 +7,12 @@
 #[path = "common/args.rs"]
 mod args;
 
-use std::rc::Rc;
 use std::time::Duration;
 
 #[path = "common/http.rs"]
 mod http;
 
-async fn serve(ring: Rc<safer_ring::Ring>, stream: safer_ring::TcpStream, idle: Duration) {
+async fn serve(ring: safer_ring::RingRef, stream: safer_ring::TcpStream, idle: Duration) {
     let mut conn = http::Conn::default();
     let mut chunk = Vec::with_capacity(8192);
     let mut out = Vec::with_capacity(8192);
@@ -46,7 +45,7 @@ async fn serve(ring: Rc<safer_ring::Ring>, stream: safer_ring::TcpStream, idle: 
 
 /// Closes gracefully: stop sending, then read and discard what the client still sends (up to
 /// a second), so closing does not reset the connection (RST) before it read our answer.
-async fn linger(ring: &safer_ring::Ring, stream: &safer_ring::TcpStream, mut buf: Vec<u8>) {
+async fn linger(ring: &safer_ring::RingRef, stream: &safer_ring::TcpStream, mut buf: Vec<u8>) {
     let _ = ring.shutdown(stream, std::net::Shutdown::Write).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
@@ -69,7 +68,7 @@ fn main() {
         },
         rest => args::usage_error(&format!("unexpected arguments {rest:?}")),
     };
-    let ring = Rc::new(args::ring(args.backend, 512));
+    let ring = args::ring(args.backend, 512);
     let listener = args::listen(&ring, &args.addr, "http");
     ring.block_on(async {
         loop {

@@ -9,16 +9,16 @@ mod args;
 use std::rc::Rc;
 use std::sync::mpsc;
 
-use safer_ring::{Feature, Message, Ring, TcpStream};
+use safer_ring::{Feature, Message, RingRef, TcpStream};
 
-async fn echo(ring: Rc<Ring>, stream: TcpStream) {
+async fn echo(ring: RingRef, stream: TcpStream) {
     let mut buf = Vec::with_capacity(16 * 1024);
     loop {
         let (n, b) = ring.recv(&stream, buf).await;
         if !matches!(n, Ok(n) if n > 0) {
             return;
         }
-        let (w, b) = ring.send(&stream, b).await;
+        let (w, b) = ring.send_all(&stream, b).await;
         if w.is_err() {
             return;
         }
@@ -45,7 +45,7 @@ fn main() {
         .map(|i| {
             let tx = tx.clone();
             std::thread::spawn(move || {
-                let ring = Rc::new(args::ring(backend, 256));
+                let ring = args::ring(backend, 256);
                 tx.send(ring.handle()).unwrap();
                 let active = Rc::new(std::cell::Cell::new(0usize));
                 ring.block_on(async {
@@ -54,10 +54,10 @@ fn main() {
                             Message::Fd(fd) => {
                                 let (r, a) = (ring.clone(), active.clone());
                                 a.set(a.get() + 1);
-                                ring.spawn(async move {
+                                drop(ring.spawn(async move {
                                     echo(r, TcpStream::from_owned_fd(fd)).await;
                                     a.set(a.get() - 1);
-                                });
+                                }));
                             }
                             Message::Data(u64::MAX) => break, // shutdown: finish open connections
                             Message::Data(_) => {}

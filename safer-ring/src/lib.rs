@@ -6,7 +6,7 @@
 //! - Dropping an operation's future mid-flight is safe: its buffer moves into the ring and is
 //!   freed only when the kernel reports the operation finished (a cancel is requested).
 //! - An fd is never closed while an operation naming it is queued or in flight.
-//! - [`Ring::new`] picks io_uring when `io_uring_setup` works, else epoll; the environment
+//! - [`Ring::new`](crate::Ring::new) picks io_uring when `io_uring_setup` works, else epoll; the environment
 //!   variable `SAFER_RING_BACKEND=auto|io_uring|epoll` overrides.
 //!
 //! ```
@@ -65,4 +65,4 @@ pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};
 pub use ops::{Elapsed, Interval, MissedTicks};
-pub use ring::{FeatureInfo, Ring, RingInfo};
+pub use ring::{FeatureInfo, Ring, RingInfo, RingRef};

@@ -3,7 +3,6 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
-use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
@@ -55,7 +54,32 @@ use crate::io::SharedFd;
 /// assert_send(r);
 /// ```
 pub struct Ring {
-    // Field order matters only through `Drop` below, which tears down tasks first.
+    shared: RingRef,
+}
+
+/// A handle to a [`Ring`](crate::Ring) for tasks and helpers: every operation of the ring, through a cheap
+/// clone (`ring.clone()` on a `Ring` or a `RingRef`) that does **not** keep the ring running.
+///
+/// The [`Ring`](crate::Ring) returned by [`Ring::new`](crate::Ring::new) owns the ring: when it is dropped, every task is
+/// dropped, every operation cancelled (and drained), and the ring's fds closed, whatever
+/// `RingRef`s tasks or other code still hold. After that, operations through a `RingRef` fail
+/// with `BrokenPipe`, `spawn` drops the task (its handle reports `Cancelled`), and `block_on`
+/// panics. So a task that needs the ring takes a `RingRef`, not an `Rc<Ring>` (which, held by a
+/// task of that ring, would keep both alive forever).
+///
+/// ```
+/// use safer_ring::Ring;
+/// let ring = Ring::new(8)?;
+/// let r = ring.clone(); // a RingRef
+/// let task = ring.spawn(async move { r.nop().await });
+/// ring.block_on(task)??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RingRef(Rc<Core>);
+
+/// What a ring is; shared by its owner and its `RingRef`s.
+struct Core {
     exec: Executor,
     driver: DriverCell,
     info: RingInfo,
@@ -65,10 +89,18 @@ pub struct Ring {
     ring_index: Option<u32>,
     enhancement: ProgressiveEnhancementConfig,
     stats: Stats,
-    _not_send: PhantomData<Rc<()>>,
+    /// The owning `Ring` was dropped: tasks gone, operations drained, fds closed.
+    closed: Cell<bool>,
 }
 
-/// One feature as seen by one ring; see [`Ring::feature_info`].
+impl std::ops::Deref for Ring {
+    type Target = RingRef;
+    fn deref(&self) -> &RingRef {
+        &self.shared
+    }
+}
+
+/// One feature as seen by one ring; see [`Ring::feature_info`](crate::RingRef::feature_info).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureInfo {
     /// The feature.
@@ -102,7 +134,7 @@ impl Ring {
     ///
     /// # Errors
     /// [`SaferRingError::InvalidConfig`] for 0 or more than 32768 entries; see
-    /// [`Ring::with_config`].
+    /// [`Ring::with_config`](crate::Ring::with_config).
     pub fn new(entries: u32) -> Result<Ring> {
         Ring::with_config(SaferRingConfig::default().entries(entries))
     }
@@ -176,7 +208,7 @@ impl Ring {
         );
         let exec = Executor::new(shared);
         driver.set_own_waker(exec.waker());
-        Ok(Ring {
+        let core = Core {
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
@@ -185,38 +217,48 @@ impl Ring {
             driver: DriverCell::new(driver),
             ring_index,
             info,
-            _not_send: PhantomData,
+            closed: Cell::new(false),
+        };
+        Ok(Ring {
+            shared: RingRef(Rc::new(core)),
         })
     }
 
-    /// Like [`Ring::with_config`]; named for what it always does: detect the kernel's features
+    /// Like [`Ring::with_config`](crate::Ring::with_config); named for what it always does: detect the kernel's features
     /// (cached process-wide unless the configuration turns the cache off), decide per feature
     /// whether to use it, and log one line saying what is native and what falls back.
     ///
     /// # Errors
-    /// As [`Ring::with_config`], plus [`SaferRingError::UnsupportedFeature`] in strict mode.
+    /// As [`Ring::with_config`](crate::Ring::with_config), plus [`SaferRingError::UnsupportedFeature`] in strict mode.
     pub fn new_with_detection(cfg: SaferRingConfig) -> Result<Ring> {
         Ring::with_config(cfg)
+    }
+}
+
+impl RingRef {
+    /// Whether the owning [`Ring`](crate::Ring) was dropped (operations then fail with `BrokenPipe`).
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
     }
 
     /// The index of this ring's registered fd (Linux 5.18+), used for every `io_uring_enter`;
     /// `None` on epoll, on older kernels, or when configured off.
     pub fn registered_ring_fd(&self) -> Option<u32> {
-        self.ring_index
+        self.0.ring_index
     }
 
     /// The features this ring uses natively (after configuration and run-time demotion).
     pub fn features(&self) -> AvailableFeatures {
-        self.native.get()
+        self.0.native.get()
     }
 
     /// Whether this ring takes the native path for `feature`.
     pub fn uses_native(&self, feature: Feature) -> bool {
-        self.native.get().supports_feature(feature)
+        self.0.native.get().supports_feature(feature)
     }
 
     /// Whether the backend of this ring can offer `feature` at all (io_uring: detected and not
-    /// demoted; epoll: never). [`Ring::uses_native`] adds the configuration's say.
+    /// demoted; epoll: never). [`Ring::uses_native`](crate::RingRef::uses_native) adds the configuration's say.
     pub fn supports_feature(&self, feature: Feature) -> bool {
         self.driver().supports_feature(feature)
     }
@@ -236,31 +278,31 @@ impl Ring {
 
     /// How often and how long `feature` ran natively and through its fallback on this ring.
     pub fn enhancement_stats(&self, feature: Feature) -> FeatureStats {
-        self.stats.get(feature)
+        self.0.stats.get(feature)
     }
 
     pub(crate) fn record(&self, feature: Feature, path: Path, took: Duration) {
-        self.stats.record(feature, path, took);
+        self.0.stats.record(feature, path, took);
     }
 
     /// This ring's backend cannot do `feature` (not a kernel verdict: no process-wide demotion).
     pub(crate) fn disable_native(&self, feature: Feature) {
-        let mut n = self.native.get();
+        let mut n = self.0.native.get();
         n.remove(feature);
-        self.native.set(n);
+        self.0.native.set(n);
     }
 
     /// The kernel rejected `feature`: stop using it here and in the rest of the process.
     pub(crate) fn demote(&self, feature: Feature, why: &str) {
         features::demote(feature, why);
-        let mut n = self.native.get();
+        let mut n = self.0.native.get();
         n.remove(feature);
-        self.native.set(n);
-        self.stats.demoted(feature);
+        self.0.native.set(n);
+        self.0.stats.demoted(feature);
     }
 
     pub(crate) fn zero_copy_threshold(&self) -> usize {
-        self.enhancement.zero_copy_threshold
+        self.0.enhancement.zero_copy_threshold
     }
 
     pub(crate) fn mailbox(&self) -> std::sync::Arc<crate::enhanced::Mailbox> {
@@ -268,20 +310,20 @@ impl Ring {
     }
 
     pub(crate) fn fallback_timeout(&self) -> Duration {
-        self.enhancement.fallback_timeout
+        self.0.enhancement.fallback_timeout
     }
 
     /// The backend in use and why.
     pub fn info(&self) -> &RingInfo {
-        &self.info
+        &self.0.info
     }
 
     /// The backend in use.
     pub fn backend(&self) -> BackendKind {
-        self.info.backend
+        self.0.info.backend
     }
 
-    /// Runs `fut` to completion on this thread, together with tasks from [`Ring::spawn`].
+    /// Runs `fut` to completion on this thread, together with tasks from [`Ring::spawn`](crate::RingRef::spawn).
     /// Blocks in the kernel while nothing is runnable (no spinning).
     ///
     /// # Panics
@@ -289,10 +331,14 @@ impl Ring {
     /// future it runs): await the future there instead. A panic of `fut` or of a task
     /// propagates; the ring stays usable (the panicking task is dropped).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.exec.block_on(fut, |wait| self.turn(wait))
+        assert!(
+            !self.is_closed(),
+            "RingRef::block_on: the ring was dropped (its owning Ring is gone); nothing can drive it"
+        );
+        self.0.exec.block_on(fut, |wait| self.turn(wait))
     }
 
-    /// Spawns a task that runs during [`Ring::block_on`] and returns a handle to its output.
+    /// Spawns a task that runs during [`Ring::block_on`](crate::RingRef::block_on) and returns a handle to its output.
     ///
     /// The task's panic is caught at the task boundary and reported through the handle
     /// ([`JoinError::Panicked`](crate::JoinError)); the main future and the other tasks go on.
@@ -300,7 +346,12 @@ impl Ring {
     /// cancels it. Tasks still pending when the ring is dropped, or when the main future of
     /// `block_on` panics, are dropped (their operations cancelled).
     pub fn spawn<F: Future + 'static>(&self, fut: F) -> crate::JoinHandle<F::Output> {
-        self.exec.spawn(fut)
+        let handle = self.0.exec.spawn(fut);
+        if self.is_closed() {
+            // No one will run it: drop it now (its handle reports `Cancelled`).
+            drop(self.0.exec.drop_tasks());
+        }
+        handle
     }
 
     /// Operations the kernel may still be working on (including those of dropped futures).
@@ -323,23 +374,23 @@ impl Ring {
     #[inline]
     pub(crate) fn turn(&self, wait: bool) -> io::Result<()> {
         let r = self.driver().turn(wait, None);
-        self.driver.reraise();
+        self.0.driver.reraise();
         r
     }
 
     /// The driver, borrowed; see `driver/cell.rs` for what dropping the borrow runs.
     #[inline]
     pub(crate) fn driver(&self) -> DriverRef<'_> {
-        self.driver.borrow()
+        self.0.driver.borrow()
     }
 
     /// The driver from a destructor: never panics (`None` if busy: the caller leaks).
     pub(crate) fn driver_in_drop(&self) -> Option<DriverRef<'_>> {
-        self.driver.borrow_in_drop()
+        self.0.driver.borrow_in_drop()
     }
 
     pub(crate) fn nonblocking_fds(&self) -> bool {
-        self.nonblocking
+        self.0.nonblocking
     }
 
     pub(crate) fn prepare(&self, fd: &SharedFd) -> io::Result<()> {
@@ -458,17 +509,20 @@ pub(crate) fn unavailable_reason(e: &io::Error) -> String {
 
 impl Drop for Ring {
     fn drop(&mut self) {
+        let core = &self.shared.0;
+        core.closed.set(true);
         // Messages sent from now on fail instead of piling up; queued fds are closed.
-        self.driver.get_mut().mailbox().close();
+        core.driver.borrow().mailbox().close();
         // Tasks first: their ops become orphans. A task's destructor may panic; the others
         // are still dropped and the ring still drains before that panic continues.
-        let panic = self.exec.drop_tasks();
-        self.driver.get_mut().shutdown();
-        self.driver.run_collected();
+        let panic = core.exec.drop_tasks();
+        // Cancel and drain (or leak) everything, close the backend's fds; the orphans' user
+        // code runs as the borrow ends.
+        core.driver.borrow().close();
         // A kept panic of a waker or buffer destructor that no turn re-raised is dropped with
         // the ring (the panic hook already reported it when it happened); a task destructor's
         // panic happened in this drop and continues from here.
-        drop(self.driver.take_panic());
+        drop(core.driver.take_panic());
         if let Some(p) = panic
             && !std::thread::panicking()
         {
@@ -480,7 +534,16 @@ impl Drop for Ring {
 impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
-            .field("info", &self.info)
+            .field("info", &self.shared.0.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RingRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingRef")
+            .field("info", &self.0.info)
+            .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
 }

@@ -284,6 +284,8 @@ pub(crate) trait Backend {
 pub(crate) enum AnyBackend {
     Uring(Box<IoUringBackend>),
     Epoll(EpollBackend),
+    /// The ring was dropped: the real backend (and its fds) is gone.
+    Closed(Closed),
 }
 
 macro_rules! dispatch {
@@ -291,8 +293,59 @@ macro_rules! dispatch {
         match $self {
             AnyBackend::Uring($b) => $e,
             AnyBackend::Epoll($b) => $e,
+            AnyBackend::Closed($b) => $e,
         }
     };
+}
+
+/// What a dropped ring's driver keeps instead of its backend: nothing can be queued (the
+/// driver refuses pushes first), nothing completes.
+pub(crate) struct Closed(pub(crate) BackendKind);
+
+impl Backend for Closed {
+    fn kind(&self) -> BackendKind {
+        self.0
+    }
+    unsafe fn push(&mut self, _: u64, _: OpKind, _: Option<&LinkTimeout>) -> Result<(), Full> {
+        Err(Full)
+    }
+    fn cancel(&mut self, _: u64) -> Result<(), Full> {
+        Ok(())
+    }
+    fn take_doorbells(&mut self) -> u32 {
+        0
+    }
+    fn supports_feature(&self, _: crate::Feature) -> bool {
+        false
+    }
+    fn buffer_group(&mut self) -> Option<(u16, u32)> {
+        None
+    }
+    fn chunk(&self, _: u16, _: usize, _: usize) -> &[u8] {
+        &[]
+    }
+    fn recycle_buffer(&mut self, _: u16) {}
+    fn enable_fd_passing(&mut self) -> bool {
+        false
+    }
+    fn stage_fd(&mut self, _: BorrowedFd<'_>) -> io::Result<u32> {
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+    fn release_file(&mut self, _: u32) {}
+    fn leak_on_drop(&mut self) {}
+    fn register_ring_fd(&mut self) -> io::Result<u32> {
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+    fn turn(&mut self, _: bool, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+    fn reap(&mut self, _: &mut dyn FnMut(u64, i32, u32)) {}
+    fn wants_nonblocking(&self) -> bool {
+        false
+    }
+    fn pollable_fd(&self) -> RawFd {
+        -1
+    }
 }
 
 impl Backend for AnyBackend {

@@ -6,23 +6,14 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Poll;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::Ring;
+use crate::RingRef;
 
-struct Fd(RawFd);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
-}
-
-impl Ring {
+impl RingRef {
     /// Drives this ring's completions from inside a tokio current-thread runtime; run it with
     /// `tokio::task::spawn_local` (in a `LocalSet`) next to the tasks using the ring. Never
     /// returns `Ok`. Like tokio's own driver it keeps going for every task: a failed
@@ -35,8 +26,9 @@ impl Ring {
     /// thread enters io_uring, which tokio's epoll wait never does.
     ///
     /// # Errors
-    /// `InvalidInput` if the ring was set up with DEFER_TASKRUN or COOP_TASKRUN; otherwise
-    /// whatever registering the fd with tokio or polling it reports.
+    /// `InvalidInput` if the ring was set up with DEFER_TASKRUN or COOP_TASKRUN; `BrokenPipe`
+    /// once the owning [`Ring`](crate::Ring) is dropped; otherwise whatever registering the fd
+    /// with tokio or polling it reports.
     pub async fn drive_on_tokio(&self) -> io::Result<()> {
         if let Some(s) = self.info().setup
             && (s.defer_taskrun || s.coop_taskrun)
@@ -46,12 +38,20 @@ impl Ring {
                 "drive_on_tokio needs a ring without DEFER_TASKRUN/COOP_TASKRUN: create it with SaferRingConfig::for_tokio()",
             ));
         }
-        let raw = Fd(self.driver().pollable_fd());
-        // SAFETY: the fd belongs to this ring's backend, which outlives this future (it borrows
-        // the ring), and is never closed or replaced while the ring exists.
-        let fd = unsafe { AsyncFd::register_with_interest(raw, tokio::io::Interest::READABLE) }?;
+        if self.is_closed() {
+            return Err(crate::driver::ring_gone());
+        }
+        // A duplicate: it stays valid (registered with tokio) even if the ring is dropped while
+        // this future lives, whose fd number could then be reused.
+        let fd = crate::backend::sys::borrow_fd(self.driver().pollable_fd())?;
+        // SAFETY: the AsyncFd owns `fd` (our own duplicate) for as long as it is registered, so
+        // the fd cannot be closed or reused under tokio's reactor.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
         poll_fn(|cx| {
             loop {
+                if self.is_closed() {
+                    return Poll::Ready(Err(crate::driver::ring_gone()));
+                }
                 // Before the turn: user code it runs (wakers) may queue ops, which must wake us.
                 self.driver().set_submit_waker(cx.waker());
                 match catch_unwind(AssertUnwindSafe(|| self.turn(false))) {

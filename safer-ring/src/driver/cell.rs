@@ -91,10 +91,6 @@ impl DriverCell {
         })
     }
 
-    pub(crate) fn get_mut(&mut self) -> &mut Driver {
-        self.driver.get_mut()
-    }
-
     /// Re-raises the first panic kept from user code, if any (not while unwinding).
     #[inline]
     pub(crate) fn reraise(&self) {
@@ -134,15 +130,7 @@ impl DriverCell {
         }
     }
 
-    /// Runs what the driver collected while it was used through `get_mut` (ring drop).
-    pub(crate) fn run_collected(&mut self) {
-        let work = self.driver.get_mut().take_later();
-        if !work.is_empty() {
-            self.run(work);
-        }
-    }
-
-    /// The panic kept from user code, if any (ring drop re-raises it last).
+    /// The panic kept from user code, if any (a dropped ring drops it).
     pub(crate) fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
         self.panicked.set(false);
         self.panic.take()

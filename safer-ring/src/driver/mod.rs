@@ -183,6 +183,16 @@ pub(crate) struct Driver {
     /// User code found while borrowed; run by `DriverRef` once the borrow is released.
     later: Vec<Later>,
     shut_down: bool,
+    /// The owning `Ring` was dropped: the backend is gone, pushes fail.
+    closed: bool,
+}
+
+/// The error for an operation on a ring whose owner was dropped.
+pub(crate) fn ring_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the ring was dropped (its owning Ring is gone); operations through a RingRef fail",
+    )
 }
 
 /// A completion whose `user_data` carries a tag (see `backend::TAGS`): not an op's own.
@@ -288,6 +298,7 @@ impl Driver {
             chores: Default::default(),
             later: Vec::new(),
             shut_down: false,
+            closed: false,
         }
     }
 
@@ -401,6 +412,9 @@ impl Driver {
         timeout: Option<&LinkTimeout>,
         waker: &Waker,
     ) -> io::Result<u64> {
+        if self.closed {
+            return Err(ring_gone());
+        }
         // Clone the waker before anything is queued: a waker's clone is user code.
         let id = self.books.wakers.acquire(waker);
         let ud = match self.insert(Slot::Waiting(id)) {
@@ -444,11 +458,10 @@ impl Driver {
                 slots.remove(key);
                 Some((res, flags))
             }
-            // A live op's slot is never anything else (only its own drop orphans it).
-            _ => {
-                debug_assert!(false, "slot of a live op missing");
-                None
-            }
+            // A live op's slot is never anything else (only its own drop orphans it), unless
+            // the ring was dropped and its drain timed out: the op is then leaked, never
+            // handed back (the kernel may still use its memory).
+            _ => None,
         }
     }
 
@@ -489,6 +502,9 @@ impl Driver {
         fd: &SharedFd,
         waker: &Waker,
     ) -> io::Result<u64> {
+        if self.closed {
+            return Err(ring_gone());
+        }
         let op = match kind {
             MultiKind::Accept => OpKind::AcceptMulti { fd: fd.raw() },
             MultiKind::Recv { bgid } => OpKind::RecvMulti { fd: fd.raw(), bgid },
@@ -724,6 +740,16 @@ impl Driver {
                 "ring dropped with operations the kernel did not finish; leaking their buffers"
             );
         }
+    }
+
+    /// The owning `Ring` is being dropped: cancel and drain (or leak) everything, then drop the
+    /// backend, which closes the ring's fds. Later pushes fail with `BrokenPipe`.
+    pub(crate) fn close(&mut self) {
+        self.shutdown();
+        self.leak_in_flight();
+        let kind = self.backend.kind();
+        self.backend = AnyBackend::Closed(crate::backend::Closed(kind));
+        self.closed = true;
     }
 
     /// If the kernel may still use any op's memory, leaks every slot and the backend's

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{Later, Orphan};
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::{LinkTimeout, OpKind};
 
 /// What an operation owns and how it turns a completion into its output.
@@ -28,14 +28,14 @@ pub unsafe trait OpData: 'static {
     fn complete(self, res: io::Result<u32>, flags: u32) -> Self::Output;
 }
 
-/// An operation that has not yet produced its result; see [`Ring`] for the operations.
+/// An operation that has not yet produced its result; see [`Ring`](crate::Ring) for the operations.
 ///
 /// Nothing happens until it is first polled. Dropping it before it completes is always safe:
 /// its buffer moves into the ring, a cancel is requested, and the buffer is freed only once the
 /// kernel reports the operation finished.
 #[must_use = "operations do nothing unless awaited"]
 pub struct Op<'r, T: OpData> {
-    ring: &'r Ring,
+    ring: &'r RingRef,
     /// `UNSUBMITTED`, `PUSHING`, or the op's `user_data` while it is in flight.
     ud: u64,
     data: Option<T>,
@@ -52,7 +52,7 @@ const PUSHING: u64 = u64::MAX - 1;
 impl<T: OpData> Unpin for Op<'_, T> {}
 
 impl<'r, T: OpData> Op<'r, T> {
-    pub(crate) fn new(ring: &'r Ring, data: T) -> Self {
+    pub(crate) fn new(ring: &'r RingRef, data: T) -> Self {
         Op {
             ring,
             ud: UNSUBMITTED,
@@ -63,7 +63,7 @@ impl<'r, T: OpData> Op<'r, T> {
     }
 
     /// An op that completes with `err` on first poll without reaching the kernel (bad input).
-    pub(crate) fn fail(ring: &'r Ring, data: T, err: io::Error) -> Self {
+    pub(crate) fn fail(ring: &'r RingRef, data: T, err: io::Error) -> Self {
         let mut op = Op::new(ring, data);
         op.early = Some(err);
         op
@@ -71,7 +71,7 @@ impl<'r, T: OpData> Op<'r, T> {
 
     /// `data` as an op if `check` passed, else an op that completes with its error on first
     /// poll (handing the buffer back) without reaching the kernel.
-    pub(crate) fn checked(ring: &'r Ring, data: T, check: io::Result<()>) -> Self {
+    pub(crate) fn checked(ring: &'r RingRef, data: T, check: io::Result<()>) -> Self {
         match check {
             Ok(()) => Op::new(ring, data),
             Err(e) => Op::fail(ring, data, e),

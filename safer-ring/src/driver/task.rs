@@ -79,7 +79,7 @@ struct Shared<T> {
     detached: Cell<bool>,
 }
 
-/// Owned permission to await a spawned task's output; see [`Ring::spawn`](crate::Ring::spawn).
+/// Owned permission to await a spawned task's output; see [`Ring::spawn`](crate::RingRef::spawn).
 ///
 /// Dropping it detaches the task (it keeps running). A task's panic is caught at the task
 /// boundary and returned here as [`JoinError::Panicked`]; for a detached task it is logged.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use super::stats::Path;
-use crate::Ring;
+use crate::RingRef;
 use std::rc::Rc;
 
 use crate::backend::sys;
@@ -34,13 +34,13 @@ enum State<'r> {
     },
 }
 
-/// Connections accepted on one listener; see [`Ring::accept_multiple`].
+/// Connections accepted on one listener; see [`Ring::accept_multiple`](crate::RingRef::accept_multiple).
 ///
 /// The stream does not end on its own. Errors such as EMFILE/ENFILE are yielded as `Err` items
 /// and the stream keeps serving. Dropping it cancels the multishot accept; connections the
 /// kernel accepts after that are closed.
 pub struct AcceptStream<'r> {
-    ring: &'r Ring,
+    ring: &'r RingRef,
     listener: &'r TcpListener,
     state: State<'r>,
 }
@@ -216,9 +216,9 @@ impl Drop for AcceptStream<'_> {
     }
 }
 
-impl Ring {
+impl RingRef {
     /// Accepts connections as a stream: natively one multishot accept (Linux 5.19+), else a
-    /// loop of single accepts, transparently. [`Ring::enhancement_stats`] tells which ran.
+    /// loop of single accepts, transparently. [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats) tells which ran.
     #[doc(alias = "io_uring_prep_multishot_accept")]
     pub fn accept_multiple<'r>(&'r self, listener: &'r TcpListener) -> AcceptStream<'r> {
         AcceptStream {

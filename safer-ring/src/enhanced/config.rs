@@ -80,7 +80,7 @@ impl ProgressiveEnhancementConfig {
         self
     }
 
-    /// Smallest send that [`Ring::send_enhanced`](crate::Ring::send_enhanced) makes zero-copy
+    /// Smallest send that [`Ring::send_enhanced`](crate::RingRef::send_enhanced) makes zero-copy
     /// (default 16 KiB, a common choice for SEND_ZC; not tuned on this project's machines).
     pub fn zero_copy_threshold(mut self, bytes: usize) -> Self {
         self.zero_copy_threshold = bytes;

@@ -5,7 +5,7 @@ use std::io;
 use std::time::Instant;
 
 use super::stats::Path;
-use crate::Ring;
+use crate::RingRef;
 use crate::features::{Detection, Feature};
 
 /// Whether a native attempt failed because the kernel does not have the feature.
@@ -17,7 +17,7 @@ fn unsupported(e: &io::Error) -> bool {
             .is_some_and(|s| matches!(s, crate::SaferRingError::UnsupportedFeature { .. }))
 }
 
-impl Ring {
+impl RingRef {
     /// Runs `native(buf)` when this ring uses `feature` natively, else `fallback(buf)`.
     ///
     /// If the native attempt fails with "unsupported" (`ErrorKind::Unsupported`, EOPNOTSUPP,
@@ -25,7 +25,7 @@ impl Ring {
     /// on an existing opcode), the fallback runs once with the buffer the native attempt handed
     /// back; on EINVAL the feature is also demoted for the rest of the process (logged once).
     /// Every other error is returned unchanged. The buffer always comes back.
-    /// Counts and times each path in [`Ring::enhancement_stats`].
+    /// Counts and times each path in [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats).
     pub async fn execute_with_fallback<T, B, N, NF, F, FF>(
         &self,
         feature: Feature,

@@ -20,13 +20,13 @@ use std::time::Instant;
 
 use super::mailbox::{Mailbox, Message, Next, gone};
 use super::stats::Path;
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::{MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{Chore, Chores, budget};
 use crate::features::Feature;
 
-/// A handle to a [`Ring`], usable from any thread, to post messages to it.
+/// A handle to a [`Ring`](crate::Ring), usable from any thread, to post messages to it.
 #[derive(Clone)]
 pub struct RingHandle {
     mailbox: Arc<Mailbox>,
@@ -175,7 +175,7 @@ impl Drop for Install {
     }
 }
 
-impl Ring {
+impl RingRef {
     /// A `Send + Sync` handle other threads and rings use to message this ring.
     ///
     /// Where this ring can receive fds natively (io_uring with IORING_MSG_SEND_FD and
@@ -234,7 +234,7 @@ impl Ring {
 
     /// Sends `msg` to the ring behind `to`, natively where this ring and the target can (see
     /// the module docs), else through the target's queue and waker. Delivery is guaranteed
-    /// either way; [`Ring::enhancement_stats`] says which path ran: [`Feature::MsgRing`] for
+    /// either way; [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats) says which path ran: [`Feature::MsgRing`] for
     /// the doorbell of every queued message (data, and fds not passed natively), and
     /// [`Feature::MsgRingSendFd`] for each fd.
     ///

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::stats::Path;
 use std::rc::Rc;
 
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::OpKind;
 use crate::buf::{IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
@@ -49,7 +49,7 @@ fn other_ring() -> io::Error {
     )
 }
 
-impl Ring {
+impl RingRef {
     /// One chunk from the socket's multishot recv (arming it on first use).
     async fn recv_multishot<S: AsIoFd, B: IoBufMut>(
         &self,
@@ -135,8 +135,8 @@ impl Ring {
     }
 }
 
-impl Ring {
-    /// Receives like [`Ring::recv`] (same signature, same bytes). Natively, a multishot recv
+impl RingRef {
+    /// Receives like [`Ring::recv`](crate::RingRef::recv) (same signature, same bytes). Natively, a multishot recv
     /// ([`Feature::MultiShotRecv`], Linux 6.0+) stays armed on the socket after the first call
     /// and fills the ring's provided buffers ([`Feature::BufferRings`]) as data arrives; each call
     /// copies the next chunk (at most 16 KiB) into `buf`. Without multishot, each call is one

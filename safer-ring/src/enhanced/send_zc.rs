@@ -4,13 +4,13 @@ use std::io;
 use std::time::Instant;
 
 use super::stats::Path;
-use crate::Ring;
+use crate::RingRef;
 use crate::buf::IoBuf;
 use crate::features::Feature;
 use crate::io::AsIoFd;
 
-impl Ring {
-    /// Sends like [`Ring::send`]; buffers of at least the configured threshold go out with
+impl RingRef {
+    /// Sends like [`Ring::send`](crate::RingRef::send); buffers of at least the configured threshold go out with
     /// IORING_OP_SEND_ZC (Linux 6.0+) where this ring uses it natively, falling back to a plain
     /// send when the kernel or socket refuses (e.g. EOPNOTSUPP on Unix sockets). The bytes
     /// delivered are identical on every path.

@@ -39,24 +39,24 @@ macro_rules! io_type {
 }
 
 io_type!(
-    /// An open file. Created by [`Ring::open`](crate::Ring::open) or from a std file.
+    /// An open file. Created by [`Ring::open`](crate::RingRef::open) or from a std file.
     File
 );
 io_type!(
-    /// One end of a pipe, from [`Ring::pipe`](crate::Ring::pipe).
+    /// One end of a pipe, from [`Ring::pipe`](crate::RingRef::pipe).
     Pipe
 );
 io_type!(
-    /// A listening TCP socket, from [`Ring::bind_tcp`](crate::Ring::bind_tcp).
+    /// A listening TCP socket, from [`Ring::bind_tcp`](crate::RingRef::bind_tcp).
     TcpListener
 );
 io_type!(
-    /// A connected TCP socket, from [`Ring::connect_tcp`](crate::Ring::connect_tcp) or
-    /// [`Ring::accept`](crate::Ring::accept).
+    /// A connected TCP socket, from [`Ring::connect_tcp`](crate::RingRef::connect_tcp) or
+    /// [`Ring::accept`](crate::RingRef::accept).
     TcpStream
 );
 io_type!(
-    /// A connected Unix stream socket, from [`Ring::unix_pair`](crate::Ring::unix_pair).
+    /// A connected Unix stream socket, from [`Ring::unix_pair`](crate::RingRef::unix_pair).
     UnixStream
 );
 
@@ -125,7 +125,7 @@ fn with_std_listener<T>(
     f(&std::net::TcpListener::from(dup))
 }
 
-/// Options for [`Ring::open`](crate::Ring::open), mirroring `std::fs::OpenOptions`.
+/// Options for [`Ring::open`](crate::RingRef::open), mirroring `std::fs::OpenOptions`.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     pub(crate) read: bool,

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::Ring;
+use crate::RingRef;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::io::AsIoFd;
 
@@ -29,7 +29,7 @@ fn early_eof(got: usize, want: usize) -> io::Error {
     )
 }
 
-impl Ring {
+impl RingRef {
     async fn put_all<F: AsIoFd, B: IoBuf>(
         &self,
         fd: &F,
@@ -94,7 +94,7 @@ impl Ring {
     /// Writes all of `buf`'s initialized bytes at `offset`.
     ///
     /// # Errors
-    /// As [`Ring::write_all`].
+    /// As [`Ring::write_all`](crate::RingRef::write_all).
     pub async fn write_all_at<F: AsIoFd, B: IoBuf>(
         &self,
         file: &F,
@@ -107,7 +107,7 @@ impl Ring {
     /// Sends all of `buf`'s initialized bytes (short sends are continued).
     ///
     /// # Errors
-    /// As [`Ring::write_all`].
+    /// As [`Ring::write_all`](crate::RingRef::write_all).
     pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> (io::Result<()>, B) {
         self.put_all(sock, buf, At::Send).await
     }
@@ -124,7 +124,7 @@ impl Ring {
     /// Fills `buf` to its capacity from `offset`.
     ///
     /// # Errors
-    /// As [`Ring::read_exact`].
+    /// As [`Ring::read_exact`](crate::RingRef::read_exact).
     pub async fn read_exact_at<F: AsIoFd, B: IoBufMut>(
         &self,
         file: &F,

@@ -6,12 +6,12 @@ use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::{OpKind, sys};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
 
-/// fsync / fdatasync; see [`Ring::fsync`].
+/// fsync / fdatasync; see [`Ring::fsync`](crate::RingRef::fsync).
 pub struct Fsync {
     fd: SharedFd,
     datasync: bool,
@@ -31,7 +31,7 @@ unsafe impl OpData for Fsync {
     }
 }
 
-/// openat; see [`Ring::open`].
+/// openat; see [`Ring::open`](crate::RingRef::open).
 pub struct OpenAt {
     path: CString,
     flags: i32,
@@ -57,7 +57,7 @@ unsafe impl OpData for OpenAt {
     }
 }
 
-/// close; see [`Ring::close`].
+/// close; see [`Ring::close`](crate::RingRef::close).
 pub struct Close {
     fd: Option<OwnedFd>,
 }
@@ -82,7 +82,7 @@ unsafe impl OpData for Close {
     }
 }
 
-/// statx on an open fd; see [`Ring::metadata`].
+/// statx on an open fd; see [`Ring::metadata`](crate::RingRef::metadata).
 pub struct Statx {
     fd: SharedFd,
     buf: Box<libc::statx>,
@@ -141,7 +141,7 @@ unsafe impl OpData for Statx {
     }
 }
 
-impl Ring {
+impl RingRef {
     /// Flushes file data and metadata to the device.
     #[doc(alias = "io_uring_prep_fsync")]
     pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {

@@ -8,9 +8,9 @@ use crate::backend::sys::{self, RawAddr};
 use crate::buf::{Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
-use crate::{Ring, ops::split_len};
+use crate::{RingRef, ops::split_len};
 
-/// accept; see [`Ring::accept`].
+/// accept; see [`Ring::accept`](crate::RingRef::accept).
 pub struct Accept {
     fd: SharedFd,
     addr: Box<RawAddr>,
@@ -42,7 +42,7 @@ unsafe impl OpData for Accept {
     }
 }
 
-/// connect; see [`Ring::connect_tcp`].
+/// connect; see [`Ring::connect_tcp`](crate::RingRef::connect_tcp).
 pub struct Connect {
     fd: Option<SharedFd>,
     addr: Box<RawAddr>,
@@ -68,7 +68,7 @@ unsafe impl OpData for Connect {
     }
 }
 
-/// send; see [`Ring::send`].
+/// send; see [`Ring::send`](crate::RingRef::send).
 pub struct Send<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -108,7 +108,7 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
     }
 }
 
-/// recv; see [`Ring::recv`].
+/// recv; see [`Ring::recv`](crate::RingRef::recv).
 pub struct Recv<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -136,7 +136,7 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
     }
 }
 
-/// shutdown; see [`Ring::shutdown`].
+/// shutdown; see [`Ring::shutdown`](crate::RingRef::shutdown).
 pub struct Shutdown {
     fd: SharedFd,
     how: i32,
@@ -156,7 +156,7 @@ unsafe impl OpData for Shutdown {
     }
 }
 
-impl Ring {
+impl RingRef {
     /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
     pub fn bind_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let l = TcpListener::from(std::net::TcpListener::bind(addr)?);
@@ -215,7 +215,7 @@ impl Ring {
     }
 
     /// Zero-copy send (IORING_OP_SEND_ZC, Linux 6.0+); the buffer comes back only after the
-    /// kernel's release notification. Used by [`Ring::send_enhanced`].
+    /// kernel's release notification. Used by [`Ring::send_enhanced`](crate::RingRef::send_enhanced).
     pub(crate) fn send_zc<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
         self.send_op(sock, buf, true)
     }

@@ -2,14 +2,14 @@
 
 use std::io;
 
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::{CURRENT_POS, OpKind};
 use crate::buf::{Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
 use crate::ops::{check_len, split_len};
 
-/// A read into an owned buffer; see [`Ring::read_at`] and [`Ring::read`].
+/// A read into an owned buffer; see [`Ring::read_at`](crate::RingRef::read_at) and [`Ring::read`](crate::RingRef::read).
 pub struct ReadAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -37,7 +37,7 @@ unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
     }
 }
 
-/// A write from an owned buffer; see [`Ring::write_at`] and [`Ring::write`].
+/// A write from an owned buffer; see [`Ring::write_at`](crate::RingRef::write_at) and [`Ring::write`](crate::RingRef::write).
 pub struct WriteAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -61,7 +61,7 @@ unsafe impl<B: IoBuf> OpData for WriteAt<B> {
     }
 }
 
-/// A vectored read; see [`Ring::readv_at`].
+/// A vectored read; see [`Ring::readv_at`](crate::RingRef::readv_at).
 pub struct Readv<B> {
     fd: SharedFd,
     bufs: Vec<B>,
@@ -94,7 +94,7 @@ unsafe impl<B: IoBufMut> OpData for Readv<B> {
     }
 }
 
-/// A vectored write; see [`Ring::writev_at`].
+/// A vectored write; see [`Ring::writev_at`](crate::RingRef::writev_at).
 pub struct Writev<B> {
     fd: SharedFd,
     bufs: Vec<B>,
@@ -148,7 +148,7 @@ fn iovecs<B>(
     Ok(iov)
 }
 
-impl Ring {
+impl RingRef {
     fn read_op<B: IoBufMut>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
         let (len, check) = split_len(buf.bytes_total());
         let op = ReadAt {

@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::Ring;
+use crate::RingRef;
 use crate::backend::{LinkTimeout, OpKind};
 use crate::driver::op::{Op, OpData};
 
-/// A no-op round trip through the backend; see [`Ring::nop`].
+/// A no-op round trip through the backend; see [`Ring::nop`](crate::RingRef::nop).
 pub struct Nop;
 
 // SAFETY: no pointers, no fd.
@@ -24,7 +24,7 @@ unsafe impl OpData for Nop {
     }
 }
 
-/// A timer; see [`Ring::sleep`] and [`Ring::sleep_until`].
+/// A timer; see [`Ring::sleep`](crate::RingRef::sleep) and [`Ring::sleep_until`](crate::RingRef::sleep_until).
 pub struct Sleep {
     spec: Box<LinkTimeout>,
     /// For `sleep_until`: the relative timeout is computed when the op is submitted.
@@ -52,7 +52,7 @@ unsafe impl OpData for Sleep {
     }
 }
 
-impl Ring {
+impl RingRef {
     /// Does nothing, through the kernel: measures the per-operation overhead.
     #[doc(alias = "io_uring_prep_nop")]
     pub fn nop(&self) -> Op<'_, Nop> {
@@ -120,7 +120,7 @@ impl Ring {
     }
 }
 
-/// The deadline of [`Ring::timeout`] passed first.
+/// The deadline of [`Ring::timeout`](crate::RingRef::timeout) passed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -153,10 +153,10 @@ pub enum MissedTicks {
     Skip,
 }
 
-/// Ticks every period; see [`Ring::interval`].
+/// Ticks every period; see [`Ring::interval`](crate::RingRef::interval).
 #[derive(Debug)]
 pub struct Interval<'r> {
-    ring: &'r Ring,
+    ring: &'r RingRef,
     next: Instant,
     period: Duration,
     missed: MissedTicks,
@@ -176,7 +176,7 @@ impl Interval<'_> {
     /// Waits for the next tick and returns the instant it was scheduled for.
     ///
     /// # Errors
-    /// As [`Ring::sleep_until`] (the ring's timer failing).
+    /// As [`Ring::sleep_until`](crate::RingRef::sleep_until) (the ring's timer failing).
     pub async fn tick(&mut self) -> io::Result<Instant> {
         let scheduled = self.next;
         self.ring.sleep_until(scheduled).await?;
