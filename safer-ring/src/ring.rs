@@ -335,7 +335,15 @@ impl RingRef {
             !self.is_closed(),
             "RingRef::block_on: the ring was dropped (its owning Ring is gone); nothing can drive it"
         );
-        self.0.exec.block_on(fut, |wait| self.turn(wait))
+        self.0.exec.block_on(fut, |wait| {
+            // The owning Ring was dropped by a task: nothing completes any more.
+            assert!(
+                !(wait && self.is_closed()),
+                "RingRef::block_on: the ring was dropped while block_on ran and nothing can \
+                 make progress"
+            );
+            self.turn(wait)
+        })
     }
 
     /// Spawns a task that runs during [`Ring::block_on`](crate::RingRef::block_on) and returns a handle to its output.

@@ -62,3 +62,52 @@ backend_test!(a_ref_outliving_its_ring_fails_clearly, |ring| {
         "block_on on a dropped ring panics with the reason"
     );
 });
+
+/// A socket whose multishot recv was armed on a ring that is now dropped (its state still
+/// alive behind a `RingRef`) is served by another ring, not refused as "armed elsewhere".
+#[test]
+fn a_socket_outlives_its_dropped_ring() {
+    let Some(a) = common::ring(safer_ring::BackendKind::IoUring) else {
+        return;
+    };
+    let b = common::ring(safer_ring::BackendKind::IoUring).unwrap();
+    let (x, y) = a.unix_pair().unwrap();
+    std::io::Write::write_all(&mut std::fs::File::from(y.into_owned_fd().unwrap()), b"one")
+        .unwrap();
+    let (n, _) = a.block_on(a.recv_enhanced(&x, Vec::with_capacity(8)));
+    assert_eq!(n.unwrap(), 3);
+    let keep = a.clone();
+    drop(a);
+    assert!(keep.is_closed());
+    let (n, _) = b.block_on(b.recv_enhanced(&x, Vec::with_capacity(8)));
+    assert_eq!(
+        n.unwrap(),
+        0,
+        "EOF through the new ring (the writer is closed)"
+    );
+}
+
+/// A task that drops the owning `Ring` while `block_on` runs on a `RingRef`: a clear panic
+/// instead of spinning when nothing can complete any more.
+#[test]
+fn dropping_the_ring_inside_its_block_on_panics_clearly() {
+    for kind in [
+        safer_ring::BackendKind::IoUring,
+        safer_ring::BackendKind::Epoll,
+    ] {
+        let Some(ring) = common::ring(kind) else {
+            continue;
+        };
+        let r = ring.clone();
+        drop(r.spawn(async move { drop(ring) }));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            r.block_on(std::future::pending::<()>())
+        }));
+        let p = caught.unwrap_err();
+        let msg = p.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(
+            msg.contains("the ring was dropped while block_on ran"),
+            "{msg}"
+        );
+    }
+}

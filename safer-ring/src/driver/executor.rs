@@ -300,10 +300,18 @@ impl Executor {
         });
         std::mem::forget(guard);
         let mut tasks = self.tasks.borrow_mut();
-        if done {
-            tasks.remove(id);
-        } else if let Some(t) = tasks.get_mut(id) {
-            t.fut = Some(task);
+        match tasks.get_mut(id) {
+            // Still our entry (a running task's future is out of its slot).
+            Some(t) if t.fut.is_none() => {
+                if done {
+                    tasks.remove(id);
+                } else {
+                    t.fut = Some(task);
+                }
+            }
+            // Dropped during its own poll (its ring went away), maybe with the key reused by
+            // a new task: `task` is dropped here, after the borrow.
+            _ => {}
         }
     }
 }

@@ -139,11 +139,21 @@ pub(crate) enum Chore {
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
 /// multishot op on it (they hold a `Weak`, so a dropped ring is noticed too).
 #[derive(Default)]
-pub(crate) struct ChoreQueue(RefCell<Vec<Chore>>, std::cell::Cell<bool>);
+pub(crate) struct ChoreQueue(
+    RefCell<Vec<Chore>>,
+    std::cell::Cell<bool>,
+    /// The ring was dropped (its state may live on behind `RingRef`s): armed state naming it
+    /// is stale.
+    std::cell::Cell<bool>,
+);
 
 pub(crate) type Chores = Rc<ChoreQueue>;
 
 impl ChoreQueue {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.2.get()
+    }
+
     /// Queues a chore; if the queue is busy (never, in practice) the chore is dropped, which
     /// leaks a registration or keeps an op armed until the ring drops, never frees.
     pub(crate) fn push(&self, chore: Chore) {
@@ -750,6 +760,7 @@ impl Driver {
         let kind = self.backend.kind();
         self.backend = AnyBackend::Closed(crate::backend::Closed(kind));
         self.closed = true;
+        self.chores.2.set(true);
     }
 
     /// If the kernel may still use any op's memory, leaks every slot and the backend's
@@ -843,6 +854,12 @@ impl Drop for Driver {
             std::mem::forget(std::mem::take(&mut self.later));
         }
     }
+}
+
+/// Whether the ring an I/O object's multishot state names is gone (dropped, or closed while
+/// `RingRef`s keep its state alive): the state is stale.
+pub(crate) fn ring_gone_for(w: &Weak<ChoreQueue>) -> bool {
+    w.upgrade().is_none_or(|q| q.is_closed())
 }
 
 /// Identifies the ring behind `chores` for I/O objects holding a `Weak` to it.

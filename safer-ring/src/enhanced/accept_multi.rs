@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use crate::backend::sys;
 use crate::driver::op::Op;
-use crate::driver::{MultiKind, MultiNext, budget};
+use crate::driver::{MultiKind, MultiNext, budget, ring_gone_for};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream};
 use crate::ops::Accept;
@@ -67,7 +67,7 @@ impl<'r> AcceptStream<'r> {
         // stream on this listener and so must not find its state borrowed.
         let mut d = self.ring.driver();
         let mut st = self.listener.multishot().state();
-        if st.as_ref().is_some_and(|a| a.ring.strong_count() > 0) {
+        if st.as_ref().is_some_and(|a| !ring_gone_for(&a.ring)) {
             return None;
         }
         let armed = d.push_multishot(MultiKind::Accept, fd, waker);

@@ -13,7 +13,7 @@ use crate::RingRef;
 use crate::backend::OpKind;
 use crate::buf::{IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
-use crate::driver::{MultiKind, MultiNext, budget, buffer_id, same_ring};
+use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd};
 
@@ -64,7 +64,7 @@ impl RingRef {
         {
             let mut st = multi.state();
             if let Some(a) = st.as_ref() {
-                if a.ring.strong_count() == 0 {
+                if ring_gone_for(&a.ring) {
                     *st = None; // its ring was dropped, and took the op and buffers with it
                 } else if !same_ring(&a.ring, &chores) {
                     return Err(other_ring());
