@@ -38,6 +38,7 @@ pub struct ReadmeDoctests;
 mod backend;
 #[allow(unsafe_code)]
 mod buf;
+mod cluster;
 mod config;
 #[allow(unsafe_code)]
 mod driver;
@@ -54,6 +55,7 @@ pub use backend::fault;
 
 pub use backend::SetupReport;
 pub use buf::{IoBuf, IoBufMut, OwnedBuffer, Slice};
+pub use cluster::{PerCore, Running, Shutdown};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};

@@ -1,0 +1,241 @@
+//! Many cores: one ring per thread, each with its own `SO_REUSEPORT` listener on the same
+//! address (the kernel spreads connections over them), stopped together; and [`Shutdown`], the
+//! signal a server's tasks wait on to stop accepting and finish.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use crate::{Ring, RingRef, SaferRingConfig, TcpListener};
+
+/// A stop signal shared by any number of tasks on any threads: [`Shutdown::wait`] completes
+/// once [`Shutdown::trigger`] was called.
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<ShutdownInner>);
+
+#[derive(Default)]
+struct ShutdownInner {
+    stopped: AtomicBool,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl Shutdown {
+    /// A signal not yet triggered.
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Stops: every `wait` completes (now or when polled).
+    pub fn trigger(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+        let waiters =
+            std::mem::take(&mut *self.0.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Whether `trigger` was called.
+    pub fn is_triggered(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Completes once the signal is triggered.
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_triggered() {
+                return Poll::Ready(());
+            }
+            let mut w = self.0.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if !w.iter().any(|x| x.will_wake(cx.waker())) {
+                w.push(cx.waker().clone());
+            }
+            drop(w);
+            // Triggered between the check and the registration: do not miss it.
+            if self.is_triggered() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown")
+            .field("triggered", &self.is_triggered())
+            .finish()
+    }
+}
+
+/// Runs one ring per thread, each serving its own `SO_REUSEPORT` listener on one address; see
+/// [`PerCore::serve`].
+///
+/// ```
+/// use safer_ring::PerCore;
+/// let running = PerCore::new(2).serve("127.0.0.1:0".parse()?, |ring, listener, stop| async move {
+///     let r = ring.clone();
+///     let acceptor = ring.spawn(async move {
+///         while let Ok((_conn, _peer)) = r.accept(&listener).await {
+///             // serve `_conn` in a task of its own
+///         }
+///     });
+///     stop.wait().await; // then stop accepting; the ring's drop ends what is left
+///     acceptor.abort();
+/// })?;
+/// std::net::TcpStream::connect(running.local_addr())?;
+/// running.shutdown();
+/// running.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PerCore {
+    threads: usize,
+    pin: bool,
+    config: SaferRingConfig,
+}
+
+/// Threads started by [`PerCore::serve`].
+#[derive(Debug)]
+pub struct Running {
+    threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
+    shutdown: Shutdown,
+    addr: SocketAddr,
+}
+
+impl PerCore {
+    /// `threads` rings on as many threads (0 means one per available CPU).
+    pub fn new(threads: usize) -> PerCore {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        PerCore {
+            threads,
+            pin: false,
+            config: SaferRingConfig::default(),
+        }
+    }
+
+    /// Pins thread `i` to CPU `i` (modulo the CPUs available), so a ring's thread stays near its
+    /// data. Off by default.
+    pub fn pin_threads(mut self, on: bool) -> PerCore {
+        self.pin = on;
+        self
+    }
+
+    /// The configuration of every ring.
+    pub fn config(mut self, config: SaferRingConfig) -> PerCore {
+        self.config = config;
+        self
+    }
+
+    /// Binds one `SO_REUSEPORT` listener per thread on `addr` (port 0: the first one's port is
+    /// used by all), starts the threads, and runs `serve(ring, listener, shutdown)` on each
+    /// ring until it returns. `serve` should return when `shutdown.wait()` completes.
+    ///
+    /// # Errors
+    /// Binding a listener or setting its options failed (nothing is left running); a thread's
+    /// ring setup failing is reported by [`Running::join`].
+    pub fn serve<F, Fut>(self, addr: SocketAddr, serve: F) -> io::Result<Running>
+    where
+        F: Fn(RingRef, TcpListener, Shutdown) -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let mut listeners = Vec::with_capacity(self.threads);
+        let mut addr = addr;
+        for _ in 0..self.threads {
+            let l = reuse_port_listener(addr)?;
+            addr = l.local_addr()?;
+            listeners.push(l);
+        }
+        let shutdown = Shutdown::new();
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, listener)| {
+                let (serve, stop, config) = (serve.clone(), shutdown.clone(), self.config.clone());
+                let pin = self.pin.then_some(i % cpus);
+                std::thread::Builder::new()
+                    .name(format!("safer-ring-{i}"))
+                    .spawn(move || {
+                        if let Some(cpu) = pin {
+                            crate::backend::sys::pin_current_thread(cpu)?;
+                        }
+                        let ring = Ring::with_config(config).map_err(io::Error::from)?;
+                        let listener = TcpListener::from(listener);
+                        ring.prepare(&listener.fd)?;
+                        ring.block_on(serve(ring.clone(), listener, stop));
+                        Ok(())
+                    })
+            })
+            .collect::<io::Result<Vec<_>>>();
+        let threads = match threads {
+            Ok(t) => t,
+            Err(e) => {
+                shutdown.trigger();
+                return Err(e);
+            }
+        };
+        Ok(Running {
+            threads,
+            shutdown,
+            addr,
+        })
+    }
+}
+
+/// A listening socket with SO_REUSEADDR and SO_REUSEPORT, backlog 1024.
+fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+impl Running {
+    /// The address every thread listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The signal the threads' `serve` futures wait on.
+    pub fn shutdown_signal(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Asks every thread to stop (triggers the shared [`Shutdown`]).
+    pub fn shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Waits for every thread; the first error (a ring that could not be set up, a thread
+    /// that panicked) if any.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn join(self) -> io::Result<()> {
+        let mut first = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")));
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+}
