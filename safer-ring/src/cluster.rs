@@ -140,8 +140,8 @@ impl PerCore {
     /// ring until it returns. `serve` should return when `shutdown.wait()` completes.
     ///
     /// # Errors
-    /// Binding a listener or setting its options failed (nothing is left running); a thread's
-    /// ring setup failing is reported by [`Running::join`].
+    /// Binding a listener or setting its options failed, or a thread could not set up its ring
+    /// (then the others are stopped): nothing is left running.
     pub fn serve<F, Fut>(self, addr: SocketAddr, serve: F) -> io::Result<Running>
     where
         F: Fn(RingRef, TcpListener, Shutdown) -> Fut + Send + Clone + 'static,
@@ -156,33 +156,61 @@ impl PerCore {
         }
         let shutdown = Shutdown::new();
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let threads = listeners
-            .into_iter()
-            .enumerate()
-            .map(|(i, listener)| {
-                let (serve, stop, config) = (serve.clone(), shutdown.clone(), self.config.clone());
-                let pin = self.pin.then_some(i % cpus);
-                std::thread::Builder::new()
-                    .name(format!("safer-ring-{i}"))
-                    .spawn(move || {
+        let (ready_tx, ready) = std::sync::mpsc::channel::<io::Result<()>>();
+        let mut threads = Vec::with_capacity(listeners.len());
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let (serve, stop, config) = (serve.clone(), shutdown.clone(), self.config.clone());
+            let pin = self.pin.then_some(i % cpus);
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("safer-ring-{i}"))
+                .spawn(move || {
+                    let setup = (|| -> io::Result<_> {
                         if let Some(cpu) = pin {
                             crate::backend::sys::pin_current_thread(cpu)?;
                         }
                         let ring = Ring::with_config(config).map_err(io::Error::from)?;
                         let listener = TcpListener::from(listener);
                         ring.prepare(&listener.fd)?;
-                        ring.block_on(serve(ring.clone(), listener, stop));
-                        Ok(())
-                    })
-            })
-            .collect::<io::Result<Vec<_>>>();
-        let threads = match threads {
-            Ok(t) => t,
-            Err(e) => {
-                shutdown.trigger();
-                return Err(e);
+                        Ok((ring, listener))
+                    })();
+                    let (ring, listener) = match setup {
+                        Ok(v) => {
+                            let _ = ready.send(Ok(()));
+                            v
+                        }
+                        Err(e) => {
+                            let copy = io::Error::new(e.kind(), e.to_string());
+                            let _ = ready.send(Err(copy));
+                            return Err(e);
+                        }
+                    };
+                    ring.block_on(serve(ring.clone(), listener, stop));
+                    Ok(())
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shutdown.trigger();
+                    return Err(e);
+                }
             }
-        };
+        }
+        drop(ready_tx);
+        // Running means every ring is up: a thread whose setup failed stops them all.
+        for _ in 0..threads.len() {
+            match ready.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    shutdown.trigger();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(e);
+                }
+                Err(_) => break, // a thread panicked before reporting: join reports it
+            }
+        }
         Ok(Running {
             threads,
             shutdown,

@@ -226,3 +226,46 @@ fn http_hello_answers_pipelined_requests_and_refuses_bad_ones() {
         );
     }
 }
+
+#[test]
+fn http_hello_shuts_down_gracefully_on_sigterm() {
+    for backend in ["io_uring", "epoll"] {
+        let Some((mut server, addr)) = start("http_hello", backend, &["--threads", "2"]) else {
+            continue;
+        };
+        // A request under way when the signal comes.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // SAFETY: kill takes no pointers; the pid is our child's.
+        let killed = unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
+        assert_eq!(killed, 0);
+        std::thread::sleep(Duration::from_millis(200));
+        // No longer accepting.
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "{backend}: still accepting after SIGTERM"
+        );
+        // The open connection finishes its request.
+        c.write_all(b"Connection: close\r\n\r\n").unwrap();
+        let got = read_until_close(&mut c);
+        assert!(
+            got.starts_with(b"HTTP/1.1 200 OK"),
+            "{backend}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        // Then the process exits, well before the 5 s grace period.
+        let t = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = server.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(3),
+                "{backend}: did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(status.success(), "{backend}: {status}");
+    }
+}

@@ -28,15 +28,20 @@ pub fn parse(default_addr: &str) -> Result<Args, String> {
     Ok(args)
 }
 
-pub fn ring(backend: BackendKind, entries: u32) -> Ring {
+/// The configuration for `backend` (`auto` leaves the choice to SAFER_RING_BACKEND, then
+/// io_uring-if-it-works).
+pub fn config(backend: BackendKind, entries: u32) -> SaferRingConfig {
     let cfg = SaferRingConfig::default().entries(entries);
-    // `auto` leaves the choice to SAFER_RING_BACKEND, then io_uring-if-it-works.
-    let cfg = if backend == BackendKind::Auto {
+    if backend == BackendKind::Auto {
         cfg
     } else {
         cfg.backend(backend)
-    };
-    match Ring::with_config(cfg) {
+    }
+}
+
+#[allow(dead_code)] // http_hello builds its rings through PerCore
+pub fn ring(backend: BackendKind, entries: u32) -> Ring {
+    match Ring::with_config(config(backend, entries)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
