@@ -5,42 +5,65 @@
 //! anywhere else (tokio), operations are never held back.
 
 use std::cell::Cell;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 /// Operations per task poll (tokio uses the same figure).
 pub(crate) const BUDGET: u32 = 128;
 
 thread_local! {
-    static LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// Units left, and the data pointer of the polled task's waker: only ops polled with that
+    /// waker are held back, so a future the task polls by hand (a `Waker::noop` loop, another
+    /// executor nested in the task) is never told to yield to a scheduler that is not its own.
+    static LEFT: Cell<Option<(u32, *const ())>> = const { Cell::new(None) };
 }
 
-/// Runs one poll of a task (`f`) with a fresh budget.
-pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u32>);
+/// Runs one poll of a task (`f`), woken through `waker`, with a fresh budget.
+pub(crate) fn with_budget<R>(waker: &Waker, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<(u32, *const ())>);
     impl Drop for Restore {
         fn drop(&mut self) {
             LEFT.set(self.0);
         }
     }
-    let _restore = Restore(LEFT.replace(Some(BUDGET)));
+    let _restore = Restore(LEFT.replace(Some((BUDGET, waker.data()))));
     f()
+}
+
+fn throttled(cx: &Context<'_>) -> Option<u32> {
+    match LEFT.get() {
+        Some((n, task)) if std::ptr::eq(task, cx.waker().data()) => Some(n),
+        _ => None,
+    }
 }
 
 /// `Ready` if the current task may complete another operation now; else wakes it and returns
 /// `Pending`, so it yields to the others once.
 #[inline]
 pub(crate) fn poll_proceed(cx: &Context<'_>) -> Poll<()> {
-    if LEFT.get() == Some(0) {
+    if throttled(cx) == Some(0) {
         cx.waker().wake_by_ref();
         return Poll::Pending;
     }
     Poll::Ready(())
 }
 
-/// An operation completed without waiting: one unit of the budget is spent.
+/// Polls `f` within the budget: yields first if it is spent, spends a unit if `f` is ready.
+pub(crate) fn counted<T>(
+    cx: &mut Context<'_>,
+    f: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+) -> Poll<T> {
+    std::task::ready!(poll_proceed(cx));
+    let r = f(cx);
+    if r.is_ready() {
+        spend(cx);
+    }
+    r
+}
+
+/// An operation completed without waiting: one unit of the task's budget is spent.
 #[inline]
-pub(crate) fn spend() {
-    if let Some(n) = LEFT.get() {
-        LEFT.set(Some(n.saturating_sub(1)));
+pub(crate) fn spend(cx: &Context<'_>) {
+    if let Some(n) = throttled(cx) {
+        LEFT.set(LEFT.get().map(|(_, task)| (n.saturating_sub(1), task)));
     }
 }

@@ -254,7 +254,9 @@ impl Executor {
                 ran = true;
                 if id == MAIN_TASK {
                     self.main.queued.store(false, Ordering::Release);
-                    let polled = super::budget::with_budget(|| fut.as_mut().poll(&mut main_cx));
+                    let polled = super::budget::with_budget(&self.main_waker, || {
+                        fut.as_mut().poll(&mut main_cx)
+                    });
                     if let Poll::Ready(v) = polled {
                         // Tasks woken in this batch stay queued for the next block_on (the
                         // guard puts them back).
@@ -293,7 +295,7 @@ impl Executor {
             }
         };
         let guard = PollGuard { exec: self, id };
-        let done = super::budget::with_budget(|| {
+        let done = super::budget::with_budget(&waker, || {
             task.as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready()
@@ -303,15 +305,21 @@ impl Executor {
         match tasks.get_mut(id) {
             // Still our entry (a running task's future is out of its slot).
             Some(t) if t.fut.is_none() => {
-                if done {
-                    tasks.remove(id);
-                } else {
+                if !done {
                     t.fut = Some(task);
+                    return;
                 }
+                tasks.remove(id);
             }
             // Dropped during its own poll (its ring went away), maybe with the key reused by
-            // a new task: `task` is dropped here, after the borrow.
+            // a new task.
             _ => {}
+        }
+        drop(tasks);
+        // A finished or aborted task's future is dropped here: its destructor is the task's
+        // own code, so its panic stays with the task (logged), like a panic in its poll.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
+            tracing::error!("a task's destructor panicked");
         }
     }
 }

@@ -281,6 +281,11 @@ fn complete(
     }
 }
 
+/// An op whose ring was dropped before the kernel finished it (the drain timed out): its
+/// memory is leaked and can never be handed back.
+#[derive(Debug)]
+pub(crate) struct Lost;
+
 /// What [`Driver::drop_op`] did with a dropped op's data.
 pub(crate) enum Dropped {
     /// Kept until the kernel finishes (a cancel was queued).
@@ -445,8 +450,10 @@ impl Driver {
     }
 
     /// The result of op `ud` if it has completed (its slot is freed), else registers `waker`.
+    /// `Err` when the ring was dropped while the kernel still had the op: it is leaked.
     #[inline]
-    pub(crate) fn poll_op(&mut self, ud: u64, waker: &Waker) -> Option<(i32, u32)> {
+    pub(crate) fn poll_op(&mut self, ud: u64, waker: &Waker) -> Result<Option<(i32, u32)>, Lost> {
+        let closed = self.closed;
         let Driver {
             slots,
             books,
@@ -462,16 +469,17 @@ impl Driver {
                     books.wakers.release(*w, later);
                     *w = new;
                 }
-                None
+                Ok(None)
             }
             Some(&mut Slot::Done { res, flags }) => {
                 slots.remove(key);
-                Some((res, flags))
+                Ok(Some((res, flags)))
             }
             // A live op's slot is never anything else (only its own drop orphans it), unless
             // the ring was dropped and its drain timed out: the op is then leaked, never
             // handed back (the kernel may still use its memory).
-            _ => None,
+            _ if closed => Err(Lost),
+            _ => Ok(None),
         }
     }
 
@@ -761,6 +769,10 @@ impl Driver {
         self.backend = AnyBackend::Closed(crate::backend::Closed(kind));
         self.closed = true;
         self.chores.2.set(true);
+        // An external loop (tokio) parked on the ring's fd must notice.
+        if let Some(w) = self.submit_waker.take() {
+            self.later.push(Later::Wake(w));
+        }
     }
 
     /// If the kernel may still use any op's memory, leaks every slot and the backend's

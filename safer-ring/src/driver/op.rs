@@ -141,11 +141,16 @@ impl<T: OpData> Future for Op<'_, T> {
         std::task::ready!(super::budget::poll_proceed(cx));
         let done = this.ring.driver().poll_op(this.ud, cx.waker());
         match done {
-            None => Poll::Pending,
-            Some((res, flags)) => {
-                super::budget::spend();
+            Ok(None) => Poll::Pending,
+            Ok(Some((res, flags))) => {
+                super::budget::spend(cx);
                 Poll::Ready(this.finish(res, flags))
             }
+            Err(super::Lost) => panic!(
+                "safer-ring: the ring was dropped while this operation was in flight and the \
+                 kernel did not finish it within drain_timeout; its buffer is leaked, not \
+                 handed back"
+            ),
         }
     }
 }

@@ -193,6 +193,10 @@ impl<T> Shared<T> {
             if let Err(JoinError::Panicked(p)) = &r {
                 tracing::error!(panic = panic_message(&**p), "a detached task panicked");
             }
+            // Nobody takes the output: dropping it is the task's own code; its panic stays here.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(r))).is_err() {
+                tracing::error!("dropping a detached task's output panicked");
+            }
             return;
         }
         *self.result.borrow_mut() = Some(r);

@@ -172,7 +172,7 @@ impl Stream for AcceptStream<'_> {
                         }
                         this.ring
                             .record(Feature::MultiShotAccept, Path::Native, took);
-                        budget::spend();
+                        budget::spend(cx);
                         return Poll::Ready(Some(Ok(this.stream_from(res))));
                     }
                     let first = *accepted == 0;

@@ -34,6 +34,8 @@ pub(super) enum Next {
     Message(Message),
     /// A natively passed fd, still a registered file: install it first.
     Slot(u32),
+    /// The ring was dropped: no message will come.
+    Closed,
 }
 
 #[derive(Default)]
@@ -204,12 +206,19 @@ impl Mailbox {
 
     /// The ring is going: refuse further messages and close the fds still queued.
     pub(crate) fn close(&self) {
-        let queue = {
+        let (queue, waiters) = {
             let mut inbox = self.lock();
             inbox.closed = true;
-            std::mem::take(&mut inbox.queue)
+            (
+                std::mem::take(&mut inbox.queue),
+                std::mem::take(&mut inbox.wakers),
+            )
         };
         drop(queue);
+        // Receivers waiting elsewhere (another ring, tokio) learn that nothing will come.
+        for w in waiters {
+            w.wake();
+        }
     }
 
     /// Whether the ring behind this mailbox was dropped.
@@ -220,6 +229,9 @@ impl Mailbox {
     /// The next message in sending order; pending while the first is an fd still on its way.
     pub(super) fn take(&self, cx: &mut Context<'_>) -> Poll<Next> {
         let mut inbox = self.lock();
+        if inbox.closed {
+            return Poll::Ready(Next::Closed);
+        }
         match inbox.queue.front() {
             Some(Entry::Ready(_)) => {
                 let Some(Entry::Ready(m)) = inbox.queue.pop_front() else {

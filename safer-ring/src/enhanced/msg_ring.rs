@@ -196,18 +196,20 @@ impl RingRef {
     /// The next message posted to this ring through a [`RingHandle`], in sending order.
     ///
     /// Cancel-safe: dropping the future loses no message.
+    ///
+    /// # Panics
+    /// When the owning [`Ring`](crate::Ring) is dropped (also while waiting): no message can
+    /// come any more, as with [`RingRef::block_on`].
     pub async fn next_message(&self) -> Message {
         let mailbox = self.mailbox();
         loop {
-            let next = std::future::poll_fn(|cx| {
-                std::task::ready!(budget::poll_proceed(cx));
-                mailbox.take(cx).map(|m| {
-                    budget::spend();
-                    m
-                })
-            });
+            let next = std::future::poll_fn(|cx| budget::counted(cx, |cx| mailbox.take(cx)));
             match next.await {
                 Next::Message(m) => return m,
+                Next::Closed => panic!(
+                    "RingRef::next_message: the ring was dropped (its owning Ring is gone); no \
+                     message will come"
+                ),
                 Next::Slot(slot) => {
                     let start = Instant::now();
                     let install = Install {

@@ -65,7 +65,16 @@ impl RingRef {
             let mut st = multi.state();
             if let Some(a) = st.as_ref() {
                 if ring_gone_for(&a.ring) {
-                    *st = None; // its ring was dropped, and took the op and buffers with it
+                    // Its ring was dropped, and took the op and the buffers it filled with it:
+                    // say so once rather than go on as if the stream were whole.
+                    let armed = a.ud.is_some() || a.leftover.is_some();
+                    *st = None;
+                    if armed {
+                        return Err(io::Error::other(
+                            "recv_enhanced: the ring this socket's multishot recv was armed on \
+                             was dropped; bytes it had received and not handed out are lost",
+                        ));
+                    }
                 } else if !same_ring(&a.ring, &chores) {
                     return Err(other_ring());
                 }
@@ -73,64 +82,64 @@ impl RingRef {
         }
         let mut spare = Spare::new(buf);
         std::future::poll_fn(|cx| {
-            std::task::ready!(budget::poll_proceed(cx));
-            let mut d = self.driver();
-            let mut st = multi.state();
-            let a = st.get_or_insert_with(|| Armed {
-                ring: Rc::downgrade(&chores),
-                ud: None,
-                leftover: None,
-            });
-            // A chunk larger than the caller's buffer: hand out the rest first.
-            if let Some((bid, off, len)) = a.leftover {
-                let n = spare.write(d.chunk(bid, off, len));
-                if off as usize + n >= len as usize || n == 0 {
-                    d.recycle_buffer(bid);
-                    a.leftover = None;
-                } else {
-                    a.leftover = Some((bid, off + n as u32, len));
-                }
-                return Poll::Ready(Ok(()));
-            }
-            loop {
-                let ud = match a.ud {
-                    Some(ud) => ud,
-                    None => {
-                        let ud = d.push_multishot(MultiKind::Recv { bgid }, fd, cx.waker())?;
-                        a.ud = Some(ud);
-                        ud
+            budget::counted(cx, |cx| {
+                let mut d = self.driver();
+                let mut st = multi.state();
+                let a = st.get_or_insert_with(|| Armed {
+                    ring: Rc::downgrade(&chores),
+                    ud: None,
+                    leftover: None,
+                });
+                // A chunk larger than the caller's buffer: hand out the rest first.
+                if let Some((bid, off, len)) = a.leftover {
+                    let n = spare.write(d.chunk(bid, off, len));
+                    if off as usize + n >= len as usize || n == 0 {
+                        d.recycle_buffer(bid);
+                        a.leftover = None;
+                    } else {
+                        a.leftover = Some((bid, off + n as u32, len));
                     }
-                };
-                let (res, flags) = match d.next_multishot(ud, cx.waker()) {
-                    MultiNext::Item { res, flags, last } => {
-                        if last {
-                            a.ud = None;
+                    return Poll::Ready(Ok(()));
+                }
+                loop {
+                    let ud = match a.ud {
+                        Some(ud) => ud,
+                        None => {
+                            let ud = d.push_multishot(MultiKind::Recv { bgid }, fd, cx.waker())?;
+                            a.ud = Some(ud);
+                            ud
                         }
-                        (res, flags)
+                    };
+                    let (res, flags) = match d.next_multishot(ud, cx.waker()) {
+                        MultiNext::Item { res, flags, last } => {
+                            if last {
+                                a.ud = None;
+                            }
+                            (res, flags)
+                        }
+                        MultiNext::Ended => {
+                            a.ud = None;
+                            continue; // ended (EOF handled below, or overflow): re-arm
+                        }
+                        MultiNext::Pending => return Poll::Pending,
+                    };
+                    if res < 0 {
+                        return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
                     }
-                    MultiNext::Ended => {
-                        a.ud = None;
-                        continue; // ended (EOF handled below, or overflow): re-arm
+                    let Some(bid) = buffer_id(flags).filter(|_| res > 0) else {
+                        return Poll::Ready(Ok(())); // EOF
+                    };
+                    let n = spare.write(d.chunk(bid, 0, res as u32));
+                    if n < res as usize {
+                        a.leftover = Some((bid, n as u32, res as u32));
+                    } else {
+                        d.recycle_buffer(bid);
                     }
-                    MultiNext::Pending => return Poll::Pending,
-                };
-                if res < 0 {
-                    return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
+                    return Poll::Ready(Ok(()));
                 }
-                let Some(bid) = buffer_id(flags).filter(|_| res > 0) else {
-                    return Poll::Ready(Ok(())); // EOF
-                };
-                let n = spare.write(d.chunk(bid, 0, res as u32));
-                if n < res as usize {
-                    a.leftover = Some((bid, n as u32, res as u32));
-                } else {
-                    d.recycle_buffer(bid);
-                }
-                return Poll::Ready(Ok(()));
-            }
+            })
         })
         .await?;
-        budget::spend();
         Ok(spare.commit())
     }
 }
@@ -203,6 +212,11 @@ impl RingRef {
                         d.recycle_buffer(bid);
                     }
                     let copied = spare.commit();
+                    if copied < (n as usize).min(cap) {
+                        // The ring was dropped after the kernel filled its buffer: those bytes
+                        // are gone, which is not an end of file.
+                        return (Err(crate::driver::ring_gone()), buf);
+                    }
                     self.record(Feature::BufferRings, Path::Native, start.elapsed());
                     return (Ok(copied), buf);
                 }

@@ -100,7 +100,8 @@ impl RingRef {
         .await
     }
 
-    /// A stream of ticks every `period`, the first at once; see [`Interval`].
+    /// A stream of ticks every `period` (at most about 136 years), the first at once; see
+    /// [`Interval`].
     ///
     /// # Errors
     /// `InvalidInput` for a zero period.
@@ -114,7 +115,8 @@ impl RingRef {
         Ok(Interval {
             ring: self,
             next: Instant::now(),
-            period,
+            // Like every timer here, clamped (about 136 years): deadlines never overflow.
+            period: period.min(crate::backend::MAX_TIMEOUT),
             missed: MissedTicks::Burst,
         })
     }
