@@ -71,6 +71,10 @@ fn a_socket_outlives_its_dropped_ring() {
     let Some(a) = common::ring(safer_ring::BackendKind::IoUring) else {
         return;
     };
+    if !a.uses_native(safer_ring::Feature::MultiShotRecv) {
+        eprintln!("SKIP: no native multishot recv here (nothing is armed on the socket)");
+        return;
+    }
     let b = common::ring(safer_ring::BackendKind::IoUring).unwrap();
     let (x, y) = a.unix_pair().unwrap();
     std::io::Write::write_all(&mut std::fs::File::from(y.into_owned_fd().unwrap()), b"one")
