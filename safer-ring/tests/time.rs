@@ -93,6 +93,8 @@ fn after_missing(ring: &safer_ring::Ring, missed: MissedTicks) -> Vec<Duration> 
     })
 }
 
+// The instants are exact where the behaviour fixes them; where they depend on how late a tick
+// fired (slow machines, emulated kernels), the rule is checked instead of one value.
 backend_test!(interval_missed_ticks_burst_delay_skip, |ring| {
     // Burst: the missed ticks (10, 20, 30) fire at once, on the original schedule.
     assert_eq!(
@@ -102,10 +104,12 @@ backend_test!(interval_missed_ticks_burst_delay_skip, |ring| {
     // Delay: the late tick fires, then the schedule restarts a period after it.
     let d = after_missing(&ring, MissedTicks::Delay);
     assert_eq!(d[0], 10 * MS);
-    assert!(d[1] >= 45 * MS && d[2] - d[1] == 10 * MS, "{d:?}");
-    // Skip: the late tick fires, then the next multiple of the period (40, 50).
-    assert_eq!(
-        after_missing(&ring, MissedTicks::Skip),
-        vec![10 * MS, 40 * MS, 50 * MS]
-    );
+    assert!(d[1] >= 45 * MS && d[2] >= d[1] + 10 * MS, "{d:?}");
+    // Skip: the late tick fires, then the next multiples of the period after "now" (40, 50
+    // when it fired before 40 ms): never a burst, always on the original grid.
+    let s = after_missing(&ring, MissedTicks::Skip);
+    assert_eq!(s[0], 10 * MS);
+    let on_grid = |d: Duration| d.as_nanos().is_multiple_of((10 * MS).as_nanos());
+    assert!(s[1] >= 40 * MS && on_grid(s[1]) && on_grid(s[2]), "{s:?}");
+    assert!(s[2] > s[1], "{s:?}");
 });
