@@ -11,6 +11,17 @@ use std::time::{Duration, Instant};
 
 const TOTAL: usize = 8 << 20;
 
+/// The worst lateness of a 1 ms timer, looped until `done`.
+async fn timer_lateness(ring: &safer_ring::RingRef, done: &Cell<bool>) -> Duration {
+    let mut worst = Duration::ZERO;
+    while !done.get() {
+        let t = Instant::now();
+        ring.sleep(Duration::from_millis(1)).await.unwrap();
+        worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+    }
+    worst
+}
+
 /// The lateness allowed: generous natively; the kernel matrix runs under QEMU's emulation.
 fn bound() -> Duration {
     if std::env::var_os("SAFER_RING_IN_MATRIX").is_some() {
@@ -46,12 +57,7 @@ backend_test!(a_busy_reader_cannot_starve_a_timer, |ring| {
         d.set(true);
     });
     let worst = ring.block_on(async {
-        let mut worst = Duration::ZERO;
-        while !done.get() {
-            let t = Instant::now();
-            ring.sleep(Duration::from_millis(1)).await.unwrap();
-            worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
-        }
+        let worst = timer_lateness(&ring, &done).await;
         reader.await.unwrap();
         worst
     });
@@ -91,12 +97,7 @@ backend_test!(a_backlog_of_messages_cannot_starve_a_timer, |ring| {
         d.set(true);
     });
     let worst = ring.block_on(async {
-        let mut worst = Duration::ZERO;
-        while !done.get() {
-            let t = Instant::now();
-            ring.sleep(Duration::from_millis(1)).await.unwrap();
-            worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
-        }
+        let worst = timer_lateness(&ring, &done).await;
         receiver.await.unwrap();
         worst
     });

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use safer_ring::{BackendKind, IoBuf, IoBufMut, Ring, SaferRingConfig};
+use safer_ring::{BackendKind, Ring, SaferRingConfig};
 use soundness_util::*;
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -100,39 +100,6 @@ backend_test!(block_on_inside_block_on_panics, |ring| {
     );
 });
 
-/// A buffer whose destructor panics.
-struct PanicsOnDrop(Vec<u8>);
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("attack: buffer destructor panics");
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap memory is stable until drop.
-unsafe impl IoBuf for PanicsOnDrop {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.capacity()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for PanicsOnDrop {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, len: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.0.set_len(len) }
-    }
-}
-
 // Defect 6(d): user code panics during a reap (here the destructor of an orphaned op's buffer,
 // run when its cancellation completes; `soundness_reentrancy::panicking_waker_loses_no_completion`
 // does the same with a waker). Correct: the completions of other ops reaped in the same batch
@@ -140,7 +107,10 @@ unsafe impl IoBufMut for PanicsOnDrop {
 backend_test!(panicking_orphan_buffer_loses_no_completion, |ring| {
     let (dr, _dw) = ring.pipe().unwrap();
     let pipes: Vec<_> = (0..3).map(|_| ring.pipe().unwrap()).collect();
-    let mut d = ring.read(&dr, PanicsOnDrop(vec![0u8; 64]));
+    let mut d = ring.read(
+        &dr,
+        OnDropBuf(vec![0u8; 64], || panic!("attack: buffer destructor panics")),
+    );
     assert!(poll_once(&mut d).is_pending());
     let mut us: Vec<_> = pipes
         .iter()

@@ -8,7 +8,7 @@ mod soundness_util;
 use std::io::Write;
 use std::time::Duration;
 
-use safer_ring::{IoBuf, IoBufMut, Message, SaferRingConfig, SubmitPolicy};
+use safer_ring::{Message, SaferRingConfig, SubmitPolicy};
 use soundness_util::*;
 
 /// Drives the ring until a waker/destructor has dropped the victim (bounded); returns the
@@ -98,39 +98,6 @@ backend_test!(panicking_waker_loses_no_completion, |ring| {
     );
 });
 
-/// A buffer whose destructor drops the victim op.
-struct DropsVictim(Vec<u8>);
-
-impl Drop for DropsVictim {
-    fn drop(&mut self) {
-        drop_victim();
-    }
-}
-
-// SAFETY: delegates to the Vec, whose heap memory is stable until drop.
-unsafe impl IoBuf for DropsVictim {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.capacity()
-    }
-}
-
-// SAFETY: as above.
-unsafe impl IoBufMut for DropsVictim {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, len: usize) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.0.set_len(len) }
-    }
-}
-
 // Defect 1(b): an orphaned op's buffer is dropped by the ring when the (cancelled) op
 // completes, inside the reap; its destructor drops another in-flight op V.
 // Correct: V is orphaned, no kernel write into freed memory.
@@ -138,10 +105,10 @@ backend_test!(orphan_buffer_drop_drops_in_flight_op, |ring| {
     let ring = leak(ring);
     let (_vr, vw) = park_victim(ring);
     let (dr, _dw) = ring.pipe().unwrap();
-    let mut d = ring.read(&dr, DropsVictim(vec![0u8; 64]));
+    let mut d = ring.read(&dr, OnDropBuf(vec![0u8; 64], drop_victim));
     assert!(poll_once(&mut d).is_pending());
     ring.poll_completions().unwrap();
-    drop(d); // orphaned: the ring drops DropsVictim when the cancelled read completes
+    drop(d); // orphaned: the ring drops the buffer (and the victim) when the cancelled read completes
     let panics = drive_until_victim_dropped(ring);
     let hits = uaf_probe(ring, &vw);
     assert_no_uaf(hits, &panics, "orphan buffer destructor drops op");

@@ -9,8 +9,7 @@ mod soundness_util;
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::sync::Arc;
-use std::task::{Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 // R1 lives in review_shutdown_panic.rs (its own binary: tracing's callsite cache is global).
@@ -23,16 +22,6 @@ use soundness_util::*;
 // ordinary borrow, which may be `poll_op` of an op that just completed: its completion is
 // taken out of the slab and lost with the unwind.
 // ---------------------------------------------------------------------------------------------
-
-struct PanicOnDrop;
-impl Wake for PanicOnDrop {
-    fn wake(self: Arc<Self>) {}
-}
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("attack: this waker's Drop panics");
-    }
-}
 
 backend_test!(r2_stored_panic_loses_a_completion, |ring| {
     // B: a read whose completion is reaped but not yet taken.
@@ -47,12 +36,7 @@ backend_test!(r2_stored_panic_loses_a_completion, |ring| {
     }
     // X: an in-flight op whose waker's last reference is the ring's; dropping X makes the
     // ring drop that waker (inside Op::drop: the panic is kept for the next borrow).
-    let (xr, _xw) = ring.pipe().unwrap();
-    let mut x = ring.read(&xr, Vec::with_capacity(16));
-    let w = Waker::from(Arc::new(PanicOnDrop));
-    assert!(poll_with(&mut x, &w).is_pending());
-    drop(w);
-    drop(x);
+    keep_a_panic(&ring);
     // Polling B re-raises the kept panic (the user's own panic: fine) ...
     let first = caught(|| poll_once(&mut b).map(|(r, buf)| (r.ok(), buf)));
     eprintln!("first poll of B: {first:?}");
@@ -166,12 +150,7 @@ fn r2b_stored_panic_loses_an_accepted_connection() {
         ring.poll_completions().unwrap();
         std::thread::sleep(Duration::from_millis(2));
     }
-    let (xr, _xw) = ring.pipe().unwrap();
-    let mut x = ring.read(&xr, Vec::with_capacity(16));
-    let w = Waker::from(Arc::new(PanicOnDrop));
-    assert!(poll_with(&mut x, &w).is_pending());
-    drop(w);
-    drop(x);
+    keep_a_panic(&ring);
     let first = caught(|| poll_next_with(&mut stream, Waker::noop()).is_ready());
     eprintln!("first poll of the stream: {first:?}");
     let mut got = matches!(first, Ok(true));

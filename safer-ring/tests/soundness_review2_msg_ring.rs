@@ -10,23 +10,12 @@ use std::future::Future;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::mpsc;
-use std::task::{Poll, Wake, Waker};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use safer_ring::{BackendKind, Feature, Message, Ring, RingHandle};
 use soundness_util::*;
-
-struct PanicOnDrop;
-impl Wake for PanicOnDrop {
-    fn wake(self: Arc<Self>) {}
-}
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("attack: this waker's Drop panics");
-    }
-}
 
 /// A later sender's result: delivered, or `BrokenPipe` because an earlier message already woke
 /// the receiver, which took it and dropped its ring.
@@ -34,18 +23,6 @@ fn sent_or_receiver_done(r: std::io::Result<()>) {
     if let Err(e) = r {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
     }
-}
-
-/// Leaves a panic kept in `ring`'s driver (as in soundness_review R2): an in-flight op whose
-/// waker's last reference is the ring's is dropped; the waker's Drop panics inside Op::drop,
-/// which keeps it for the next borrow.
-fn keep_a_panic(ring: &Ring) {
-    let (xr, _xw) = ring.pipe().unwrap();
-    let mut x = ring.read(&xr, Vec::with_capacity(16));
-    let w = Waker::from(Arc::new(PanicOnDrop));
-    assert!(poll_with(&mut x, &w).is_pending());
-    drop(w);
-    drop(x);
 }
 
 /// `fut` raced against a ring sleep of `limit`; the sleep is polled first, so a message that

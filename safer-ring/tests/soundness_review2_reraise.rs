@@ -7,21 +7,11 @@ mod soundness_util;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::task::{Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use safer_ring::{Feature, Ring};
 use soundness_util::*;
-
-struct PanicOnDrop;
-impl Wake for PanicOnDrop {
-    fn wake(self: Arc<Self>) {}
-}
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        panic!("attack: this waker's Drop panics");
-    }
-}
 
 /// Leaves user code QUEUED (not yet run) in `ring`'s driver: an in-flight op whose waker's
 /// last reference is the ring's is dropped while a panic unwinds (a task panicking with ops

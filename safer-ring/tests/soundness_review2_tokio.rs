@@ -19,12 +19,7 @@ fn on_tokio(kind: BackendKind, body: impl AsyncFnOnce(Rc<Ring>) -> Result<(), St
         return;
     };
     let ring = Rc::new(ring);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    let r = local.block_on(&rt, async {
+    let r = on_local_tokio(async {
         // The documented pattern (tests/tokio_driver.rs, drive_on_tokio's docs).
         let driver = ring.clone();
         tokio::task::spawn_local(async move { driver.drive_on_tokio().await.unwrap() });

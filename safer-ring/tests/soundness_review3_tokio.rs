@@ -22,12 +22,7 @@ fn drive_on_tokio_notices_ring_drop_when_idle() {
             let Some(ring) = common::ring_with(SaferRingConfig::for_tokio().backend(kind)) else {
                 return Ok(());
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async move {
+            on_local_tokio(async move {
                 let r = ring.clone();
                 let drv = tokio::task::spawn_local(async move { r.drive_on_tokio().await });
                 ring.nop().await.unwrap(); // the drive task runs and parks
@@ -57,12 +52,7 @@ fn drive_on_tokio_with_op_in_flight_across_drop() {
             let Some(ring) = common::ring_with(SaferRingConfig::for_tokio().backend(kind)) else {
                 return Ok(());
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async move {
+            on_local_tokio(async move {
                 let r = ring.clone();
                 let drv = tokio::task::spawn_local(async move { r.drive_on_tokio().await });
                 let rr = ring.clone();

@@ -78,7 +78,7 @@ const CQE_F_BUFFER: u32 = 1 << 0;
 const CQE_F_MORE: u32 = 1 << 1;
 
 /// Whether a completion says more will follow for the same multishot op.
-pub(crate) fn more(flags: u32) -> bool {
+fn more(flags: u32) -> bool {
     flags & CQE_F_MORE != 0
 }
 
@@ -139,27 +139,29 @@ pub(crate) enum Chore {
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
 /// multishot op on it (they hold a `Weak`, so a dropped ring is noticed too).
 #[derive(Default)]
-pub(crate) struct ChoreQueue(
-    RefCell<Vec<Chore>>,
-    std::cell::Cell<bool>,
+pub(crate) struct ChoreQueue {
+    queue: RefCell<Vec<Chore>>,
     /// The ring was dropped (its state may live on behind `RingRef`s): armed state naming it
     /// is stale.
-    std::cell::Cell<bool>,
-);
+    closed: std::cell::Cell<bool>,
+}
 
 pub(crate) type Chores = Rc<ChoreQueue>;
 
 impl ChoreQueue {
     pub(crate) fn is_closed(&self) -> bool {
-        self.2.get()
+        self.closed.get()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.try_borrow().is_ok_and(|q| q.is_empty())
     }
 
     /// Queues a chore; if the queue is busy (never, in practice) the chore is dropped, which
     /// leaks a registration or keeps an op armed until the ring drops, never frees.
     pub(crate) fn push(&self, chore: Chore) {
-        if let Ok(mut q) = self.0.try_borrow_mut() {
+        if let Ok(mut q) = self.queue.try_borrow_mut() {
             q.push(chore);
-            self.1.set(true);
         }
     }
 }
@@ -620,15 +622,14 @@ impl Driver {
     /// Does the work drop hooks and orphaned completions left (see [`Chore`]).
     #[inline]
     pub(crate) fn do_chores(&mut self) {
-        if self.chores.1.get() {
+        if !self.chores.is_empty() {
             self.do_chores_now();
         }
     }
 
     #[cold]
     fn do_chores_now(&mut self) {
-        self.chores.1.set(false);
-        let chores = match self.chores.0.try_borrow_mut() {
+        let chores = match self.chores.queue.try_borrow_mut() {
             Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
             _ => return,
         };
@@ -697,8 +698,6 @@ impl Driver {
                 break;
             }
         }
-        // Orphans completed in this reap may have left chores (a staged fd's slot to empty).
-        self.do_chores();
         Ok(())
     }
 
@@ -768,7 +767,7 @@ impl Driver {
         let kind = self.backend.kind();
         self.backend = AnyBackend::Closed(crate::backend::Closed(kind));
         self.closed = true;
-        self.chores.2.set(true);
+        self.chores.closed.set(true);
         // An external loop (tokio) parked on the ring's fd must notice.
         if let Some(w) = self.submit_waker.take() {
             self.later.push(Later::Wake(w));

@@ -196,3 +196,71 @@ pub fn panicking_waker() -> Waker {
 pub fn leak(ring: Ring) -> &'static Ring {
     Box::leak(Box::new(ring))
 }
+
+/// A waker whose `Drop` (run when its last reference goes) panics.
+pub struct PanicOnDrop;
+
+impl Wake for PanicOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("attack: this waker's Drop panics");
+    }
+}
+
+/// Leaves a panic kept in `ring`'s driver: an in-flight op whose waker's last reference is the
+/// ring's is dropped; the waker's Drop panics inside `Op::drop`, which keeps the panic.
+pub fn keep_a_panic(ring: &safer_ring::RingRef) {
+    let (xr, _xw) = ring.pipe().unwrap();
+    let mut x = ring.read(&xr, Vec::with_capacity(16));
+    let w = Waker::from(Arc::new(PanicOnDrop));
+    assert!(poll_with(&mut x, &w).is_pending());
+    drop(w);
+    drop(x);
+}
+
+/// A Vec-backed buffer (honest `IoBuf` impls) whose destructor runs `on_drop`: user code the
+/// ring runs when it drops an orphaned op's buffer.
+pub struct OnDropBuf(pub Vec<u8>, pub fn());
+
+impl Drop for OnDropBuf {
+    fn drop(&mut self) {
+        (self.1)()
+    }
+}
+
+// SAFETY: delegates to the Vec, whose heap memory is stable until drop.
+unsafe impl safer_ring::IoBuf for OnDropBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+// SAFETY: as above.
+unsafe impl safer_ring::IoBufMut for OnDropBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.set_len(len) }
+    }
+}
+
+/// Runs `fut` on a one-thread tokio runtime inside a `LocalSet` (what `drive_on_tokio` needs).
+#[cfg(feature = "tokio")]
+pub fn on_local_tokio<F: Future>(fut: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, fut)
+}
