@@ -34,7 +34,7 @@ fn min_kernel(f: Feature) -> String {
 }
 
 fn enabled(choice: &BackendChoice, f: Feature) -> bool {
-    USED_BY_RING.contains(&f) && choice.native.supports_feature(f)
+    USED_BY_RING.contains(&f) && choice.native.contains(f)
 }
 
 pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {

@@ -8,8 +8,8 @@ use safer_ring::features;
 
 fn bench(c: &mut Criterion) {
     features::detected();
-    c.bench_function("cached supports_feature", |b| {
-        b.iter(|| features::supports_feature(black_box(Feature::MultiShotAccept)))
+    c.bench_function("cached is_available", |b| {
+        b.iter(|| features::is_available(black_box(Feature::MultiShotAccept)))
     });
     c.bench_function("cold detection", |b| {
         b.iter(|| black_box(features::detect_now()))

@@ -11,7 +11,7 @@ use crate::backend::{AnyBackend, Backend, EpollBackend, IoUringBackend, SetupRep
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::driver::executor::{Executor, WakeShared};
 use crate::driver::{Driver, DriverCell, DriverRef};
-use crate::enhanced::{FeatureStats, Path, ProgressiveEnhancementConfig, Stats};
+use crate::enhanced::{FeatureStats, PathTaken, ProgressiveEnhancementConfig, Stats};
 use crate::error::{Result, SaferRingError};
 use crate::features::{self, AvailableFeatures, Feature};
 use crate::io::SharedFd;
@@ -112,7 +112,7 @@ pub struct FeatureInfo {
     /// The detection verdict and its evidence.
     pub status: features::FeatureStatus,
     /// Whether this ring's backend can offer it (io_uring: detected and not demoted).
-    pub backend_supports: bool,
+    pub backend_offers: bool,
     /// Whether this ring uses it.
     pub native: bool,
 }
@@ -167,13 +167,13 @@ impl Ring {
         let mut native = decide_native(&cfg, &info)?;
         // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
         let target_fd = match info.backend {
-            BackendKind::IoUring => crate::backend::sys::borrow_fd(backend.pollable_fd()).ok(),
+            BackendKind::IoUring => crate::backend::sys::dup_fd(backend.pollable_fd()).ok(),
             _ => None,
         };
         let mailbox = crate::enhanced::Mailbox::new(target_fd);
         let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout, mailbox);
         let mut ring_index = None;
-        if native.supports_feature(Feature::RegisteredRingFd) {
+        if native.contains(Feature::RegisteredRingFd) {
             match driver.register_ring_fd() {
                 Ok(i) => ring_index = Some(i),
                 Err(e) => {
@@ -184,19 +184,24 @@ impl Ring {
                             source: e,
                         });
                     }
-                    // Detection said yes but the kernel refused: demote, keep the plain fd.
-                    features::demote(Feature::RegisteredRingFd, &e.to_string());
+                    // Detection registered one for real, so this refusal is about this
+                    // thread or ring (e.g. the 16 slots per thread are taken): this ring
+                    // keeps the plain fd, other rings are not affected.
+                    tracing::warn!(
+                        error = %e,
+                        "registering the ring fd failed; this ring uses the plain fd"
+                    );
                     native.remove(Feature::RegisteredRingFd);
                 }
             }
         }
         let (on, off): (Vec<Feature>, Vec<Feature>) =
-            Feature::all().partition(|f| native.supports_feature(*f));
+            Feature::all().partition(|f| native.contains(*f));
         // Opt-in features the kernel has but nobody asked for: say how to get them.
         let opt_in: Vec<&str> = off
             .iter()
             .filter(|f| f.opt_in() && info.backend == BackendKind::IoUring)
-            .filter(|f| features::supports_feature(**f))
+            .filter(|f| features::is_available(**f))
             .map(|f| f.name())
             .collect();
         tracing::info!(
@@ -254,13 +259,13 @@ impl RingRef {
 
     /// Whether this ring takes the native path for `feature`.
     pub fn uses_native(&self, feature: Feature) -> bool {
-        self.0.native.get().supports_feature(feature)
+        self.0.native.get().contains(feature)
     }
 
     /// Whether the backend of this ring can offer `feature` at all (io_uring: detected and not
     /// demoted; epoll: never). [`Ring::uses_native`](crate::RingRef::uses_native) adds the configuration's say.
-    pub fn supports_feature(&self, feature: Feature) -> bool {
-        self.driver().supports_feature(feature)
+    pub fn backend_offers(&self, feature: Feature) -> bool {
+        self.driver().offers(feature)
     }
 
     /// Everything known about `feature` here: its table row, the detection verdict with its
@@ -271,7 +276,7 @@ impl RingRef {
             required: feature.required_kernel_version(),
             description: feature.description(),
             status: *features::detected().status(feature),
-            backend_supports: self.supports_feature(feature),
+            backend_offers: self.backend_offers(feature),
             native: self.uses_native(feature),
         }
     }
@@ -281,7 +286,7 @@ impl RingRef {
         self.0.stats.get(feature)
     }
 
-    pub(crate) fn record(&self, feature: Feature, path: Path, took: Duration) {
+    pub(crate) fn record(&self, feature: Feature, path: PathTaken, took: Duration) {
         self.0.stats.record(feature, path, took);
     }
 
@@ -292,12 +297,21 @@ impl RingRef {
         self.0.native.set(n);
     }
 
-    /// The kernel rejected `feature`: stop using it here and in the rest of the process.
+    /// The kernel answered EINVAL to `feature`'s native path. Where detection could not see
+    /// the feature (version table only), that is the kernel's verdict: demoted for the rest of
+    /// the process. Where a probe, flag or real call confirmed it, the refusal is about this
+    /// call or ring, so only this ring stops using it.
     pub(crate) fn demote(&self, feature: Feature, why: &str) {
-        features::demote(feature, why);
-        let mut n = self.0.native.get();
-        n.remove(feature);
-        self.0.native.set(n);
+        if features::detected().status(feature).by_detection == Some(true) {
+            tracing::warn!(
+                feature = feature.name(),
+                reason = why,
+                "kernel rejected a feature detection confirmed; this ring uses its fallback"
+            );
+        } else {
+            features::demote(feature, why);
+        }
+        self.disable_native(feature);
         self.0.stats.demoted(feature);
     }
 
@@ -406,8 +420,6 @@ impl RingRef {
     }
 }
 
-/// Which features a new ring uses natively: detected (real call > probe > flags > version),
-/// not demoted, wanted by the configuration, and for setup flags actually granted.
 /// The backend for `choice`: io_uring when it works (and, for `Auto`, serves every core
 /// operation), else epoll, with the reason.
 fn open_backend(
@@ -459,6 +471,8 @@ fn open_backend(
     }
 }
 
+/// Which features a new ring uses natively: detected (real call > probe > flags > version),
+/// not demoted, wanted by the configuration, and for setup flags actually granted.
 fn decide_native(cfg: &SaferRingConfig, info: &RingInfo) -> Result<AvailableFeatures> {
     let report = features::FeatureDetector::new()
         .use_cache(cfg.enhancement.detection_cache)

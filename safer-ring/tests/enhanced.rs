@@ -64,7 +64,7 @@ fn accept_multiple_native_where_the_kernel_has_it() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
         return;
     };
-    let native = features::supports_feature(Feature::MultiShotAccept);
+    let native = features::is_available(Feature::MultiShotAccept);
     let version = features::detected().inputs.version.unwrap();
     // The kernel decides: 5.19+ (or a backport that the probe/try saw) runs natively.
     assert_eq!(
@@ -229,7 +229,7 @@ fn multishot_accept_on_a_kernel_without_it_demotes_and_falls_back() {
     };
     if features::detected()
         .available
-        .supports_feature(Feature::MultiShotAccept)
+        .contains(Feature::MultiShotAccept)
     {
         // The host has it: nothing to reject. The same code path runs on 5.10 in the matrix.
         eprintln!("kernel has multishot accept: native path covered by the other tests");
@@ -264,7 +264,7 @@ fn strict_mode_fails_where_the_feature_is_missing() {
         .enhancement(pe);
     let have = features::detected()
         .available
-        .supports_feature(Feature::MultiShotAccept);
+        .contains(Feature::MultiShotAccept);
     match Ring::with_config(cfg) {
         Ok(r) => {
             assert!(have, "strict ring created without the feature");
@@ -301,7 +301,7 @@ fn registered_ring_fd_where_available() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
         return;
     };
-    let have = features::supports_feature(Feature::RegisteredRingFd);
+    let have = features::is_available(Feature::RegisteredRingFd);
     assert_eq!(
         ring.registered_ring_fd().is_some(),
         have,
@@ -420,7 +420,7 @@ fn send_enhanced_native_where_available() {
         return;
     };
     let native = ring.uses_native(Feature::SendZeroCopy);
-    assert_eq!(native, features::supports_feature(Feature::SendZeroCopy));
+    assert_eq!(native, features::is_available(Feature::SendZeroCopy));
     let (ring, data, back) = echo_10mb(ring);
     assert!(back == data, "10 MB echoed byte-exact");
     let s = ring.enhancement_stats(Feature::SendZeroCopy);
@@ -479,7 +479,7 @@ fn recv_enhanced_native_forced_off_and_epoll() {
     if let Some(ring) = common::ring(BackendKind::IoUring) {
         let rings = ring.uses_native(Feature::BufferRings);
         let multi = rings && ring.uses_native(Feature::MultiShotRecv);
-        assert_eq!(rings, features::supports_feature(Feature::BufferRings));
+        assert_eq!(rings, features::is_available(Feature::BufferRings));
         let (ring, data, back) = echo_recv_enhanced(ring);
         assert!(back == data, "byte-exact");
         // Tier 1: multishot recv; tier 2: one buffer-select recv per call.
@@ -582,10 +582,10 @@ fn fallback_failure_names_both_paths_and_feature_info() {
     assert_eq!(buf, [1], "buffer back");
 
     let info = ring.feature_info(Feature::SendZeroCopy);
-    assert!(info.native && info.backend_supports && info.status.available);
+    assert!(info.native && info.backend_offers && info.status.available);
     assert_eq!(info.required, safer_ring::KernelVersion::new(6, 0, 0));
     let epoll = common::ring(BackendKind::Epoll).unwrap();
-    assert!(!epoll.feature_info(Feature::SendZeroCopy).backend_supports);
+    assert!(!epoll.feature_info(Feature::SendZeroCopy).backend_offers);
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn set_features(v: &str) {
 /// SAFER_RING_FEATURES turns features off (or asks for them) for every ring of the process
 /// without a code change; an explicit configuration wish beats it.
 fn features_env() {
-    let has = |f| features::supports_feature(f);
+    let has = |f| features::is_available(f);
     let uring = || SaferRingConfig::default().backend(BackendKind::Auto);
     set_features("-MultiShotAccept, -sendzerocopy");
     let r = Ring::with_config(uring()).unwrap();

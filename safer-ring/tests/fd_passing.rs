@@ -22,8 +22,8 @@ fn opted_in() -> SaferRingConfig {
 }
 
 fn native() -> bool {
-    features::supports_feature(Feature::MsgRingSendFd)
-        && features::supports_feature(Feature::FixedFdInstall)
+    features::is_available(Feature::MsgRingSendFd)
+        && features::is_available(Feature::FixedFdInstall)
 }
 
 fn pipe() -> (std::fs::File, OwnedFd) {

@@ -15,7 +15,7 @@ fn probe_beats_version_for_backports() {
     let mut inputs = DetectionInputs::version_only(v("5.14.0-427.13.1.el9_4.x86_64"));
     inputs.opcodes = Some((0..=45).collect());
     let r = decide(inputs);
-    assert!(r.available.supports_feature(Feature::SocketOp));
+    assert!(r.available.contains(Feature::SocketOp));
     assert!(!r.status(Feature::SocketOp).by_version);
     assert_eq!(r.status(Feature::SocketOp).by_detection, Some(true));
 }
@@ -30,7 +30,7 @@ fn real_call_beats_version_for_broken_backports() {
     };
     let r = decide(inputs);
     assert!(r.status(Feature::BufferRings).by_version);
-    assert!(!r.available.supports_feature(Feature::BufferRings));
+    assert!(!r.available.contains(Feature::BufferRings));
 }
 
 #[test]
@@ -38,9 +38,9 @@ fn flags_beat_version() {
     let mut inputs = DetectionInputs::version_only(v("6.12.0"));
     inputs.feature_flags = Some(0); // a kernel that reports no features at all
     let r = decide(inputs);
-    assert!(!r.available.supports_feature(Feature::NoDrop));
+    assert!(!r.available.contains(Feature::NoDrop));
     assert!(
-        r.available.supports_feature(Feature::MultiShotAccept),
+        r.available.contains(Feature::MultiShotAccept),
         "version-only stays by version"
     );
 }
@@ -49,8 +49,8 @@ fn flags_beat_version() {
 fn without_probe_the_version_table_decides() {
     // 5.5 has no IORING_REGISTER_PROBE: probe-detected features fall back to the table.
     let r = decide(DetectionInputs::version_only(v("5.5.0")));
-    assert!(r.available.supports_feature(Feature::AsyncCancel));
-    assert!(!r.available.supports_feature(Feature::ProvidedBuffers));
+    assert!(r.available.contains(Feature::AsyncCancel));
+    assert!(!r.available.contains(Feature::ProvidedBuffers));
     assert_eq!(r.status(Feature::AsyncCancel).by_detection, None);
 }
 
@@ -59,11 +59,7 @@ fn version_gated_flag_needs_its_opcode() {
     // A "5.19" kernel whose probe lacks ACCEPT cannot do multishot accept.
     let mut inputs = DetectionInputs::version_only(v("5.19.0"));
     inputs.opcodes = Some(vec![0, 1, 2]);
-    assert!(
-        !decide(inputs)
-            .available
-            .supports_feature(Feature::MultiShotAccept)
-    );
+    assert!(!decide(inputs).available.contains(Feature::MultiShotAccept));
 }
 
 #[test]
@@ -88,15 +84,15 @@ fn host_detection_agrees_with_a_direct_probe() {
     assert_eq!(report.inputs.opcodes.as_ref(), Some(&direct));
     let p = ring.params();
     assert_eq!(
-        report.available.supports_feature(Feature::ExtArg),
+        report.available.contains(Feature::ExtArg),
         p.is_feature_ext_arg()
     );
     assert_eq!(
-        report.available.supports_feature(Feature::NoDrop),
+        report.available.contains(Feature::NoDrop),
         p.is_feature_nodrop()
     );
     assert_eq!(
-        report.available.supports_feature(Feature::SendZeroCopy),
+        report.available.contains(Feature::SendZeroCopy),
         probe.is_supported(io_uring::opcode::SendZc::CODE)
     );
     // The ring's own setup agrees with the setup-flag tries.
@@ -105,11 +101,11 @@ fn host_detection_agrees_with_a_direct_probe() {
     let s = r.info().setup.unwrap();
     assert_eq!(
         s.defer_taskrun,
-        report.available.supports_feature(Feature::DeferTaskrun)
+        report.available.contains(Feature::DeferTaskrun)
     );
     assert_eq!(
         s.coop_taskrun,
-        report.available.supports_feature(Feature::CoopTaskrun)
+        report.available.contains(Feature::CoopTaskrun)
     );
 }
 
@@ -127,7 +123,7 @@ const SPLIT_5_10_6_1: [Feature; 5] = [
 fn running_kernel_reports_what_it_should() {
     let report = features::detected();
     let version = report.inputs.version.expect("kernel version readable");
-    let has = |f| report.available.supports_feature(f);
+    let has = |f| report.available.contains(f);
     eprintln!(
         "kernel {version}: {} features, io_uring {:?}",
         report.available.len(),
@@ -210,19 +206,19 @@ fn running_kernel_reports_what_it_should() {
 #[test]
 fn demotion_sticks_and_cache_invalidates() {
     // ExtArg is not used by the ring, so demoting it cannot disturb other tests.
-    let before = features::supports_feature(Feature::ExtArg);
+    let before = features::is_available(Feature::ExtArg);
     features::demote(Feature::ExtArg, "test: kernel said EINVAL");
     assert!(features::is_demoted(Feature::ExtArg));
-    assert!(!features::supports_feature(Feature::ExtArg));
+    assert!(!features::is_available(Feature::ExtArg));
     features::invalidate();
     let again = features::detected();
     assert_eq!(
-        again.available.supports_feature(Feature::ExtArg),
+        again.available.contains(Feature::ExtArg),
         before,
         "detection itself unchanged"
     );
     assert!(
-        !features::supports_feature(Feature::ExtArg),
+        !features::is_available(Feature::ExtArg),
         "demotion survives re-detection"
     );
 }

@@ -80,7 +80,7 @@ fn ring_to_ring_native_where_available() {
         return;
     };
     check(Some(&sender), BackendKind::IoUring);
-    let native = features::supports_feature(Feature::MsgRing);
+    let native = features::is_available(Feature::MsgRing);
     let s = sender.enhancement_stats(Feature::MsgRing);
     // N data messages and the fd (queued: native fd passing is opt-in) share the doorbell path.
     assert_eq!(
@@ -162,7 +162,7 @@ fn ping_pong(kind: BackendKind, native: Option<bool>) {
     let sa = a.enhancement_stats(Feature::MsgRing);
     let used = kind == BackendKind::IoUring
         && native != Some(false)
-        && features::supports_feature(Feature::MsgRing);
+        && features::is_available(Feature::MsgRing);
     let want = if used { (ROUNDS, 0) } else { (0, ROUNDS) };
     assert_eq!((sa.native, sa.fallback), want);
     assert_eq!((sb.native, sb.fallback), want);

@@ -4,7 +4,7 @@
 //! pushed operation. Every backend must provide:
 //!
 //! - **`push`** (`unsafe`): queue one operation under a caller-chosen `user_data`. The caller
-//!   keeps the pointers inside the [`OpKind`] (and the optional [`LinkTimeout`]) valid until the
+//!   keeps the pointers inside the [`OpKind`] (and the optional [`TimeoutSpec`]) valid until the
 //!   completion for that `user_data` has been handed to `reap`'s sink; the backend may read or
 //!   write through them at any time until then. `Err(Full)` means nothing was queued: the
 //!   caller drives a turn and retries. Once `Ok`, the op is in flight until its completion,
@@ -13,8 +13,8 @@
 //!   once (with `-ECANCELED` if the cancel won); the cancel itself never produces a completion.
 //! - **`turn`**: hand queued work to the kernel and, if `wait` is set and nothing has completed
 //!   yet, block in the kernel (`io_uring_enter` / `epoll_wait`) until something does, the
-//!   wake eventfd is written, or `timeout` passes. `EBUSY` (completion queue overflow) is handled
-//!   inside: no completion is ever dropped.
+//!   wake eventfd is written, or `timeout` passes. `EBUSY`/`EAGAIN` (completion queue full) is
+//!   returned as an error: the driver reaps and calls `turn` again (no completion is dropped).
 //! - **`reap`**: move every available completion into the sink as `(user_data, res, flags)`
 //!   where `res` is a byte count / fd on success and a negated errno on failure, as in a CQE.
 //! - **`pollable_fd`**: an fd that polls readable when `turn` may find completions (the ring fd;
@@ -191,7 +191,7 @@ pub enum OpKind {
 
 /// A relative deadline in both forms the backends need, kept at a stable address.
 #[derive(Debug)]
-pub struct LinkTimeout {
+pub struct TimeoutSpec {
     pub(crate) ts: io_uring::types::Timespec,
     pub(crate) dur: Duration,
 }
@@ -209,10 +209,10 @@ pub(crate) fn parse_link(ud: u64) -> Option<u64> {
     (ud & LINK_TAG != 0).then_some(ud & !LINK_TAG)
 }
 
-impl LinkTimeout {
-    pub(crate) fn new(dur: Duration) -> Box<LinkTimeout> {
+impl TimeoutSpec {
+    pub(crate) fn new(dur: Duration) -> Box<TimeoutSpec> {
         let dur = dur.min(MAX_TIMEOUT);
-        Box::new(LinkTimeout {
+        Box::new(TimeoutSpec {
             ts: dur.into(),
             dur,
         })
@@ -243,14 +243,14 @@ pub(crate) trait Backend {
         &mut self,
         user_data: u64,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
     /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
     fn take_doorbells(&mut self) -> u32;
     /// Whether this backend can offer `feature` at all (io_uring: detected and not demoted;
     /// epoll: no io_uring feature). The ring combines this with the configuration.
-    fn supports_feature(&self, feature: crate::Feature) -> bool;
+    fn offers(&self, feature: crate::Feature) -> bool;
     /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
     /// size)`, or `None` where the backend has none.
     fn buffer_group(&mut self) -> Option<(u16, u32)>;
@@ -306,7 +306,7 @@ impl Backend for Closed {
     fn kind(&self) -> BackendKind {
         self.0
     }
-    unsafe fn push(&mut self, _: u64, _: OpKind, _: Option<&LinkTimeout>) -> Result<(), Full> {
+    unsafe fn push(&mut self, _: u64, _: OpKind, _: Option<&TimeoutSpec>) -> Result<(), Full> {
         Err(Full)
     }
     fn cancel(&mut self, _: u64) -> Result<(), Full> {
@@ -315,7 +315,7 @@ impl Backend for Closed {
     fn take_doorbells(&mut self) -> u32 {
         0
     }
-    fn supports_feature(&self, _: crate::Feature) -> bool {
+    fn offers(&self, _: crate::Feature) -> bool {
         false
     }
     fn buffer_group(&mut self) -> Option<(u16, u32)> {
@@ -357,7 +357,7 @@ impl Backend for AnyBackend {
         &mut self,
         user_data: u64,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
         // SAFETY: forwarded from the caller.
         dispatch!(self, b => unsafe { b.push(user_data, op, timeout) })
@@ -371,8 +371,8 @@ impl Backend for AnyBackend {
     fn take_doorbells(&mut self) -> u32 {
         dispatch!(self, b => b.take_doorbells())
     }
-    fn supports_feature(&self, feature: crate::Feature) -> bool {
-        dispatch!(self, b => b.supports_feature(feature))
+    fn offers(&self, feature: crate::Feature) -> bool {
+        dispatch!(self, b => b.offers(feature))
     }
     fn buffer_group(&mut self) -> Option<(u16, u32)> {
         dispatch!(self, b => b.buffer_group())

@@ -210,9 +210,10 @@ pub(crate) fn memlock_limit() -> u64 {
     }
 }
 
-/// A temporary duplicate of `fd` (close-on-exec), for calling std helpers without taking the
-/// original's ownership.
-pub(crate) fn borrow_fd(fd: RawFd) -> io::Result<OwnedFd> {
+/// A duplicate of `fd` (close-on-exec) that the caller owns and closes; it lives as long as the
+/// caller keeps it (a std helper call, or a ring's lifetime for the MSG_RING target and the
+/// tokio driver's registration).
+pub(crate) fn dup_fd(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC takes no pointers; a bad fd yields EBADF.
     let d = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
     // SAFETY: a fresh fd owned by nobody else.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::{Backend, Full, LinkTimeout, OpKind, RESERVED_USER_DATA};
+use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 
 const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
@@ -350,7 +350,7 @@ impl Backend for IoUringBackend {
         &mut self,
         user_data: u64,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
         let entry = build(op).user_data(user_data);
         match timeout {
@@ -431,8 +431,8 @@ impl Backend for IoUringBackend {
         }
     }
 
-    fn supports_feature(&self, feature: crate::Feature) -> bool {
-        crate::features::supports_feature(feature)
+    fn offers(&self, feature: crate::Feature) -> bool {
+        crate::features::is_available(feature)
     }
 
     fn take_doorbells(&mut self) -> u32 {

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use slab::Slab;
 
@@ -247,6 +248,7 @@ impl Executor {
         // A previous block_on may have returned (or unwound) with the main task still queued.
         self.main.queued.store(false, Ordering::Release);
         self.main.schedule();
+        let mut failed_turns: u32 = 0;
         loop {
             let mut ran = false;
             self.shared.take_into(&mut guard.batch);
@@ -271,11 +273,18 @@ impl Executor {
             if wait {
                 self.shared.woke();
             }
-            if let Err(e) = res {
-                // A failing turn (e.g. the ring fd is broken) cannot make progress; report it to
-                // every op by waking everything once, then keep going: ops see errors themselves.
-                tracing::error!(error = %e, "driver turn failed");
-                std::thread::yield_now();
+            match res {
+                Ok(()) => failed_turns = 0,
+                Err(e) => {
+                    // Ops already in the kernel cannot be failed from here (their SQEs are in
+                    // flight until their CQEs), so retry: transient errors (ENOMEM, EAGAIN)
+                    // clear. Back off so a persistent one logs and sleeps instead of spinning.
+                    failed_turns += 1;
+                    if failed_turns.is_power_of_two() {
+                        tracing::error!(error = %e, failed_turns, "driver turn failed; retrying");
+                    }
+                    std::thread::sleep(turn_backoff(failed_turns));
+                }
             }
         }
     }
@@ -321,5 +330,25 @@ impl Executor {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
             tracing::error!("a task's destructor panicked");
         }
+    }
+}
+
+/// How long to sleep after the `n`th failed turn in a row: from 1 µs, doubling, to 10 ms.
+fn turn_backoff(n: u32) -> Duration {
+    Duration::from_micros(1u64 << n.clamp(1, 20) - 1).min(Duration::from_millis(10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_turns_back_off_to_a_cap() {
+        assert_eq!(turn_backoff(0), Duration::from_micros(1));
+        assert_eq!(turn_backoff(1), Duration::from_micros(1));
+        assert_eq!(turn_backoff(2), Duration::from_micros(2));
+        assert_eq!(turn_backoff(11), Duration::from_micros(1024));
+        assert_eq!(turn_backoff(40), Duration::from_millis(10));
+        assert!((1..100).all(|n| turn_backoff(n) <= turn_backoff(n + 1)));
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::backend::{AnyBackend, Backend, LinkTimeout, OpKind};
+use crate::backend::{AnyBackend, Backend, OpKind, TimeoutSpec};
 use crate::config::SubmitPolicy;
 use crate::io::SharedFd;
 pub(crate) use cell::{DriverCell, DriverRef, Later};
@@ -385,7 +385,7 @@ impl Driver {
         &mut self,
         ud: u64,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
     ) -> io::Result<()> {
         for _ in 0..4 {
             // SAFETY: forwarded from the caller.
@@ -426,7 +426,7 @@ impl Driver {
     pub(crate) unsafe fn push(
         &mut self,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
         waker: &Waker,
     ) -> io::Result<u64> {
         if self.closed {
@@ -797,8 +797,8 @@ impl Driver {
         &self.mailbox
     }
 
-    pub(crate) fn supports_feature(&self, feature: crate::Feature) -> bool {
-        self.backend.supports_feature(feature)
+    pub(crate) fn offers(&self, feature: crate::Feature) -> bool {
+        self.backend.offers(feature)
     }
 
     pub(crate) fn wants_nonblocking(&self) -> bool {

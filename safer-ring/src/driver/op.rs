@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Later, Orphan};
 use crate::RingRef;
-use crate::backend::{LinkTimeout, OpKind};
+use crate::backend::{OpKind, TimeoutSpec};
 
 /// What an operation owns and how it turns a completion into its output.
 ///
@@ -39,7 +39,7 @@ pub struct Op<'r, T: OpData> {
     /// `UNSUBMITTED`, `PUSHING`, or the op's `user_data` while it is in flight.
     ud: u64,
     data: Option<T>,
-    timeout: Option<Box<LinkTimeout>>,
+    timeout: Option<Box<TimeoutSpec>>,
     early: Option<io::Error>,
 }
 
@@ -84,7 +84,7 @@ impl<'r, T: OpData> Op<'r, T> {
     /// Durations beyond about 136 years are treated as that long.
     #[doc(alias = "io_uring_prep_link_timeout")]
     pub fn timeout(mut self, dur: Duration) -> Self {
-        self.timeout = Some(LinkTimeout::new(dur));
+        self.timeout = Some(TimeoutSpec::new(dur));
         self
     }
 
@@ -157,7 +157,7 @@ impl<T: OpData> Future for Op<'_, T> {
 
 /// The data of an op whose future was dropped; completing it runs the op's own completion so
 /// that kernel-created resources (accepted fds, opened files) are released.
-struct Abandoned<T: OpData>(T, #[allow(dead_code)] Option<Box<LinkTimeout>>);
+struct Abandoned<T: OpData>(T, #[allow(dead_code)] Option<Box<TimeoutSpec>>);
 
 impl<T: OpData> Orphan for Abandoned<T> {
     fn complete(self: Box<Self>, res: i32, flags: u32) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use super::stats::Path;
+use super::stats::PathTaken;
 use crate::RingRef;
 use std::rc::Rc;
 
@@ -135,7 +135,7 @@ impl Stream for AcceptStream<'_> {
                     match res {
                         Ok((stream, _peer)) => {
                             this.ring
-                                .record(Feature::MultiShotAccept, Path::Fallback, took);
+                                .record(Feature::MultiShotAccept, PathTaken::Fallback, took);
                             return Poll::Ready(Some(Ok(stream)));
                         }
                         // The bound on one fallback accept: just accept again.
@@ -171,7 +171,7 @@ impl Stream for AcceptStream<'_> {
                             this.state = State::Idle;
                         }
                         this.ring
-                            .record(Feature::MultiShotAccept, Path::Native, took);
+                            .record(Feature::MultiShotAccept, PathTaken::Native, took);
                         budget::spend(cx);
                         return Poll::Ready(Some(Ok(this.stream_from(res))));
                     }

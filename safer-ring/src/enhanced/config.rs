@@ -159,6 +159,6 @@ impl ProgressiveEnhancementConfig {
             Some(w) => w,
             None => !feature.opt_in(),
         };
-        wanted && available.supports_feature(feature)
+        wanted && available.contains(feature)
     }
 }

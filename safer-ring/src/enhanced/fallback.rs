@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-use super::stats::Path;
+use super::stats::PathTaken;
 use crate::RingRef;
 use crate::features::{Detection, Feature};
 
@@ -58,7 +58,7 @@ impl RingRef {
                     buf
                 }
                 other => {
-                    self.record(feature, Path::Native, start.elapsed());
+                    self.record(feature, PathTaken::Native, start.elapsed());
                     return (other, buf);
                 }
             }
@@ -67,7 +67,7 @@ impl RingRef {
         };
         let start = Instant::now();
         let (res, buf) = fallback(buf).await;
-        self.record(feature, Path::Fallback, start.elapsed());
+        self.record(feature, PathTaken::Fallback, start.elapsed());
         let res = match (res, native_error) {
             (Err(source), Some(native)) => {
                 let kind = source.kind();

@@ -19,4 +19,4 @@ pub(crate) use mailbox::Mailbox;
 pub use mailbox::Message;
 pub use msg_ring::RingHandle;
 pub(crate) use stats::Stats;
-pub use stats::{FeatureStats, Path};
+pub use stats::{FeatureStats, PathTaken};

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::mailbox::{Mailbox, Message, Next, gone};
-use super::stats::Path;
+use super::stats::PathTaken;
 use crate::RingRef;
 use crate::backend::{MSG_FD_TAG, MSG_TOKEN, OpKind};
 use crate::driver::op::{Op, OpData};
@@ -221,7 +221,7 @@ impl RingRef {
                     self.driver().do_chores();
                     match r {
                         Ok(()) => {
-                            self.record(Feature::FixedFdInstall, Path::Native, start.elapsed())
+                            self.record(Feature::FixedFdInstall, PathTaken::Native, start.elapsed())
                         }
                         // Detection said FIXED_FD_INSTALL works, so this is unexpected: the
                         // file is released with the slot and the message is lost. Say so.
@@ -251,7 +251,7 @@ impl RingRef {
             Message::Fd(fd) => match self.send_fd_natively(to, fd, start).await? {
                 None => return Ok(()),
                 Some(fd) => {
-                    self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
+                    self.record(Feature::MsgRingSendFd, PathTaken::Fallback, start.elapsed());
                     Message::Fd(fd)
                 }
             },
@@ -264,14 +264,14 @@ impl RingRef {
 
     /// Queues `msg` in the target's inbox and makes sure the receiver notices: a coalesced
     /// OP_MSG_RING doorbell natively, else its waker (eventfd).
-    async fn enqueue(&self, to: &RingHandle, msg: Message) -> io::Result<Path> {
+    async fn enqueue(&self, to: &RingHandle, msg: Message) -> io::Result<PathTaken> {
         if !(self.uses_native(Feature::MsgRing) && to.mailbox.ring_fd.is_some()) {
             to.mailbox.push(msg)?;
-            return Ok(Path::Fallback);
+            return Ok(PathTaken::Fallback);
         }
         if !to.mailbox.push_native(msg)? {
             // The receiver is awake or already being woken: it finds the message itself.
-            return Ok(Path::Native);
+            return Ok(PathTaken::Native);
         }
         // Later senders skip their doorbell while this one is on its way: if it never arrives
         // (failed, or this future dropped before it completed, maybe on a ring that stays
@@ -283,11 +283,11 @@ impl RingRef {
         match Op::new(self, doorbell).await {
             Ok(()) => {
                 std::mem::forget(fallback);
-                Ok(Path::Native)
+                Ok(PathTaken::Native)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "OP_MSG_RING failed; waking the target instead");
-                Ok(Path::Fallback) // `fallback` wakes it
+                Ok(PathTaken::Fallback) // `fallback` wakes it
             }
         }
     }
@@ -333,7 +333,7 @@ impl RingRef {
         let r = Op::new(self, send).await;
         self.driver().do_chores();
         match r {
-            Ok(()) => self.record(Feature::MsgRingSendFd, Path::Native, start.elapsed()),
+            Ok(()) => self.record(Feature::MsgRingSendFd, PathTaken::Native, start.elapsed()),
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EINVAL) {
                     self.demote(Feature::MsgRingSendFd, &e.to_string());
@@ -342,7 +342,7 @@ impl RingRef {
                     return Err(gone()); // the fd was closed when the queue refused it
                 }
                 tracing::debug!(error = %e, "IORING_MSG_SEND_FD failed; the fd went through the queue");
-                self.record(Feature::MsgRingSendFd, Path::Fallback, start.elapsed());
+                self.record(Feature::MsgRingSendFd, PathTaken::Fallback, start.elapsed());
             }
         }
         Ok(None)

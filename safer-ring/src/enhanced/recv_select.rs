@@ -6,7 +6,7 @@ use std::io;
 use std::task::Poll;
 use std::time::Instant;
 
-use super::stats::Path;
+use super::stats::PathTaken;
 use std::rc::Rc;
 
 use crate::RingRef;
@@ -172,13 +172,13 @@ impl RingRef {
                         self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
                     }
                     res => {
-                        self.record(Feature::MultiShotRecv, Path::Native, start.elapsed());
+                        self.record(Feature::MultiShotRecv, PathTaken::Native, start.elapsed());
                         return (res, buf);
                     }
                 }
                 let start = Instant::now();
                 let out = self.recv(sock, buf).await;
-                self.record(Feature::MultiShotRecv, Path::Fallback, start.elapsed());
+                self.record(Feature::MultiShotRecv, PathTaken::Fallback, start.elapsed());
                 return out;
             }
         }
@@ -217,7 +217,7 @@ impl RingRef {
                         // are gone, which is not an end of file.
                         return (Err(crate::driver::ring_gone()), buf);
                     }
-                    self.record(Feature::BufferRings, Path::Native, start.elapsed());
+                    self.record(Feature::BufferRings, PathTaken::Native, start.elapsed());
                     return (Ok(copied), buf);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // ring ran dry: plain recv
@@ -229,7 +229,7 @@ impl RingRef {
         }
         let start = Instant::now();
         let out = self.recv(sock, buf).await;
-        self.record(Feature::BufferRings, Path::Fallback, start.elapsed());
+        self.record(Feature::BufferRings, PathTaken::Fallback, start.elapsed());
         out
     }
 }

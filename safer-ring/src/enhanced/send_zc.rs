@@ -3,7 +3,7 @@
 use std::io;
 use std::time::Instant;
 
-use super::stats::Path;
+use super::stats::PathTaken;
 use crate::RingRef;
 use crate::buf::IoBuf;
 use crate::features::Feature;
@@ -23,7 +23,7 @@ impl RingRef {
         if buf.bytes_init() < self.zero_copy_threshold() {
             let start = Instant::now();
             let out = self.send(sock, buf).await;
-            self.record(Feature::SendZeroCopy, Path::Fallback, start.elapsed());
+            self.record(Feature::SendZeroCopy, PathTaken::Fallback, start.elapsed());
             return out;
         }
         self.execute_with_fallback(

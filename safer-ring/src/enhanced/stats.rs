@@ -22,7 +22,7 @@ pub struct FeatureStats {
 
 /// Which path an operation took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+pub enum PathTaken {
     /// The native io_uring mechanism.
     Native,
     /// The fallback.
@@ -39,15 +39,15 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub(crate) fn record(&self, f: Feature, path: Path, took: Duration) {
+    pub(crate) fn record(&self, f: Feature, path: PathTaken, took: Duration) {
         let mut v = self.0.borrow_mut();
         let s = &mut v[f as usize];
         match path {
-            Path::Native => {
+            PathTaken::Native => {
                 s.native += 1;
                 s.native_time += took;
             }
-            Path::Fallback => {
+            PathTaken::Fallback => {
                 s.fallback += 1;
                 s.fallback_time += took;
             }

@@ -60,6 +60,6 @@ pub fn is_demoted(feature: Feature) -> bool {
 }
 
 /// Whether `feature` is available: detected (cached) and not demoted.
-pub fn supports_feature(feature: Feature) -> bool {
-    !is_demoted(feature) && detected().available.supports_feature(feature)
+pub fn is_available(feature: Feature) -> bool {
+    !is_demoted(feature) && detected().available.contains(feature)
 }

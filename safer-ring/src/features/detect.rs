@@ -223,7 +223,7 @@ pub fn detect_now() -> FeatureReport {
 /// use safer_ring::features::FeatureDetector;
 /// use safer_ring::Feature;
 /// let report = FeatureDetector::new().use_cache(false).detect();
-/// let _ = report.available.supports_feature(Feature::MultiShotAccept);
+/// let _ = report.available.contains(Feature::MultiShotAccept);
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FeatureDetector {

@@ -1,6 +1,7 @@
 //! Mock kernels: the detection inputs of kernels the matrix cannot boot, so detection and
 //! fallback decisions are tested against them. Each preset is what that kernel really answers
-//! (opcode count, feature bits, real-call outcomes), per the kernel sources and KERNEL-FACTS.
+//! (opcode count, feature bits, real-call outcomes), per the kernel sources (`IORING_OP_LAST` and
+//! `IORING_FEAT_*` of each release).
 
 use super::{DetectionInputs, KernelVersion, TryResults};
 
@@ -72,7 +73,7 @@ impl MockKernel {
         };
         MockKernel {
             name: "6.8-broken-pbuf",
-            inputs: inputs("6.8.0-1015-aws", Some(53), 0x7fff & !(1 << 14), tries),
+            inputs: inputs("6.8.0-1015-aws", Some(55), 0x7fff & !(1 << 14), tries),
         }
     }
 

@@ -10,7 +10,7 @@ mod kernel;
 pub mod mock;
 mod table;
 
-pub use cache::{demote, detected, invalidate, is_demoted, supports_feature};
+pub use cache::{demote, detected, invalidate, is_available, is_demoted};
 pub use detect::{
     DetectionInputs, FeatureDetector, FeatureReport, FeatureStatus, TryResults, decide, detect_now,
 };

@@ -230,7 +230,7 @@ impl AvailableFeatures {
     }
 
     /// Whether `f` is in the set.
-    pub fn supports_feature(&self, f: Feature) -> bool {
+    pub fn contains(&self, f: Feature) -> bool {
         self.0 & f.bit() != 0
     }
 
@@ -246,7 +246,7 @@ impl AvailableFeatures {
 
     /// The features in the set, in table order.
     pub fn iter(&self) -> impl Iterator<Item = Feature> + '_ {
-        Feature::all().filter(|f| self.supports_feature(*f))
+        Feature::all().filter(|f| self.contains(*f))
     }
 
     /// Number of features in the set.
@@ -313,6 +313,6 @@ mod tests {
             b.iter().collect::<Vec<_>>(),
             vec![Feature::BatchedSubmissions]
         );
-        assert!(!b.supports_feature(Feature::AsyncCancel));
+        assert!(!b.contains(Feature::AsyncCancel));
     }
 }

@@ -7,7 +7,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::RingRef;
-use crate::backend::{LinkTimeout, OpKind};
+use crate::backend::{OpKind, TimeoutSpec};
 use crate::driver::op::{Op, OpData};
 
 /// A no-op round trip through the backend; see [`Ring::nop`](crate::RingRef::nop).
@@ -26,7 +26,7 @@ unsafe impl OpData for Nop {
 
 /// A timer; see [`Ring::sleep`](crate::RingRef::sleep) and [`Ring::sleep_until`](crate::RingRef::sleep_until).
 pub struct Sleep {
-    spec: Box<LinkTimeout>,
+    spec: Box<TimeoutSpec>,
     /// For `sleep_until`: the relative timeout is computed when the op is submitted.
     deadline: Option<Instant>,
 }
@@ -66,7 +66,7 @@ impl RingRef {
         Op::new(
             self,
             Sleep {
-                spec: LinkTimeout::new(dur),
+                spec: TimeoutSpec::new(dur),
                 deadline: None,
             },
         )
@@ -78,7 +78,7 @@ impl RingRef {
         Op::new(
             self,
             Sleep {
-                spec: LinkTimeout::new(Duration::ZERO),
+                spec: TimeoutSpec::new(Duration::ZERO),
                 deadline: Some(deadline),
             },
         )

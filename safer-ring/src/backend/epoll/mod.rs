@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use super::{Backend, Full, LinkTimeout, OpKind};
+use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::BackendKind;
 use crate::{Feature, SaferRingError};
 use exec::{Attempt, Direction};
@@ -252,7 +252,7 @@ impl Backend for EpollBackend {
         &mut self,
         ud: u64,
         op: OpKind,
-        timeout: Option<&LinkTimeout>,
+        timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
         // Durations are clamped (`MAX_TIMEOUT`), so these never overflow.
         let deadline = timeout.map(|t| Instant::now() + t.dur);
@@ -300,7 +300,7 @@ impl Backend for EpollBackend {
         Ok(())
     }
 
-    fn supports_feature(&self, _feature: crate::Feature) -> bool {
+    fn offers(&self, _feature: crate::Feature) -> bool {
         false
     }
 
@@ -424,6 +424,6 @@ mod tests {
             );
         }
         assert!(!b.enable_fd_passing());
-        assert!(!b.supports_feature(Feature::MsgRing));
+        assert!(!b.offers(Feature::MsgRing));
     }
 }
