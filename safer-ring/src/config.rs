@@ -103,6 +103,8 @@ pub struct SaferRingConfig {
     pub(crate) submit_policy: SubmitPolicy,
     pub(crate) drain_timeout: Duration,
     pub(crate) enhancement: crate::ProgressiveEnhancementConfig,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) faults: Option<crate::fault::FaultPlan>,
 }
 
 impl Default for SaferRingConfig {
@@ -117,6 +119,8 @@ impl Default for SaferRingConfig {
             submit_policy: SubmitPolicy::Batch,
             drain_timeout: Duration::from_secs(2),
             enhancement: crate::ProgressiveEnhancementConfig::default(),
+            #[cfg(feature = "fault-injection")]
+            faults: None,
         }
     }
 }
@@ -168,6 +172,14 @@ impl SaferRingConfig {
         self
     }
 
+    /// Rings built from this configuration run their backend under `plan`'s faults (feature
+    /// `fault-injection`; for tests of error and fallback paths).
+    #[cfg(feature = "fault-injection")]
+    pub fn fault_plan(mut self, plan: crate::fault::FaultPlan) -> Self {
+        self.faults = Some(plan);
+        self
+    }
+
     /// When submissions reach the kernel.
     pub fn submit_policy(mut self, policy: SubmitPolicy) -> Self {
         self.submit_policy = policy;
@@ -209,6 +221,14 @@ impl SaferRingConfig {
                 "defer_taskrun",
                 true,
                 "single_issuer(true): DEFER_TASKRUN requires SINGLE_ISSUER",
+            ));
+        }
+        #[cfg(feature = "fault-injection")]
+        if let Some(Err(e)) = self.faults.as_ref().map(|p| p.check()) {
+            return Err(SaferRingError::config(
+                "fault_plan",
+                e,
+                "errnos between 1 and 4095",
             ));
         }
         match self.backend {

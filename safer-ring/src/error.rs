@@ -129,7 +129,8 @@ impl SaferRingError {
         SaferRingError::UnsupportedFeature {
             feature,
             required: feature.required_kernel_version(),
-            detected: crate::features::detected().inputs.version,
+            // Not from the detection cache: a ring may have been told not to use it.
+            detected: crate::KernelVersion::current().ok(),
             backend,
         }
     }

@@ -1,5 +1,6 @@
 //! `Ring`: creation (backend choice), driving, and drop (cancel and drain).
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
@@ -13,7 +14,7 @@ use crate::driver::executor::{Executor, WakeShared};
 use crate::driver::{Driver, DriverCell, DriverRef};
 use crate::enhanced::{FeatureStats, PathTaken, ProgressiveEnhancementConfig, Stats};
 use crate::error::{Result, SaferRingError};
-use crate::features::{self, AvailableFeatures, Feature};
+use crate::features::{self, AvailableFeatures, Feature, FeatureReport};
 use crate::io::SharedFd;
 
 /// A single-threaded completion ring: io_uring where the kernel allows it, epoll otherwise.
@@ -89,6 +90,9 @@ struct Core {
     ring_index: Option<u32>,
     enhancement: ProgressiveEnhancementConfig,
     stats: Stats,
+    /// The detection this ring was built from: the process cache, or its own detection when
+    /// the configuration turns the cache off.
+    report: Cow<'static, FeatureReport>,
     /// The owning `Ring` was dropped: tasks gone, operations drained, fds closed.
     closed: Cell<bool>,
 }
@@ -149,7 +153,11 @@ impl Ring {
         cfg.enhancement = cfg.enhancement.with_env()?;
         let shared =
             WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
-        let (backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd())?;
+        let report = features::FeatureDetector::new()
+            .use_cache(cfg.enhancement.detection_cache)
+            .detect();
+        let (backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd(), &report)?;
+        let backend = backend.with_faults(&cfg);
         debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
             Some(s) => tracing::info!(
@@ -164,7 +172,7 @@ impl Ring {
                 tracing::info!(backend = %info.backend, reason = info.fallback_reason.as_deref().unwrap_or(""), "safer-ring ring created")
             }
         }
-        let mut native = decide_native(&cfg, &info)?;
+        let mut native = decide_native(&cfg, &info, &report)?;
         // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
         let target_fd = match info.backend {
             BackendKind::IoUring => crate::backend::sys::dup_fd(backend.pollable_fd()).ok(),
@@ -201,7 +209,7 @@ impl Ring {
         let opt_in: Vec<&str> = off
             .iter()
             .filter(|f| f.opt_in() && info.backend == BackendKind::IoUring)
-            .filter(|f| features::is_available(**f))
+            .filter(|f| report.available.contains(**f) && !features::is_demoted(**f))
             .map(|f| f.name())
             .collect();
         tracing::info!(
@@ -223,6 +231,7 @@ impl Ring {
             ring_index,
             info,
             closed: Cell::new(false),
+            report,
         };
         Ok(Ring {
             shared: RingRef(Rc::new(core)),
@@ -275,7 +284,7 @@ impl RingRef {
             feature,
             required: feature.required_kernel_version(),
             description: feature.description(),
-            status: *features::detected().status(feature),
+            status: *self.0.report.status(feature),
             backend_offers: self.backend_offers(feature),
             native: self.uses_native(feature),
         }
@@ -302,7 +311,7 @@ impl RingRef {
     /// the process. Where a probe, flag or real call confirmed it, the refusal is about this
     /// call or ring, so only this ring stops using it.
     pub(crate) fn demote(&self, feature: Feature, why: &str) {
-        if features::detected().status(feature).by_detection == Some(true) {
+        if self.0.report.status(feature).by_detection == Some(true) {
             tracing::warn!(
                 feature = feature.name(),
                 reason = why,
@@ -426,6 +435,7 @@ fn open_backend(
     cfg: &SaferRingConfig,
     choice: BackendKind,
     wake: std::os::fd::RawFd,
+    report: &FeatureReport,
 ) -> Result<(AnyBackend, RingInfo)> {
     let epoll = |reason: String| -> Result<(AnyBackend, RingInfo)> {
         let b = EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
@@ -442,8 +452,8 @@ fn open_backend(
     if choice == BackendKind::Epoll {
         return epoll("epoll requested by configuration".into());
     }
-    match IoUringBackend::new(cfg, wake) {
-        Ok(b) => match features::io_uring_serves_core_ops(features::detected()) {
+    match IoUringBackend::new(cfg, wake, report.available) {
+        Ok(b) => match features::io_uring_serves_core_ops(report) {
             // Auto: a kernel whose io_uring lacks core opcodes (before 5.6/5.11) gets epoll.
             Err(why) if choice == BackendKind::Auto => epoll(why),
             _ => {
@@ -473,10 +483,11 @@ fn open_backend(
 
 /// Which features a new ring uses natively: detected (real call > probe > flags > version),
 /// not demoted, wanted by the configuration, and for setup flags actually granted.
-fn decide_native(cfg: &SaferRingConfig, info: &RingInfo) -> Result<AvailableFeatures> {
-    let report = features::FeatureDetector::new()
-        .use_cache(cfg.enhancement.detection_cache)
-        .detect();
+fn decide_native(
+    cfg: &SaferRingConfig,
+    info: &RingInfo,
+    report: &FeatureReport,
+) -> Result<AvailableFeatures> {
     let mut available = match info.backend {
         BackendKind::IoUring => report.available,
         _ => AvailableFeatures::empty(),

@@ -64,7 +64,11 @@ fn accept_multiple_native_where_the_kernel_has_it() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
         return;
     };
-    let native = features::is_available(Feature::MultiShotAccept);
+    // From detection: no test in this binary demotes (tests/demotion.rs does, in its process).
+    let native = features::detected()
+        .available
+        .contains(Feature::MultiShotAccept);
+    assert!(!features::is_demoted(Feature::MultiShotAccept));
     let version = features::detected().inputs.version.unwrap();
     // The kernel decides: 5.19+ (or a backport that the probe/try saw) runs natively.
     assert_eq!(
@@ -156,103 +160,6 @@ backend_test!(accept_up_to_collects_within_timeout, |ring| {
         assert!(got.is_empty());
     });
 });
-
-#[test]
-fn einval_demotes_once_and_keeps_the_buffer() {
-    // MultiShotRecv is version-gated (not probeable): the kernel's EINVAL is the only word.
-    // Injected here so it runs on every kernel; the real case is the multishot test below.
-    let Some(ring) = common::ring(BackendKind::IoUring) else {
-        return;
-    };
-    if !ring.uses_native(Feature::MultiShotRecv) {
-        eprintln!("SKIP-NOTE: MultiShotRecv not native here; the fallback is taken directly");
-    }
-    let calls = Cell::new(0);
-    let out = ring.block_on(ring.execute_with_fallback(
-        Feature::MultiShotRecv,
-        vec![1u8, 2, 3],
-        |buf| async move {
-            (
-                Err::<usize, _>(std::io::Error::from_raw_os_error(libc::EINVAL)),
-                buf,
-            )
-        },
-        |buf: Vec<u8>| {
-            calls.set(calls.get() + 1);
-            async move { (Ok(buf.len()), buf) }
-        },
-    ));
-    assert_eq!(out.0.unwrap(), 3);
-    assert_eq!(
-        out.1,
-        [1, 2, 3],
-        "buffer survived the failed native attempt"
-    );
-    assert_eq!(calls.get(), 1, "fallback ran exactly once");
-    let s = ring.enhancement_stats(Feature::MultiShotRecv);
-    if s.demotions == 1 {
-        assert!(features::is_demoted(Feature::MultiShotRecv));
-        assert!(!ring.uses_native(Feature::MultiShotRecv));
-    }
-    assert_eq!(s.fallback, 1);
-    // Other errors pass through untouched, without the fallback (where the native path runs;
-    // elsewhere the fallback is taken directly).
-    let native = ring.uses_native(Feature::SendZeroCopy);
-    let fell_back = Cell::new(false);
-    let out = ring.block_on(ring.execute_with_fallback(
-        Feature::SendZeroCopy,
-        7u32,
-        |b| async move {
-            (
-                Err::<(), _>(std::io::Error::from_raw_os_error(libc::EBADF)),
-                b,
-            )
-        },
-        |b| {
-            fell_back.set(true);
-            async move { (Ok(()), b) }
-        },
-    ));
-    if native {
-        assert_eq!(out.0.unwrap_err().raw_os_error(), Some(libc::EBADF));
-        assert!(!fell_back.get(), "EBADF must not trigger the fallback");
-    } else {
-        assert!(out.0.is_ok() && fell_back.get());
-    }
-    assert_eq!(out.1, 7);
-}
-
-#[test]
-fn multishot_accept_on_a_kernel_without_it_demotes_and_falls_back() {
-    let Some(_probe) = common::ring(BackendKind::IoUring) else {
-        return;
-    };
-    if features::detected()
-        .available
-        .contains(Feature::MultiShotAccept)
-    {
-        // The host has it: nothing to reject. The same code path runs on 5.10 in the matrix.
-        eprintln!("kernel has multishot accept: native path covered by the other tests");
-        return;
-    }
-    let pe =
-        ProgressiveEnhancementConfig::default().force_native_for_testing(Feature::MultiShotAccept);
-    let ring = Ring::with_config(
-        SaferRingConfig::default()
-            .backend(BackendKind::IoUring)
-            .enhancement(pe),
-    )
-    .unwrap();
-    assert!(ring.uses_native(Feature::MultiShotAccept), "forced attempt");
-    let ring = accept_many(ring);
-    let s = ring.enhancement_stats(Feature::MultiShotAccept);
-    assert_eq!(
-        (s.demotions, s.native, s.fallback),
-        (1, 0, CONNS as u64),
-        "{s:?}"
-    );
-    assert!(features::is_demoted(Feature::MultiShotAccept));
-}
 
 #[test]
 fn strict_mode_fails_where_the_feature_is_missing() {
@@ -419,8 +326,10 @@ fn send_enhanced_native_where_available() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
         return;
     };
-    let native = ring.uses_native(Feature::SendZeroCopy);
-    assert_eq!(native, features::is_available(Feature::SendZeroCopy));
+    let native = features::detected()
+        .available
+        .contains(Feature::SendZeroCopy);
+    assert_eq!(ring.uses_native(Feature::SendZeroCopy), native);
     let (ring, data, back) = echo_10mb(ring);
     assert!(back == data, "10 MB echoed byte-exact");
     let s = ring.enhancement_stats(Feature::SendZeroCopy);
@@ -477,9 +386,13 @@ fn echo_recv_enhanced(ring: Ring) -> (Rc<Ring>, Vec<u8>, Vec<u8>) {
 #[test]
 fn recv_enhanced_native_forced_off_and_epoll() {
     if let Some(ring) = common::ring(BackendKind::IoUring) {
-        let rings = ring.uses_native(Feature::BufferRings);
-        let multi = rings && ring.uses_native(Feature::MultiShotRecv);
-        assert_eq!(rings, features::is_available(Feature::BufferRings));
+        // From detection, not from the ring: a demotion elsewhere in this process must not
+        // quietly turn this into a fallback test (demoting tests live in tests/demotion.rs).
+        let detected = |f| features::detected().available.contains(f);
+        let rings = detected(Feature::BufferRings);
+        let multi = rings && detected(Feature::MultiShotRecv);
+        assert_eq!(ring.uses_native(Feature::BufferRings), rings);
+        assert_eq!(ring.uses_native(Feature::MultiShotRecv), multi);
         let (ring, data, back) = echo_recv_enhanced(ring);
         assert!(back == data, "byte-exact");
         // Tier 1: multishot recv; tier 2: one buffer-select recv per call.

@@ -1,6 +1,13 @@
-//! Fault injection for tests (feature `fault-injection`): make the next calls of a syscall the
-//! backends make fail on this thread, to exercise every path where submitting or waiting
-//! fails. Without the feature the checks compile to nothing.
+//! Fault injection for tests (feature `fault-injection`), at two levels:
+//!
+//! - [`fail_next`]: make the next calls of a syscall fail on this thread (submitting, waiting,
+//!   registering interest, and detection's `uname` and opcode probe). Without the feature the
+//!   checks compile to nothing.
+//! - [`FaultPlan`], given to a ring with `SaferRingConfig::fault_plan`: the ring's backend wraps
+//!   the real one and fails operations before they reach the kernel (a "backport" that answers
+//!   EINVAL, ENOMEM), shortens transfers, fails turns (EBUSY/EAGAIN storms), holds completions
+//!   back and releases them out of order, caps the completion queue, or refuses the ring-fd
+//!   registration. The kernel does everything else for real.
 //!
 //! ```
 //! # #[cfg(feature = "fault-injection")] {
@@ -21,6 +28,10 @@ pub enum Syscall {
     EpollWait,
     /// `epoll_ctl` (registering an fd that an op waits on).
     EpollCtl,
+    /// `uname`, which detection reads the kernel version from.
+    Uname,
+    /// `IORING_REGISTER_PROBE`, detection's opcode probe.
+    IoUringProbe,
 }
 
 #[cfg(feature = "fault-injection")]
@@ -30,7 +41,7 @@ mod imp {
     use super::Syscall;
 
     thread_local! {
-        static PLAN: Cell<[(i32, u32); 3]> = const { Cell::new([(0, 0); 3]) };
+        static PLAN: Cell<[(i32, u32); 5]> = const { Cell::new([(0, 0); 5]) };
     }
 
     /// Makes the next `times` calls of `call` on this thread fail with `errno` (without reaching
@@ -59,7 +70,24 @@ mod imp {
 }
 
 #[cfg(feature = "fault-injection")]
+pub use super::fault_plan::{Fault, FaultPlan, OpClass};
+#[cfg(feature = "fault-injection")]
 pub use imp::fail_next;
+
+/// Operations of this thread's fault-injecting rings (see [`FaultPlan`]) pushed and not yet
+/// completed for good (a multishot op counts until its last completion).
+#[cfg(feature = "fault-injection")]
+pub fn in_flight_ops() -> usize {
+    super::faulty::in_flight_ops()
+}
+
+/// Whether an in-flight operation of this thread's fault-injecting rings may still read or
+/// write any byte of `ptr..ptr + len` (only compared, never dereferenced): a buffer handed
+/// back to the caller must never be (pass its whole capacity).
+#[cfg(feature = "fault-injection")]
+pub fn kernel_may_access(ptr: *const u8, len: usize) -> bool {
+    super::faulty::kernel_may_access(ptr, len)
+}
 
 /// `Err` if a failure of `call` was injected on this thread.
 #[inline(always)]

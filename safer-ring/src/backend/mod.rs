@@ -28,6 +28,10 @@
 mod buf_ring;
 mod epoll;
 pub mod fault;
+#[cfg(feature = "fault-injection")]
+mod fault_plan;
+#[cfg(feature = "fault-injection")]
+mod faulty;
 mod file_table;
 pub(crate) mod probe;
 mod ring_fd;
@@ -286,6 +290,21 @@ pub(crate) enum AnyBackend {
     Epoll(EpollBackend),
     /// The ring was dropped: the real backend (and its fds) is gone.
     Closed(Closed),
+    /// A real backend under a `FaultPlan` (tests).
+    #[cfg(feature = "fault-injection")]
+    Faulty(Box<faulty::FaultyBackend>),
+}
+
+impl AnyBackend {
+    /// `self`, under `plan`'s faults when the configuration has one.
+    pub(crate) fn with_faults(self, cfg: &crate::SaferRingConfig) -> AnyBackend {
+        #[cfg(feature = "fault-injection")]
+        if let Some(plan) = &cfg.faults {
+            return AnyBackend::Faulty(Box::new(faulty::FaultyBackend::new(self, plan.clone())));
+        }
+        let _ = cfg;
+        self
+    }
 }
 
 macro_rules! dispatch {
@@ -294,6 +313,8 @@ macro_rules! dispatch {
             AnyBackend::Uring($b) => $e,
             AnyBackend::Epoll($b) => $e,
             AnyBackend::Closed($b) => $e,
+            #[cfg(feature = "fault-injection")]
+            AnyBackend::Faulty($b) => $e,
         }
     };
 }

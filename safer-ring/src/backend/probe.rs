@@ -101,7 +101,9 @@ pub(crate) fn ask_kernel() -> KernelAnswers {
     a.features = Some(raw_features().unwrap_or_else(|_| super::uring::sys_features(ring.params())));
 
     let mut probe = Probe::new();
-    match ring.submitter().register_probe(&mut probe) {
+    let probed = super::fault::check(super::fault::Syscall::IoUringProbe)
+        .and_then(|()| ring.submitter().register_probe(&mut probe));
+    match probed {
         Ok(()) => a.opcodes = Some((0..=u8::MAX).filter(|&op| probe.is_supported(op)).collect()),
         Err(e) => a.warnings.push(format!(
             "IORING_REGISTER_PROBE: {e} (kernel before 5.6?); using the version table"

@@ -251,6 +251,7 @@ pub(crate) fn timerfd_set(fd: RawFd, d: std::time::Duration) {
 
 /// The kernel release string: `/proc/sys/kernel/osrelease`, or `uname(2)` when /proc is absent.
 pub(crate) fn kernel_release() -> io::Result<String> {
+    super::fault::check(super::fault::Syscall::Uname)?;
     if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
         return Ok(s.trim().to_string());
     }

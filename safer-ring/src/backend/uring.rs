@@ -44,12 +44,18 @@ pub(crate) struct IoUringBackend {
     /// The file table for native fd passing; `Err(())` once registering it failed.
     files: Option<Result<super::file_table::FileTable, ()>>,
     leak: bool,
+    /// What the detection this ring was built from found (see `offers`).
+    detected: crate::AvailableFeatures,
 }
 
 impl IoUringBackend {
     /// Creates a ring with the fastest setup flags the kernel accepts: each flag the kernel
     /// rejects with EINVAL is dropped (newest first) and setup retried.
-    pub(crate) fn new(cfg: &SaferRingConfig, wake_fd: RawFd) -> io::Result<IoUringBackend> {
+    pub(crate) fn new(
+        cfg: &SaferRingConfig,
+        wake_fd: RawFd,
+        detected: crate::AvailableFeatures,
+    ) -> io::Result<IoUringBackend> {
         use crate::features::Feature;
         let allowed = |f| cfg.enhancement.wish(f) != Some(false);
         let mut want = (
@@ -112,6 +118,7 @@ impl IoUringBackend {
             buf_ring_failed: false,
             files: None,
             leak: false,
+            detected,
         };
         backend.arm_wake();
         Ok(backend)
@@ -432,7 +439,7 @@ impl Backend for IoUringBackend {
     }
 
     fn offers(&self, feature: crate::Feature) -> bool {
-        crate::features::is_available(feature)
+        self.detected.contains(feature) && !crate::features::is_demoted(feature)
     }
 
     fn take_doorbells(&mut self) -> u32 {

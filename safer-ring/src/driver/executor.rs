@@ -334,7 +334,7 @@ impl Executor {
 }
 
 /// How long to sleep after the `n`th failed turn in a row: from 1 µs, doubling, to 10 ms.
-fn turn_backoff(n: u32) -> Duration {
+pub(crate) fn turn_backoff(n: u32) -> Duration {
     Duration::from_micros(1u64 << (n.clamp(1, 20) - 1)).min(Duration::from_millis(10))
 }
 

@@ -78,6 +78,11 @@ const CQE_F_BUFFER: u32 = 1 << 0;
 const CQE_F_MORE: u32 = 1 << 1;
 
 /// Whether a completion says more will follow for the same multishot op.
+/// A turn error that clears by itself once completions are reaped (CQ overflow, EAGAIN).
+fn transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
+}
+
 fn more(flags: u32) -> bool {
     flags & CQE_F_MORE != 0
 }
@@ -387,13 +392,18 @@ impl Driver {
         op: OpKind,
         timeout: Option<&TimeoutSpec>,
     ) -> io::Result<()> {
-        for _ in 0..4 {
+        for tries in 1..=16 {
             // SAFETY: forwarded from the caller.
             if unsafe { self.backend.push(ud, op, timeout) }.is_ok() {
                 return Ok(());
             }
-            // No room in the SQ: hand what is queued to the kernel, then retry.
-            self.turn(false, None)?;
+            // No room in the SQ: hand what is queued to the kernel, then retry. A busy kernel
+            // (CQ overflow it cannot flush yet) is waited out a little before the op fails.
+            match self.turn(false, None) {
+                Ok(()) => {}
+                Err(e) if transient(&e) => std::thread::sleep(executor::turn_backoff(tries)),
+                Err(e) => return Err(e),
+            }
         }
         Err(io::Error::other(
             "the submission queue stayed full after submitting",
@@ -668,10 +678,7 @@ impl Driver {
         loop {
             match backend.turn(wait, timeout) {
                 Ok(()) => break,
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
-                        && tries < 64 =>
-                {
+                Err(e) if transient(&e) && tries < 64 => {
                     backend.reap(&mut sink);
                     tries += 1;
                 }

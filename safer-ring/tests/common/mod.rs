@@ -121,3 +121,9 @@ impl Tasks {
         }
     }
 }
+
+/// Reports a skipped test so the kernel matrix counts it (straight to fd 2: libtest captures
+/// `eprintln!`).
+pub fn skip(reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
+}
