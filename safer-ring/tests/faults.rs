@@ -257,13 +257,10 @@ fn a_refused_ring_fd_registration_outside_strict_mode_keeps_the_plain_fd() {
 
 #[test]
 fn bad_fault_plans_are_refused_with_the_value() {
-    let e = Ring::with_config(SaferRingConfig::default().fault_plan(FaultPlan::new().fail(
-        OpClass::Nop,
-        0,
-        1,
-    )))
-    .err()
-    .expect("errno 0 is not a failure");
+    let plan = FaultPlan::new().fail(OpClass::Nop, 0, 1);
+    let Err(e) = Ring::with_config(SaferRingConfig::default().fault_plan(plan)) else {
+        panic!("errno 0 is not a failure");
+    };
     assert!(e.to_string().contains("errno 0"), "{e}");
 }
 
