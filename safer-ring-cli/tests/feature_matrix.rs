@@ -8,7 +8,9 @@ use safer_ring::Feature;
 const REGENERATE: &str = "cargo run -q -p safer-ring-cli -- features --markdown > docs/FEATURES.md";
 
 fn repo_file(rel: &str) -> (PathBuf, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     (path, text)
@@ -57,13 +59,12 @@ fn line_diff(expected: &str, actual: &str) -> String {
 
 #[test]
 fn features_md_is_the_generated_matrix() {
-    let (path, committed) = repo_file("docs/FEATURES.md");
+    let (_, committed) = repo_file("docs/FEATURES.md");
     let fresh = generated(&[]);
     assert!(
         committed == fresh,
-        "{} disagrees with `safer-ring features --markdown` (- committed, + generated):\n{}\n\
-         Regenerate it from the repository root with:\n    {REGENERATE}",
-        path.display(),
+        "docs/FEATURES.md disagrees with `safer-ring features --markdown` (- committed, + \
+         generated):\n{}\nRegenerate it from the repository root with:\n    {REGENERATE}",
         line_diff(&committed, &fresh)
     );
 }
@@ -204,7 +205,10 @@ fn readme_links_the_matrix_and_the_guides() {
         "docs/TUNING.md",
         "docs/TROUBLESHOOTING.md",
     ] {
-        assert!(readme.contains(&format!("]({link})")), "README links {link}");
+        assert!(
+            readme.contains(&format!("]({link})")),
+            "README links {link}"
+        );
         repo_file(link); // and the file exists
     }
 }
