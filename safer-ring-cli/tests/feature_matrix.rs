@@ -212,3 +212,81 @@ fn readme_links_the_matrix_and_the_guides() {
         repo_file(link); // and the file exists
     }
 }
+
+/// How the README's progressive-enhancement table names each feature it gives a kernel for.
+const README_PHRASES: &[(&str, Feature)] = &[
+    ("multishot accept", Feature::MultiShotAccept),
+    ("SEND_ZC", Feature::SendZeroCopy),
+    ("multishot recv", Feature::MultiShotRecv),
+    ("provided-buffer ring", Feature::BufferRings),
+    ("buffer-select recv", Feature::BufferRings),
+    ("OP_MSG_RING", Feature::MsgRing),
+    ("IORING_MSG_SEND_FD", Feature::MsgRingSendFd),
+    ("OP_FIXED_FD_INSTALL", Feature::FixedFdInstall),
+    ("registered ring fd", Feature::RegisteredRingFd),
+    ("COOP_TASKRUN", Feature::CoopTaskrun),
+    ("SINGLE_ISSUER", Feature::SingleIssuer),
+    ("DEFER_TASKRUN", Feature::DeferTaskrun),
+];
+
+/// `(5.19+)`-style kernel versions in `row`.
+fn versions_in(row: &str) -> Vec<String> {
+    row.match_indices('(')
+        .filter_map(|(i, _)| {
+            let inner = &row[i + 1..];
+            let v = inner.strip_suffix(')').unwrap_or(inner);
+            let end = v.find("+)")?;
+            let v = &v[..end];
+            (v.split('.').count() == 2 && v.split('.').all(|p| p.parse::<u32>().is_ok()))
+                .then(|| v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn readme_enhancement_table_versions_match_the_table() {
+    let (_, readme) = repo_file("README.md");
+    let section = readme
+        .split("## Progressive enhancement")
+        .nth(1)
+        .expect("README has a Progressive enhancement section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for row in section.lines().filter(|l| l.starts_with('|')) {
+        let lower = row.to_ascii_lowercase();
+        let named: Vec<Feature> = README_PHRASES
+            .iter()
+            .filter(|(p, _)| lower.contains(&p.to_ascii_lowercase()))
+            .map(|&(_, f)| f)
+            .collect();
+        for v in versions_in(row) {
+            checked += 1;
+            let ok = named.iter().any(|f| {
+                let k = f.required_kernel_version();
+                format!("{}.{}", k.major, k.minor) == v
+            });
+            if !ok {
+                let table: Vec<String> = named
+                    .iter()
+                    .map(|f| format!("{f} {}", f.required_kernel_version()))
+                    .collect();
+                wrong.push(format!("{v}+ in {row:?} (features named there: {table:?})"));
+            }
+        }
+    }
+    assert!(checked >= 6, "found only {checked} versions in the table");
+    assert!(
+        wrong.is_empty(),
+        "README's progressive-enhancement table gives kernels the feature table does not:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn version_scan_reads_the_readme_notation() {
+    assert_eq!(
+        versions_in("| `x` | multishot accept (5.19+), SEND_ZC (6.0+) (not 7+) |"),
+        ["5.19", "6.0"]
+    );
+}
