@@ -290,3 +290,59 @@ fn version_scan_reads_the_readme_notation() {
         ["5.19", "6.0"]
     );
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn guide_links_reach_existing_files_and_headings() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for doc in [
+        "README.md",
+        "docs/MIGRATION.md",
+        "docs/TUNING.md",
+        "docs/FEATURES.md",
+    ] {
+        let (path, text) = repo_file(doc);
+        let dir = path.parent().unwrap().to_path_buf();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = &rest[..end];
+            if target.contains("://") || target.contains(' ') {
+                continue;
+            }
+            checked += 1;
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                path.clone()
+            } else {
+                dir.join(file)
+            };
+            let Ok(linked) = std::fs::read_to_string(&file) else {
+                broken.push(format!("{doc}: {target} (no such file)"));
+                continue;
+            };
+            let has_anchor = anchor.is_empty()
+                || linked
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|l| l.trim_start_matches('#'))
+                    .any(|h| slug(h) == anchor);
+            if !has_anchor {
+                broken.push(format!("{doc}: {target} (no heading #{anchor})"));
+            }
+        }
+    }
+    assert!(checked >= 10, "found only {checked} links");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
