@@ -26,8 +26,12 @@ enum Command {
     /// What this kernel's io_uring offers, how each feature was detected, and what is used.
     Features {
         /// Print one JSON object instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// Print the static feature matrix (docs/FEATURES.md) as markdown; detects nothing, so
+        /// the output is the same on every machine.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Each enhanced mechanism on this kernel against its fallback and against epoll.
     Bench {
@@ -67,7 +71,11 @@ fn backend() -> ExitCode {
     }
 }
 
-fn report(as_json: bool) -> ExitCode {
+fn report(as_json: bool, markdown: bool) -> ExitCode {
+    if markdown {
+        print!("{}", features::markdown());
+        return ExitCode::SUCCESS;
+    }
     let report = safer_ring::features::detected();
     let choice = features::backend_choice();
     if as_json {
@@ -123,7 +131,7 @@ fn main() -> ExitCode {
             backend()
         }
         Some(Command::Backend) => backend(),
-        Some(Command::Features { json }) => report(json),
+        Some(Command::Features { json, markdown }) => report(json, markdown),
         Some(Command::Bench { json, quick, only }) => bench(json, quick, &only),
     }
 }

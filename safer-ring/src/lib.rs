@@ -34,6 +34,15 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// The guides' safer-ring snippets run as doctests (the other runtimes' are `ignore`d).
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../../docs/MIGRATION.md")]
+    pub struct MigrationGuide;
+    #[doc = include_str!("../../docs/TUNING.md")]
+    pub struct TuningGuide;
+}
+
 #[allow(unsafe_code)]
 mod backend;
 #[allow(unsafe_code)]
