@@ -149,7 +149,11 @@ impl Ring {
         cfg.enhancement = cfg.enhancement.with_env()?;
         let shared =
             WakeShared::new().map_err(|e| SaferRingError::io("creating the wake eventfd", e))?;
-        let (backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd())?;
+        let (mut backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd())?;
+        let stats = Stats::default();
+        if let AnyBackend::Uring(b) = &mut backend {
+            b.count_enters(stats.enters());
+        }
         debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
             Some(s) => tracing::info!(
@@ -212,7 +216,7 @@ impl Ring {
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
-            stats: Stats::default(),
+            stats,
             exec,
             driver: DriverCell::new(driver),
             ring_index,
@@ -277,6 +281,14 @@ impl RingRef {
     }
 
     /// How often and how long `feature` ran natively and through its fallback on this ring.
+    ///
+    /// The unit is the feature's decision: one operation for most features. For
+    /// [`Feature::RegisteredRingFd`] it is one `io_uring_enter` call, native when it named the
+    /// ring by its registered index and fallback when by its fd (times are not measured; epoll
+    /// rings make no enter calls and count none). Each
+    /// [`recv_enhanced`](crate::RingRef::recv_enhanced) counts once, under the feature that
+    /// chose its path: [`Feature::MultiShotRecv`] for the multishot tier, else
+    /// [`Feature::BufferRings`] (native: one buffer-select recv; fallback: a plain recv).
     pub fn enhancement_stats(&self, feature: Feature) -> FeatureStats {
         self.0.stats.get(feature)
     }
