@@ -68,7 +68,10 @@ fn enter_counts_grow_with_the_work_and_epoll_counts_none() {
         let mid = count(&ring);
         nops(&ring, 50);
         let after = count(&ring);
-        assert!(mid >= before + 50 && after >= mid + 50, "{before} {mid} {after}");
+        assert!(
+            mid >= before + 50 && after >= mid + 50,
+            "{before} {mid} {after}"
+        );
     }
     let epoll = common::ring(BackendKind::Epoll).unwrap();
     nops(&epoll, 50);
@@ -135,11 +138,13 @@ fn recv_enhanced_counts_under_the_deciding_feature() {
 
     // Both off: plain recvs, counted as BufferRings' fallback.
     let ring = common::ring_with(
-        SaferRingConfig::default().backend(BackendKind::IoUring).enhancement(
-            ProgressiveEnhancementConfig::default()
-                .feature(Feature::MultiShotRecv, Some(false))
-                .feature(Feature::BufferRings, Some(false)),
-        ),
+        SaferRingConfig::default()
+            .backend(BackendKind::IoUring)
+            .enhancement(
+                ProgressiveEnhancementConfig::default()
+                    .feature(Feature::MultiShotRecv, Some(false))
+                    .feature(Feature::BufferRings, Some(false)),
+            ),
     )
     .unwrap();
     let calls = recv_calls(&ring, 1 << 18);
