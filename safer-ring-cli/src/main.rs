@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = parse_samples)]
         samples: Option<usize>,
         /// Per bench, stop taking samples after this many seconds (after 3 rounds).
-        #[arg(long, value_name = "SECS", value_parser = parse_budget)]
+        #[arg(long, value_name = "SECS", value_parser = parse_budget, allow_negative_numbers = true)]
         time_budget: Option<std::time::Duration>,
         /// Also draw the results as SVG into this file.
         #[arg(long, value_name = "FILE.svg")]
@@ -124,6 +124,15 @@ fn report(as_json: bool) -> ExitCode {
 }
 
 fn bench(as_json: bool, plot: Option<&std::path::Path>, opts: &bench::Options) -> ExitCode {
+    // Opened first, so an unwritable path fails before minutes of measuring.
+    let plot = match plot.map(|p| std::fs::File::create(p).map(|f| (p, f)).map_err(|e| (p, e))) {
+        Some(Err((p, e))) => {
+            eprintln!("error: --plot: cannot write {}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(f)) => Some(f),
+        None => None,
+    };
     let results = match bench::run_all(opts) {
         Ok(r) => r,
         Err(e) => {
@@ -131,9 +140,11 @@ fn bench(as_json: bool, plot: Option<&std::path::Path>, opts: &bench::Options) -
             return ExitCode::FAILURE;
         }
     };
-    if let Some(path) = plot {
+    if let Some((path, mut file)) = plot {
+        use std::io::Write;
         let written = bench::svg(&results).and_then(|svg| {
-            std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            file.write_all(svg.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         });
         if let Err(e) = written {
             eprintln!("error: --plot: {e}");
