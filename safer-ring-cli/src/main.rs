@@ -38,11 +38,11 @@ enum Command {
         /// A tenth of the work per sample (a smoke run).
         #[arg(long)]
         quick: bool,
-        /// Only these benches (comma-separated): nop, msg_ring, msg_rtt, fd_passing, accept,
-        /// send, recv.
+        /// Only these benches (comma-separated): nop, nop1, msg_ring, msg_rtt, fd_passing,
+        /// accept, send, recv.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
-        /// Samples per variant, at least 3 (default 10; with --time-budget, the maximum).
+        /// Samples per variant, at least 3 (default 20; with --time-budget, the maximum).
         #[arg(long, value_name = "N", value_parser = parse_samples)]
         samples: Option<usize>,
         /// Per bench, stop taking samples after this many seconds (after 3 rounds).

@@ -127,6 +127,12 @@ const BENCHES: &[Bench] = &[
         run: msg::nop,
     },
     Bench {
+        name: "nop1",
+        features: &[Feature::RegisteredRingFd],
+        unit: "ops",
+        run: msg::nop1,
+    },
+    Bench {
         name: "msg_ring",
         features: &[Feature::MsgRing],
         unit: "msgs",
@@ -174,7 +180,7 @@ pub fn names() -> Vec<&'static str> {
 /// Fewest rounds a time budget may stop at: fewer give no interval worth the name.
 pub const MIN_SAMPLES: usize = 3;
 /// Samples per variant when neither `--samples` nor `--time-budget` is given.
-pub const DEFAULT_SAMPLES: usize = 10;
+pub const DEFAULT_SAMPLES: usize = 20;
 /// Upper bound on samples when only `--time-budget` is given.
 const BUDGET_MAX_SAMPLES: usize = 10_000;
 
