@@ -290,11 +290,23 @@ pub fn run_all(opts: &Options) -> Result<Vec<BenchResult>, String> {
     Ok(out)
 }
 
-/// Work per second in a short human form (`3.54 M`).
+/// Work per second in a short human form with about three significant digits (`3.54 M`,
+/// `18.8 k`, `1123`).
 pub fn human(x: f64) -> String {
     match x {
         x if x >= 1e6 => format!("{:.2} M", x / 1e6),
-        x if x >= 1e3 => format!("{:.1} k", x / 1e3),
+        x if x >= 1e4 => format!("{:.1} k", x / 1e3),
+        x if x >= 100.0 || x == 0.0 => format!("{x:.0}"),
         x => format!("{x:.1}"),
+    }
+}
+
+/// A ratio with two decimals, or three when two would round it onto 1.00 (so the printed
+/// interval agrees with its verdict).
+pub fn ratio(x: f64) -> String {
+    if (x - 1.0).abs() < 0.01 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2}")
     }
 }

@@ -6,7 +6,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use super::report::{comparisons, estimate};
-use super::{BenchResult, Variant, human};
+use super::{BenchResult, Variant, human, ratio};
 
 const WIDTH: u32 = 900;
 const PANEL: u32 = 150;
@@ -54,12 +54,12 @@ fn draw(
         .iter()
         .map(|c| {
             format!(
-                "{}/{} {:.2}x [{:.2}, {:.2}]: {}",
+                "{}/{} {}x [{}, {}]: {}",
                 short(c.a),
                 short(c.b),
-                c.ratio.estimate,
-                c.ratio.low,
-                c.ratio.high,
+                ratio(c.ratio.estimate),
+                ratio(c.ratio.low),
+                ratio(c.ratio.high),
                 c.verdict_text()
             )
         })

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::stats::{self, Interval, Verdict};
-use super::{BenchResult, Options, Run, Variant, VariantResult, human};
+use super::{BenchResult, Options, Run, Variant, VariantResult, human, ratio};
 
 /// The pairs compared: the native path against each fallback.
 const PAIRS: [(Variant, Variant); 2] = [
@@ -219,12 +219,12 @@ pub fn table(results: &[BenchResult]) -> String {
         }
         for c in comparisons(r) {
             out += &format!(
-                "  {} / {}: {:.2}x (95% CI {:.2} – {:.2}): {}\n",
+                "  {} / {}: {}x (95% CI {} – {}): {}\n",
                 c.a.name(),
                 c.b.name(),
-                c.ratio.estimate,
-                c.ratio.low,
-                c.ratio.high,
+                ratio(c.ratio.estimate),
+                ratio(c.ratio.low),
+                ratio(c.ratio.high),
                 c.verdict_text()
             );
         }
