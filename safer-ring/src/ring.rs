@@ -156,7 +156,11 @@ impl Ring {
         let report = features::FeatureDetector::new()
             .use_cache(cfg.enhancement.detection_cache)
             .detect();
-        let (backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd(), &report)?;
+        let (mut backend, info) = open_backend(&cfg, choice, shared.eventfd.as_raw_fd(), &report)?;
+        let stats = Stats::default();
+        if let AnyBackend::Uring(b) = &mut backend {
+            b.count_enters(stats.enters());
+        }
         let backend = backend.with_faults(&cfg);
         debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
@@ -225,7 +229,7 @@ impl Ring {
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
-            stats: Stats::default(),
+            stats,
             exec,
             driver: DriverCell::new(driver),
             ring_index,
@@ -291,6 +295,14 @@ impl RingRef {
     }
 
     /// How often and how long `feature` ran natively and through its fallback on this ring.
+    ///
+    /// The unit is the feature's decision: one operation for most features. For
+    /// [`Feature::RegisteredRingFd`] it is one `io_uring_enter` call, native when it named the
+    /// ring by its registered index and fallback when by its fd (times are not measured; epoll
+    /// rings make no enter calls and count none). Each
+    /// [`recv_enhanced`](crate::RingRef::recv_enhanced) counts once, under the feature that
+    /// chose its path: [`Feature::MultiShotRecv`] for the multishot tier, else
+    /// [`Feature::BufferRings`] (native: one buffer-select recv; fallback: a plain recv).
     pub fn enhancement_stats(&self, feature: Feature) -> FeatureStats {
         self.0.stats.get(feature)
     }

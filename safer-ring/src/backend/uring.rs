@@ -2,12 +2,14 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
 use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
+use crate::enhanced::EnterCounts;
 
 const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
 const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
@@ -46,6 +48,8 @@ pub(crate) struct IoUringBackend {
     leak: bool,
     /// What the detection this ring was built from found (see `offers`).
     detected: crate::AvailableFeatures,
+    /// Enter calls by path, shared with the ring's stats (`Feature::RegisteredRingFd`).
+    enters: Rc<EnterCounts>,
 }
 
 impl IoUringBackend {
@@ -119,6 +123,7 @@ impl IoUringBackend {
             files: None,
             leak: false,
             detected,
+            enters: Rc::default(),
         };
         backend.arm_wake();
         Ok(backend)
@@ -126,6 +131,11 @@ impl IoUringBackend {
 
     pub(crate) fn report(&self) -> SetupReport {
         self.report
+    }
+
+    /// Counts this backend's `io_uring_enter` calls into `enters` from now on.
+    pub(crate) fn count_enters(&mut self, enters: Rc<EnterCounts>) {
+        self.enters = enters;
     }
 
     /// # Safety
@@ -150,8 +160,10 @@ impl IoUringBackend {
     fn submit_and_wait(&mut self, want: usize) -> io::Result<usize> {
         super::fault::check(super::fault::Syscall::IoUringEnter)?;
         let Some(index) = self.ring_index else {
+            self.enters.plain.set(self.enters.plain.get() + 1);
             return self.ring.submit_and_wait(want);
         };
+        self.enters.registered.set(self.enters.registered.get() + 1);
         let (len, busy) = {
             let sq = self.ring.submission();
             (sq.len(), sq.taskrun() || sq.cq_overflow())

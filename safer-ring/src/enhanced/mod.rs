@@ -18,5 +18,5 @@ pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
 pub(crate) use mailbox::Mailbox;
 pub use mailbox::Message;
 pub use msg_ring::RingHandle;
-pub(crate) use stats::Stats;
+pub(crate) use stats::{EnterCounts, Stats};
 pub use stats::{FeatureStats, PathTaken};
