@@ -22,12 +22,14 @@ async fn timer_lateness(ring: &safer_ring::RingRef, done: &Cell<bool>) -> Durati
     worst
 }
 
-/// The lateness allowed: generous natively; the kernel matrix runs under QEMU's emulation.
+/// The lateness allowed: well under what a missing budget costs (313–377 ms for the message
+/// backlog in a debug build here), well over what a loaded 2-core machine adds; the kernel
+/// matrix runs under QEMU's emulation.
 fn bound() -> Duration {
     if std::env::var_os("SAFER_RING_IN_MATRIX").is_some() {
         Duration::from_millis(250)
     } else {
-        Duration::from_millis(25)
+        Duration::from_millis(100)
     }
 }
 
