@@ -344,7 +344,7 @@ impl RingRef {
         self.driver().mailbox().clone()
     }
 
-    pub(crate) fn fallback_timeout(&self) -> Duration {
+    pub(crate) fn fallback_timeout(&self) -> Option<Duration> {
         self.0.enhancement.fallback_timeout
     }
 

@@ -117,16 +117,38 @@ backend_test!(dropping_the_stream_closes_later_connections, |ring| {
             ring.sleep(Duration::from_millis(2)).await.unwrap();
         }
         // Connections the kernel accepted for the dropped stream were closed (EOF), or are
-        // still in the backlog (never accepted): either way none is held open by us.
+        // still in the backlog (never accepted). A silent one is only allowed if the listener
+        // can still accept it: an fd leaked by the dropped stream would be silent and gone
+        // from the backlog.
+        let mut in_backlog = Vec::new();
         for c in &mut late {
             c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
             let mut b = [0u8; 1];
             match c.read(&mut b) {
                 Ok(0) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {} // still in the backlog
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => in_backlog.push(c),
                 other => panic!("unexpected {other:?}"),
             }
+        }
+        let mut accepted = Vec::new();
+        for _ in 0..in_backlog.len() {
+            let s = ring
+                .timeout(Duration::from_secs(2), ring.accept(&listener))
+                .await
+                .expect("a silent connection is neither closed nor in the backlog: leaked")
+                .unwrap();
+            accepted.push(s);
+        }
+        drop(accepted);
+        for c in in_backlog {
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let r = c.read(&mut [0u8; 1]);
+            assert!(
+                matches!(&r, Ok(0))
+                    || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+                "closed once accepted and dropped: {r:?}"
+            );
         }
         drop(s);
         first
@@ -138,8 +160,47 @@ backend_test!(dropping_the_stream_closes_later_connections, |ring| {
             "the handed-out stream closes on drop"
         );
     });
+    // One more turn reaps the timers the accept timeouts above cancelled.
+    ring.block_on(ring.nop()).unwrap();
     assert_eq!(ring.in_flight(), 0, "multishot cancelled and drained");
 });
+
+#[test]
+fn fallback_timeout_reports_timed_out_and_goes_on() {
+    let pe = ProgressiveEnhancementConfig::default()
+        .feature(Feature::MultiShotAccept, Some(false))
+        .fallback_timeout(Duration::from_millis(30));
+    let rings = [BackendKind::IoUring, BackendKind::Epoll]
+        .into_iter()
+        .filter_map(|b| {
+            common::ring_with(
+                SaferRingConfig::default()
+                    .backend(b)
+                    .enhancement(pe.clone()),
+            )
+        });
+    for ring in rings {
+        let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        ring.block_on(async {
+            let mut stream = ring.accept_multiple(&listener);
+            let t = std::time::Instant::now();
+            let e = stream.next().await.unwrap().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{}", ring.backend());
+            assert!(
+                t.elapsed() >= Duration::from_millis(25),
+                "{:?}",
+                t.elapsed()
+            );
+            let _c = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .next()
+                .await
+                .unwrap()
+                .expect("accepting goes on after the timeout");
+        });
+    }
+}
 
 backend_test!(accept_up_to_collects_within_timeout, |ring| {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();

@@ -119,10 +119,10 @@ impl Stream for AcceptStream<'_> {
                         Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                         None => {}
                     }
-                    let op = this
-                        .ring
-                        .accept(this.listener)
-                        .timeout(this.ring.fallback_timeout());
+                    let mut op = this.ring.accept(this.listener);
+                    if let Some(bound) = this.ring.fallback_timeout() {
+                        op = op.timeout(bound);
+                    }
                     this.state = State::Single {
                         op,
                         since: Instant::now(),
@@ -138,8 +138,8 @@ impl Stream for AcceptStream<'_> {
                                 .record(Feature::MultiShotAccept, PathTaken::Fallback, took);
                             return Poll::Ready(Some(Ok(stream)));
                         }
-                        // The bound on one fallback accept: just accept again.
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                        // Including `TimedOut` from the configured bound; the next poll
+                        // accepts again.
                         Err(e) => return Poll::Ready(Some(Err(e))),
                     }
                 }

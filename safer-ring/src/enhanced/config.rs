@@ -36,7 +36,7 @@ prints them (or `all`), each optionally prefixed with - (always the fallback) or
 pub struct ProgressiveEnhancementConfig {
     wishes: Vec<Option<bool>>,
     pub(crate) strict: bool,
-    pub(crate) fallback_timeout: Duration,
+    pub(crate) fallback_timeout: Option<Duration>,
     pub(crate) detection_cache: bool,
     pub(crate) zero_copy_threshold: usize,
     forced: Vec<Feature>,
@@ -47,7 +47,7 @@ impl Default for ProgressiveEnhancementConfig {
         ProgressiveEnhancementConfig {
             wishes: vec![None; table_len()],
             strict: false,
-            fallback_timeout: Duration::from_secs(30),
+            fallback_timeout: None,
             detection_cache: true,
             zero_copy_threshold: 16 * 1024,
             forced: Vec::new(),
@@ -73,10 +73,12 @@ impl ProgressiveEnhancementConfig {
         self
     }
 
-    /// Upper bound for one fallback operation (e.g. the accept loop's single accepts) before
-    /// it reports `TimedOut`. Default 30 s.
+    /// Upper bound for one fallback operation (the single accepts `accept_multiple` loops over
+    /// where multishot accept is not used): when it passes, the stream yields one
+    /// `ErrorKind::TimedOut` item and goes on accepting. Default: no bound (like the native
+    /// path, which waits for connections as long as it takes).
     pub fn fallback_timeout(mut self, timeout: Duration) -> Self {
-        self.fallback_timeout = timeout;
+        self.fallback_timeout = Some(timeout);
         self
     }
 

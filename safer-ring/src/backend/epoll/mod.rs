@@ -426,4 +426,38 @@ mod tests {
         assert!(!b.enable_fd_passing());
         assert!(!b.offers(Feature::MsgRing));
     }
+
+    /// An io_uring-only operation pushed to epoll completes once, with -EOPNOTSUPP (what the
+    /// enhanced APIs turn into "this ring only: fall back").
+    #[test]
+    #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
+    fn io_uring_only_operations_complete_with_eopnotsupp() {
+        let wake = crate::backend::sys::eventfd().unwrap();
+        let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
+        let fd = wake.as_raw_fd();
+        let ops = [
+            OpKind::AcceptMulti { fd },
+            OpKind::RecvMulti { fd, bgid: 0 },
+            OpKind::RecvSelect {
+                fd,
+                len: 16,
+                bgid: 0,
+            },
+            OpKind::MsgRing {
+                ring_fd: fd,
+                user_data: 1,
+            },
+            OpKind::FixedFdInstall { slot: 0 },
+        ];
+        for (ud, op) in ops.into_iter().enumerate() {
+            // SAFETY: these kinds carry no pointers; `wake` outlives the backend.
+            unsafe { b.push(ud as u64, op, None) }.unwrap();
+        }
+        let mut got = Vec::new();
+        b.turn(false, None).unwrap();
+        b.reap(&mut |ud, res, flags| got.push((ud, res, flags)));
+        got.sort();
+        let want: Vec<_> = (0..5).map(|ud| (ud, -libc::EOPNOTSUPP, 0)).collect();
+        assert_eq!(got, want);
+    }
 }
