@@ -210,8 +210,14 @@ fn demotion_sticks_and_cache_invalidates() {
     features::demote(Feature::ExtArg, "test: kernel said EINVAL");
     assert!(features::is_demoted(Feature::ExtArg));
     assert!(!features::is_available(Feature::ExtArg));
+    let cached = features::detected();
+    assert!(std::ptr::eq(cached, features::detected()), "cached");
     features::invalidate();
     let again = features::detected();
+    assert!(
+        !std::ptr::eq(cached, again),
+        "invalidate() must make the next query detect again"
+    );
     assert_eq!(
         again.available.contains(Feature::ExtArg),
         before,
@@ -284,4 +290,121 @@ proptest! {
         }
         prop_assert_eq!(r.available, r.rows.iter().filter(|x| x.available).map(|x| x.feature).collect::<AvailableFeatures>());
     }
+}
+
+/// Every row's first mainline kernel, stated here independently of the table (from each
+/// release's io_uring changes), so a row edited by mistake fails. The rows a probe, flag or
+/// real call can see are also checked against each real kernel of the matrix by
+/// `running_kernel_reports_what_it_should`.
+#[test]
+fn every_feature_has_the_kernel_that_introduced_it() {
+    let expected: &[(&str, u32, u32)] = &[
+        ("MultiShotAccept", 5, 19),
+        ("MultiShotRecv", 6, 0),
+        ("RegisteredRingFd", 5, 18),
+        ("MsgRing", 5, 18),
+        ("MsgRingSendFd", 6, 0),
+        ("FixedFdInstall", 6, 8),
+        ("BufferRings", 5, 19),
+        ("ProvidedBuffers", 5, 7),
+        ("AsyncCancel", 5, 5),
+        ("CancelByFd", 5, 19),
+        ("FixedFileUpdate", 5, 6),
+        ("BatchedSubmissions", 5, 1),
+        ("SendZeroCopy", 6, 0),
+        ("SingleIssuer", 6, 0),
+        ("DeferTaskrun", 6, 1),
+        ("CoopTaskrun", 5, 19),
+        ("SocketOp", 5, 19),
+        ("BindListen", 6, 11),
+        ("ReadMultishot", 6, 7),
+        ("RecvSendBundle", 6, 10),
+        ("FastPoll", 5, 7),
+        ("ExtArg", 5, 11),
+        ("NoDrop", 5, 5),
+    ];
+    assert_eq!(
+        Feature::all().count(),
+        expected.len(),
+        "a row without a stated version"
+    );
+    for &(name, major, minor) in expected {
+        let f: Feature = name.parse().unwrap();
+        let v = f.required_kernel_version();
+        assert_eq!((v.major, v.minor), (major, minor), "{name}");
+    }
+}
+
+/// A subscriber that keeps every event as `message key=value ...` lines.
+#[derive(Default, Clone)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = String::new();
+        event.record(&mut Fields(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// `Ring::new_with_detection` logs one info line saying what is native and what falls back,
+/// and it agrees with the ring; `KernelVersion::current` agrees with detection.
+#[test]
+fn ring_creation_logs_what_is_native_and_what_falls_back() {
+    let capture = Capture::default();
+    let ring = tracing::subscriber::with_default(capture.clone(), || {
+        Ring::new_with_detection(safer_ring::SaferRingConfig::default())
+    })
+    .unwrap();
+    let lines = capture.0.lock().unwrap().clone();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("safer-ring progressive enhancement"))
+        .unwrap_or_else(|| panic!("no enhancement line in {lines:?}"));
+    assert!(
+        line.contains(&format!("backend={}", ring.backend())),
+        "{line}"
+    );
+    let native_part = line
+        .split(" native=")
+        .nth(1)
+        .and_then(|rest| rest.split(" fallback=").next())
+        .unwrap();
+    for f in Feature::all() {
+        let listed = native_part.contains(&format!("\"{}\"", f.name()));
+        assert_eq!(listed, ring.uses_native(f), "{f} in {line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("safer-ring ring created")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        KernelVersion::current().ok(),
+        features::detected().inputs.version
+    );
 }

@@ -45,6 +45,11 @@ fn linux_6_8_with_broken_buffer_rings_reports_them_absent() {
     assert!(r.available.contains(Feature::ReadMultishot));
     assert!(!r.available.contains(Feature::RecvSendBundle), "6.10");
     assert!(io_uring_serves_core_ops(&r).is_ok());
+    // 6.8's last opcode is FIXED_FD_INSTALL (54); FTRUNCATE (55) is 6.9.
+    let ops = r.inputs.opcodes.as_deref().unwrap();
+    assert_eq!((ops.len(), ops.last()), (55, Some(&54)));
+    assert!(r.available.contains(Feature::FixedFdInstall));
+    assert_eq!(r.status(Feature::FixedFdInstall).by_detection, Some(true));
 }
 
 #[test]
