@@ -1,6 +1,8 @@
 //! Feature detection: trust order with injected kernels, agreement with the host kernel, and
 //! what each real kernel of the matrix must report.
 
+mod common;
+
 use proptest::prelude::*;
 use safer_ring::features::{self, DetectionInputs, TryResults, decide};
 use safer_ring::{AvailableFeatures, BackendKind, Feature, KernelVersion, Ring};
@@ -335,51 +337,16 @@ fn every_feature_has_the_kernel_that_introduced_it() {
     }
 }
 
-/// A subscriber that keeps every event as `message key=value ...` lines.
-#[derive(Default, Clone)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Fields(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// `Ring::new_with_detection` logs one info line saying what is native and what falls back,
 /// and it agrees with the ring; `KernelVersion::current` agrees with detection.
 #[test]
 fn ring_creation_logs_what_is_native_and_what_falls_back() {
-    let capture = Capture::default();
+    let capture = common::capture::Capture::default();
     let ring = tracing::subscriber::with_default(capture.clone(), || {
         Ring::new_with_detection(safer_ring::SaferRingConfig::default())
     })
     .unwrap();
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     let line = lines
         .iter()
         .find(|l| l.starts_with("safer-ring progressive enhancement"))

@@ -16,39 +16,6 @@ use soundness_util::*;
 // `Driver::shutdown` makes the ring free the buffers of operations still in flight.
 // ---------------------------------------------------------------------------------------------
 
-/// A subscriber that panics on the event whose message contains `needle`.
-struct PanicOn(&'static str);
-
-struct Finder(&'static str, bool);
-
-impl tracing::field::Visit for Finder {
-    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-        if f.name() == "message" && format!("{v:?}").contains(self.0) {
-            self.1 = true;
-        }
-    }
-}
-
-impl tracing::Subscriber for PanicOn {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, e: &tracing::Event<'_>) {
-        let mut f = Finder(self.0, false);
-        e.record(&mut f);
-        if f.1 && !std::thread::panicking() {
-            panic!("attack: tracing subscriber panics on {:?}", self.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// Ring drop with a read still in flight (drain_timeout 0: it is "leaked"); the subscriber
 /// panics at the "leaking their buffers" warning, i.e. after `shut_down` was set and before
 /// the slab entries are forgotten. `Driver::drop` then skips shutdown and the slab (with the
@@ -75,7 +42,9 @@ fn r1_subscriber_panic_in_shutdown_frees_in_flight_buffer() {
         ring.poll_completions().unwrap(); // submitted: armed on the empty pipe
         drop(op); // orphaned: the ring owns the buffer now
     }
-    let guard = tracing::subscriber::set_default(PanicOn("leaking their buffers"));
+    let guard = tracing::subscriber::set_default(common::capture::Capture::panicking_on(
+        "leaking their buffers",
+    ));
     tracing::callsite::rebuild_interest_cache();
     let res = caught(move || {
         let _fresh = FreshOnDrop; // dropped right after the ring's fields (the slab) unwind

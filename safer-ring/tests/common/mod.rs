@@ -1,6 +1,8 @@
 //! Shared test helpers: run one test body on each backend.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
