@@ -128,6 +128,9 @@ pub(crate) struct Executor {
     main_waker: Waker,
     /// Set while `block_on` runs: a nested call would never return.
     running: std::cell::Cell<bool>,
+    /// The run batch's allocation, kept between `block_on` calls: it trades places with the
+    /// run queue, so a fresh one per call would cost both an allocation.
+    spare: std::cell::Cell<VecDeque<usize>>,
 }
 
 /// Restores the executor when `block_on` returns or unwinds: clears `running` and puts task
@@ -147,9 +150,10 @@ impl Drop for RunGuard<'_> {
             // swallowed (a second panic would abort).
             drop(self.exec.drop_tasks());
             self.batch.clear();
-            return;
+        } else {
+            self.exec.shared.requeue(&mut self.batch);
         }
-        self.exec.shared.requeue(&mut self.batch);
+        self.exec.spare.set(std::mem::take(&mut self.batch));
     }
 }
 
@@ -183,6 +187,7 @@ impl Executor {
             main,
             main_waker,
             running: std::cell::Cell::new(false),
+            spare: std::cell::Cell::new(VecDeque::new()),
         }
     }
 
@@ -241,7 +246,7 @@ impl Executor {
         );
         let mut guard = RunGuard {
             exec: self,
-            batch: VecDeque::new(),
+            batch: self.spare.take(),
         };
         let mut fut = std::pin::pin!(fut);
         let mut main_cx = Context::from_waker(&self.main_waker);
