@@ -1,0 +1,52 @@
+//! An idle ring costs nothing: blocked in the kernel, it wakes only when its timer is due —
+//! counted in context switches and CPU time of the ring's thread (not in wall time).
+
+mod common;
+
+use std::time::Duration;
+
+/// (context switches, CPU time) of the calling thread so far.
+fn thread_usage() -> (u64, Duration) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let switches = status
+        .lines()
+        .filter(|l| {
+            l.starts_with("voluntary_ctxt_switches") || l.starts_with("nonvoluntary_ctxt_switches")
+        })
+        .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+        .sum();
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the local timespec.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
+        0
+    );
+    (switches, Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+backend_test!(an_idle_ring_sleeps_in_the_kernel, |ring| {
+    // Warm up (detection, first enter), then three seconds with one timer.
+    ring.block_on(ring.sleep(Duration::from_millis(1))).unwrap();
+    let (s0, c0) = thread_usage();
+    ring.block_on(ring.sleep(Duration::from_secs(3))).unwrap();
+    let (s1, c1) = thread_usage();
+    let (switches, cpu) = (s1 - s0, c1 - c0);
+    eprintln!(
+        "{}: 3 s idle: {switches} context switches, {cpu:?} CPU",
+        ring.backend()
+    );
+    // A polling loop would switch thousands of times (or never, spinning: then CPU ~3 s).
+    assert!(
+        switches <= 10,
+        "{switches} wake-ups while idle on {}",
+        ring.backend()
+    );
+    assert!(
+        cpu < Duration::from_millis(100),
+        "{cpu:?} of CPU while idle on {}",
+        ring.backend()
+    );
+});
