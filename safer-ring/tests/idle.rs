@@ -19,8 +19,8 @@ fn thread_usage() -> (u64, Duration) {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime writes into the local timespec.
     assert_eq!(
+        // SAFETY: clock_gettime writes into the local timespec.
         unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
         0
     );
