@@ -5,6 +5,8 @@ use proptest::prelude::*;
 use safer_ring::features::{self, DetectionInputs, TryResults, decide};
 use safer_ring::{AvailableFeatures, BackendKind, Feature, KernelVersion, Ring};
 
+mod common;
+
 fn v(s: &str) -> KernelVersion {
     s.parse().unwrap()
 }
@@ -80,6 +82,7 @@ fn host_detection_agrees_with_a_direct_probe() {
     let report = features::detected();
     let Ok(ring) = io_uring::IoUring::new(4) else {
         assert!(report.io_uring_available().is_err());
+        common::skip("no io_uring here: only the detection's refusal was checked");
         return;
     };
     let mut probe = io_uring::Probe::new();
