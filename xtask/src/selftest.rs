@@ -26,7 +26,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Copies of the fixture named `names`, so that each one's argv[0] says what to do.
+/// Copies of the fixture named `names`, so that each one's `argv[0]` says what to do.
 fn fixtures(fixture: &Path, names: &[&str]) -> Result<Vec<TestBin>, String> {
     let dir = PathBuf::from("target/kernel-matrix/selftest");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
