@@ -16,8 +16,8 @@ fn uid() -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn sysctl() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+fn sysctl(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "absent".into())
 }
@@ -31,9 +31,10 @@ fn ring_new_takes_the_backend_the_matrix_expects() {
     let ring = Ring::new(8).unwrap();
     let info = ring.info();
     let here = format!(
-        "uid {}, io_uring_disabled={}, ring {info:?}",
+        "uid {}, io_uring_disabled={}, io_uring_group={}, ring {info:?}",
         uid(),
-        sysctl()
+        sysctl("io_uring_disabled"),
+        sysctl("io_uring_group")
     );
     let detected = features::detected().io_uring_available();
     match expect.as_str() {
