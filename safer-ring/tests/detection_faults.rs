@@ -2,6 +2,8 @@
 //! what `detect_now` falls back to, `FeatureDetectionFailed`, cache invalidation that really
 //! detects again, and a ring that opts out of the cache using its own detection everywhere.
 
+mod common;
+
 use std::sync::Mutex;
 
 use safer_ring::fault::{Syscall, fail_next};
@@ -30,7 +32,8 @@ fn a_failed_version_read_leaves_the_other_evidence_in_charge() {
         r.warnings
     );
     if r.inputs.io_uring.is_err() {
-        return; // nothing to decide without io_uring
+        common::skip("no io_uring: nothing to decide");
+        return;
     }
     // The probe still decides its rows; rows only the version could tell are off.
     let truth = detect_now();
@@ -51,6 +54,7 @@ fn a_failed_probe_falls_back_to_the_version_table() {
     fail_next(Syscall::IoUringProbe, libc::EINVAL, 1);
     let r = detect_now();
     if r.inputs.io_uring.is_err() {
+        common::skip("no io_uring: no probe to fail");
         return;
     }
     assert_eq!(r.inputs.opcodes, None);
@@ -104,10 +108,7 @@ fn a_ring_without_the_cache_uses_its_own_detection_everywhere() {
     if features::detected().io_uring_available().is_err()
         || !features::is_available(Feature::MsgRing)
     {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIP: needs io_uring with OP_MSG_RING (5.18)\n",
-        );
+        common::skip("needs io_uring with OP_MSG_RING (5.18)");
         return;
     }
     // This ring's own detection sees no version and no probe: MsgRing (probe) and

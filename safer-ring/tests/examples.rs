@@ -7,6 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+mod common;
+
 /// Whether the example binary exists. `cargo test` builds the examples next to the tests, so
 /// outside the kernel matrix (which ships test binaries only) a missing one is a failure, not a
 /// skip: these tests must not pass without running.
@@ -19,10 +21,10 @@ fn example_built(bin: &std::path::Path) -> bool {
         "example binary {} not built (run the tests with cargo test, which builds it)",
         bin.display()
     );
-    eprintln!(
-        "SKIP: example binary {} not in the kernel matrix",
+    common::skip(format_args!(
+        "example binary {} not in the kernel matrix",
         bin.display()
-    );
+    ));
     false
 }
 
@@ -57,7 +59,7 @@ fn start(name: &str, backend: &str, extra: &[&str]) -> Option<(Server, SocketAdd
     let server = Server(child);
     // "echo on 127.0.0.1:PORT (io_uring)", or "error: ..." when the backend is unavailable.
     let Some(addr) = line.split(" on ").nth(1).and_then(|r| r.split(' ').next()) else {
-        eprintln!("SKIP: {name} --backend {backend}: {}", line.trim());
+        common::skip(format_args!("{name} --backend {backend}: {}", line.trim()));
         return None;
     };
     Some((server, addr.parse().unwrap()))
@@ -134,7 +136,7 @@ fn copy_file_keeps_holes_and_refuses_what_it_cannot_copy() {
         };
         let msg = String::from_utf8_lossy(&out.stderr);
         if msg.contains("error: io_uring") || msg.contains("BackendUnavailable") {
-            eprintln!("SKIP: {backend}: {msg}");
+            common::skip(format_args!("{backend}: {msg}"));
             continue;
         }
         assert!(out.status.success(), "{backend}: {msg}");

@@ -78,6 +78,7 @@ fn host_detection_agrees_with_a_direct_probe() {
     let report = features::detected();
     let Ok(ring) = io_uring::IoUring::new(4) else {
         assert!(report.io_uring_available().is_err());
+        common::skip("no io_uring here: only the detection's refusal was checked");
         return;
     };
     let mut probe = io_uring::Probe::new();

@@ -72,7 +72,7 @@ fn a_socket_outlives_its_dropped_ring() {
         return;
     };
     if !a.uses_native(safer_ring::Feature::MultiShotRecv) {
-        eprintln!("SKIP: no native multishot recv here (nothing is armed on the socket)");
+        common::skip("no native multishot recv here (nothing is armed on the socket)");
         return;
     }
     let b = common::ring(safer_ring::BackendKind::IoUring).unwrap();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, Ring, SaferRingConfig};
 
 /// An io_uring ring with `feature` set to `wish` (the `Some(true)` form fails where the kernel
@@ -18,11 +16,6 @@ fn uring(feature: Feature, wish: Option<bool>) -> Option<Ring> {
     )
 }
 
-fn skip(why: &str) {
-    // Straight to fd 2: libtest captures eprintln!, and a skip must always be visible.
-    let _ = writeln!(std::io::stderr(), "SKIP: {why}");
-}
-
 fn nops(ring: &Ring, n: usize) {
     ring.block_on(async {
         for _ in 0..n {
@@ -34,7 +27,7 @@ fn nops(ring: &Ring, n: usize) {
 #[test]
 fn registered_ring_fd_counts_enter_calls() {
     if !safer_ring::features::is_available(Feature::RegisteredRingFd) {
-        return skip("no registered ring fd on this kernel");
+        return common::skip("no registered ring fd on this kernel");
     }
     let Some(on) = uring(Feature::RegisteredRingFd, Some(true)) else {
         return;
@@ -112,7 +105,7 @@ fn recv_calls(ring: &Ring, total: usize) -> u64 {
 fn recv_enhanced_counts_under_the_deciding_feature() {
     let available = |f| safer_ring::features::is_available(f);
     if !available(Feature::BufferRings) {
-        return skip("no buffer rings on this kernel: both recv tiers are plain recvs");
+        return common::skip("no buffer rings on this kernel: both recv tiers are plain recvs");
     }
     // Multishot forced off, buffer rings on: the buffer-select tier decides every call.
     let Some(ring) = uring(Feature::MultiShotRecv, Some(false)) else {

@@ -270,7 +270,7 @@ fn forgotten_accept_stream_leaks_no_connection_past_ring_drop() {
     if !stream.is_native() {
         // Single accepts (kernels before 5.19): the forgotten stream forgets an ordinary accept
         // op and whatever it accepts — a `mem::forget` leak, which is allowed.
-        eprintln!("SKIP: multishot accept is not native on this kernel");
+        common::skip("multishot accept is not native on this kernel");
         return;
     }
     std::mem::forget(stream);

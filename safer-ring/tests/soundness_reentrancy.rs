@@ -139,7 +139,7 @@ fn mailbox_waker_drops_in_flight_op() {
     };
     let b = common::ring(safer_ring::BackendKind::IoUring).unwrap();
     if !b.uses_native(safer_ring::Feature::MsgRing) {
-        eprintln!("SKIP: no native MSG_RING");
+        common::skip("no native MSG_RING");
         return;
     }
     let a = leak(a);

@@ -86,7 +86,7 @@ fn r3_waker_run_inside_arm_hits_borrowed_listener_state() {
             return Ok(());
         };
         if !ring.uses_native(Feature::MultiShotAccept) {
-            eprintln!("SKIP: no native multishot accept");
+            common::skip("no native multishot accept");
             return Ok(());
         }
         let ring = leak(ring);
@@ -138,7 +138,7 @@ fn r2b_stored_panic_loses_an_accepted_connection() {
         return;
     };
     if !ring.uses_native(Feature::MultiShotAccept) {
-        eprintln!("SKIP: no native multishot accept");
+        common::skip("no native multishot accept");
         return;
     }
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();

@@ -86,7 +86,7 @@ fn m1_reraise_in_doorbell_leaves_rung_set_forever() {
         return;
     };
     if !a.uses_native(Feature::MsgRing) {
-        eprintln!("SKIP: no native MSG_RING");
+        common::skip("no native MSG_RING");
         return;
     }
     let b = common::ring(BackendKind::IoUring).unwrap();
@@ -122,7 +122,7 @@ fn m2_doorbell_coalesced_into_an_idle_rings_unsubmitted_sqe() {
         return;
     };
     if !a.uses_native(Feature::MsgRing) {
-        eprintln!("SKIP: no native MSG_RING");
+        common::skip("no native MSG_RING");
         return;
     }
     let b = common::ring(BackendKind::IoUring).unwrap();
@@ -230,7 +230,7 @@ fn pass_fd(attack: bool) {
     let r = common::ring_with(cfg()).unwrap();
     let h = r.handle();
     if !(s.uses_native(Feature::MsgRingSendFd) && r.uses_native(Feature::FixedFdInstall)) {
-        eprintln!("SKIP: no native fd passing");
+        common::skip("no native fd passing");
         return;
     }
     let (pr, pw) = std::io::pipe().unwrap();

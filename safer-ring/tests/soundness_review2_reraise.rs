@@ -45,7 +45,7 @@ fn recv_select(attack: bool) {
         return;
     };
     if !ring.uses_native(Feature::BufferRings) || ring.uses_native(Feature::MultiShotRecv) {
-        eprintln!("SKIP: needs buffer rings without multishot recv");
+        common::skip("needs buffer rings without multishot recv");
         return;
     }
     let (a, b) = ring.unix_pair().unwrap();

@@ -136,7 +136,7 @@ fn two_multishot_rings() -> Option<(Ring, Ring)> {
     let native =
         |r: &Ring| r.uses_native(Feature::MultiShotRecv) && r.uses_native(Feature::BufferRings);
     if !(native(&a) && native(&b)) {
-        eprintln!("SKIP: no native multishot recv");
+        common::skip("no native multishot recv");
         return None;
     }
     Some((a, b))

@@ -78,3 +78,22 @@ pub fn init_binary() -> Result<PathBuf, String> {
     .find_map(|m| m["executable"].as_str().map(PathBuf::from))
     .ok_or_else(|| "kernel-init produced no executable".into())
 }
+
+/// The self-test's fixture, a libtest binary (xtask/init/tests/matrix_selftest.rs).
+pub fn selftest_binary() -> Result<PathBuf, String> {
+    cargo_artifacts(
+        &[
+            "test",
+            "--no-run",
+            "-p",
+            "kernel-init",
+            "--test",
+            "matrix_selftest",
+        ],
+        "building the self-test fixture",
+    )?
+    .iter()
+    .filter(|m| m["target"]["name"] == "matrix_selftest")
+    .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+    .ok_or_else(|| "the self-test fixture produced no executable".into())
+}

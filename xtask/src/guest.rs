@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::Expect;
 use crate::build::TestBin;
 
 /// Per-guest limit; a hung guest is killed and reported.
@@ -38,6 +39,16 @@ impl Outcome {
         if self.ok() { "PASS" } else { "FAIL" }
     }
 
+    /// Counts one line of test output: a libtest summary, or a `SKIP: ` line (which the tests'
+    /// skip helper starts on a line of its own).
+    fn read_output(&mut self, line: &str) {
+        if line.contains("test result: ") {
+            self.count(line);
+        } else if line.starts_with("SKIP: ") {
+            self.skipped += 1;
+        }
+    }
+
     /// Adds the counts of a libtest summary line ("test result: ok. 3 passed; 0 failed; ...").
     fn count(&mut self, line: &str) {
         let Some(rest) = line.split("test result: ").nth(1) else {
@@ -65,8 +76,9 @@ fn out_dir() -> PathBuf {
     p
 }
 
-/// The binaries on the host kernel, natively.
-pub fn run_host(bins: &[TestBin], args: &[String]) -> Result<Outcome, String> {
+/// The binaries on the host kernel, natively. A binary fails the row by its exit status (a
+/// crash included), whatever it printed.
+pub fn run_host(bins: &[TestBin], expect: Expect, args: &[String]) -> Result<Outcome, String> {
     let mut o = Outcome {
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
@@ -77,17 +89,22 @@ pub fn run_host(bins: &[TestBin], args: &[String]) -> Result<Outcome, String> {
     };
     let mut log = String::new();
     for b in bins {
-        let out = Command::new(&b.path)
-            .args(args)
-            .env("SAFER_RING_REQUIRE_IO_URING", "1")
+        let mut cmd = Command::new(&b.path);
+        cmd.args(args)
+            .env("SAFER_RING_MATRIX_EXPECT", expect.name());
+        if expect == Expect::IoUring {
+            cmd.env("SAFER_RING_REQUIRE_IO_URING", "1");
+        }
+        let out = cmd
             .output()
             .map_err(|e| format!("running {}: {e}", b.path.display()))?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
-        text.lines().for_each(|l| o.count(l));
-        o.skipped += text.lines().filter(|l| l.starts_with("SKIP: ")).count() as u64;
+        for l in text.lines() {
+            o.read_output(l);
+        }
         if !out.status.success() {
-            o.failed_bins.push(b.name.clone());
+            o.failed_bins.push(format!("{} ({})", b.name, out.status));
         }
         log += &text;
     }
@@ -159,29 +176,24 @@ fn token() -> String {
     )
 }
 
-/// One boot of `kernel`; see [`run_qemu`].
-fn boot_once(
-    kernel: &Path,
-    init: &Path,
-    bins: &[TestBin],
-    cmdline: &str,
-    args: &[String],
-) -> Result<Outcome, String> {
-    let name = kernel
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let label = if cmdline.is_empty() {
-        name.clone()
-    } else {
-        format!("{name}-{}", cmdline.replace(['=', '.'], "_"))
-    };
-    let img = initramfs(&label, init, bins)?;
+/// One QEMU guest: a kernel, its PID 1, and the kernel command line of a matrix row.
+pub struct Guest<'a> {
+    /// The row's name, which also names the log file.
+    pub label: &'a str,
+    pub kernel: &'a Path,
+    pub init: &'a Path,
+    pub cmdline: &'a str,
+}
+
+/// One boot of the guest; see [`run_qemu`].
+fn boot_once(g: &Guest, bins: &[TestBin], args: &[String]) -> Result<Outcome, String> {
+    let label = g.label.replace(['=', '.', '/'], "_");
+    let img = initramfs(&label, g.init, bins)?;
     let tok = token();
     let append = format!(
-        "console=ttyS0 panic=-1 oops=panic quiet saferring.token={tok} saferring.args={} {cmdline}",
-        args.join(",")
+        "console=ttyS0 panic=-1 oops=panic quiet saferring.token={tok} saferring.args={} {}",
+        args.join(","),
+        g.cmdline
     );
     let mut child = Command::new("qemu-system-x86_64")
         .args([
@@ -195,7 +207,7 @@ fn boot_once(
             "2",
         ])
         .arg("-kernel")
-        .arg(kernel)
+        .arg(g.kernel)
         .arg("-initrd")
         .arg(&img)
         .args(["-append", &append])
@@ -245,45 +257,8 @@ fn boot_once(
     let lines = reader.join().map_err(|_| "reading qemu output panicked")?;
     let _ = std::fs::remove_file(&img);
 
-    let mut o = Outcome {
-        kernel: "?".into(),
-        ..Outcome::default()
-    };
-    let mut current: Option<String> = None;
-    for l in &lines {
-        let marker = |m: &str| {
-            l.strip_prefix(m)
-                .and_then(|r| r.strip_prefix(&tok))
-                .map(str::trim)
-        };
-        if let Some(rest) = marker("SAFER-RING-KERNEL ") {
-            o.kernel = rest.to_string();
-        } else if let Some(n) = marker("SAFER-RING-START ") {
-            current = Some(n.to_string());
-        } else if let Some(rest) = marker("SAFER-RING-RESULT ") {
-            if !rest.ends_with("exit=0") {
-                o.failed_bins.push(rest.to_string());
-            }
-            current = None;
-        } else if marker("SAFER-RING-DONE ").is_some()
-            || l.trim_end() == format!("SAFER-RING-DONE {tok}")
-        {
-            o.complete = true;
-        } else if l.contains("test result: ") {
-            o.count(l);
-        } else if l.starts_with("SKIP: ") {
-            o.skipped += 1;
-        }
-        for bad in ["Oops", "BUG:", "Kernel panic", "general protection fault"] {
-            if l.contains(bad) {
-                o.notes.push(format!("kernel: {}", l.trim()));
-                o.failed_bins.push(format!("kernel {bad}"));
-            }
-        }
-        if l.contains("WARNING:") && l.contains("CPU:") {
-            o.notes.push(format!("kernel warning: {}", l.trim()));
-        }
-    }
+    let names: Vec<&str> = bins.iter().map(|b| b.name.as_str()).collect();
+    let (mut o, current) = read_console(&lines, &tok, &names);
     if timed_out {
         o.notes.push(format!(
             "guest timed out after {GUEST_TIMEOUT:?} in {}",
@@ -305,19 +280,86 @@ fn boot_once(
     Ok(o)
 }
 
-/// Boots `kernel` with the binaries as its only userspace and collects the results. A guest
+/// The markers init prints, each after a newline and tagged with the boot's token.
+const MARKERS: [&str; 4] = ["KERNEL", "START", "RESULT", "DONE"];
+
+/// Splits a console line at init's marker, wherever it is: a binary that died mid-line (a
+/// crashed test's unfinished `test x ... `) leaves its text in front of the next marker.
+/// Returns the text before it and the marker's kind and payload.
+fn split_marker<'l>(line: &'l str, tok: &str) -> (&'l str, Option<(&'static str, &'l str)>) {
+    let found = MARKERS
+        .iter()
+        .filter_map(|&kind| {
+            let tag = format!("SAFER-RING-{kind} {tok}");
+            line.find(&tag).map(|at| (at, kind, at + tag.len()))
+        })
+        .min_by_key(|&(at, ..)| at);
+    match found {
+        Some((at, kind, rest)) => (&line[..at], Some((kind, line[rest..].trim()))),
+        None => (line, None),
+    }
+}
+
+/// Reads a guest's console into an outcome for the binaries `bins`, and the binary that was
+/// running last (for a guest that stopped). Every one of `bins` must report `exit=0`: a
+/// non-zero exit (a crash: 128 + signal) or no result at all fails the row.
+pub fn read_console(lines: &[String], tok: &str, bins: &[&str]) -> (Outcome, Option<String>) {
+    let mut o = Outcome {
+        kernel: "?".into(),
+        ..Outcome::default()
+    };
+    let mut current: Option<String> = None;
+    let mut reported: Vec<String> = Vec::new();
+    for l in lines {
+        let l = l.trim_end_matches('\r');
+        let (text, marker) = split_marker(l, tok);
+        o.read_output(text);
+        match marker {
+            Some(("KERNEL", rest)) => o.kernel = rest.to_string(),
+            Some(("START", name)) => current = Some(name.to_string()),
+            Some(("RESULT", rest)) => {
+                let (name, exit) = rest.rsplit_once(" exit=").unwrap_or((rest, "?"));
+                if exit != "0" {
+                    o.failed_bins.push(format!("{name} exit={exit}"));
+                }
+                reported.push(name.to_string());
+                current = None;
+            }
+            Some(("DONE", _)) => o.complete = true,
+            _ => {}
+        }
+        for bad in ["Oops", "BUG:", "Kernel panic", "general protection fault"] {
+            if l.contains(bad) {
+                o.notes.push(format!("kernel: {}", l.trim()));
+                o.failed_bins.push(format!("kernel {bad}"));
+            }
+        }
+        if l.contains("WARNING:") && l.contains("CPU:") {
+            o.notes.push(format!("kernel warning: {}", l.trim()));
+        }
+    }
+    let silent: Vec<&str> = bins
+        .iter()
+        .copied()
+        .filter(|b| !reported.iter().any(|r| r == b))
+        .collect();
+    if let Some(first) = silent.first() {
+        let more = match silent.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        o.failed_bins.push(format!("no result from {first}{more}"));
+    }
+    (o, current)
+}
+
+/// Boots the guest with the binaries as its only userspace and collects the results. A guest
 /// that dies before init reports in (a boot-time failure under TCG, nothing of ours ran) is
 /// booted again, up to twice, and the retry is noted.
-pub fn run_qemu(
-    kernel: &Path,
-    init: &Path,
-    bins: &[TestBin],
-    cmdline: &str,
-    args: &[String],
-) -> Result<Outcome, String> {
+pub fn run_qemu(g: &Guest, bins: &[TestBin], args: &[String]) -> Result<Outcome, String> {
     let mut notes = Vec::new();
     for attempt in 1..=3 {
-        let mut o = boot_once(kernel, init, bins, cmdline, args)?;
+        let mut o = boot_once(g, bins, args)?;
         if o.kernel != "?" || attempt == 3 {
             notes.append(&mut o.notes);
             o.notes = notes;
@@ -329,4 +371,117 @@ pub fn run_qemu(
         ));
     }
     unreachable!()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_console;
+
+    const TOK: &str = "t0k";
+
+    fn console(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// A binary's normal output: one passing test.
+    fn passing(name: &str) -> String {
+        format!(
+            "\nSAFER-RING-START t0k {name}\nrunning 1 test\ntest r1 ... ok\n\n\
+             test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n\
+             \nSAFER-RING-RESULT t0k {name} exit=0\n"
+        )
+    }
+
+    const BOOT: &str = "[    0.1] booting\n\nSAFER-RING-KERNEL t0k 6.12.0 io_uring_disabled=0\n";
+    const DONE: &str = "\nSAFER-RING-DONE t0k\n";
+
+    #[test]
+    fn clean_run_passes() {
+        let text = format!("{BOOT}{}{}{DONE}", passing("a"), passing("b"));
+        let (o, _) = read_console(&console(&text), TOK, &["a", "b"]);
+        assert!(o.ok(), "{o:?}");
+        assert_eq!((o.passed, o.failed, o.skipped), (2, 0, 0));
+        assert_eq!(o.kernel, "6.12.0 io_uring_disabled=0");
+    }
+
+    #[test]
+    fn crash_mid_line_fails_the_row_whether_or_not_init_broke_the_line() {
+        // The old init printed the marker right after the crashed test's unfinished line.
+        for sep in ["", "\n"] {
+            let text = format!(
+                "{BOOT}{}\nSAFER-RING-START t0k b\nrunning 1 test\ntest r1_crash ... \
+                 {sep}SAFER-RING-RESULT t0k b exit=139\n{}{DONE}",
+                passing("a"),
+                passing("c")
+            );
+            let (o, _) = read_console(&console(&text), TOK, &["a", "b", "c"]);
+            assert!(!o.ok(), "{o:?}");
+            assert_eq!(o.failed_bins, ["b exit=139"]);
+            assert_eq!(o.passed, 2, "the binaries around the crash still count");
+        }
+    }
+
+    #[test]
+    fn a_binary_without_a_result_fails_the_row() {
+        // Its marker lost (e.g. garbled on the console), yet the guest finished.
+        let text = format!(
+            "{BOOT}{}\nSAFER-RING-START t0k b\ntest r1 ... ok\n{DONE}",
+            passing("a")
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["a", "b"]);
+        assert!(o.complete && !o.ok(), "{o:?}");
+        assert_eq!(o.failed_bins, ["no result from b"]);
+    }
+
+    #[test]
+    fn a_guest_that_stops_early_fails_and_names_where() {
+        let text = format!(
+            "{BOOT}{}\nSAFER-RING-START t0k b\ntest r1 ... ",
+            passing("a")
+        );
+        let (o, current) = read_console(&console(&text), TOK, &["a", "b", "c", "d"]);
+        assert!(!o.complete && !o.ok(), "{o:?}");
+        assert_eq!(o.failed_bins, ["no result from b and 2 more"]);
+        assert_eq!(current.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn markers_need_the_boot_token() {
+        // A test printing marker-like text (another boot's token) proves nothing.
+        let text = format!(
+            "{BOOT}\nSAFER-RING-START t0k a\nSAFER-RING-RESULT other a exit=0\n\
+             SAFER-RING-DONE other\n"
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["a"]);
+        assert!(!o.complete && !o.ok(), "{o:?}");
+        assert_eq!(o.failed_bins, ["no result from a"]);
+    }
+
+    #[test]
+    fn skips_count_on_lines_of_their_own() {
+        // The skip helper starts its line with a newline, even after libtest's "test x ... ".
+        let text = format!(
+            "{BOOT}\nSAFER-RING-START t0k a\ntest r1 ... \nSKIP: no MSG_RING\nok\n\
+             SKIP: io_uring backend unavailable\n\
+             test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n\
+             \nSAFER-RING-RESULT t0k a exit=0\n{DONE}"
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["a"]);
+        assert!(o.ok(), "{o:?}");
+        assert_eq!((o.passed, o.skipped), (2, 2));
+    }
+
+    #[test]
+    fn failed_tests_and_kernel_oopses_fail_the_row() {
+        let text = format!(
+            "{BOOT}\nSAFER-RING-START t0k a\n\
+             test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\
+             \nSAFER-RING-RESULT t0k a exit=101\n{}[  9.0] BUG: kernel NULL pointer\n{DONE}",
+            passing("b")
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["a", "b"]);
+        assert!(!o.ok());
+        assert_eq!((o.passed, o.failed), (4, 1));
+        assert_eq!(o.failed_bins, ["a exit=101", "kernel BUG:"]);
+    }
 }

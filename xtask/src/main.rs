@@ -1,13 +1,31 @@
 //! `cargo xtask kernel-matrix`: runs the integration tests as the only userspace program of real
-//! Debian cloud kernels (5.10, 6.1, 6.12, and 6.12 with io_uring disabled) under QEMU, and
-//! natively on the host kernel; prints a PASS/FAIL table and exits non-zero on any failure.
+//! Debian cloud kernels (5.10, 6.1, 6.12, and 6.12 with io_uring disabled or restricted to
+//! root) under QEMU, and natively on the host kernel; prints a PASS/FAIL table and exits
+//! non-zero on any failure. `cargo xtask self-test` proves the matrix sees crashed binaries.
 
 mod build;
 mod guest;
 mod kernels;
+mod selftest;
 
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// The backend `Ring::new` must take on a row (checked by the `matrix_backend` test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    IoUring,
+    Epoll,
+}
+
+impl Expect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Expect::IoUring => "io_uring",
+            Expect::Epoll => "epoll",
+        }
+    }
+}
 
 /// One row of the matrix.
 #[derive(Clone, Debug)]
@@ -17,39 +35,88 @@ pub struct Target {
     pub series: Option<kernels::Series>,
     /// Extra kernel command line.
     pub cmdline: &'static str,
+    /// The uid (and gid) the guest runs the tests as; `None`: root.
+    pub uid: Option<u32>,
+    pub expect: Expect,
 }
+
+/// The guest's unprivileged user: `nobody`, in no supplementary group (so not in
+/// `kernel.io_uring_group`).
+const NOBODY: u32 = 65534;
 
 pub const TARGETS: &[Target] = &[
     Target {
         name: "host",
         series: None,
         cmdline: "",
+        uid: None,
+        expect: Expect::IoUring,
     },
     Target {
         name: "5.10",
         series: Some(kernels::Series::V5_10),
         cmdline: "",
+        uid: None,
+        expect: Expect::IoUring,
     },
     Target {
         name: "6.1",
         series: Some(kernels::Series::V6_1),
         cmdline: "",
+        uid: None,
+        expect: Expect::IoUring,
     },
     Target {
         name: "6.12",
         series: Some(kernels::Series::V6_12),
         cmdline: "",
+        uid: None,
+        expect: Expect::IoUring,
     },
+    // 2: io_uring refused to everyone, root included.
     Target {
-        name: "6.12-io_uring-disabled",
+        name: "6.12-disabled=2",
         series: Some(kernels::Series::V6_12),
         cmdline: "sysctl.kernel.io_uring_disabled=2",
+        uid: None,
+        expect: Expect::Epoll,
+    },
+    // 1: io_uring only for CAP_SYS_ADMIN and members of kernel.io_uring_group (unset here).
+    Target {
+        name: "6.12-disabled=1-root",
+        series: Some(kernels::Series::V6_12),
+        cmdline: "sysctl.kernel.io_uring_disabled=1",
+        uid: None,
+        expect: Expect::IoUring,
+    },
+    Target {
+        name: "6.12-disabled=1-nobody",
+        series: Some(kernels::Series::V6_12),
+        cmdline: "sysctl.kernel.io_uring_disabled=1",
+        uid: Some(NOBODY),
+        expect: Expect::Epoll,
     },
 ];
+
+impl Target {
+    /// The guest's kernel command line for this row: the row's own part plus what init reads.
+    fn guest_cmdline(&self) -> String {
+        let mut c = format!("saferring.expect={}", self.expect.name());
+        if let Some(uid) = self.uid {
+            c += &format!(" saferring.uid={uid}");
+        }
+        if !self.cmdline.is_empty() {
+            c += " ";
+            c += self.cmdline;
+        }
+        c
+    }
+}
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: cargo xtask kernel-matrix [--only NAME[,NAME...]] [-- TEST-ARGS...]\n\
+         \x20      cargo xtask self-test\n\
          targets: {}",
         TARGETS
             .iter()
@@ -64,6 +131,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("kernel-matrix") => {}
+        Some("self-test") if args.next().is_none() => return selftest::main(),
         _ => return usage(),
     }
     let mut only: Option<Vec<String>> = None;
@@ -109,9 +177,16 @@ fn run(targets: &[&Target], test_args: &[String]) -> Result<bool, String> {
     for t in targets {
         let start = Instant::now();
         let outcome = match t.series {
-            None => guest::run_host(&bins, test_args),
-            Some(series) => kernels::fetch(series)
-                .and_then(|k| guest::run_qemu(&k, &init, &bins, t.cmdline, test_args)),
+            None => guest::run_host(&bins, t.expect, test_args),
+            Some(series) => kernels::fetch(series).and_then(|k| {
+                let guest = guest::Guest {
+                    label: t.name,
+                    kernel: &k,
+                    init: &init,
+                    cmdline: &t.guest_cmdline(),
+                };
+                guest::run_qemu(&guest, &bins, test_args)
+            }),
         };
         let outcome = outcome.unwrap_or_else(guest::Outcome::error);
         eprintln!(
@@ -122,15 +197,19 @@ fn run(targets: &[&Target], test_args: &[String]) -> Result<bool, String> {
         );
         results.push((t.name, outcome, start.elapsed()));
     }
+    print_table(&results);
+    println!("total {:.1?}", t0.elapsed());
+    Ok(results.iter().all(|(_, o, _)| o.ok()))
+}
+
+fn print_table(results: &[(&str, guest::Outcome, std::time::Duration)]) {
     println!(
-        "\n{:<24} {:<48} {:<6} {:>6} {:>6} {:>7} {:>7}  notes",
+        "\n{:<24} {:<56} {:<6} {:>6} {:>6} {:>7} {:>7}  notes",
         "TARGET", "KERNEL", "RESULT", "PASSED", "FAILED", "SKIPPED", "TIME"
     );
-    let mut all_ok = true;
-    for (name, o, d) in &results {
-        all_ok &= o.ok();
+    for (name, o, d) in results {
         println!(
-            "{:<24} {:<48} {:<6} {:>6} {:>6} {:>7} {:>6.1}s  {}",
+            "{:<24} {:<56} {:<6} {:>6} {:>6} {:>7} {:>6.1}s  {}",
             name,
             o.kernel,
             o.verdict(),
@@ -141,6 +220,4 @@ fn run(targets: &[&Target], test_args: &[String]) -> Result<bool, String> {
             o.notes.join("; ")
         );
     }
-    println!("total {:.1?}", t0.elapsed());
-    Ok(all_ok)
 }

@@ -41,14 +41,25 @@ pub fn ring_with(cfg: SaferRingConfig) -> Option<Ring> {
             if std::env::var_os("SAFER_RING_REQUIRE_IO_URING").is_some() {
                 panic!("io_uring required but unavailable: {e} ({why})");
             }
-            // Straight to fd 2: libtest captures eprintln!, and a skip must always be visible.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP: io_uring backend unavailable on this kernel: {why}"
-            );
+            skip(format_args!(
+                "io_uring backend unavailable on this kernel: {why}"
+            ));
             None
         }
     }
+}
+
+/// Reports that the calling test skips its check, with `reason`; the caller then returns.
+///
+/// The `SKIP: ` line is what the kernel matrix counts in its SKIPPED column, so it must reach
+/// the console: it goes straight to fd 2 (libtest captures `eprintln!` of passing tests), in a
+/// single write, after a newline so that libtest's unfinished `test x ... ` on the same
+/// console cannot put it mid-line.
+pub fn skip(reason: impl std::fmt::Display) {
+    let reason = reason.to_string();
+    let one_line: Vec<&str> = reason.lines().map(str::trim).collect();
+    let line = format!("\nSKIP: {}\n", one_line.join(" / "));
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// A unique path in the temp dir, removed on drop.
@@ -122,10 +133,4 @@ impl Tasks {
             }
         }
     }
-}
-
-/// Reports a skipped test so the kernel matrix counts it (straight to fd 2: libtest captures
-/// `eprintln!`).
-pub fn skip(reason: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
 }

@@ -1,11 +1,14 @@
 //! PID 1 inside the kernel-matrix guest (a static musl binary).
 //!
 //! Mounts proc, sys, devtmpfs and tmpfs, brings `lo` up, runs every program in `/tests` with
-//! the arguments from `saferring.args=`, prints one result marker per program (tagged with the
-//! host's random token, so test output cannot fake it), then powers the machine off.
+//! the arguments from `saferring.args=` (as the user `saferring.uid=`, if given), prints one
+//! result marker per program (tagged with the host's random token, so test output cannot fake
+//! it), then powers the machine off. Every marker starts on a line of its own: the program
+//! before it may have died mid-line.
 
 use std::ffi::CString;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 fn mount(src: &str, target: &str, fstype: &str) {
@@ -72,6 +75,15 @@ fn param<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_whitespace().find_map(|w| w.strip_prefix(key))
 }
 
+/// Prints a marker for the host, after a newline: whatever the last program wrote may end
+/// mid-line, and the host finds markers wherever they are but reads what precedes them as
+/// that program's output.
+fn marker(text: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\n{text}");
+    let _ = out.flush();
+}
+
 fn main() {
     mount("proc", "/proc", "proc");
     mount("sysfs", "/sys", "sysfs");
@@ -106,14 +118,26 @@ fn main() {
                 .collect()
         })
         .unwrap_or_default();
+    // The backend the tests must get (see safer-ring/tests/matrix_backend.rs); on io_uring
+    // rows a ring that fails to open is a failure, not a skip.
+    let expect = param(&cmdline, "saferring.expect=").unwrap_or("");
+    let uid = match param(&cmdline, "saferring.uid=").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => {
+            eprintln!("init: saferring.uid= expects a number: {e}; running the tests as root");
+            None
+        }
+    };
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .unwrap_or_else(|_| "absent".into());
-    println!(
-        "SAFER-RING-KERNEL {token} {} io_uring_disabled={}",
+    let user = uid.map(|u| format!(" uid={u}")).unwrap_or_default();
+    marker(format_args!(
+        "SAFER-RING-KERNEL {token} {} io_uring_disabled={}{user}",
         release.trim(),
         disabled.trim()
-    );
+    ));
 
     let mut tests: Vec<_> = std::fs::read_dir("/tests")
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
@@ -125,15 +149,24 @@ fn main() {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        println!("SAFER-RING-START {token} {name}");
-        let _ = std::io::stdout().flush();
-        let status = Command::new(t)
-            .args(&args)
+        marker(format_args!("SAFER-RING-START {token} {name}"));
+        let mut cmd = Command::new(t);
+        cmd.args(&args)
             .env("TMPDIR", "/tmp")
             .env("RUST_BACKTRACE", "1")
             .env("SAFER_RING_IN_MATRIX", "1")
-            .current_dir("/tmp")
-            .status();
+            .current_dir("/tmp");
+        if !expect.is_empty() {
+            cmd.env("SAFER_RING_MATRIX_EXPECT", expect);
+        }
+        if expect == "io_uring" {
+            cmd.env("SAFER_RING_REQUIRE_IO_URING", "1");
+        }
+        if let Some(u) = uid {
+            // std drops the supplementary groups too when root changes uid.
+            cmd.uid(u).gid(u);
+        }
+        let status = cmd.status();
         let code = match status {
             Ok(s) => s
                 .code()
@@ -143,11 +176,9 @@ fn main() {
                 127
             }
         };
-        println!("SAFER-RING-RESULT {token} {name} exit={code}");
-        let _ = std::io::stdout().flush();
+        marker(format_args!("SAFER-RING-RESULT {token} {name} exit={code}"));
     }
-    println!("SAFER-RING-DONE {token}");
-    let _ = std::io::stdout().flush();
+    marker(format_args!("SAFER-RING-DONE {token}"));
     // SAFETY: sync and reboot take no pointers; powering off is the point of PID 1 here.
     unsafe {
         libc::sync();

@@ -1,0 +1,109 @@
+//! `cargo xtask self-test`: proves the matrix cannot miss a crashed test binary. One fixture
+//! (xtask/init/tests/matrix_selftest.rs) is installed under names that pick what it does, and
+//! run on the host and as the userspace of a 6.12 guest: a clean set must PASS, and a set with a
+//! binary that segfaults mid-line must FAIL, naming it, with the binaries around it counted.
+//! The console parser's other cases (a lost marker, a faked one) are its unit tests.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::build::{self, TestBin};
+use crate::guest::{self, Guest, Outcome};
+use crate::{Expect, kernels};
+
+pub fn main() -> ExitCode {
+    let t0 = Instant::now();
+    match run() {
+        Ok(()) => {
+            println!("self-test: ok in {:.1?}", t0.elapsed());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("self-test: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Copies of the fixture named `names`, so that each one's `argv[0]` says what to do.
+fn fixtures(fixture: &Path, names: &[&str]) -> Result<Vec<TestBin>, String> {
+    let dir = PathBuf::from("target/kernel-matrix/selftest");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    names
+        .iter()
+        .map(|&n| {
+            let path = dir.join(n);
+            std::fs::copy(fixture, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(TestBin {
+                name: n.to_string(),
+                path,
+            })
+        })
+        .collect()
+}
+
+/// Checks one run: whether the row passed, how many tests it counted, and which binary (if
+/// any) it blames.
+fn check(
+    what: &str,
+    o: &Outcome,
+    want_ok: bool,
+    want_passed: u64,
+    blamed: Option<&str>,
+) -> Result<(), String> {
+    let blames = |b: &str| o.failed_bins.iter().any(|f| f.starts_with(b));
+    let right = o.ok() == want_ok
+        && o.passed == want_passed
+        && o.complete
+        && match blamed {
+            Some(b) => o.failed_bins.len() == 1 && blames(b),
+            None => o.failed_bins.is_empty(),
+        };
+    println!(
+        "self-test: {what}: {} passed={} failed_bins={:?}",
+        o.verdict(),
+        o.passed,
+        o.failed_bins
+    );
+    if right {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: expected {} with {want_passed} passed and blame on {blamed:?}; got {o:?}",
+            if want_ok { "PASS" } else { "FAIL" },
+        ))
+    }
+}
+
+fn run() -> Result<(), String> {
+    let fixture = build::selftest_binary()?;
+    let init = build::init_binary()?;
+    let clean = fixtures(&fixture, &["a_pass"])?;
+    // The crash sits between two clean binaries: both must still be counted.
+    let crash = fixtures(&fixture, &["a_pass", "b_crash", "c_pass"])?;
+
+    let host = |bins: &[TestBin]| guest::run_host(bins, Expect::IoUring, &[]);
+    check("host, clean", &host(&clean)?, true, 1, None)?;
+    check("host, crash", &host(&crash)?, false, 2, Some("b_crash"))?;
+
+    let kernel = kernels::fetch(kernels::Series::V6_12)?;
+    let boot = |label: &str, bins: &[TestBin]| {
+        let g = Guest {
+            label,
+            kernel: &kernel,
+            init: &init,
+            cmdline: "",
+        };
+        guest::run_qemu(&g, bins, &[])
+    };
+    check(
+        "6.12, clean",
+        &boot("selftest-clean", &clean)?,
+        true,
+        1,
+        None,
+    )?;
+    let o = boot("selftest-crash", &crash)?;
+    check("6.12, crash", &o, false, 2, Some("b_crash exit=139"))
+}
