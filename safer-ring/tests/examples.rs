@@ -259,12 +259,15 @@ fn http_hello_shuts_down_gracefully_on_sigterm() {
         // SAFETY: kill takes no pointers; the pid is our child's.
         let killed = unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
         assert_eq!(killed, 0);
-        std::thread::sleep(Duration::from_millis(200));
-        // No longer accepting.
-        assert!(
-            TcpStream::connect(addr).is_err(),
-            "{backend}: still accepting after SIGTERM"
-        );
+        // No longer accepting, soon (a loaded machine may take a while to run the server).
+        let t = std::time::Instant::now();
+        while TcpStream::connect(addr).is_ok() {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{backend}: still accepting 5 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // The open connection finishes its request.
         c.write_all(b"Connection: close\r\n\r\n").unwrap();
         let got = read_until_close(&mut c);
