@@ -180,9 +180,8 @@ impl Feature {
     ///
     /// Only [`Feature::MsgRingSendFd`]: within one process an fd number handed through the
     /// queue costs nothing, while the native path costs two file-table updates, a fixed-fd
-    /// install and a wait for the receiving thread (`safer-ring bench --only fd_passing`:
-    /// 20–27 k fds/s natively against 87 k–2.1 M/s through the queue on the 6.18 development
-    /// VM, depending on whether the receiver sleeps).
+    /// install and a wait for the receiving thread (`safer-ring bench --only fd_passing` on the
+    /// development VM: about 16x fewer fds/s natively; the README has the run).
     pub fn opt_in(self) -> bool {
         self == Feature::MsgRingSendFd
     }
