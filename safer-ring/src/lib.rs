@@ -29,6 +29,8 @@
 // `unsafe` is fenced: the crate denies it, and only the modules that talk to the kernel or
 // implement the unsafe traits allow it (each block with a `// SAFETY:` comment).
 #![deny(unsafe_code)]
+// docs.rs builds with `--cfg docsrs`: feature-gated items get a badge naming their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
@@ -63,7 +65,7 @@ mod ring;
 pub use backend::fault;
 
 pub use backend::SetupReport;
-pub use buf::{IoBuf, IoBufMut, OwnedBuffer, Slice};
+pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;

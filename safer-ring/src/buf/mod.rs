@@ -4,13 +4,21 @@
 //! touch a buffer while the kernel owns it; the traits require that the memory does not move
 //! when the buffer value moves (it lives on the heap).
 
+mod aligned;
+#[cfg(feature = "bytes")]
+mod bytes;
 mod held;
 mod owned;
 mod slice;
 
+pub use aligned::AlignedBuf;
 pub(crate) use held::Held;
 pub use owned::OwnedBuffer;
 pub use slice::Slice;
+
+/// What an operation on an owned buffer returns: its result and the buffer, handed back on
+/// success and on error (`let (res, buf) = ring.read(&fd, buf).await;`).
+pub type BufResult<T, B> = (std::io::Result<T>, B);
 
 /// A buffer the kernel may read from (for writes and sends).
 ///

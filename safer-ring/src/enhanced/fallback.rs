@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::stats::PathTaken;
 use crate::RingRef;
+use crate::buf::BufResult;
 use crate::features::{Detection, Feature};
 
 /// Whether a native attempt failed because the kernel does not have the feature.
@@ -32,12 +33,12 @@ impl RingRef {
         buf: B,
         native: N,
         fallback: F,
-    ) -> (io::Result<T>, B)
+    ) -> BufResult<T, B>
     where
         N: FnOnce(B) -> NF,
-        NF: Future<Output = (io::Result<T>, B)>,
+        NF: Future<Output = BufResult<T, B>>,
         F: FnOnce(B) -> FF,
-        FF: Future<Output = (io::Result<T>, B)>,
+        FF: Future<Output = BufResult<T, B>>,
     {
         let start = Instant::now();
         let mut native_error = None;

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use crate::RingRef;
 use crate::backend::OpKind;
-use crate::buf::{IoBufMut, Spare};
+use crate::buf::{BufResult, IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
 use crate::features::Feature;
@@ -157,7 +157,7 @@ impl RingRef {
         &self,
         sock: &S,
         mut buf: B,
-    ) -> (io::Result<usize>, B) {
+    ) -> BufResult<usize, B> {
         let start = Instant::now();
         let cap = buf.bytes_total();
         if cap > 0

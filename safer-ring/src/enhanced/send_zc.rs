@@ -1,11 +1,10 @@
 //! `Ring::send_enhanced`: zero-copy send above a size threshold where the kernel has it.
 
-use std::io;
 use std::time::Instant;
 
 use super::stats::PathTaken;
 use crate::RingRef;
-use crate::buf::IoBuf;
+use crate::buf::{BufResult, IoBuf};
 use crate::features::Feature;
 use crate::io::AsIoFd;
 
@@ -19,7 +18,7 @@ impl RingRef {
         &self,
         sock: &S,
         buf: B,
-    ) -> (io::Result<usize>, B) {
+    ) -> BufResult<usize, B> {
         if buf.bytes_init() < self.zero_copy_threshold() {
             let start = Instant::now();
             let out = self.send(sock, buf).await;

@@ -4,7 +4,7 @@
 use std::io;
 
 use crate::RingRef;
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::io::AsIoFd;
 
 /// Where the next transfer goes.
@@ -30,12 +30,7 @@ fn early_eof(got: usize, want: usize) -> io::Error {
 }
 
 impl RingRef {
-    async fn put_all<F: AsIoFd, B: IoBuf>(
-        &self,
-        fd: &F,
-        mut buf: B,
-        at: At,
-    ) -> (io::Result<()>, B) {
+    async fn put_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, mut buf: B, at: At) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut done = 0;
         while done < total {
@@ -56,12 +51,7 @@ impl RingRef {
         (Ok(()), buf)
     }
 
-    async fn fill<F: AsIoFd, B: IoBufMut>(
-        &self,
-        fd: &F,
-        mut buf: B,
-        at: At,
-    ) -> (io::Result<()>, B) {
+    async fn fill<F: AsIoFd, B: IoBufMut>(&self, fd: &F, mut buf: B, at: At) -> BufResult<(), B> {
         let total = buf.bytes_total();
         let mut done = 0;
         while done < total {
@@ -87,7 +77,7 @@ impl RingRef {
     /// # Errors
     /// The first write error, or `WriteZero` if a write accepted nothing; the bytes before it
     /// were written.
-    pub async fn write_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+    pub async fn write_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, buf: B) -> BufResult<(), B> {
         self.put_all(fd, buf, At::Stream).await
     }
 
@@ -100,7 +90,7 @@ impl RingRef {
         file: &F,
         buf: B,
         offset: u64,
-    ) -> (io::Result<()>, B) {
+    ) -> BufResult<(), B> {
         self.put_all(file, buf, At::Offset(offset)).await
     }
 
@@ -108,7 +98,7 @@ impl RingRef {
     ///
     /// # Errors
     /// As [`Ring::write_all`](crate::RingRef::write_all).
-    pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> (io::Result<()>, B) {
+    pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> BufResult<(), B> {
         self.put_all(sock, buf, At::Send).await
     }
 
@@ -117,7 +107,7 @@ impl RingRef {
     /// # Errors
     /// The first read error, or `UnexpectedEof` (saying how many bytes arrived) when the fd
     /// ends first; the buffer holds what was read.
-    pub async fn read_exact<F: AsIoFd, B: IoBufMut>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+    pub async fn read_exact<F: AsIoFd, B: IoBufMut>(&self, fd: &F, buf: B) -> BufResult<(), B> {
         self.fill(fd, buf, At::Stream).await
     }
 
@@ -130,7 +120,7 @@ impl RingRef {
         file: &F,
         buf: B,
         offset: u64,
-    ) -> (io::Result<()>, B) {
+    ) -> BufResult<(), B> {
         self.fill(file, buf, At::Offset(offset)).await
     }
 }

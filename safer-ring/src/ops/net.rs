@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::backend::OpKind;
 use crate::backend::sys::{self, RawAddr};
-use crate::buf::{Held, IoBuf, IoBufMut};
+use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
 use crate::{RingRef, ops::split_len};
@@ -79,7 +79,7 @@ pub struct Send<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the socket.
 unsafe impl<B: IoBuf> OpData for Send<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         let (fd, buf, len, flags) = (
             self.fd.raw(),
@@ -118,7 +118,7 @@ pub struct Recv<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the socket.
 unsafe impl<B: IoBufMut> OpData for Recv<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Recv {
             fd: self.fd.raw(),

@@ -4,7 +4,7 @@ use std::io;
 
 use crate::RingRef;
 use crate::backend::{CURRENT_POS, OpKind};
-use crate::buf::{Held, IoBuf, IoBufMut};
+use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
 use crate::ops::{check_len, split_len};
@@ -19,7 +19,7 @@ pub struct ReadAt<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the fd.
 unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Read {
             fd: self.fd.raw(),
@@ -47,7 +47,7 @@ pub struct WriteAt<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the fd.
 unsafe impl<B: IoBuf> OpData for WriteAt<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Write {
             fd: self.fd.raw(),
@@ -71,7 +71,7 @@ pub struct Readv<B> {
 
 // SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBufMut's contract): neither moves with `self`; `fd` holds the fd.
 unsafe impl<B: IoBufMut> OpData for Readv<B> {
-    type Output = (io::Result<usize>, Vec<B>);
+    type Output = BufResult<usize, Vec<B>>;
     fn kind(&mut self) -> OpKind {
         OpKind::Readv {
             fd: self.fd.raw(),
@@ -104,7 +104,7 @@ pub struct Writev<B> {
 
 // SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBuf's contract): neither moves with `self`; `fd` holds the fd.
 unsafe impl<B: IoBuf> OpData for Writev<B> {
-    type Output = (io::Result<usize>, Vec<B>);
+    type Output = BufResult<usize, Vec<B>>;
     fn kind(&mut self) -> OpKind {
         OpKind::Writev {
             fd: self.fd.raw(),
