@@ -39,6 +39,9 @@ pub struct AlignedBuf {
 
 /// `O_DIRECT`'s strictest common requirement: the page size and the usual logical block size.
 const DEFAULT_ALIGN: usize = 4096;
+/// A huge page. `O_DIRECT` needs at most the page size; a larger value is most likely a
+/// mistake, and one as large as the capacity would make an enormous allocation.
+const MAX_ALIGN: usize = 2 << 20;
 
 impl AlignedBuf {
     /// A zeroed buffer of at least `capacity` bytes (rounded up to a multiple of 4096),
@@ -55,7 +58,7 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`SaferRingError::InvalidConfig`] when `alignment` is not a power of two (0 included)
-    /// or the rounded capacity does not fit in memory.
+    /// or above 2 MiB, or the rounded capacity does not fit in memory.
     ///
     /// # Examples
     /// ```
@@ -65,11 +68,11 @@ impl AlignedBuf {
     /// # Ok::<(), safer_ring::SaferRingError>(())
     /// ```
     pub fn with_alignment(capacity: usize, alignment: usize) -> crate::Result<AlignedBuf> {
-        if !alignment.is_power_of_two() {
+        if !alignment.is_power_of_two() || alignment > MAX_ALIGN {
             return Err(SaferRingError::InvalidConfig {
                 field: "alignment",
                 value: alignment.to_string(),
-                expected: "a power of two (1, 2, 4, ..., 512, 4096, ...)",
+                expected: "a power of two from 1 to 2 MiB (2097152), e.g. 512 or 4096",
             });
         }
         let too_large = || SaferRingError::InvalidConfig {
@@ -282,7 +285,7 @@ mod tests {
 
     #[test]
     fn bad_alignments_and_sizes_are_errors_naming_the_value() {
-        for bad in [0, 3, 4095, 6000] {
+        for bad in [0, 3, 4095, 6000, 4 << 20, 1 << 62, usize::MAX] {
             match AlignedBuf::with_alignment(4096, bad) {
                 Err(SaferRingError::InvalidConfig { field, value, .. }) => {
                     assert_eq!((field, value), ("alignment", bad.to_string()))
@@ -290,11 +293,8 @@ mod tests {
                 other => panic!("alignment {bad}: {other:?}"),
             }
         }
-        for (cap, align) in [
-            (usize::MAX, 4096),
-            (isize::MAX as usize, 4096),
-            (1, 1 << 62),
-        ] {
+        let huge = isize::MAX as usize;
+        for (cap, align) in [(usize::MAX, 4096), (huge, 4096), (huge - 100, 2 << 20)] {
             match AlignedBuf::with_alignment(cap, align) {
                 Err(SaferRingError::InvalidConfig { field, value, .. }) => {
                     assert_eq!((field, value), ("capacity", cap.to_string()))
@@ -320,7 +320,7 @@ mod tests {
         b.set_len(16).unwrap();
         assert_eq!(
             &b[2..],
-            &[b'z', b'z', b'z', b'z', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]
+            &[b'c', b'z', b'z', b'z', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]
         );
         b.clear();
         assert!(b.is_empty());

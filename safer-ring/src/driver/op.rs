@@ -82,6 +82,17 @@ impl<'r, T: OpData> Op<'r, T> {
     /// completes with [`io::ErrorKind::TimedOut`], still handing back its buffer.
     /// On io_uring this is a linked timeout (`IORING_OP_LINK_TIMEOUT`, one submission).
     /// Durations beyond about 136 years are treated as that long.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// let (res, buf) = ring.block_on(ring.read(&rx, vec![0u8; 8]).timeout(Duration::from_millis(20)));
+    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// assert_eq!(buf.len(), 8); // the buffer comes back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_link_timeout")]
     pub fn timeout(mut self, dur: Duration) -> Self {
         self.timeout = Some(TimeoutSpec::new(dur));

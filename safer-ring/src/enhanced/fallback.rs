@@ -27,6 +27,22 @@ impl RingRef {
     /// back; on EINVAL the feature is also demoted for the rest of the process (logged once).
     /// Every other error is returned unchanged. The buffer always comes back.
     /// Counts and times each path in [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// let (n, buf) = ring.block_on(ring.execute_with_fallback(
+    ///     Feature::SendZeroCopy,
+    ///     b"either way".to_vec(),
+    ///     |buf| ring.send_enhanced(&a, buf), // the native path
+    ///     |buf| ring.send(&a, buf),          // the fallback
+    /// ));
+    /// assert_eq!((n?, &buf[..]), (10, &b"either way"[..]));
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn execute_with_fallback<T, B, N, NF, F, FF>(
         &self,
         feature: Feature,

@@ -158,6 +158,14 @@ unsafe impl OpData for Shutdown {
 
 impl RingRef {
     /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?; // port 0: the kernel picks one
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bind_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let l = TcpListener::from(std::net::TcpListener::bind(addr)?);
         sys::listen(l.fd.raw(), 1024)?;
@@ -167,6 +175,27 @@ impl RingRef {
 
     /// Accepts one connection. The new socket is close-on-exec; if the future is dropped after
     /// the kernel accepted, the connection is closed, not leaked.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let r = ring.clone();
+    /// let server = ring.spawn(async move {
+    ///     let (stream, peer) = r.accept(&listener).await?;
+    ///     let (n, _) = r.send(&stream, b"welcome".to_vec()).await;
+    ///     n.map(|_| peer)
+    /// });
+    /// ring.block_on(async {
+    ///     let client = ring.connect_tcp(addr).await?;
+    ///     let (_, buf) = ring.recv(&client, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"welcome");
+    ///     assert_eq!(server.await.expect("server task")?, client.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_accept")]
     pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept> {
         let fd = listener.shared_fd();
@@ -180,6 +209,19 @@ impl RingRef {
     }
 
     /// Connects a new TCP socket to `addr`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// ring.block_on(async {
+    ///     let client = ring.connect_tcp(addr).await?; // the listener's backlog takes it
+    ///     assert_eq!(client.peer_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_connect")]
     pub fn connect_tcp(&self, addr: SocketAddr) -> Op<'_, Connect> {
         let domain = if addr.is_ipv4() {
@@ -209,6 +251,22 @@ impl RingRef {
     }
 
     /// Sends `buf`'s initialized bytes (MSG_NOSIGNAL: a closed peer gives EPIPE, no signal).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, buf) = ring.send(&a, b"hi".to_vec()).await;
+    ///     assert_eq!(n?, 2);
+    ///     assert_eq!(buf, b"hi"); // handed back, e.g. to reuse
+    ///     drop(b);
+    ///     let (res, _) = ring.send(&a, buf).await;
+    ///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe); // no SIGPIPE
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_send")]
     pub fn send<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
         self.send_op(sock, buf, false)
@@ -235,6 +293,23 @@ impl RingRef {
 
     /// Receives into `buf` (filled from its start; a `Vec`'s length is set to the bytes read).
     /// `Ok(0)` means the peer closed its side.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.send(&a, b"data".to_vec()).await;
+    ///     n?;
+    ///     let (n, buf) = ring.recv(&b, Vec::with_capacity(1024)).await;
+    ///     assert_eq!((n?, &buf[..]), (4, &b"data"[..]));
+    ///     drop(a);
+    ///     let (n, _) = ring.recv(&b, buf).await;
+    ///     assert_eq!(n?, 0, "the peer closed");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_recv")]
     pub fn recv<S: AsIoFd, B: IoBufMut>(&self, sock: &S, buf: B) -> Op<'_, Recv<B>> {
         let fd = sock.shared_fd();
@@ -249,6 +324,19 @@ impl RingRef {
     }
 
     /// Shuts down one or both directions of a socket.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     ring.shutdown(&a, std::net::Shutdown::Write).await?;
+    ///     let (n, _) = ring.recv(&b, Vec::with_capacity(8)).await;
+    ///     assert_eq!(n?, 0, "end of stream after the peer's shutdown");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_shutdown")]
     pub fn shutdown<S: AsIoFd>(&self, sock: &S, how: std::net::Shutdown) -> Op<'_, Shutdown> {
         let how = match how {
@@ -266,6 +354,20 @@ impl RingRef {
     }
 
     /// A pipe: (read end, write end).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"through".to_vec()).await;
+    ///     n?;
+    ///     let (_, buf) = ring.read(&rx, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"through");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pipe(&self) -> io::Result<(Pipe, Pipe)> {
         let nb = self.nonblocking_fds();
         let (r, w) = sys::pipe(nb)?;
@@ -276,6 +378,20 @@ impl RingRef {
     }
 
     /// A connected pair of Unix stream sockets.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.send(&b, b"pong".to_vec()).await;
+    ///     n?;
+    ///     let (_, buf) = ring.recv(&a, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"pong");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unix_pair(&self) -> io::Result<(UnixStream, UnixStream)> {
         let nb = self.nonblocking_fds();
         let (a, b) = sys::socketpair(nb)?;

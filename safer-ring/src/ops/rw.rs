@@ -177,6 +177,22 @@ impl RingRef {
     /// # Errors
     /// The kernel's error, or `InvalidInput` for a buffer longer than `u32::MAX` bytes; the
     /// buffer is returned either way.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-read-at-{}", std::process::id()));
+    /// std::fs::write(&path, b"hello world")?;
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     let (n, buf) = ring.read_at(&file, Vec::with_capacity(5), 6).await;
+    ///     assert_eq!((n?, &buf[..]), (5, &b"world"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_read")]
     #[doc(alias = "pread")]
     pub fn read_at<F: AsIoFd, B: IoBufMut>(
@@ -189,11 +205,42 @@ impl RingRef {
     }
 
     /// Reads at the fd's current position (files advance it; pipes and sockets are streams).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"ping".to_vec()).await;
+    ///     n?;
+    ///     let (n, buf) = ring.read(&rx, Vec::with_capacity(64)).await;
+    ///     assert_eq!((n?, &buf[..]), (4, &b"ping"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read<F: AsIoFd, B: IoBufMut>(&self, stream: &F, buf: B) -> Op<'_, ReadAt<B>> {
         self.read_op(stream.shared_fd(), buf, CURRENT_POS)
     }
 
     /// Writes `buf`'s initialized bytes at `offset` (pwrite). Returns the bytes written.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-write-at-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, buf) = ring.write_at(&file, b"abc".to_vec(), 10).await;
+    ///     assert_eq!(n?, 3);
+    ///     assert_eq!(buf, b"abc"); // the buffer comes back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert_eq!(std::fs::read(&path)?.len(), 13); // a hole before the bytes
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_write")]
     #[doc(alias = "pwrite")]
     pub fn write_at<F: AsIoFd, B: IoBuf>(
@@ -206,11 +253,41 @@ impl RingRef {
     }
 
     /// Writes at the fd's current position (or appends, for O_APPEND files).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, &b"static bytes"[..]).await;
+    ///     assert_eq!(n?, 12);
+    ///     let (_, buf) = ring.read(&rx, Vec::with_capacity(64)).await;
+    ///     assert_eq!(buf, b"static bytes");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write<F: AsIoFd, B: IoBuf>(&self, stream: &F, buf: B) -> Op<'_, WriteAt<B>> {
         self.write_op(stream.shared_fd(), buf, CURRENT_POS)
     }
 
     /// Vectored read at `offset`, or at the current position for `None`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"headbody".to_vec()).await;
+    ///     n?;
+    ///     let bufs = vec![Vec::with_capacity(4), Vec::with_capacity(4)];
+    ///     let (n, bufs) = ring.readv_at(&rx, bufs, None).await;
+    ///     assert_eq!(n?, 8);
+    ///     assert_eq!((&bufs[0][..], &bufs[1][..]), (&b"head"[..], &b"body"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_readv")]
     pub fn readv_at<F: AsIoFd, B: IoBufMut>(
         &self,
@@ -234,6 +311,22 @@ impl RingRef {
     }
 
     /// Vectored write at `offset`, or at the current position for `None`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-writev-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, _) = ring.writev_at(&file, vec![b"head".to_vec(), b"body".to_vec()], Some(0)).await;
+    ///     assert_eq!(n?, 8);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert_eq!(std::fs::read(&path)?, b"headbody");
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_writev")]
     pub fn writev_at<F: AsIoFd, B: IoBuf>(
         &self,

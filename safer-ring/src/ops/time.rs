@@ -54,6 +54,13 @@ unsafe impl OpData for Sleep {
 
 impl RingRef {
     /// Does nothing, through the kernel: measures the per-operation overhead.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// ring.block_on(ring.nop())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_nop")]
     pub fn nop(&self) -> Op<'_, Nop> {
         Op::new(self, Nop)
@@ -61,6 +68,16 @@ impl RingRef {
 
     /// Completes after `dur` (a kernel timer on io_uring, a timerfd deadline on epoll).
     /// Durations beyond about 136 years are treated as that long.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let start = Instant::now();
+    /// ring.block_on(ring.sleep(Duration::from_millis(10)))?;
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_timeout")]
     pub fn sleep(&self, dur: Duration) -> Op<'_, Sleep> {
         Op::new(
@@ -74,6 +91,16 @@ impl RingRef {
 
     /// Completes at `deadline` (at once if it has passed). The time left is measured when the
     /// future is first polled, not when it is created.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// ring.block_on(ring.sleep_until(deadline))?;
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sleep_until(&self, deadline: Instant) -> Op<'_, Sleep> {
         Op::new(
             self,
@@ -87,6 +114,19 @@ impl RingRef {
     /// Runs `fut` for at most `dur`: its output, or [`Elapsed`] (and `fut` is dropped, which
     /// cancels its operations) if the timer fires first. Works with any future; for a single
     /// operation, [`Op::timeout`](crate::Op::timeout) links the timer to it in the kernel.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// // Nothing is ever written: the read is cancelled after 20 ms, its buffer freed safely.
+    /// let out = ring.block_on(ring.timeout(Duration::from_millis(20), ring.read(&rx, vec![0; 8])));
+    /// assert!(out.is_err(), "Elapsed");
+    /// let quick = ring.block_on(ring.timeout(Duration::from_secs(5), ring.nop()));
+    /// assert!(matches!(quick, Ok(Ok(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn timeout<F: Future>(&self, dur: Duration, fut: F) -> Result<F::Output, Elapsed> {
         let mut fut = std::pin::pin!(fut);
         let mut timer = self.sleep(dur);
@@ -105,6 +145,21 @@ impl RingRef {
     ///
     /// # Errors
     /// `InvalidInput` for a zero period.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let mut every = ring.interval(Duration::from_millis(5))?;
+    /// ring.block_on(async {
+    ///     let first = every.tick().await?; // at once
+    ///     let second = every.tick().await?;
+    ///     assert!(second - first >= Duration::from_millis(5));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert!(ring.interval(Duration::ZERO).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn interval(&self, period: Duration) -> io::Result<Interval<'_>> {
         if period.is_zero() {
             return Err(io::Error::new(
@@ -166,11 +221,31 @@ pub struct Interval<'r> {
 
 impl Interval<'_> {
     /// Sets what happens to missed ticks (default [`MissedTicks::Burst`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::MissedTicks;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let mut every = ring.interval(Duration::from_millis(5))?;
+    /// every.set_missed_ticks(MissedTicks::Skip); // after a stall: no burst of late ticks
+    /// ring.block_on(every.tick())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_missed_ticks(&mut self, missed: MissedTicks) {
         self.missed = missed;
     }
 
     /// The period.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let every = ring.interval(Duration::from_millis(250))?;
+    /// assert_eq!(every.period(), Duration::from_millis(250));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn period(&self) -> Duration {
         self.period
     }
@@ -179,6 +254,22 @@ impl Interval<'_> {
     ///
     /// # Errors
     /// As [`Ring::sleep_until`](crate::RingRef::sleep_until) (the ring's timer failing).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let start = Instant::now();
+    /// let mut every = ring.interval(Duration::from_millis(2))?;
+    /// ring.block_on(async {
+    ///     for _ in 0..3 {
+    ///         every.tick().await?;
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert!(start.elapsed() >= Duration::from_millis(4)); // ticks at 0, 2 and 4 ms
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn tick(&mut self) -> io::Result<Instant> {
         let scheduled = self.next;
         self.ring.sleep_until(scheduled).await?;
