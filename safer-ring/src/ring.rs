@@ -105,6 +105,16 @@ impl std::ops::Deref for Ring {
 }
 
 /// One feature as seen by one ring; see [`Ring::feature_info`](crate::RingRef::feature_info).
+///
+/// # Examples
+/// ```
+/// use safer_ring::Feature;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let info = ring.feature_info(Feature::SendZeroCopy);
+/// assert_eq!(info.feature, Feature::SendZeroCopy);
+/// println!("offered: {}, used: {}", info.backend_offers, info.native);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureInfo {
     /// The feature.
@@ -122,6 +132,14 @@ pub struct FeatureInfo {
 }
 
 /// What a ring runs on and why.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let info = ring.info();
+/// println!("{:?} ({})", info.backend, info.fallback_reason.as_deref().unwrap_or("io_uring works"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RingInfo {
     /// The backend in use (never `Auto`).

@@ -49,6 +49,14 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`SaferRingError::InvalidConfig`] when the rounded capacity does not fit in memory.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let buf = AlignedBuf::new(8192)?;
+    /// assert_eq!((buf.capacity(), buf.alignment()), (8192, 4096));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(capacity: usize) -> crate::Result<AlignedBuf> {
         AlignedBuf::with_alignment(capacity, DEFAULT_ALIGN)
     }
@@ -101,31 +109,79 @@ impl AlignedBuf {
     }
 
     /// Bytes that hold data.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(4096)?;
+    /// buf.extend_from_slice(b"abc")?;
+    /// assert_eq!(buf.len(), 3); // what a write sends
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no byte holds data.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// assert!(AlignedBuf::new(4096)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Total bytes, a multiple of [`alignment`](Self::alignment).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// assert_eq!(AlignedBuf::with_alignment(100, 512)?.capacity(), 512);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.cap
     }
 
     /// The alignment of the start (and the granularity of the capacity), in bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// assert_eq!(AlignedBuf::with_alignment(4096, 512)?.alignment(), 512);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alignment(&self) -> usize {
         self.align
     }
 
     /// Start of the memory.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let buf = AlignedBuf::with_alignment(4096, 512)?;
+    /// assert_eq!(buf.as_ptr() as usize % 512, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
     /// Sets the length to 0 (the memory and its contents stay).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(4096)?;
+    /// buf.resize(4096, 1)?;
+    /// buf.clear();
+    /// assert_eq!((buf.len(), buf.capacity()), (0, 4096));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&mut self) {
         self.len = 0;
     }
@@ -134,6 +190,16 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`SaferRingError::BufferTooLarge`] when `len` exceeds the capacity.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(4096)?;
+    /// buf.set_len(4096)?; // a whole block of zeros
+    /// assert!(buf.iter().all(|&b| b == 0));
+    /// assert!(buf.set_len(4097).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_len(&mut self, len: usize) -> crate::Result<()> {
         self.check_fits(len)?;
         self.len = len;
@@ -144,6 +210,16 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`SaferRingError::BufferTooLarge`] when `len` exceeds the capacity.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(4096)?;
+    /// buf.extend_from_slice(b"record")?;
+    /// buf.resize(4096, b' ')?; // pad to the block for O_DIRECT
+    /// assert_eq!(&buf[..8], b"record  ");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resize(&mut self, len: usize, value: u8) -> crate::Result<()> {
         self.check_fits(len)?;
         if len > self.len {
@@ -158,6 +234,15 @@ impl AlignedBuf {
     ///
     /// # Errors
     /// [`SaferRingError::BufferTooLarge`] when the result would exceed the capacity.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::with_alignment(8, 8)?;
+    /// buf.extend_from_slice(b"12345678")?;
+    /// assert!(buf.extend_from_slice(b"9").is_err()); // full
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extend_from_slice(&mut self, data: &[u8]) -> crate::Result<()> {
         let end = self.len.saturating_add(data.len());
         self.check_fits(end)?;
@@ -168,6 +253,16 @@ impl AlignedBuf {
     }
 
     /// The whole memory, whatever the length.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::AlignedBuf;
+    /// let mut buf = AlignedBuf::new(4096)?;
+    /// buf.as_full_slice_mut()[4095] = 1; // beyond len: memory only
+    /// buf.set_len(4096)?;
+    /// assert_eq!(buf[4095], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_full_slice_mut(&mut self) -> &mut [u8] {
         // SAFETY: `ptr` is valid for reads and writes of `cap` initialized (zeroed) bytes, owned
         // by `self`, which `&mut self` borrows uniquely.

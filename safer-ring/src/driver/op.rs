@@ -33,6 +33,21 @@ pub unsafe trait OpData: 'static {
 /// Nothing happens until it is first polled. Dropping it before it completes is always safe:
 /// its buffer moves into the ring, a cancel is requested, and the buffer is freed only once the
 /// kernel reports the operation finished.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{ops::ReadAt, Op};
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// // Nothing is submitted until the first poll; dropping it is always safe.
+/// let op: Op<'_, ReadAt<Vec<u8>>> = ring.read(&rx, Vec::with_capacity(8));
+/// drop(op);
+/// ring.block_on(async {
+///     let (n, _) = ring.write(&tx, b"x".to_vec()).await;
+///     n
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "operations do nothing unless awaited"]
 pub struct Op<'r, T: OpData> {
     ring: &'r RingRef,

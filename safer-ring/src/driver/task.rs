@@ -12,6 +12,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// Why a task produced no output.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let err = ring.block_on(ring.spawn(async { panic!("oops") })).unwrap_err();
+/// assert_eq!(err.to_string(), "task panicked: oops");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum JoinError {
     /// [`JoinHandle::abort`] dropped it first.
     Cancelled,
@@ -113,6 +121,15 @@ struct Shared<T> {
 ///
 /// Dropping it detaches the task (it keeps running). A task's panic is caught at the task
 /// boundary and returned here as [`JoinError::Panicked`]; for a detached task it is logged.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let r = ring.clone();
+/// let handle = ring.spawn(async move { r.nop().await.map(|()| "done") });
+/// assert_eq!(ring.block_on(handle)??, "done"); // JoinError, then the task's own error
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct JoinHandle<T> {
     shared: Rc<Shared<T>>,
 }

@@ -39,6 +39,22 @@ enum State<'r> {
 /// The stream does not end on its own. Errors such as EMFILE/ENFILE are yielded as `Err` items
 /// and the stream keeps serving. Dropping it cancels the multishot accept; connections the
 /// kernel accepts after that are closed.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// ring.block_on(async {
+///     let mut conns = ring.accept_multiple(&listener);
+///     while let Some(conn) = conns.next().await {
+///         let _stream = conn?; // serve it
+///         break;
+///     }
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AcceptStream<'r> {
     ring: &'r RingRef,
     listener: &'r TcpListener,

@@ -27,6 +27,27 @@ use crate::driver::{Chore, Chores, budget};
 use crate::features::Feature;
 
 /// A handle to a [`Ring`](crate::Ring), usable from any thread, to post messages to it.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let handle = ring.handle();
+/// let workers: Vec<_> = (0..4u64)
+///     .map(|i| {
+///         let h = handle.clone();
+///         std::thread::spawn(move || h.post(i))
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap()?;
+/// }
+/// ring.block_on(async {
+///     for _ in 0..4 {
+///         ring.next_message().await;
+///     }
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct RingHandle {
     mailbox: Arc<Mailbox>,

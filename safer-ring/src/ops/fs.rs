@@ -12,6 +12,19 @@ use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
 
 /// fsync / fdatasync; see [`Ring::fsync`](crate::RingRef::fsync).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Fsync;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// # let path = std::env::temp_dir().join(format!("safer-ring-doc-fsync-t-{}", std::process::id()));
+/// let opts = safer_ring::OpenOptions::new().write(true).create(true);
+/// let file = ring.block_on(ring.open(&path, &opts))?;
+/// let op: safer_ring::Op<'_, Fsync> = ring.fsync(&file);
+/// ring.block_on(op)?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Fsync {
     fd: SharedFd,
     datasync: bool,
@@ -32,6 +45,16 @@ unsafe impl OpData for Fsync {
 }
 
 /// openat; see [`Ring::open`](crate::RingRef::open).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::OpenAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, OpenAt> = ring.open("/", &safer_ring::OpenOptions::new().read(true));
+/// let root = ring.block_on(op)?;
+/// # drop(root);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OpenAt {
     path: CString,
     flags: i32,
@@ -58,6 +81,16 @@ unsafe impl OpData for OpenAt {
 }
 
 /// close; see [`Ring::close`](crate::RingRef::close).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Close;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, _tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Close> = ring.close(rx);
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Close {
     fd: Option<OwnedFd>,
 }
@@ -83,12 +116,35 @@ unsafe impl OpData for Close {
 }
 
 /// statx on an open fd; see [`Ring::metadata`](crate::RingRef::metadata).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Statx;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, _tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Statx> = ring.metadata(&rx);
+/// assert!(!ring.block_on(op)?.is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Statx {
     fd: SharedFd,
     buf: Box<libc::statx>,
 }
 
 /// File metadata from `statx`.
+///
+/// # Examples
+/// ```
+/// use safer_ring::OpenOptions;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let dir = std::env::temp_dir();
+/// let meta = ring.block_on(async {
+///     let d = ring.open(&dir, &OpenOptions::new().read(true)).await?;
+///     ring.metadata(&d).await
+/// })?;
+/// assert!(meta.is_dir() && meta.nlink >= 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
     /// Size in bytes.

@@ -11,6 +11,18 @@ use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
 use crate::{RingRef, ops::split_len};
 
 /// accept; see [`Ring::accept`](crate::RingRef::accept).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Accept;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let _c = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let op: safer_ring::Op<'_, Accept> = ring.accept(&listener);
+/// let (_stream, peer) = ring.block_on(op)?;
+/// assert!(peer.ip().is_loopback());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Accept {
     fd: SharedFd,
     addr: Box<RawAddr>,
@@ -43,6 +55,16 @@ unsafe impl OpData for Accept {
 }
 
 /// connect; see [`Ring::connect_tcp`](crate::RingRef::connect_tcp).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Connect;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let op: safer_ring::Op<'_, Connect> = ring.connect_tcp(listener.local_addr()?);
+/// let _stream = ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Connect {
     fd: Option<SharedFd>,
     addr: Box<RawAddr>,
@@ -69,6 +91,16 @@ unsafe impl OpData for Connect {
 }
 
 /// send; see [`Ring::send`](crate::RingRef::send).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Send;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, _b) = ring.unix_pair()?;
+/// let op: safer_ring::Op<'_, Send<Vec<u8>>> = ring.send(&a, b"x".to_vec());
+/// assert_eq!(ring.block_on(op).0?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Send<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -109,6 +141,17 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
 }
 
 /// recv; see [`Ring::recv`](crate::RingRef::recv).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Recv;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, b) = ring.unix_pair()?;
+/// ring.block_on(ring.send(&a, b"x".to_vec())).0?;
+/// let op: safer_ring::Op<'_, Recv<Vec<u8>>> = ring.recv(&b, Vec::with_capacity(4));
+/// assert_eq!(ring.block_on(op).1, b"x");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Recv<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -137,6 +180,16 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
 }
 
 /// shutdown; see [`Ring::shutdown`](crate::RingRef::shutdown).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Shutdown;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, _b) = ring.unix_pair()?;
+/// let op: safer_ring::Op<'_, Shutdown> = ring.shutdown(&a, std::net::Shutdown::Both);
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Shutdown {
     fd: SharedFd,
     how: i32,

@@ -10,6 +10,17 @@ use crate::io::{AsIoFd, SharedFd};
 use crate::ops::{check_len, split_len};
 
 /// A read into an owned buffer; see [`Ring::read_at`](crate::RingRef::read_at) and [`Ring::read`](crate::RingRef::read).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::ReadAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// ring.block_on(ring.write(&tx, b"x".to_vec())).0?;
+/// let op: safer_ring::Op<'_, ReadAt<Vec<u8>>> = ring.read(&rx, Vec::with_capacity(4));
+/// assert_eq!(ring.block_on(op).1, b"x");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReadAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -38,6 +49,16 @@ unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
 }
 
 /// A write from an owned buffer; see [`Ring::write_at`](crate::RingRef::write_at) and [`Ring::write`](crate::RingRef::write).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::WriteAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (_rx, tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, WriteAt<Vec<u8>>> = ring.write(&tx, b"x".to_vec());
+/// assert_eq!(ring.block_on(op).0?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WriteAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -62,6 +83,18 @@ unsafe impl<B: IoBuf> OpData for WriteAt<B> {
 }
 
 /// A vectored read; see [`Ring::readv_at`](crate::RingRef::readv_at).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Readv;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// ring.block_on(ring.write(&tx, b"ab".to_vec())).0?;
+/// let bufs = vec![Vec::with_capacity(1), Vec::with_capacity(1)];
+/// let op: safer_ring::Op<'_, Readv<Vec<u8>>> = ring.readv_at(&rx, bufs, None);
+/// assert_eq!(ring.block_on(op).0?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Readv<B> {
     fd: SharedFd,
     bufs: Vec<B>,
@@ -95,6 +128,16 @@ unsafe impl<B: IoBufMut> OpData for Readv<B> {
 }
 
 /// A vectored write; see [`Ring::writev_at`](crate::RingRef::writev_at).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Writev;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (_rx, tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Writev<Vec<u8>>> = ring.writev_at(&tx, vec![b"a".to_vec(), b"b".to_vec()], None);
+/// assert_eq!(ring.block_on(op).0?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Writev<B> {
     fd: SharedFd,
     bufs: Vec<B>,

@@ -11,6 +11,15 @@ use crate::backend::{OpKind, TimeoutSpec};
 use crate::driver::op::{Op, OpData};
 
 /// A no-op round trip through the backend; see [`Ring::nop`](crate::RingRef::nop).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Nop;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, Nop> = ring.nop();
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Nop;
 
 // SAFETY: no pointers, no fd.
@@ -25,6 +34,15 @@ unsafe impl OpData for Nop {
 }
 
 /// A timer; see [`Ring::sleep`](crate::RingRef::sleep) and [`Ring::sleep_until`](crate::RingRef::sleep_until).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Sleep;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, Sleep> = ring.sleep(std::time::Duration::from_millis(1));
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sleep {
     spec: Box<TimeoutSpec>,
     /// For `sleep_until`: the relative timeout is computed when the op is submitted.
@@ -178,6 +196,16 @@ impl RingRef {
 }
 
 /// The deadline of [`Ring::timeout`](crate::RingRef::timeout) passed first.
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Elapsed;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let never = std::future::pending::<()>();
+/// let res: Result<(), Elapsed> = ring.block_on(ring.timeout(std::time::Duration::from_millis(1), never));
+/// assert_eq!(res.unwrap_err().to_string(), "deadline has elapsed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -197,6 +225,16 @@ impl From<Elapsed> for io::Error {
 
 /// What an [`Interval`] does when ticks were missed (the task did not call `tick` for more
 /// than a period).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::MissedTicks;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let mut every = ring.interval(std::time::Duration::from_millis(1))?;
+/// every.set_missed_ticks(MissedTicks::Delay); // after a stall, restart the period from now
+/// ring.block_on(every.tick())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissedTicks {
     /// Fire the missed ticks at once, one per `tick` call, then keep the original schedule
@@ -211,6 +249,15 @@ pub enum MissedTicks {
 }
 
 /// Ticks every period; see [`Ring::interval`](crate::RingRef::interval).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Interval;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let mut every: Interval<'_> = ring.interval(std::time::Duration::from_millis(1))?;
+/// ring.block_on(every.tick())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Interval<'r> {
     ring: &'r RingRef,
