@@ -3,9 +3,9 @@
 //!
 //! - Operations take buffers **by value** and return them with the result,
 //!   [`BufResult<T, B>`](crate::BufResult) = `(io::Result<T>, B)`, on success and on error.
-//!   Buffers: `Vec<u8>`, `Box<[u8]>`, [`OwnedBuffer`](crate::OwnedBuffer),
-//!   [`AlignedBuf`](crate::AlignedBuf) for `O_DIRECT`, and with the `bytes` feature
-//!   `bytes::Bytes` / `bytes::BytesMut` (see [`IoBuf`](crate::IoBuf)).
+//!   Buffers: `Vec<u8>`, `Box<[u8]>`, [`OwnedBuffer`],
+//!   [`AlignedBuf`] for `O_DIRECT`, and with the `bytes` feature
+//!   `bytes::Bytes` / `bytes::BytesMut` (see [`IoBuf`]).
 //! - Dropping an operation's future mid-flight is safe: its buffer moves into the ring and is
 //!   freed only when the kernel reports the operation finished (a cancel is requested).
 //! - An fd is never closed while an operation naming it is queued or in flight.
