@@ -13,6 +13,20 @@ use crate::{Ring, RingRef, SaferRingConfig, TcpListener};
 
 /// A stop signal shared by any number of tasks on any threads: [`Shutdown::wait`] completes
 /// once [`Shutdown::trigger`] was called.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let stop = safer_ring::Shutdown::new();
+/// let (s, r) = (stop.clone(), ring.clone());
+/// let worker = ring.spawn(async move {
+///     s.wait().await;
+///     r.nop().await // clean up, then end
+/// });
+/// stop.trigger();
+/// ring.block_on(worker)??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Shutdown(Arc<ShutdownInner>);
 
@@ -24,11 +38,25 @@ struct ShutdownInner {
 
 impl Shutdown {
     /// A signal not yet triggered.
+    ///
+    /// # Examples
+    /// ```
+    /// let stop = safer_ring::Shutdown::new();
+    /// assert!(!stop.is_triggered());
+    /// ```
     pub fn new() -> Shutdown {
         Shutdown::default()
     }
 
     /// Stops: every `wait` completes (now or when polled).
+    ///
+    /// # Examples
+    /// ```
+    /// let stop = safer_ring::Shutdown::new();
+    /// let seen_by = stop.clone();
+    /// stop.trigger();
+    /// assert!(seen_by.is_triggered());
+    /// ```
     pub fn trigger(&self) {
         self.0.stopped.store(true, Ordering::SeqCst);
         let waiters =
@@ -39,11 +67,28 @@ impl Shutdown {
     }
 
     /// Whether `trigger` was called.
+    ///
+    /// # Examples
+    /// ```
+    /// let stop = safer_ring::Shutdown::new();
+    /// stop.trigger();
+    /// assert!(stop.is_triggered());
+    /// ```
     pub fn is_triggered(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
     }
 
     /// Completes once the signal is triggered.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let stop = safer_ring::Shutdown::new();
+    /// let s = stop.clone();
+    /// std::thread::spawn(move || s.trigger());
+    /// ring.block_on(stop.wait()); // wakes when another thread triggers it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn wait(&self) {
         std::future::poll_fn(|cx| {
             if self.is_triggered() {
@@ -101,6 +146,18 @@ pub struct PerCore {
 }
 
 /// Threads started by [`PerCore::serve`].
+///
+/// # Examples
+/// ```
+/// use safer_ring::PerCore;
+/// let running = PerCore::new(1).serve("127.0.0.1:0".parse()?, |_ring, _listener, stop| async move {
+///     stop.wait().await;
+/// })?;
+/// println!("serving on {}", running.local_addr());
+/// running.shutdown();
+/// running.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Running {
     threads: Vec<std::thread::JoinHandle<io::Result<()>>>,
@@ -110,6 +167,12 @@ pub struct Running {
 
 impl PerCore {
     /// `threads` rings on as many threads (0 means one per available CPU).
+    ///
+    /// # Examples
+    /// ```
+    /// let per_core = safer_ring::PerCore::new(2); // two threads, two rings
+    /// # drop(per_core);
+    /// ```
     pub fn new(threads: usize) -> PerCore {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -124,12 +187,25 @@ impl PerCore {
 
     /// Pins thread `i` to CPU `i` (modulo the CPUs available), so a ring's thread stays near its
     /// data. Off by default.
+    ///
+    /// # Examples
+    /// ```
+    /// let per_core = safer_ring::PerCore::new(2).pin_threads(true); // thread i on CPU i
+    /// # drop(per_core);
+    /// ```
     pub fn pin_threads(mut self, on: bool) -> PerCore {
         self.pin = on;
         self
     }
 
     /// The configuration of every ring.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{PerCore, SaferRingConfig};
+    /// let per_core = PerCore::new(2).config(SaferRingConfig::default().entries(256));
+    /// # drop(per_core);
+    /// ```
     pub fn config(mut self, config: SaferRingConfig) -> PerCore {
         self.config = config;
         self
@@ -142,6 +218,27 @@ impl PerCore {
     /// # Errors
     /// Binding a listener or setting its options failed, or a thread could not set up its ring
     /// (then the others are stopped): nothing is left running.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::PerCore;
+    /// let running = PerCore::new(2).serve("127.0.0.1:0".parse()?, |ring, listener, stop| async move {
+    ///     let r = ring.clone();
+    ///     let acceptor = ring.spawn(async move {
+    ///         while let Ok((conn, _)) = r.accept(&listener).await {
+    ///             let (_, _) = r.send(&conn, b"hi\n".to_vec()).await;
+    ///         }
+    ///     });
+    ///     stop.wait().await;
+    ///     acceptor.abort();
+    /// })?;
+    /// let mut reply = String::new();
+    /// std::io::Read::read_to_string(&mut std::net::TcpStream::connect(running.local_addr())?, &mut reply)?;
+    /// assert_eq!(reply, "hi\n");
+    /// running.shutdown();
+    /// running.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn serve<F, Fut>(self, addr: SocketAddr, serve: F) -> io::Result<Running>
     where
         F: Fn(RingRef, TcpListener, Shutdown) -> Fut + Send + Clone + 'static,
@@ -235,16 +332,51 @@ fn reuse_port_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 impl Running {
     /// The address every thread listens on.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::PerCore;
+    /// let running = PerCore::new(1).serve("127.0.0.1:0".parse()?, |_ring, _listener, stop| async move {
+    ///     stop.wait().await;
+    /// })?;
+    /// assert_ne!(running.local_addr().port(), 0); // the port all threads listen on
+    /// running.shutdown();
+    /// running.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The signal the threads' `serve` futures wait on.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::PerCore;
+    /// let running = PerCore::new(1).serve("127.0.0.1:0".parse()?, |_ring, _listener, stop| async move {
+    ///     stop.wait().await;
+    /// })?;
+    /// let signal = running.shutdown_signal().clone(); // e.g. for a signal handler thread
+    /// signal.trigger();
+    /// running.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown_signal(&self) -> &Shutdown {
         &self.shutdown
     }
 
     /// Asks every thread to stop (triggers the shared [`Shutdown`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::PerCore;
+    /// let running = PerCore::new(1).serve("127.0.0.1:0".parse()?, |_ring, _listener, stop| async move {
+    ///     stop.wait().await;
+    /// })?;
+    /// running.shutdown(); // every thread's `stop` completes
+    /// running.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown(&self) {
         self.shutdown.trigger();
     }
@@ -254,6 +386,17 @@ impl Running {
     ///
     /// # Errors
     /// As above.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::PerCore;
+    /// let running = PerCore::new(1).serve("127.0.0.1:0".parse()?, |_ring, _listener, stop| async move {
+    ///     stop.wait().await;
+    /// })?;
+    /// running.shutdown();
+    /// running.join()?; // every thread has ended
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(self) -> io::Result<()> {
         let mut first = Ok(());
         for t in self.threads {

@@ -13,6 +13,15 @@ pub const BACKEND_ENV: &str = "SAFER_RING_BACKEND";
 pub const MAX_ENTRIES: u32 = 32768;
 
 /// Which backend a ring runs on.
+///
+/// # Examples
+/// ```
+/// use safer_ring::BackendKind;
+/// assert_eq!("io_uring".parse::<BackendKind>()?, BackendKind::IoUring);
+/// assert_eq!(BackendKind::Epoll.to_string(), "epoll");
+/// assert!("kqueue".parse::<BackendKind>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
     /// io_uring when `io_uring_setup` works, epoll otherwise.
@@ -55,6 +64,16 @@ impl BackendKind {
     ///
     /// # Errors
     /// [`SaferRingError::InvalidEnv`] when the variable holds anything but auto, io_uring or epoll.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::BackendKind;
+    /// match BackendKind::from_env()? {
+    ///     Some(kind) => println!("SAFER_RING_BACKEND asks for {kind}"),
+    ///     None => println!("unset: auto"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_env() -> Result<Option<BackendKind>> {
         match std::env::var(BACKEND_ENV) {
             Ok(v) => v.parse().map(Some).map_err(|_| SaferRingError::InvalidEnv {
@@ -73,6 +92,14 @@ impl BackendKind {
 }
 
 /// When queued submissions reach the kernel.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{Ring, SaferRingConfig, SubmitPolicy};
+/// let ring = Ring::with_config(SaferRingConfig::default().submit_policy(SubmitPolicy::Eager))?;
+/// ring.block_on(ring.nop())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SubmitPolicy {
     /// Queue operations and submit them all with one `io_uring_enter` per driver turn.
@@ -129,6 +156,16 @@ impl SaferRingConfig {
     /// A configuration for rings driven by tokio (`Ring::drive_on_tokio`, feature `tokio`):
     /// no COOP_TASKRUN / DEFER_TASKRUN, so completions are posted without the ring's thread
     /// entering io_uring and the ring fd polls readable for tokio's reactor.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::for_tokio())?;
+    /// if let Some(setup) = ring.info().setup {
+    ///     assert!(!setup.defer_taskrun && !setup.coop_taskrun);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn for_tokio() -> Self {
         SaferRingConfig::default()
             .coop_taskrun(false)
@@ -137,36 +174,89 @@ impl SaferRingConfig {
 
     /// Submission-queue entries (2..=32768; the kernel rounds up to a power of two). An op
     /// with [`timeout`](crate::Op::timeout) takes two entries, submitted together.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// assert!(safer_ring::Ring::with_config(SaferRingConfig::default().entries(256)).is_ok());
+    /// let err = safer_ring::Ring::with_config(SaferRingConfig::default().entries(0)).unwrap_err();
+    /// assert!(err.to_string().contains("entries"), "{err}");
+    /// ```
     pub fn entries(mut self, entries: u32) -> Self {
         self.entries = entries;
         self
     }
 
     /// Completion-queue entries (default: twice the submission entries).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().entries(8).cq_entries(64))?;
+    /// if let Some(setup) = ring.info().setup {
+    ///     assert!(setup.cq_entries >= 64);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cq_entries(mut self, cq_entries: u32) -> Self {
         self.cq_entries = Some(cq_entries);
         self
     }
 
     /// Backend choice. Without this, `SAFER_RING_BACKEND` decides, then `auto`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, SaferRingConfig};
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().backend(BackendKind::Epoll))?;
+    /// assert_eq!(ring.backend(), BackendKind::Epoll);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backend(mut self, backend: BackendKind) -> Self {
         self.backend = Some(backend);
         self
     }
 
     /// Ask for `IORING_SETUP_COOP_TASKRUN` (5.19+). Default on; dropped if the kernel refuses.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().coop_taskrun(false))?;
+    /// assert!(ring.info().setup.is_none_or(|s| !s.coop_taskrun));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn coop_taskrun(mut self, on: bool) -> Self {
         self.coop_taskrun = on;
         self
     }
 
     /// Ask for `IORING_SETUP_SINGLE_ISSUER` (6.0+). Default on; dropped if the kernel refuses.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// // DEFER_TASKRUN needs SINGLE_ISSUER: turning only this off is a configuration error.
+    /// assert!(safer_ring::Ring::with_config(SaferRingConfig::default().single_issuer(false)).is_err());
+    /// let cfg = SaferRingConfig::default().single_issuer(false).defer_taskrun(false);
+    /// let ring = safer_ring::Ring::with_config(cfg)?;
+    /// assert!(ring.info().setup.is_none_or(|s| !s.single_issuer));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn single_issuer(mut self, on: bool) -> Self {
         self.single_issuer = on;
         self
     }
 
     /// Ask for `IORING_SETUP_DEFER_TASKRUN` (6.1+, needs single issuer). Default on.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().defer_taskrun(false))?;
+    /// assert!(ring.info().setup.is_none_or(|s| !s.defer_taskrun));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn defer_taskrun(mut self, on: bool) -> Self {
         self.defer_taskrun = on;
         self
@@ -181,18 +271,45 @@ impl SaferRingConfig {
     }
 
     /// When submissions reach the kernel.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{SaferRingConfig, SubmitPolicy};
+    /// let cfg = SaferRingConfig::default().submit_policy(SubmitPolicy::Batch); // the default
+    /// let ring = safer_ring::Ring::with_config(cfg)?;
+    /// ring.block_on(ring.nop())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit_policy(mut self, policy: SubmitPolicy) -> Self {
         self.submit_policy = policy;
         self
     }
 
     /// Which native features the ring may use (progressive enhancement).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Feature, ProgressiveEnhancementConfig, SaferRingConfig};
+    /// let enh = ProgressiveEnhancementConfig::default().feature(Feature::MultiShotAccept, Some(false));
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().enhancement(enh))?;
+    /// assert!(!ring.uses_native(Feature::MultiShotAccept));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn enhancement(mut self, enhancement: crate::ProgressiveEnhancementConfig) -> Self {
         self.enhancement = enhancement;
         self
     }
 
     /// How long dropping a ring waits for cancelled operations to complete (then leaks them).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::SaferRingConfig;
+    /// let cfg = SaferRingConfig::default().drain_timeout(Duration::from_millis(100));
+    /// drop(safer_ring::Ring::with_config(cfg)?); // waits at most 100 ms for cancelled work
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self

@@ -9,6 +9,21 @@ use crate::config::BackendKind;
 /// I/O results of operations are plain [`io::Error`]s (so they compose with the rest of the
 /// ecosystem); this type covers configuration, setup and buffer validation, and converts into
 /// [`io::Error`] with a kind that matches the cause.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{Ring, SaferRingError};
+/// match Ring::new(0) {
+///     Err(SaferRingError::InvalidConfig { field, value, expected }) => {
+///         assert_eq!((field, value.as_str()), ("entries", "0"));
+///         println!("expected {expected}");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// // Every variant converts to an io::Error with a matching kind.
+/// let io: std::io::Error = Ring::new(0).unwrap_err().into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SaferRingError {

@@ -2,7 +2,10 @@
 //! results where io_uring is missing or blocked.
 //!
 //! - Operations take buffers **by value** and return them with the result,
-//!   `(io::Result<T>, B)`, on success and on error.
+//!   [`BufResult<T, B>`](crate::BufResult) = `(io::Result<T>, B)`, on success and on error.
+//!   Buffers: `Vec<u8>`, `Box<[u8]>`, [`OwnedBuffer`],
+//!   [`AlignedBuf`] for `O_DIRECT`, and with the `bytes` feature
+//!   `bytes::Bytes` / `bytes::BytesMut` (see [`IoBuf`]).
 //! - Dropping an operation's future mid-flight is safe: its buffer moves into the ring and is
 //!   freed only when the kernel reports the operation finished (a cancel is requested).
 //! - An fd is never closed while an operation naming it is queued or in flight.
@@ -29,6 +32,8 @@
 // `unsafe` is fenced: the crate denies it, and only the modules that talk to the kernel or
 // implement the unsafe traits allow it (each block with a `// SAFETY:` comment).
 #![deny(unsafe_code)]
+// docs.rs builds with `--cfg docsrs`: feature-gated items get a badge naming their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
@@ -63,7 +68,7 @@ mod ring;
 pub use backend::fault;
 
 pub use backend::SetupReport;
-pub use buf::{IoBuf, IoBufMut, OwnedBuffer, Slice};
+pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;

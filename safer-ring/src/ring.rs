@@ -105,6 +105,16 @@ impl std::ops::Deref for Ring {
 }
 
 /// One feature as seen by one ring; see [`Ring::feature_info`](crate::RingRef::feature_info).
+///
+/// # Examples
+/// ```
+/// use safer_ring::Feature;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let info = ring.feature_info(Feature::SendZeroCopy);
+/// assert_eq!(info.feature, Feature::SendZeroCopy);
+/// println!("offered: {}, used: {}", info.backend_offers, info.native);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureInfo {
     /// The feature.
@@ -122,6 +132,14 @@ pub struct FeatureInfo {
 }
 
 /// What a ring runs on and why.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let info = ring.info();
+/// println!("{:?} ({})", info.backend, info.fallback_reason.as_deref().unwrap_or("io_uring works"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct RingInfo {
     /// The backend in use (never `Auto`).
@@ -139,6 +157,14 @@ impl Ring {
     /// # Errors
     /// [`SaferRingError::InvalidConfig`] for 0 or more than 32768 entries; see
     /// [`Ring::with_config`](crate::Ring::with_config).
+    ///
+    /// # Examples
+    /// ```
+    /// let ring = safer_ring::Ring::new(64)?;
+    /// println!("running on {:?}", ring.backend());
+    /// assert!(safer_ring::Ring::new(0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(entries: u32) -> Result<Ring> {
         Ring::with_config(SaferRingConfig::default().entries(entries))
     }
@@ -148,6 +174,15 @@ impl Ring {
     /// # Errors
     /// Invalid configuration values (named in the error), an invalid `SAFER_RING_BACKEND` or
     /// `SAFER_RING_FEATURES`, or, when io_uring was explicitly requested, the kernel's refusal.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, Ring, SaferRingConfig};
+    /// // epoll works everywhere; io_uring would fail here if the kernel refused it.
+    /// let ring = Ring::with_config(SaferRingConfig::default().entries(16).backend(BackendKind::Epoll))?;
+    /// assert_eq!(ring.backend(), BackendKind::Epoll);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_config(mut cfg: SaferRingConfig) -> Result<Ring> {
         let choice = cfg.validate()?;
         cfg.enhancement = cfg.enhancement.with_env()?;
@@ -248,6 +283,16 @@ impl Ring {
     ///
     /// # Errors
     /// As [`Ring::with_config`](crate::Ring::with_config), plus [`SaferRingError::UnsupportedFeature`] in strict mode.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Feature, ProgressiveEnhancementConfig, Ring, SaferRingConfig};
+    /// // Never use zero-copy send on this ring, whatever the kernel offers.
+    /// let enh = ProgressiveEnhancementConfig::default().feature(Feature::SendZeroCopy, Some(false));
+    /// let ring = Ring::new_with_detection(SaferRingConfig::default().enhancement(enh))?;
+    /// assert!(!ring.uses_native(Feature::SendZeroCopy));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new_with_detection(cfg: SaferRingConfig) -> Result<Ring> {
         Ring::with_config(cfg)
     }
@@ -255,34 +300,87 @@ impl Ring {
 
 impl RingRef {
     /// Whether the owning [`Ring`](crate::Ring) was dropped (operations then fail with `BrokenPipe`).
+    ///
+    /// # Examples
+    /// ```
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let r = ring.clone(); // a RingRef
+    /// assert!(!r.is_closed());
+    /// drop(ring);
+    /// assert!(r.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.0.closed.get()
     }
 
     /// The index of this ring's registered fd (Linux 5.18+), used for every `io_uring_enter`;
     /// `None` on epoll, on older kernels, or when configured off.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, Ring, SaferRingConfig};
+    /// let ring = Ring::with_config(SaferRingConfig::default().backend(BackendKind::Epoll))?;
+    /// assert_eq!(ring.registered_ring_fd(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn registered_ring_fd(&self) -> Option<u32> {
         self.0.ring_index
     }
 
     /// The features this ring uses natively (after configuration and run-time demotion).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// for f in ring.features().iter() {
+    ///     println!("native here: {}", f.name());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn features(&self) -> AvailableFeatures {
         self.0.native.get()
     }
 
     /// Whether this ring takes the native path for `feature`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, Feature, Ring, SaferRingConfig};
+    /// let ring = Ring::with_config(SaferRingConfig::default().backend(BackendKind::Epoll))?;
+    /// assert!(!ring.uses_native(Feature::MultiShotAccept)); // epoll: always the fallback
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn uses_native(&self, feature: Feature) -> bool {
         self.0.native.get().contains(feature)
     }
 
     /// Whether the backend of this ring can offer `feature` at all (io_uring: detected and not
     /// demoted; epoll: never). [`Ring::uses_native`](crate::RingRef::uses_native) adds the configuration's say.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, Feature, Ring, SaferRingConfig};
+    /// let ring = Ring::new(8)?;
+    /// if ring.backend() == BackendKind::Epoll {
+    ///     assert!(!ring.backend_offers(Feature::MultiShotAccept));
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backend_offers(&self, feature: Feature) -> bool {
         self.driver().offers(feature)
     }
 
     /// Everything known about `feature` here: its table row, the detection verdict with its
     /// evidence, and whether this ring uses it.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let info = ring.feature_info(safer_ring::Feature::MultiShotAccept);
+    /// println!("{} (Linux {}+): native here: {}", info.description, info.required, info.native);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn feature_info(&self, feature: Feature) -> FeatureInfo {
         FeatureInfo {
             feature,
@@ -303,6 +401,23 @@ impl RingRef {
     /// [`recv_enhanced`](crate::RingRef::recv_enhanced) counts once, under the feature that
     /// chose its path: [`Feature::MultiShotRecv`] for the multishot tier, else
     /// [`Feature::BufferRings`] (native: one buffer-select recv; fallback: a plain recv).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let _client = std::net::TcpStream::connect(addr)?;
+    /// ring.block_on(async {
+    ///     let mut conns = ring.accept_multiple(&listener);
+    ///     conns.next().await.expect("a connection")?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// let stats = ring.enhancement_stats(Feature::MultiShotAccept);
+    /// assert_eq!(stats.native + stats.fallback, 1); // one accept, on whichever path ran
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn enhancement_stats(&self, feature: Feature) -> FeatureStats {
         self.0.stats.get(feature)
     }
@@ -349,11 +464,32 @@ impl RingRef {
     }
 
     /// The backend in use and why.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let info = ring.info();
+    /// if let Some(why) = &info.fallback_reason {
+    ///     println!("on {:?} because {why}", info.backend);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn info(&self) -> &RingInfo {
         &self.0.info
     }
 
     /// The backend in use.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::BackendKind;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// match ring.backend() {
+    ///     BackendKind::IoUring => println!("io_uring"),
+    ///     other => println!("fallback: {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn backend(&self) -> BackendKind {
         self.0.info.backend
     }
@@ -365,6 +501,17 @@ impl RingRef {
     /// When called while this ring's `block_on` is already running (from inside a task or the
     /// future it runs): await the future there instead. A panic of `fut` or of a task
     /// propagates; the ring stays usable (the panicking task is dropped).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let answer = ring.block_on(async {
+    ///     ring.nop().await?;
+    ///     Ok::<_, std::io::Error>(42)
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         assert!(
             !self.is_closed(),
@@ -388,6 +535,21 @@ impl RingRef {
     /// Dropping the handle detaches the task; [`JoinHandle::abort`](crate::JoinHandle::abort)
     /// cancels it. Tasks still pending when the ring is dropped, or when the main future of
     /// `block_on` panics, are dropped (their operations cancelled).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// let r = ring.clone(); // tasks hold a RingRef
+    /// let reader = ring.spawn(async move { r.read(&rx, Vec::with_capacity(8)).await.1 });
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"hi".to_vec()).await;
+    ///     n?;
+    ///     assert_eq!(reader.await.expect("task"), b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F: Future + 'static>(&self, fut: F) -> crate::JoinHandle<F::Output> {
         let handle = self.0.exec.spawn(fut);
         if self.is_closed() {
@@ -398,6 +560,21 @@ impl RingRef {
     }
 
     /// Operations the kernel may still be working on (including those of dropped futures).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// // A read dropped after being polled once stays in flight (its buffer with the ring) until
+    /// // the kernel confirms the cancel.
+    /// let timed_out = ring.block_on(ring.timeout(Duration::from_millis(5), ring.read(&rx, vec![0; 8])));
+    /// assert!(timed_out.is_err());
+    /// while ring.in_flight() > 0 {
+    ///     ring.block_on(ring.nop())?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn in_flight(&self) -> usize {
         self.driver().in_flight()
     }
@@ -408,6 +585,21 @@ impl RingRef {
     /// # Errors
     /// A failed `io_uring_enter` / `epoll_wait`. Operations already queued stay in flight
     /// (their buffers stay with the ring) and are submitted by a later call.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let mut op = std::pin::pin!(ring.nop());
+    /// let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// let _ = op.as_mut().poll(&mut cx); // queued
+    /// loop {
+    ///     ring.poll_completions()?; // submits and reaps without blocking
+    ///     if let std::task::Poll::Ready(res) = op.as_mut().poll(&mut cx) {
+    ///         break res?;
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_completions(&self) -> io::Result<()> {
         self.turn(false)
     }

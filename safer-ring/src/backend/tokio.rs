@@ -29,6 +29,22 @@ impl RingRef {
     /// `InvalidInput` if the ring was set up with DEFER_TASKRUN or COOP_TASKRUN; `BrokenPipe`
     /// once the owning [`Ring`](crate::Ring) is dropped; otherwise whatever registering the fd
     /// with tokio or polling it reports.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Ring, SaferRingConfig};
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let local = tokio::task::LocalSet::new();
+    /// let ring = Ring::with_config(SaferRingConfig::for_tokio())?;
+    /// let r = ring.clone();
+    /// let driver = local.spawn_local(async move { r.drive_on_tokio().await });
+    /// local.block_on(&rt, async {
+    ///     ring.nop().await?; // completed by the driver task
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// driver.abort();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn drive_on_tokio(&self) -> io::Result<()> {
         if let Some(s) = self.info().setup
             && (s.defer_taskrun || s.coop_taskrun)

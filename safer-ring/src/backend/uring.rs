@@ -16,6 +16,15 @@ const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
 const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
 
 /// Which setup flags the kernel accepted, and the ring's reported features.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// if let Some(setup) = ring.info().setup {
+///     println!("SQ {} / CQ {} entries, DEFER_TASKRUN: {}", setup.sq_entries, setup.cq_entries, setup.defer_taskrun);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SetupReport {
     /// `IORING_SETUP_COOP_TASKRUN` (with `TASKRUN_FLAG`) was accepted.

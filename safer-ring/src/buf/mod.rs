@@ -4,15 +4,35 @@
 //! touch a buffer while the kernel owns it; the traits require that the memory does not move
 //! when the buffer value moves (it lives on the heap).
 
+mod aligned;
+#[cfg(feature = "bytes")]
+mod bytes;
 mod held;
 mod owned;
 mod slice;
 
+pub use aligned::AlignedBuf;
 pub(crate) use held::Held;
 pub use owned::OwnedBuffer;
 pub use slice::Slice;
 
+/// What an operation on an owned buffer returns: its result and the buffer, handed back on
+/// success and on error (`let (res, buf) = ring.read(&fd, buf).await;`).
+pub type BufResult<T, B> = (std::io::Result<T>, B);
+
 /// A buffer the kernel may read from (for writes and sends).
+///
+/// Implemented for `Vec<u8>`, `Box<[u8]>`, `&'static [u8]`, [`OwnedBuffer`], [`AlignedBuf`],
+/// [`Slice`] and, with the `bytes` feature, `bytes::Bytes` and `bytes::BytesMut`.
+///
+/// # Examples
+/// ```
+/// use safer_ring::IoBuf;
+/// let v = b"hello".to_vec();
+/// assert_eq!(v.bytes_init(), 5); // what a write sends
+/// let part = v.slice(1..3); // an owned range of it
+/// assert_eq!(part.bytes_init(), 2);
+/// ```
 ///
 /// # Safety
 /// `stable_ptr()` must point to `bytes_init()` initialized bytes that stay valid, at the same
@@ -39,6 +59,19 @@ pub unsafe trait IoBuf: 'static {
 }
 
 /// A buffer the kernel may write into (for reads and receives).
+///
+/// # Examples
+/// ```
+/// use safer_ring::{IoBuf, IoBufMut};
+/// let mut v: Vec<u8> = Vec::with_capacity(64);
+/// assert_eq!((v.bytes_init(), v.bytes_total()), (0, 64)); // a read may fill all 64
+/// // What a read does once the kernel reported 3 bytes written at the start:
+/// // SAFETY: the pointer is valid for 64 bytes of writes.
+/// unsafe { std::ptr::copy_nonoverlapping(b"abc".as_ptr(), v.stable_mut_ptr(), 3) };
+/// // SAFETY: the first 3 bytes were just written.
+/// unsafe { v.set_init(3) };
+/// assert_eq!(v, b"abc");
+/// ```
 ///
 /// # Safety
 /// As [`IoBuf`], and `stable_mut_ptr()` must be valid for writes of `bytes_total()` bytes.

@@ -24,6 +24,13 @@ pub struct OwnedBuffer {
 
 impl OwnedBuffer {
     /// A buffer of `capacity` zeroed bytes and length 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// let buf = OwnedBuffer::new(1024);
+    /// assert_eq!((buf.len(), buf.capacity()), (0, 1024));
+    /// ```
     pub fn new(capacity: usize) -> Self {
         OwnedBuffer {
             mem: vec![0; capacity].into_boxed_slice(),
@@ -32,31 +39,75 @@ impl OwnedBuffer {
     }
 
     /// Bytes that hold data.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// assert_eq!(OwnedBuffer::from(&b"abc"[..]).len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no byte holds data.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// assert!(OwnedBuffer::new(16).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Total bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// assert_eq!(OwnedBuffer::new(16).capacity(), 16);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.mem.len()
     }
 
     /// Sets the length to 0 (the memory stays).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// let mut buf = OwnedBuffer::from(vec![1, 2, 3]);
+    /// buf.clear();
+    /// assert!(buf.is_empty());
+    /// ```
     pub fn clear(&mut self) {
         self.len = 0;
     }
 
     /// Sets the length; `None` if `len` exceeds the capacity.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// let mut buf = OwnedBuffer::new(4);
+    /// assert_eq!(buf.set_len(4), Some(()));
+    /// assert_eq!(&buf[..], &[0, 0, 0, 0]);
+    /// assert_eq!(buf.set_len(5), None);
+    /// ```
     pub fn set_len(&mut self, len: usize) -> Option<()> {
         (len <= self.mem.len()).then(|| self.len = len)
     }
 
     /// The whole memory, whatever the length.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OwnedBuffer;
+    /// let mut buf = OwnedBuffer::new(4);
+    /// buf.as_full_slice_mut().copy_from_slice(b"abcd");
+    /// buf.set_len(2);
+    /// assert_eq!(&buf[..], b"ab");
+    /// ```
     pub fn as_full_slice_mut(&mut self) -> &mut [u8] {
         &mut self.mem
     }

@@ -42,21 +42,57 @@ impl<B: IoBuf> Slice<B> {
     }
 
     /// Start of the range in the buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::IoBuf;
+    /// assert_eq!(vec![0u8; 10].slice(4..).begin(), 4);
+    /// ```
     pub fn begin(&self) -> usize {
         self.begin
     }
 
     /// End of the range in the buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::IoBuf;
+    /// assert_eq!(Vec::<u8>::with_capacity(10).slice(..).end(), 10); // up to the capacity
+    /// ```
     pub fn end(&self) -> usize {
         self.end
     }
 
     /// The whole buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::IoBuf;
+    /// let s = b"hello".to_vec().slice(1..3);
+    /// assert_eq!(s.get_ref(), b"hello");
+    /// ```
     pub fn get_ref(&self) -> &B {
         &self.buf
     }
 
     /// The whole buffer back.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// use safer_ring::IoBuf;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     // Write the second half only, then get the whole Vec back.
+    ///     let (n, part) = ring.write(&tx, b"skip|send".to_vec().slice(5..)).await;
+    ///     assert_eq!(n?, 4);
+    ///     assert_eq!(part.into_inner(), b"skip|send");
+    ///     let (_, buf) = ring.read(&rx, Vec::with_capacity(8)).await;
+    ///     assert_eq!(buf, b"send");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> B {
         self.buf
     }

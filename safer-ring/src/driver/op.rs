@@ -33,6 +33,21 @@ pub unsafe trait OpData: 'static {
 /// Nothing happens until it is first polled. Dropping it before it completes is always safe:
 /// its buffer moves into the ring, a cancel is requested, and the buffer is freed only once the
 /// kernel reports the operation finished.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{ops::ReadAt, Op};
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// // Nothing is submitted until the first poll; dropping it is always safe.
+/// let op: Op<'_, ReadAt<Vec<u8>>> = ring.read(&rx, Vec::with_capacity(8));
+/// drop(op);
+/// ring.block_on(async {
+///     let (n, _) = ring.write(&tx, b"x".to_vec()).await;
+///     n
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "operations do nothing unless awaited"]
 pub struct Op<'r, T: OpData> {
     ring: &'r RingRef,
@@ -82,6 +97,17 @@ impl<'r, T: OpData> Op<'r, T> {
     /// completes with [`io::ErrorKind::TimedOut`], still handing back its buffer.
     /// On io_uring this is a linked timeout (`IORING_OP_LINK_TIMEOUT`, one submission).
     /// Durations beyond about 136 years are treated as that long.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// let (res, buf) = ring.block_on(ring.read(&rx, vec![0u8; 8]).timeout(Duration::from_millis(20)));
+    /// assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+    /// assert_eq!(buf.len(), 8); // the buffer comes back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_link_timeout")]
     pub fn timeout(mut self, dur: Duration) -> Self {
         self.timeout = Some(TimeoutSpec::new(dur));

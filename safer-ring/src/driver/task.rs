@@ -12,6 +12,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// Why a task produced no output.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let err = ring.block_on(ring.spawn(async { panic!("oops") })).unwrap_err();
+/// assert_eq!(err.to_string(), "task panicked: oops");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub enum JoinError {
     /// [`JoinHandle::abort`] dropped it first.
     Cancelled,
@@ -21,16 +29,46 @@ pub enum JoinError {
 
 impl JoinError {
     /// Whether the task was aborted.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// let r = ring.clone();
+    /// let task = ring.spawn(async move { r.read(&rx, vec![0u8; 8]).await.1 });
+    /// task.abort();
+    /// let err = ring.block_on(task).unwrap_err();
+    /// assert!(err.is_cancelled() && !err.is_panic());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled)
     }
 
     /// Whether the task panicked.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let task = ring.spawn(async { panic!("boom") });
+    /// let err = ring.block_on(task).unwrap_err(); // the ring and other tasks go on
+    /// assert!(err.is_panic());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked(_))
     }
 
     /// The panic payload (for `std::panic::resume_unwind`), or `Err(self)` if cancelled.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let task = ring.spawn(async { panic!("boom") });
+    /// let payload = ring.block_on(task).unwrap_err().try_into_panic().unwrap();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self {
             JoinError::Panicked(p) => Ok(p),
@@ -83,6 +121,15 @@ struct Shared<T> {
 ///
 /// Dropping it detaches the task (it keeps running). A task's panic is caught at the task
 /// boundary and returned here as [`JoinError::Panicked`]; for a detached task it is logged.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let r = ring.clone();
+/// let handle = ring.spawn(async move { r.nop().await.map(|()| "done") });
+/// assert_eq!(ring.block_on(handle)??, "done"); // JoinError, then the task's own error
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct JoinHandle<T> {
     shared: Rc<Shared<T>>,
 }
@@ -90,6 +137,17 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Cancels the task: it is dropped (its operations cancelled) before its next poll, and
     /// the handle yields [`JoinError::Cancelled`] unless it had already finished.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let r = ring.clone();
+    /// let task = ring.spawn(async move { r.sleep(Duration::from_secs(3600)).await });
+    /// task.abort(); // its sleep is cancelled in the kernel
+    /// assert!(ring.block_on(task).unwrap_err().is_cancelled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn abort(&self) {
         self.shared.abort.set(true);
         if let Some(w) = self.shared.task.borrow().as_ref() {
@@ -98,6 +156,17 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has finished (with an output, a panic or a cancellation).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let task = ring.spawn(async { 7 });
+    /// assert!(!task.is_finished()); // tasks run inside block_on
+    /// ring.block_on(ring.nop())?;
+    /// assert!(task.is_finished());
+    /// assert_eq!(ring.block_on(task)?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.shared.finished.get()
     }

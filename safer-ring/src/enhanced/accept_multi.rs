@@ -39,6 +39,22 @@ enum State<'r> {
 /// The stream does not end on its own. Errors such as EMFILE/ENFILE are yielded as `Err` items
 /// and the stream keeps serving. Dropping it cancels the multishot accept; connections the
 /// kernel accepts after that are closed.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// ring.block_on(async {
+///     let mut conns = ring.accept_multiple(&listener);
+///     while let Some(conn) = conns.next().await {
+///         let _stream = conn?; // serve it
+///         break;
+///     }
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AcceptStream<'r> {
     ring: &'r RingRef,
     listener: &'r TcpListener,
@@ -47,11 +63,34 @@ pub struct AcceptStream<'r> {
 
 impl<'r> AcceptStream<'r> {
     /// Whether the stream currently runs on the native multishot accept.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let conns = ring.accept_multiple(&listener);
+    /// println!("multishot accept: {}", conns.is_native());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_native(&self) -> bool {
         matches!(self.state, State::Native { .. })
     }
 
     /// The next connection (an inherent `StreamExt::next`).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let _client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// ring.block_on(async {
+    ///     let mut conns = ring.accept_multiple(&listener);
+    ///     let stream = conns.next().await.expect("the stream does not end")?;
+    ///     assert!(stream.peer_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
@@ -219,6 +258,24 @@ impl Drop for AcceptStream<'_> {
 impl RingRef {
     /// Accepts connections as a stream: natively one multishot accept (Linux 5.19+), else a
     /// loop of single accepts, transparently. [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats) tells which ran.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let _clients: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
+    /// ring.block_on(async {
+    ///     let mut conns = ring.accept_multiple(&listener);
+    ///     for _ in 0..3 {
+    ///         let stream = conns.next().await.expect("a connection")?;
+    ///         let (n, _) = ring.send(&stream, b"hello".to_vec()).await;
+    ///         n?;
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_multishot_accept")]
     pub fn accept_multiple<'r>(&'r self, listener: &'r TcpListener) -> AcceptStream<'r> {
         AcceptStream {
@@ -232,6 +289,18 @@ impl RingRef {
     ///
     /// # Errors
     /// The first accept error (connections collected so far are dropped, i.e. closed).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let _c = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// // One client: one connection, returned when the 50 ms are up.
+    /// let conns = ring.block_on(ring.accept_up_to(&listener, 4, Duration::from_millis(50)))?;
+    /// assert_eq!(conns.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn accept_up_to(
         &self,
         listener: &TcpListener,

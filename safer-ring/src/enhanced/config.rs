@@ -57,17 +57,42 @@ impl Default for ProgressiveEnhancementConfig {
 
 impl ProgressiveEnhancementConfig {
     /// Sets the wish for one feature.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Feature, ProgressiveEnhancementConfig};
+    /// let cfg = ProgressiveEnhancementConfig::default()
+    ///     .feature(Feature::SendZeroCopy, Some(false)) // always the fallback
+    ///     .feature(Feature::MsgRingSendFd, Some(true)); // opt-in: asked for
+    /// assert_eq!(cfg.wish(Feature::SendZeroCopy), Some(false));
+    /// ```
     pub fn feature(mut self, feature: Feature, want: Option<bool>) -> Self {
         self.wishes[feature as usize] = want;
         self
     }
 
     /// The wish for `feature`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Feature, ProgressiveEnhancementConfig};
+    /// assert_eq!(ProgressiveEnhancementConfig::default().wish(Feature::MultiShotAccept), None);
+    /// ```
     pub fn wish(&self, feature: Feature) -> Option<bool> {
         self.wishes[feature as usize]
     }
 
     /// Fail ring creation when a feature wished `Some(true)` is unavailable.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, Ring, SaferRingConfig};
+    /// let want = ProgressiveEnhancementConfig::default()
+    ///     .feature(Feature::MultiShotAccept, Some(true))
+    ///     .strict(true);
+    /// let cfg = SaferRingConfig::default().backend(BackendKind::Epoll).enhancement(want);
+    /// assert!(Ring::with_config(cfg).is_err(), "epoll has no multishot accept");
+    /// ```
     pub fn strict(mut self, on: bool) -> Self {
         self.strict = on;
         self
@@ -77,6 +102,14 @@ impl ProgressiveEnhancementConfig {
     /// where multishot accept is not used): when it passes, the stream yields one
     /// `ErrorKind::TimedOut` item and goes on accepting. Default: no bound (like the native
     /// path, which waits for connections as long as it takes).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::ProgressiveEnhancementConfig;
+    /// let cfg = ProgressiveEnhancementConfig::default().fallback_timeout(Duration::from_secs(1));
+    /// # let _ = cfg;
+    /// ```
     pub fn fallback_timeout(mut self, timeout: Duration) -> Self {
         self.fallback_timeout = Some(timeout);
         self
@@ -84,12 +117,30 @@ impl ProgressiveEnhancementConfig {
 
     /// Smallest send that [`Ring::send_enhanced`](crate::RingRef::send_enhanced) makes zero-copy
     /// (default 16 KiB, a common choice for SEND_ZC; not tuned on this project's machines).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::ProgressiveEnhancementConfig;
+    /// // Only sends of 64 KiB and more try SEND_ZC.
+    /// let cfg = ProgressiveEnhancementConfig::default().zero_copy_threshold(64 * 1024);
+    /// # let _ = cfg;
+    /// ```
     pub fn zero_copy_threshold(mut self, bytes: usize) -> Self {
         self.zero_copy_threshold = bytes;
         self
     }
 
     /// Use the process-wide detection cache (default) or detect afresh for this ring.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{ProgressiveEnhancementConfig, Ring, SaferRingConfig};
+    /// // Detect afresh for this ring instead of using the process-wide result.
+    /// let enh = ProgressiveEnhancementConfig::default().detection_cache(false);
+    /// let ring = Ring::new_with_detection(SaferRingConfig::default().enhancement(enh))?;
+    /// # drop(ring);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn detection_cache(mut self, on: bool) -> Self {
         self.detection_cache = on;
         self
@@ -111,6 +162,15 @@ impl ProgressiveEnhancementConfig {
     ///
     /// # Errors
     /// [`SaferRingError::InvalidEnv`] naming the variable when an entry is not a feature name.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::ProgressiveEnhancementConfig;
+    /// // SAFER_RING_FEATURES=-SendZeroCopy would turn SEND_ZC off here.
+    /// let cfg = ProgressiveEnhancementConfig::default().with_env()?;
+    /// # let _ = cfg;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_env(self) -> crate::Result<Self> {
         match std::env::var(FEATURES_ENV) {
             Ok(v) => self.with_spec(&v).map_err(|()| SaferRingError::InvalidEnv {
@@ -156,6 +216,15 @@ impl ProgressiveEnhancementConfig {
 
     /// Whether a ring should use `feature` natively given what is `available` (an
     /// [opt-in](Feature::opt_in) feature only when wished `Some(true)`).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{AvailableFeatures, Feature, ProgressiveEnhancementConfig};
+    /// let cfg = ProgressiveEnhancementConfig::default();
+    /// let kernel: AvailableFeatures = [Feature::MultiShotAccept, Feature::MsgRingSendFd].into_iter().collect();
+    /// assert!(cfg.should_use_feature(Feature::MultiShotAccept, &kernel));
+    /// assert!(!cfg.should_use_feature(Feature::MsgRingSendFd, &kernel), "opt-in: not asked for");
+    /// ```
     pub fn should_use_feature(&self, feature: Feature, available: &AvailableFeatures) -> bool {
         let wanted = match self.wish(feature) {
             Some(w) => w,

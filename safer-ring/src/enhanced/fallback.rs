@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::stats::PathTaken;
 use crate::RingRef;
+use crate::buf::BufResult;
 use crate::features::{Detection, Feature};
 
 /// Whether a native attempt failed because the kernel does not have the feature.
@@ -26,18 +27,34 @@ impl RingRef {
     /// back; on EINVAL the feature is also demoted for the rest of the process (logged once).
     /// Every other error is returned unchanged. The buffer always comes back.
     /// Counts and times each path in [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// let (n, buf) = ring.block_on(ring.execute_with_fallback(
+    ///     Feature::SendZeroCopy,
+    ///     b"either way".to_vec(),
+    ///     |buf| ring.send_enhanced(&a, buf), // the native path
+    ///     |buf| ring.send(&a, buf),          // the fallback
+    /// ));
+    /// assert_eq!((n?, &buf[..]), (10, &b"either way"[..]));
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn execute_with_fallback<T, B, N, NF, F, FF>(
         &self,
         feature: Feature,
         buf: B,
         native: N,
         fallback: F,
-    ) -> (io::Result<T>, B)
+    ) -> BufResult<T, B>
     where
         N: FnOnce(B) -> NF,
-        NF: Future<Output = (io::Result<T>, B)>,
+        NF: Future<Output = BufResult<T, B>>,
         F: FnOnce(B) -> FF,
-        FF: Future<Output = (io::Result<T>, B)>,
+        FF: Future<Output = BufResult<T, B>>,
     {
         let start = Instant::now();
         let mut native_error = None;

@@ -12,6 +12,18 @@ use std::task::{Context, Poll, Waker};
 use crate::backend::MSG_FD_TAG;
 
 /// What a [`RingHandle`](super::RingHandle) carries.
+///
+/// # Examples
+/// ```
+/// use safer_ring::Message;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// ring.handle().post(3)?;
+/// match ring.block_on(ring.next_message()) {
+///     Message::Data(n) => assert_eq!(n, 3),
+///     Message::Fd(_fd) => unreachable!(),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum Message {
     /// A plain value.

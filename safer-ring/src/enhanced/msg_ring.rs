@@ -27,6 +27,27 @@ use crate::driver::{Chore, Chores, budget};
 use crate::features::Feature;
 
 /// A handle to a [`Ring`](crate::Ring), usable from any thread, to post messages to it.
+///
+/// # Examples
+/// ```
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let handle = ring.handle();
+/// let workers: Vec<_> = (0..4u64)
+///     .map(|i| {
+///         let h = handle.clone();
+///         std::thread::spawn(move || h.post(i))
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap()?;
+/// }
+/// ring.block_on(async {
+///     for _ in 0..4 {
+///         ring.next_message().await;
+///     }
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct RingHandle {
     mailbox: Arc<Mailbox>,
@@ -45,6 +66,16 @@ impl RingHandle {
     ///
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Message;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let handle = ring.handle(); // Send + Sync
+    /// std::thread::spawn(move || handle.post(7)).join().unwrap()?;
+    /// assert!(matches!(ring.block_on(ring.next_message()), Message::Data(7)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn post(&self, data: u64) -> io::Result<()> {
         self.mailbox.push(Message::Data(data))
     }
@@ -53,11 +84,35 @@ impl RingHandle {
     ///
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped; `fd` is then closed.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// use safer_ring::Message;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let file: OwnedFd = std::fs::File::open(std::env::temp_dir())?.into();
+    /// ring.handle().send_fd(file)?;
+    /// match ring.block_on(ring.next_message()) {
+    ///     Message::Fd(fd) => drop(fd), // the receiver owns it now
+    ///     Message::Data(_) => unreachable!(),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_fd(&self, fd: OwnedFd) -> io::Result<()> {
         self.mailbox.push(Message::Fd(fd))
     }
 
     /// Whether the target ring was dropped (messages to it then fail with `BrokenPipe`).
+    ///
+    /// # Examples
+    /// ```
+    /// let ring = safer_ring::Ring::new(8)?;
+    /// let handle = ring.handle();
+    /// drop(ring);
+    /// assert!(handle.is_closed());
+    /// assert_eq!(handle.post(1).unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.mailbox.is_closed()
     }
@@ -181,6 +236,20 @@ impl RingRef {
     /// Where this ring can receive fds natively (io_uring with IORING_MSG_SEND_FD and
     /// OP_FIXED_FD_INSTALL, Linux 6.8+, both enabled), the first call registers the
     /// registered-file table that fds arrive in.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Message, Ring};
+    /// let ring = Ring::new(8)?;
+    /// let to_main = ring.handle();
+    /// let worker = std::thread::spawn(move || {
+    ///     let ring = Ring::new(8)?;
+    ///     ring.block_on(ring.msg_ring(&to_main, Message::Data(99)))
+    /// });
+    /// assert!(matches!(ring.block_on(ring.next_message()), Message::Data(99)));
+    /// worker.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> RingHandle {
         let mailbox = self.mailbox();
         if self.uses_native(Feature::MsgRingSendFd)
@@ -200,6 +269,20 @@ impl RingRef {
     /// # Panics
     /// When the owning [`Ring`](crate::Ring) is dropped (also while waiting): no message can
     /// come any more, as with [`RingRef::block_on`].
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Message;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let h = ring.handle();
+    /// h.post(1)?;
+    /// h.post(2)?;
+    /// ring.block_on(async {
+    ///     assert!(matches!(ring.next_message().await, Message::Data(1))); // sending order
+    ///     assert!(matches!(ring.next_message().await, Message::Data(2)));
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn next_message(&self) -> Message {
         let mailbox = self.mailbox();
         loop {
@@ -243,6 +326,16 @@ impl RingRef {
     /// # Errors
     /// `BrokenPipe` when the target ring was dropped (an fd in `msg` is then closed). A
     /// failing native path is not an error: the message goes through the queue instead.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Message, Ring};
+    /// let (a, b) = (Ring::new(8)?, Ring::new(8)?);
+    /// let to_b = b.handle();
+    /// a.block_on(a.msg_ring(&to_b, Message::Data(5)))?;
+    /// assert!(matches!(b.block_on(b.next_message()), Message::Data(5)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_msg_ring")]
     #[doc(alias = "io_uring_prep_msg_ring_fd")]
     pub async fn msg_ring(&self, to: &RingHandle, msg: Message) -> io::Result<()> {

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use crate::RingRef;
 use crate::backend::OpKind;
-use crate::buf::{IoBufMut, Spare};
+use crate::buf::{BufResult, IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
 use crate::features::Feature;
@@ -152,12 +152,26 @@ impl RingRef {
     /// buffer-select recv; without buffer rings, or when the kernel's buffers run out
     /// (ENOBUFS), a plain recv. Use either `recv_enhanced` or `recv` on one socket, not both:
     /// an armed multishot may already hold the next bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.send(&a, b"chunk".to_vec()).await;
+    ///     n?;
+    ///     let (n, buf) = ring.recv_enhanced(&b, Vec::with_capacity(64)).await;
+    ///     assert_eq!((n?, &buf[..]), (5, &b"chunk"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_recv")]
     pub async fn recv_enhanced<S: AsIoFd, B: IoBufMut>(
         &self,
         sock: &S,
         mut buf: B,
-    ) -> (io::Result<usize>, B) {
+    ) -> BufResult<usize, B> {
         let start = Instant::now();
         let cap = buf.bytes_total();
         if cap > 0

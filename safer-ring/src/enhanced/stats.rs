@@ -7,6 +7,15 @@ use std::time::Duration;
 use crate::features::{Feature, table_len};
 
 /// How often and how long a feature ran natively and through its fallback.
+///
+/// # Examples
+/// ```
+/// use safer_ring::Feature;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let s = ring.enhancement_stats(Feature::SendZeroCopy);
+/// println!("SEND_ZC {} times ({:?}), plain send {} times", s.native, s.native_time, s.fallback);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeatureStats {
     /// Operations that took the native path.
@@ -22,6 +31,13 @@ pub struct FeatureStats {
 }
 
 /// Which path an operation took.
+///
+/// # Examples
+/// ```
+/// use safer_ring::PathTaken;
+/// let path = PathTaken::Native;
+/// assert_ne!(path, PathTaken::Fallback);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathTaken {
     /// The native io_uring mechanism.

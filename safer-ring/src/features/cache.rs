@@ -19,6 +19,14 @@ thread_local! {
 }
 
 /// The cached detection result for this process (detected on first use).
+///
+/// # Examples
+/// ```
+/// use safer_ring::Feature;
+/// let report = safer_ring::features::detected(); // detected once, then cached
+/// println!("kernel {:?}", report.inputs.release);
+/// println!("SEND_ZC: {}", report.available.contains(Feature::SendZeroCopy));
+/// ```
 pub fn detected() -> &'static FeatureReport {
     let generation = GENERATION.load(Ordering::Acquire);
     if let (g, Some(r)) = LOCAL.get()
@@ -35,6 +43,13 @@ pub fn detected() -> &'static FeatureReport {
 
 /// Forgets the cached result; the next query detects again (for long-running programs that
 /// may see the kernel's answer change, e.g. the `io_uring_disabled` sysctl).
+///
+/// # Examples
+/// ```
+/// safer_ring::features::invalidate();
+/// let again = safer_ring::features::detected(); // detects afresh
+/// # drop(again);
+/// ```
 pub fn invalidate() {
     let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     *cur = None;
@@ -43,6 +58,15 @@ pub fn invalidate() {
 
 /// Marks `feature` unusable for the rest of the process after the kernel rejected it (EINVAL
 /// on a feature the probe could not see). Logged once per feature.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{features, Feature};
+/// // A feature nothing in safer-ring uses, so other code in this process is unaffected.
+/// features::demote(Feature::RecvSendBundle, "EINVAL from a backported kernel");
+/// assert!(features::is_demoted(Feature::RecvSendBundle));
+/// assert!(!features::is_available(Feature::RecvSendBundle));
+/// ```
 pub fn demote(feature: Feature, why: &str) {
     let prev = DEMOTED.fetch_or(feature.bit(), Ordering::AcqRel);
     if prev & feature.bit() == 0 {
@@ -55,11 +79,27 @@ pub fn demote(feature: Feature, why: &str) {
 }
 
 /// Whether `feature` was demoted at run time.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{features, Feature};
+/// if features::is_demoted(Feature::MultiShotAccept) {
+///     println!("the kernel refused multishot accept at run time");
+/// }
+/// ```
 pub fn is_demoted(feature: Feature) -> bool {
     DEMOTED.load(Ordering::Acquire) & feature.bit() != 0
 }
 
 /// Whether `feature` is available: detected (cached) and not demoted.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{features, Feature};
+/// if features::is_available(Feature::MsgRing) {
+///     println!("MSG_RING doorbells available");
+/// }
+/// ```
 pub fn is_available(feature: Feature) -> bool {
     !is_demoted(feature) && detected().available.contains(feature)
 }

@@ -28,6 +28,12 @@ pub struct KernelVersion {
 
 impl KernelVersion {
     /// A version from its parts.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::KernelVersion;
+    /// assert!(KernelVersion::new(6, 1, 0) > KernelVersion::new(5, 19, 17));
+    /// ```
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         KernelVersion {
             major,
@@ -41,6 +47,16 @@ impl KernelVersion {
     /// # Errors
     /// [`SaferRingError::InvalidKernelVersion`] naming the input when it does not start with
     /// `MAJOR.MINOR[.PATCH]` followed by the end or a suffix introduced by `-`, `+`, `_` or `~`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::KernelVersion;
+    /// let v = KernelVersion::from_string("5.14.0-427.13.1.el9_4.x86_64")?;
+    /// assert_eq!(v, KernelVersion::new(5, 14, 0));
+    /// let err = KernelVersion::from_string("linux").unwrap_err();
+    /// assert!(err.to_string().contains("\"linux\""), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_string(s: &str) -> Result<Self, SaferRingError> {
         let invalid = |why: &'static str| SaferRingError::InvalidKernelVersion {
             input: s.to_string(),
@@ -89,6 +105,14 @@ impl KernelVersion {
     ///
     /// # Errors
     /// When neither source can be read or parsed.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::KernelVersion;
+    /// let v = KernelVersion::current()?;
+    /// assert!(v >= KernelVersion::new(2, 6, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn current() -> Result<Self, SaferRingError> {
         let release = crate::backend::sys::kernel_release().map_err(|e| {
             SaferRingError::FeatureDetectionFailed {

@@ -6,6 +6,14 @@
 use super::{DetectionInputs, KernelVersion, TryResults};
 
 /// A kernel described by what it answers.
+///
+/// # Examples
+/// ```
+/// use safer_ring::features::{decide, mock::MockKernel};
+/// let kernel = MockKernel::linux_5_4();
+/// let report = decide(kernel.inputs); // detection's verdict, no syscall
+/// assert!(report.available.len() < decide(MockKernel::linux_6_8_broken_buffer_rings().inputs).available.len());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockKernel {
     /// A short name, e.g. `5.4`.
@@ -36,6 +44,13 @@ const NO_TRIES: TryResults = TryResults {
 
 impl MockKernel {
     /// Linux 5.1: the first io_uring (NOP..FSYNC, fixed rw, poll; 6 opcodes), no probe, no features.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{decide, io_uring_serves_core_ops, mock::MockKernel};
+    /// let report = decide(MockKernel::linux_5_1().inputs);
+    /// assert!(io_uring_serves_core_ops(&report).is_err()); // such a ring would run on epoll
+    /// ```
     pub fn linux_5_1() -> MockKernel {
         MockKernel {
             name: "5.1",
@@ -44,6 +59,13 @@ impl MockKernel {
     }
 
     /// Linux 5.4: no probe yet (5.6), FEAT_SINGLE_MMAP only; no accept/connect/cancel opcodes.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{decide, mock::MockKernel, Feature};
+    /// let report = decide(MockKernel::linux_5_4().inputs);
+    /// assert!(!report.available.contains(Feature::AsyncCancel));
+    /// ```
     pub fn linux_5_4() -> MockKernel {
         MockKernel {
             name: "5.4",
@@ -53,6 +75,13 @@ impl MockKernel {
 
     /// Linux 5.5 without the probe: accept, connect, async cancel and link timeout exist, and
     /// FEAT_NODROP / SUBMIT_STABLE are reported; read/write/send/recv opcodes are 5.6.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{decide, mock::MockKernel, Feature};
+    /// let report = decide(MockKernel::linux_5_5_without_probe().inputs);
+    /// assert!(report.available.contains(Feature::NoDrop)); // from the feature bit
+    /// ```
     pub fn linux_5_5_without_probe() -> MockKernel {
         MockKernel {
             name: "5.5",
@@ -62,6 +91,14 @@ impl MockKernel {
 
     /// An Ubuntu 6.8 series whose buffer-ring backport is broken: the version and the probe say
     /// yes, registering a buffer ring answers EINVAL.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{decide, mock::MockKernel, Feature};
+    /// let report = decide(MockKernel::linux_6_8_broken_buffer_rings().inputs);
+    /// // The version says 5.19+, the real registration said no: the real call wins.
+    /// assert!(!report.available.contains(Feature::BufferRings));
+    /// ```
     pub fn linux_6_8_broken_buffer_rings() -> MockKernel {
         let tries = TryResults {
             register_ring_fd: Some(true),
@@ -78,6 +115,15 @@ impl MockKernel {
     }
 
     /// Every preset.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{decide, mock::MockKernel};
+    /// for kernel in MockKernel::all() {
+    ///     let report = decide(kernel.inputs);
+    ///     println!("{}: {} features", kernel.name, report.available.len());
+    /// }
+    /// ```
     pub fn all() -> Vec<MockKernel> {
         vec![
             Self::linux_5_1(),
@@ -88,6 +134,13 @@ impl MockKernel {
     }
 
     /// The mock's version.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{features::mock::MockKernel, KernelVersion};
+    /// assert_eq!(MockKernel::linux_5_4().version(), "5.4.0".parse::<KernelVersion>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn version(&self) -> KernelVersion {
         self.inputs.version.expect("presets have versions")
     }

@@ -46,6 +46,15 @@ pub const CORE_OPCODES: &[u8] = &[
 ];
 
 /// Whether io_uring can serve every core operation per `report`; `Err` names what is missing.
+///
+/// # Examples
+/// ```
+/// use safer_ring::features::{detected, io_uring_serves_core_ops};
+/// match io_uring_serves_core_ops(detected()) {
+///     Ok(()) => println!("io_uring can run every operation here"),
+///     Err(why) => println!("epoll it is: {why}"),
+/// }
+/// ```
 pub fn io_uring_serves_core_ops(report: &FeatureReport) -> Result<(), String> {
     report.io_uring_available().map_err(str::to_string)?;
     match &report.inputs.opcodes {
@@ -148,6 +157,13 @@ pub const OPCODE_NAMES: &[&str] = &[
 ];
 
 /// The name of opcode `op`, or `OP_<n>` for opcodes newer than this table.
+///
+/// # Examples
+/// ```
+/// use safer_ring::features::opcode_name;
+/// assert_eq!(opcode_name(0), "NOP");
+/// assert_eq!(opcode_name(250), "OP_250"); // newer than the table
+/// ```
 pub fn opcode_name(op: u8) -> String {
     OPCODE_NAMES
         .get(op as usize)

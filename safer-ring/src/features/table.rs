@@ -30,6 +30,12 @@ pub(crate) mod feat {
 }
 
 /// A real call made on a throwaway ring when neither the probe nor the flags can tell.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{features::{Detection, Try}, Feature};
+/// assert_eq!(Feature::RegisteredRingFd.detection(), Detection::Try(Try::RegisterRingFd));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Try {
     /// `IORING_REGISTER_RING_FDS` then unregister.
@@ -47,6 +53,16 @@ pub enum Try {
 }
 
 /// How a feature is detected, in the trust order real call > probe > feature flags > version.
+///
+/// # Examples
+/// ```
+/// use safer_ring::{features::Detection, Feature};
+/// for f in Feature::all() {
+///     if let Detection::Version(_) = f.detection() {
+///         println!("{f}: only the version table can tell");
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detection {
     /// Every listed opcode must be reported by `IORING_REGISTER_PROBE`.
@@ -62,6 +78,12 @@ pub enum Detection {
 
 impl Detection {
     /// The name used in reports and JSON: `probe`, `feature_flag`, `try` or `version`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// assert_eq!(Feature::MsgRing.detection().name(), "probe");
+    /// ```
     pub fn name(&self) -> &'static str {
         match self {
             Detection::Probe(_) => "probe",
@@ -139,6 +161,14 @@ features! {
 
 impl Feature {
     /// Every feature, in table order.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// for f in Feature::all() {
+    ///     println!("{:<20} Linux {}+", f.name(), f.required_kernel_version());
+    /// }
+    /// ```
     pub fn all() -> impl Iterator<Item = Feature> {
         TABLE.iter().map(|r| r.0)
     }
@@ -156,21 +186,47 @@ impl Feature {
     }
 
     /// The stable name, e.g. `MultiShotAccept`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// assert_eq!(Feature::MultiShotAccept.name(), "MultiShotAccept");
+    /// assert_eq!("MultiShotAccept".parse::<Feature>()?, Feature::MultiShotAccept);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(self) -> &'static str {
         self.row().1
     }
 
     /// The first mainline kernel that has it.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{Feature, KernelVersion};
+    /// assert_eq!(Feature::SendZeroCopy.required_kernel_version(), KernelVersion::new(6, 0, 0));
+    /// ```
     pub fn required_kernel_version(self) -> KernelVersion {
         self.row().2
     }
 
     /// How it is detected.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{features::Detection, Feature};
+    /// assert!(matches!(Feature::MsgRing.detection(), Detection::Probe(_)));
+    /// ```
     pub fn detection(self) -> Detection {
         self.row().3
     }
 
     /// One line on what it does.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// println!("{}", Feature::MultiShotAccept.description());
+    /// ```
     pub fn description(self) -> &'static str {
         self.row().4
     }
@@ -182,6 +238,13 @@ impl Feature {
     /// queue costs nothing, while the native path costs two file-table updates, a fixed-fd
     /// install and a wait for the receiving thread (`safer-ring bench --only fd_passing` on the
     /// development VM: about 16x fewer fds/s natively; the README has the run).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::Feature;
+    /// assert!(Feature::MsgRingSendFd.opt_in());
+    /// assert!(!Feature::MultiShotAccept.opt_in());
+    /// ```
     pub fn opt_in(self) -> bool {
         self == Feature::MsgRingSendFd
     }
@@ -207,21 +270,50 @@ impl FromStr for Feature {
 }
 
 /// A compact set of features.
+///
+/// # Examples
+/// ```
+/// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+/// let on_5_19 = AvailableFeatures::by_version(KernelVersion::new(5, 19, 0));
+/// assert!(on_5_19.contains(Feature::MultiShotAccept));
+/// assert!(!on_5_19.contains(Feature::SendZeroCopy)); // 6.0
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct AvailableFeatures(u32);
 
 impl AvailableFeatures {
     /// No features.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// assert!(AvailableFeatures::empty().is_empty());
+    /// ```
     pub const fn empty() -> Self {
         AvailableFeatures(0)
     }
 
     /// What Linux 5.1, the first io_uring kernel, offers.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let base = AvailableFeatures::baseline();
+    /// assert!(base.len() < AvailableFeatures::by_version(KernelVersion::new(6, 8, 0)).len());
+    /// ```
     pub fn baseline() -> Self {
         Self::by_version(KernelVersion::new(5, 1, 0))
     }
 
     /// Every feature whose table version is at most `v`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let v = "6.1.0-18-amd64".parse::<KernelVersion>()?;
+    /// assert!(AvailableFeatures::by_version(v).contains(Feature::SendZeroCopy));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn by_version(v: KernelVersion) -> Self {
         Feature::all()
             .filter(|f| f.required_kernel_version() <= v)
@@ -229,31 +321,73 @@ impl AvailableFeatures {
     }
 
     /// Whether `f` is in the set.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let set: AvailableFeatures = [Feature::MsgRing].into_iter().collect();
+    /// assert!(set.contains(Feature::MsgRing) && !set.contains(Feature::BufferRings));
+    /// ```
     pub fn contains(&self, f: Feature) -> bool {
         self.0 & f.bit() != 0
     }
 
     /// Adds `f`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let mut set = AvailableFeatures::empty();
+    /// set.insert(Feature::MsgRing);
+    /// assert_eq!(set.len(), 1);
+    /// ```
     pub fn insert(&mut self, f: Feature) {
         self.0 |= f.bit();
     }
 
     /// Removes `f`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let mut set = AvailableFeatures::by_version(KernelVersion::new(6, 1, 0));
+    /// set.remove(Feature::SendZeroCopy);
+    /// assert!(!set.contains(Feature::SendZeroCopy));
+    /// ```
     pub fn remove(&mut self, f: Feature) {
         self.0 &= !f.bit();
     }
 
     /// The features in the set, in table order.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// let set: AvailableFeatures = [Feature::MsgRing, Feature::MultiShotAccept].into_iter().collect();
+    /// assert_eq!(set.iter().count(), 2);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = Feature> + '_ {
         Feature::all().filter(|f| self.contains(*f))
     }
 
     /// Number of features in the set.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// assert_eq!(AvailableFeatures::empty().len(), 0);
+    /// ```
     pub fn len(&self) -> usize {
         self.0.count_ones() as usize
     }
 
     /// Whether the set is empty.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::features::{AvailableFeatures, Feature, KernelVersion};
+    /// assert!(!AvailableFeatures::baseline().is_empty() || AvailableFeatures::baseline().len() == 0);
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0 == 0
     }

@@ -86,6 +86,14 @@ impl From<std::os::unix::net::UnixStream> for UnixStream {
 
 impl TcpListener {
     /// The address the listener is bound to.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// println!("listening on {}", listener.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         with_std_listener(self, |l| l.local_addr())
     }
@@ -93,16 +101,43 @@ impl TcpListener {
 
 impl TcpStream {
     /// The local address.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let client = ring.block_on(ring.connect_tcp(listener.local_addr()?))?;
+    /// assert!(client.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         with_std_stream(self, |s| s.local_addr())
     }
 
     /// The peer's address.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let client = ring.block_on(ring.connect_tcp(listener.local_addr()?))?;
+    /// assert_eq!(client.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
         with_std_stream(self, |s| s.peer_addr())
     }
 
     /// Sets TCP_NODELAY.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let client = ring.block_on(ring.connect_tcp(listener.local_addr()?))?;
+    /// client.set_nodelay(true)?; // small writes go out at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         with_std_stream(self, |s| s.set_nodelay(on))
     }
@@ -126,6 +161,17 @@ fn with_std_listener<T>(
 }
 
 /// Options for [`Ring::open`](crate::RingRef::open), mirroring `std::fs::OpenOptions`.
+///
+/// # Examples
+/// ```
+/// use safer_ring::OpenOptions;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-s-{}", std::process::id()));
+/// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create(true).truncate(true)))?;
+/// # drop(file);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
     pub(crate) read: bool,
@@ -146,6 +192,18 @@ impl Default for OpenOptions {
 
 impl OpenOptions {
     /// All options off, mode 0o666.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-n-{}", std::process::id()));
+    /// std::fs::write(&path, b"x")?;
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().read(true)))?;
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         OpenOptions {
             read: false,
@@ -159,41 +217,141 @@ impl OpenOptions {
         }
     }
     /// Open for reading.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-r-{}", std::process::id()));
+    /// std::fs::write(&path, b"x")?;
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().read(true)))?;
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read(mut self, on: bool) -> Self {
         self.read = on;
         self
     }
     /// Open for writing.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-w-{}", std::process::id()));
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create(true)))?;
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(mut self, on: bool) -> Self {
         self.write = on;
         self
     }
     /// Append (O_APPEND).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-a-{}", std::process::id()));
+    /// std::fs::write(&path, b"log\n")?;
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().append(true)))?;
+    /// let (n, _) = ring.block_on(ring.write(&file, b"more\n".to_vec()));
+    /// n?;
+    /// assert_eq!(std::fs::read(&path)?, b"log\nmore\n");
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn append(mut self, on: bool) -> Self {
         self.append = on;
         self
     }
     /// Truncate (O_TRUNC).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-t-{}", std::process::id()));
+    /// std::fs::write(&path, b"old")?;
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).truncate(true)))?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 0);
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn truncate(mut self, on: bool) -> Self {
         self.truncate = on;
         self
     }
     /// Create if missing (O_CREAT).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-c-{}", std::process::id()));
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create(true)))?;
+    /// assert!(path.exists());
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(mut self, on: bool) -> Self {
         self.create = on;
         self
     }
     /// Create, failing if it exists (O_CREAT | O_EXCL).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-cn-{}", std::process::id()));
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create_new(true)))?;
+    /// let again = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create_new(true)));
+    /// assert_eq!(again.unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_new(mut self, on: bool) -> Self {
         self.create_new = on;
         self
     }
     /// Permission bits for a created file.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-m-{}", std::process::id()));
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create(true).mode(0o600)))?;
+    /// use std::os::unix::fs::PermissionsExt;
+    /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
     }
     /// Extra open(2) flags, e.g. `libc::O_DIRECT`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-oo-cf-{}", std::process::id()));
+    /// let file = ring.block_on(ring.open(&path, &OpenOptions::new().write(true).create(true).custom_flags(libc::O_SYNC)))?;
+    /// # drop(file);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn custom_flags(mut self, flags: i32) -> Self {
         self.custom_flags = flags;
         self

@@ -4,7 +4,7 @@
 use std::io;
 
 use crate::RingRef;
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::io::AsIoFd;
 
 /// Where the next transfer goes.
@@ -30,12 +30,7 @@ fn early_eof(got: usize, want: usize) -> io::Error {
 }
 
 impl RingRef {
-    async fn put_all<F: AsIoFd, B: IoBuf>(
-        &self,
-        fd: &F,
-        mut buf: B,
-        at: At,
-    ) -> (io::Result<()>, B) {
+    async fn put_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, mut buf: B, at: At) -> BufResult<(), B> {
         let total = buf.bytes_init();
         let mut done = 0;
         while done < total {
@@ -56,12 +51,7 @@ impl RingRef {
         (Ok(()), buf)
     }
 
-    async fn fill<F: AsIoFd, B: IoBufMut>(
-        &self,
-        fd: &F,
-        mut buf: B,
-        at: At,
-    ) -> (io::Result<()>, B) {
+    async fn fill<F: AsIoFd, B: IoBufMut>(&self, fd: &F, mut buf: B, at: At) -> BufResult<(), B> {
         let total = buf.bytes_total();
         let mut done = 0;
         while done < total {
@@ -87,7 +77,25 @@ impl RingRef {
     /// # Errors
     /// The first write error, or `WriteZero` if a write accepted nothing; the bytes before it
     /// were written.
-    pub async fn write_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// let r = ring.clone();
+    /// // More than a pipe holds: the reader must run while write_all continues.
+    /// let reader = ring.spawn(async move { r.read_exact(&rx, Vec::with_capacity(200_000)).await });
+    /// ring.block_on(async {
+    ///     let (res, _) = ring.write_all(&tx, vec![1u8; 200_000]).await;
+    ///     res?;
+    ///     let (res, buf) = reader.await.expect("reader task");
+    ///     res?;
+    ///     assert_eq!(buf.len(), 200_000);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn write_all<F: AsIoFd, B: IoBuf>(&self, fd: &F, buf: B) -> BufResult<(), B> {
         self.put_all(fd, buf, At::Stream).await
     }
 
@@ -95,12 +103,27 @@ impl RingRef {
     ///
     /// # Errors
     /// As [`Ring::write_all`](crate::RingRef::write_all).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-write-all-at-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (res, _) = ring.write_all_at(&file, vec![b'x'; 100_000], 4096).await;
+    ///     res
+    /// })?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), 104_096);
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write_all_at<F: AsIoFd, B: IoBuf>(
         &self,
         file: &F,
         buf: B,
         offset: u64,
-    ) -> (io::Result<()>, B) {
+    ) -> BufResult<(), B> {
         self.put_all(file, buf, At::Offset(offset)).await
     }
 
@@ -108,7 +131,22 @@ impl RingRef {
     ///
     /// # Errors
     /// As [`Ring::write_all`](crate::RingRef::write_all).
-    pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> (io::Result<()>, B) {
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (res, _) = ring.send_all(&a, b"every byte".to_vec()).await;
+    ///     res?;
+    ///     let (res, buf) = ring.read_exact(&b, Vec::with_capacity(10)).await;
+    ///     res?;
+    ///     assert_eq!(buf, b"every byte");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn send_all<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> BufResult<(), B> {
         self.put_all(sock, buf, At::Send).await
     }
 
@@ -117,7 +155,24 @@ impl RingRef {
     /// # Errors
     /// The first read error, or `UnexpectedEof` (saying how many bytes arrived) when the fd
     /// ends first; the buffer holds what was read.
-    pub async fn read_exact<F: AsIoFd, B: IoBufMut>(&self, fd: &F, buf: B) -> (io::Result<()>, B) {
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (res, _) = ring.write_all(&tx, b"abc".to_vec()).await;
+    ///     res?;
+    ///     drop(tx);
+    ///     // 3 bytes, then end of file: UnexpectedEof, and the buffer holds what arrived.
+    ///     let (res, buf) = ring.read_exact(&rx, Vec::with_capacity(8)).await;
+    ///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    ///     assert_eq!(buf, b"abc");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn read_exact<F: AsIoFd, B: IoBufMut>(&self, fd: &F, buf: B) -> BufResult<(), B> {
         self.fill(fd, buf, At::Stream).await
     }
 
@@ -125,12 +180,28 @@ impl RingRef {
     ///
     /// # Errors
     /// As [`Ring::read_exact`](crate::RingRef::read_exact).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-read-exact-at-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let buf = ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     let (res, buf) = ring.read_exact_at(&file, Vec::with_capacity(4), 3).await;
+    ///     res.map(|()| buf)
+    /// })?;
+    /// assert_eq!(buf, b"3456");
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_exact_at<F: AsIoFd, B: IoBufMut>(
         &self,
         file: &F,
         buf: B,
         offset: u64,
-    ) -> (io::Result<()>, B) {
+    ) -> BufResult<(), B> {
         self.fill(file, buf, At::Offset(offset)).await
     }
 }

@@ -12,6 +12,19 @@ use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
 
 /// fsync / fdatasync; see [`Ring::fsync`](crate::RingRef::fsync).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Fsync;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// # let path = std::env::temp_dir().join(format!("safer-ring-doc-fsync-t-{}", std::process::id()));
+/// let opts = safer_ring::OpenOptions::new().write(true).create(true);
+/// let file = ring.block_on(ring.open(&path, &opts))?;
+/// let op: safer_ring::Op<'_, Fsync> = ring.fsync(&file);
+/// ring.block_on(op)?;
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Fsync {
     fd: SharedFd,
     datasync: bool,
@@ -32,6 +45,16 @@ unsafe impl OpData for Fsync {
 }
 
 /// openat; see [`Ring::open`](crate::RingRef::open).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::OpenAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, OpenAt> = ring.open("/", &safer_ring::OpenOptions::new().read(true));
+/// let root = ring.block_on(op)?;
+/// # drop(root);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct OpenAt {
     path: CString,
     flags: i32,
@@ -58,6 +81,16 @@ unsafe impl OpData for OpenAt {
 }
 
 /// close; see [`Ring::close`](crate::RingRef::close).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Close;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, _tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Close> = ring.close(rx);
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Close {
     fd: Option<OwnedFd>,
 }
@@ -83,12 +116,35 @@ unsafe impl OpData for Close {
 }
 
 /// statx on an open fd; see [`Ring::metadata`](crate::RingRef::metadata).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Statx;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, _tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Statx> = ring.metadata(&rx);
+/// assert!(!ring.block_on(op)?.is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Statx {
     fd: SharedFd,
     buf: Box<libc::statx>,
 }
 
 /// File metadata from `statx`.
+///
+/// # Examples
+/// ```
+/// use safer_ring::OpenOptions;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let dir = std::env::temp_dir();
+/// let meta = ring.block_on(async {
+///     let d = ring.open(&dir, &OpenOptions::new().read(true)).await?;
+///     ring.metadata(&d).await
+/// })?;
+/// assert!(meta.is_dir() && meta.nlink >= 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metadata {
     /// Size in bytes.
@@ -105,10 +161,34 @@ pub struct Metadata {
 
 impl Metadata {
     /// A regular file.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let dir = ring.block_on(async {
+    ///     let dir = ring.open(std::env::temp_dir(), &OpenOptions::new().read(true)).await?;
+    ///     ring.metadata(&dir).await
+    /// })?;
+    /// assert!(!dir.is_file());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_file(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFREG
     }
     /// A directory.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let dir = ring.block_on(async {
+    ///     let dir = ring.open(std::env::temp_dir(), &OpenOptions::new().read(true)).await?;
+    ///     ring.metadata(&dir).await
+    /// })?;
+    /// assert!(dir.is_dir());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
     }
@@ -143,6 +223,22 @@ unsafe impl OpData for Statx {
 
 impl RingRef {
     /// Flushes file data and metadata to the device.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-fsync-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, _) = ring.write_at(&file, b"durable".to_vec(), 0).await;
+    ///     n?;
+    ///     ring.fsync(&file).await?; // on the device now
+    ///     ring.close(file).await
+    /// })?;
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_fsync")]
     pub fn fsync(&self, file: &File) -> Op<'_, Fsync> {
         Op::new(
@@ -155,6 +251,21 @@ impl RingRef {
     }
 
     /// Flushes file data (and the metadata needed to read it back).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-fdatasync-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, _) = ring.write_at(&file, b"data".to_vec(), 0).await;
+    ///     n?;
+    ///     ring.fdatasync(&file).await
+    /// })?;
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fdatasync(&self, file: &File) -> Op<'_, Fsync> {
         Op::new(
             self,
@@ -170,6 +281,26 @@ impl RingRef {
     /// # Errors
     /// `InvalidInput` for a path with a NUL byte or options with neither read nor write; else
     /// the kernel's error.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-open-{}", std::process::id()));
+    /// std::fs::write(&path, b"hello")?;
+    /// let text = ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     let (n, buf) = ring.read_at(&file, Vec::with_capacity(16), 0).await;
+    ///     n?;
+    ///     Ok::<_, std::io::Error>(buf)
+    /// })?;
+    /// assert_eq!(text, b"hello");
+    /// // A missing file is the kernel's ENOENT.
+    /// let err = ring.block_on(ring.open("/nonexistent/x", &OpenOptions::new().read(true))).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_openat")]
     pub fn open(&self, path: impl AsRef<Path>, options: &OpenOptions) -> Op<'_, OpenAt> {
         let c = CString::new(path.as_ref().as_os_str().as_bytes());
@@ -201,6 +332,19 @@ impl RingRef {
     /// Closes an I/O object through the ring and reports close(2)'s result. If a dropped
     /// operation still uses the fd, it is closed when that operation completes and this
     /// returns `Ok(())` at once.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     ring.close(tx).await?; // close(2)'s own result, e.g. a deferred write error
+    ///     let (n, _) = ring.read(&rx, Vec::with_capacity(8)).await;
+    ///     assert_eq!(n?, 0, "the write end is closed: end of file");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_close")]
     pub fn close<F: AsIoFd>(&self, io: F) -> Op<'_, Close> {
         let shared = io.shared_fd().clone();
@@ -214,6 +358,22 @@ impl RingRef {
     }
 
     /// File metadata (size, mode, ...) via statx.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-metadata-{}", std::process::id()));
+    /// std::fs::write(&path, b"12345")?;
+    /// let meta = ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     ring.metadata(&file).await
+    /// })?;
+    /// assert!(meta.is_file());
+    /// assert_eq!(meta.len, 5);
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_statx")]
     #[doc(alias = "fstat")]
     pub fn metadata<F: AsIoFd>(&self, file: &F) -> Op<'_, Statx> {

@@ -5,12 +5,24 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::backend::OpKind;
 use crate::backend::sys::{self, RawAddr};
-use crate::buf::{Held, IoBuf, IoBufMut};
+use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
 use crate::{RingRef, ops::split_len};
 
 /// accept; see [`Ring::accept`](crate::RingRef::accept).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Accept;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let _c = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let op: safer_ring::Op<'_, Accept> = ring.accept(&listener);
+/// let (_stream, peer) = ring.block_on(op)?;
+/// assert!(peer.ip().is_loopback());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Accept {
     fd: SharedFd,
     addr: Box<RawAddr>,
@@ -43,6 +55,16 @@ unsafe impl OpData for Accept {
 }
 
 /// connect; see [`Ring::connect_tcp`](crate::RingRef::connect_tcp).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Connect;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let listener = ring.bind_tcp("127.0.0.1:0")?;
+/// let op: safer_ring::Op<'_, Connect> = ring.connect_tcp(listener.local_addr()?);
+/// let _stream = ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Connect {
     fd: Option<SharedFd>,
     addr: Box<RawAddr>,
@@ -69,6 +91,16 @@ unsafe impl OpData for Connect {
 }
 
 /// send; see [`Ring::send`](crate::RingRef::send).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Send;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, _b) = ring.unix_pair()?;
+/// let op: safer_ring::Op<'_, Send<Vec<u8>>> = ring.send(&a, b"x".to_vec());
+/// assert_eq!(ring.block_on(op).0?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Send<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -79,7 +111,7 @@ pub struct Send<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the socket.
 unsafe impl<B: IoBuf> OpData for Send<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         let (fd, buf, len, flags) = (
             self.fd.raw(),
@@ -109,6 +141,17 @@ unsafe impl<B: IoBuf> OpData for Send<B> {
 }
 
 /// recv; see [`Ring::recv`](crate::RingRef::recv).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Recv;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, b) = ring.unix_pair()?;
+/// ring.block_on(ring.send(&a, b"x".to_vec())).0?;
+/// let op: safer_ring::Op<'_, Recv<Vec<u8>>> = ring.recv(&b, Vec::with_capacity(4));
+/// assert_eq!(ring.block_on(op).1, b"x");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Recv<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -118,7 +161,7 @@ pub struct Recv<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the socket.
 unsafe impl<B: IoBufMut> OpData for Recv<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Recv {
             fd: self.fd.raw(),
@@ -137,6 +180,16 @@ unsafe impl<B: IoBufMut> OpData for Recv<B> {
 }
 
 /// shutdown; see [`Ring::shutdown`](crate::RingRef::shutdown).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Shutdown;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (a, _b) = ring.unix_pair()?;
+/// let op: safer_ring::Op<'_, Shutdown> = ring.shutdown(&a, std::net::Shutdown::Both);
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Shutdown {
     fd: SharedFd,
     how: i32,
@@ -158,6 +211,14 @@ unsafe impl OpData for Shutdown {
 
 impl RingRef {
     /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?; // port 0: the kernel picks one
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bind_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let l = TcpListener::from(std::net::TcpListener::bind(addr)?);
         sys::listen(l.fd.raw(), 1024)?;
@@ -167,6 +228,27 @@ impl RingRef {
 
     /// Accepts one connection. The new socket is close-on-exec; if the future is dropped after
     /// the kernel accepted, the connection is closed, not leaked.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let r = ring.clone();
+    /// let server = ring.spawn(async move {
+    ///     let (stream, peer) = r.accept(&listener).await?;
+    ///     let (n, _) = r.send(&stream, b"welcome".to_vec()).await;
+    ///     n.map(|_| peer)
+    /// });
+    /// ring.block_on(async {
+    ///     let client = ring.connect_tcp(addr).await?;
+    ///     let (_, buf) = ring.recv(&client, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"welcome");
+    ///     assert_eq!(server.await.expect("server task")?, client.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_accept")]
     pub fn accept(&self, listener: &TcpListener) -> Op<'_, Accept> {
         let fd = listener.shared_fd();
@@ -180,6 +262,19 @@ impl RingRef {
     }
 
     /// Connects a new TCP socket to `addr`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let listener = ring.bind_tcp("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// ring.block_on(async {
+    ///     let client = ring.connect_tcp(addr).await?; // the listener's backlog takes it
+    ///     assert_eq!(client.peer_addr()?, addr);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_connect")]
     pub fn connect_tcp(&self, addr: SocketAddr) -> Op<'_, Connect> {
         let domain = if addr.is_ipv4() {
@@ -209,6 +304,22 @@ impl RingRef {
     }
 
     /// Sends `buf`'s initialized bytes (MSG_NOSIGNAL: a closed peer gives EPIPE, no signal).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, buf) = ring.send(&a, b"hi".to_vec()).await;
+    ///     assert_eq!(n?, 2);
+    ///     assert_eq!(buf, b"hi"); // handed back, e.g. to reuse
+    ///     drop(b);
+    ///     let (res, _) = ring.send(&a, buf).await;
+    ///     assert_eq!(res.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe); // no SIGPIPE
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_send")]
     pub fn send<S: AsIoFd, B: IoBuf>(&self, sock: &S, buf: B) -> Op<'_, Send<B>> {
         self.send_op(sock, buf, false)
@@ -235,6 +346,23 @@ impl RingRef {
 
     /// Receives into `buf` (filled from its start; a `Vec`'s length is set to the bytes read).
     /// `Ok(0)` means the peer closed its side.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.send(&a, b"data".to_vec()).await;
+    ///     n?;
+    ///     let (n, buf) = ring.recv(&b, Vec::with_capacity(1024)).await;
+    ///     assert_eq!((n?, &buf[..]), (4, &b"data"[..]));
+    ///     drop(a);
+    ///     let (n, _) = ring.recv(&b, buf).await;
+    ///     assert_eq!(n?, 0, "the peer closed");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_recv")]
     pub fn recv<S: AsIoFd, B: IoBufMut>(&self, sock: &S, buf: B) -> Op<'_, Recv<B>> {
         let fd = sock.shared_fd();
@@ -249,6 +377,19 @@ impl RingRef {
     }
 
     /// Shuts down one or both directions of a socket.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     ring.shutdown(&a, std::net::Shutdown::Write).await?;
+    ///     let (n, _) = ring.recv(&b, Vec::with_capacity(8)).await;
+    ///     assert_eq!(n?, 0, "end of stream after the peer's shutdown");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_shutdown")]
     pub fn shutdown<S: AsIoFd>(&self, sock: &S, how: std::net::Shutdown) -> Op<'_, Shutdown> {
         let how = match how {
@@ -266,6 +407,20 @@ impl RingRef {
     }
 
     /// A pipe: (read end, write end).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"through".to_vec()).await;
+    ///     n?;
+    ///     let (_, buf) = ring.read(&rx, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"through");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pipe(&self) -> io::Result<(Pipe, Pipe)> {
         let nb = self.nonblocking_fds();
         let (r, w) = sys::pipe(nb)?;
@@ -276,6 +431,20 @@ impl RingRef {
     }
 
     /// A connected pair of Unix stream sockets.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (a, b) = ring.unix_pair()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.send(&b, b"pong".to_vec()).await;
+    ///     n?;
+    ///     let (_, buf) = ring.recv(&a, Vec::with_capacity(16)).await;
+    ///     assert_eq!(buf, b"pong");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unix_pair(&self) -> io::Result<(UnixStream, UnixStream)> {
         let nb = self.nonblocking_fds();
         let (a, b) = sys::socketpair(nb)?;

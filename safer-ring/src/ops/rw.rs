@@ -4,12 +4,23 @@ use std::io;
 
 use crate::RingRef;
 use crate::backend::{CURRENT_POS, OpKind};
-use crate::buf::{Held, IoBuf, IoBufMut};
+use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
 use crate::ops::{check_len, split_len};
 
 /// A read into an owned buffer; see [`Ring::read_at`](crate::RingRef::read_at) and [`Ring::read`](crate::RingRef::read).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::ReadAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// ring.block_on(ring.write(&tx, b"x".to_vec())).0?;
+/// let op: safer_ring::Op<'_, ReadAt<Vec<u8>>> = ring.read(&rx, Vec::with_capacity(4));
+/// assert_eq!(ring.block_on(op).1, b"x");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReadAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -19,7 +30,7 @@ pub struct ReadAt<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBufMut's contract); `fd` holds the fd.
 unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Read {
             fd: self.fd.raw(),
@@ -38,6 +49,16 @@ unsafe impl<B: IoBufMut> OpData for ReadAt<B> {
 }
 
 /// A write from an owned buffer; see [`Ring::write_at`](crate::RingRef::write_at) and [`Ring::write`](crate::RingRef::write).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::WriteAt;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (_rx, tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, WriteAt<Vec<u8>>> = ring.write(&tx, b"x".to_vec());
+/// assert_eq!(ring.block_on(op).0?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WriteAt<B> {
     fd: SharedFd,
     buf: Held<B>,
@@ -47,7 +68,7 @@ pub struct WriteAt<B> {
 
 // SAFETY: the buffer's memory is on the heap and stays put when `self` moves (IoBuf's contract); `fd` holds the fd.
 unsafe impl<B: IoBuf> OpData for WriteAt<B> {
-    type Output = (io::Result<usize>, B);
+    type Output = BufResult<usize, B>;
     fn kind(&mut self) -> OpKind {
         OpKind::Write {
             fd: self.fd.raw(),
@@ -62,6 +83,18 @@ unsafe impl<B: IoBuf> OpData for WriteAt<B> {
 }
 
 /// A vectored read; see [`Ring::readv_at`](crate::RingRef::readv_at).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Readv;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (rx, tx) = ring.pipe()?;
+/// ring.block_on(ring.write(&tx, b"ab".to_vec())).0?;
+/// let bufs = vec![Vec::with_capacity(1), Vec::with_capacity(1)];
+/// let op: safer_ring::Op<'_, Readv<Vec<u8>>> = ring.readv_at(&rx, bufs, None);
+/// assert_eq!(ring.block_on(op).0?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Readv<B> {
     fd: SharedFd,
     bufs: Vec<B>,
@@ -71,7 +104,7 @@ pub struct Readv<B> {
 
 // SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBufMut's contract): neither moves with `self`; `fd` holds the fd.
 unsafe impl<B: IoBufMut> OpData for Readv<B> {
-    type Output = (io::Result<usize>, Vec<B>);
+    type Output = BufResult<usize, Vec<B>>;
     fn kind(&mut self) -> OpKind {
         OpKind::Readv {
             fd: self.fd.raw(),
@@ -95,6 +128,16 @@ unsafe impl<B: IoBufMut> OpData for Readv<B> {
 }
 
 /// A vectored write; see [`Ring::writev_at`](crate::RingRef::writev_at).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Writev;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let (_rx, tx) = ring.pipe()?;
+/// let op: safer_ring::Op<'_, Writev<Vec<u8>>> = ring.writev_at(&tx, vec![b"a".to_vec(), b"b".to_vec()], None);
+/// assert_eq!(ring.block_on(op).0?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Writev<B> {
     fd: SharedFd,
     bufs: Vec<B>,
@@ -104,7 +147,7 @@ pub struct Writev<B> {
 
 // SAFETY: the iovec array is boxed and each buffer's memory is on the heap (IoBuf's contract): neither moves with `self`; `fd` holds the fd.
 unsafe impl<B: IoBuf> OpData for Writev<B> {
-    type Output = (io::Result<usize>, Vec<B>);
+    type Output = BufResult<usize, Vec<B>>;
     fn kind(&mut self) -> OpKind {
         OpKind::Writev {
             fd: self.fd.raw(),
@@ -177,6 +220,22 @@ impl RingRef {
     /// # Errors
     /// The kernel's error, or `InvalidInput` for a buffer longer than `u32::MAX` bytes; the
     /// buffer is returned either way.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-read-at-{}", std::process::id()));
+    /// std::fs::write(&path, b"hello world")?;
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     let (n, buf) = ring.read_at(&file, Vec::with_capacity(5), 6).await;
+    ///     assert_eq!((n?, &buf[..]), (5, &b"world"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_read")]
     #[doc(alias = "pread")]
     pub fn read_at<F: AsIoFd, B: IoBufMut>(
@@ -189,11 +248,42 @@ impl RingRef {
     }
 
     /// Reads at the fd's current position (files advance it; pipes and sockets are streams).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"ping".to_vec()).await;
+    ///     n?;
+    ///     let (n, buf) = ring.read(&rx, Vec::with_capacity(64)).await;
+    ///     assert_eq!((n?, &buf[..]), (4, &b"ping"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read<F: AsIoFd, B: IoBufMut>(&self, stream: &F, buf: B) -> Op<'_, ReadAt<B>> {
         self.read_op(stream.shared_fd(), buf, CURRENT_POS)
     }
 
     /// Writes `buf`'s initialized bytes at `offset` (pwrite). Returns the bytes written.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-write-at-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, buf) = ring.write_at(&file, b"abc".to_vec(), 10).await;
+    ///     assert_eq!(n?, 3);
+    ///     assert_eq!(buf, b"abc"); // the buffer comes back
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert_eq!(std::fs::read(&path)?.len(), 13); // a hole before the bytes
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_write")]
     #[doc(alias = "pwrite")]
     pub fn write_at<F: AsIoFd, B: IoBuf>(
@@ -206,11 +296,41 @@ impl RingRef {
     }
 
     /// Writes at the fd's current position (or appends, for O_APPEND files).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, &b"static bytes"[..]).await;
+    ///     assert_eq!(n?, 12);
+    ///     let (_, buf) = ring.read(&rx, Vec::with_capacity(64)).await;
+    ///     assert_eq!(buf, b"static bytes");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write<F: AsIoFd, B: IoBuf>(&self, stream: &F, buf: B) -> Op<'_, WriteAt<B>> {
         self.write_op(stream.shared_fd(), buf, CURRENT_POS)
     }
 
     /// Vectored read at `offset`, or at the current position for `None`.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     let (n, _) = ring.write(&tx, b"headbody".to_vec()).await;
+    ///     n?;
+    ///     let bufs = vec![Vec::with_capacity(4), Vec::with_capacity(4)];
+    ///     let (n, bufs) = ring.readv_at(&rx, bufs, None).await;
+    ///     assert_eq!(n?, 8);
+    ///     assert_eq!((&bufs[0][..], &bufs[1][..]), (&b"head"[..], &b"body"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_readv")]
     pub fn readv_at<F: AsIoFd, B: IoBufMut>(
         &self,
@@ -234,6 +354,22 @@ impl RingRef {
     }
 
     /// Vectored write at `offset`, or at the current position for `None`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-writev-{}", std::process::id()));
+    /// ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true).write(true).create(true)).await?;
+    ///     let (n, _) = ring.writev_at(&file, vec![b"head".to_vec(), b"body".to_vec()], Some(0)).await;
+    ///     assert_eq!(n?, 8);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert_eq!(std::fs::read(&path)?, b"headbody");
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_writev")]
     pub fn writev_at<F: AsIoFd, B: IoBuf>(
         &self,

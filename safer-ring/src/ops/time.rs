@@ -11,6 +11,15 @@ use crate::backend::{OpKind, TimeoutSpec};
 use crate::driver::op::{Op, OpData};
 
 /// A no-op round trip through the backend; see [`Ring::nop`](crate::RingRef::nop).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Nop;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, Nop> = ring.nop();
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Nop;
 
 // SAFETY: no pointers, no fd.
@@ -25,6 +34,15 @@ unsafe impl OpData for Nop {
 }
 
 /// A timer; see [`Ring::sleep`](crate::RingRef::sleep) and [`Ring::sleep_until`](crate::RingRef::sleep_until).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Sleep;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let op: safer_ring::Op<'_, Sleep> = ring.sleep(std::time::Duration::from_millis(1));
+/// ring.block_on(op)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Sleep {
     spec: Box<TimeoutSpec>,
     /// For `sleep_until`: the relative timeout is computed when the op is submitted.
@@ -54,6 +72,13 @@ unsafe impl OpData for Sleep {
 
 impl RingRef {
     /// Does nothing, through the kernel: measures the per-operation overhead.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// ring.block_on(ring.nop())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_nop")]
     pub fn nop(&self) -> Op<'_, Nop> {
         Op::new(self, Nop)
@@ -61,6 +86,16 @@ impl RingRef {
 
     /// Completes after `dur` (a kernel timer on io_uring, a timerfd deadline on epoll).
     /// Durations beyond about 136 years are treated as that long.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let start = Instant::now();
+    /// ring.block_on(ring.sleep(Duration::from_millis(10)))?;
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "io_uring_prep_timeout")]
     pub fn sleep(&self, dur: Duration) -> Op<'_, Sleep> {
         Op::new(
@@ -74,6 +109,16 @@ impl RingRef {
 
     /// Completes at `deadline` (at once if it has passed). The time left is measured when the
     /// future is first polled, not when it is created.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// ring.block_on(ring.sleep_until(deadline))?;
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sleep_until(&self, deadline: Instant) -> Op<'_, Sleep> {
         Op::new(
             self,
@@ -87,6 +132,19 @@ impl RingRef {
     /// Runs `fut` for at most `dur`: its output, or [`Elapsed`] (and `fut` is dropped, which
     /// cancels its operations) if the timer fires first. Works with any future; for a single
     /// operation, [`Op::timeout`](crate::Op::timeout) links the timer to it in the kernel.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, _tx) = ring.pipe()?;
+    /// // Nothing is ever written: the read is cancelled after 20 ms, its buffer freed safely.
+    /// let out = ring.block_on(ring.timeout(Duration::from_millis(20), ring.read(&rx, vec![0; 8])));
+    /// assert!(out.is_err(), "Elapsed");
+    /// let quick = ring.block_on(ring.timeout(Duration::from_secs(5), ring.nop()));
+    /// assert!(matches!(quick, Ok(Ok(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn timeout<F: Future>(&self, dur: Duration, fut: F) -> Result<F::Output, Elapsed> {
         let mut fut = std::pin::pin!(fut);
         let mut timer = self.sleep(dur);
@@ -105,6 +163,21 @@ impl RingRef {
     ///
     /// # Errors
     /// `InvalidInput` for a zero period.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let mut every = ring.interval(Duration::from_millis(5))?;
+    /// ring.block_on(async {
+    ///     let first = every.tick().await?; // at once
+    ///     let second = every.tick().await?;
+    ///     assert!(second - first >= Duration::from_millis(5));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert!(ring.interval(Duration::ZERO).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn interval(&self, period: Duration) -> io::Result<Interval<'_>> {
         if period.is_zero() {
             return Err(io::Error::new(
@@ -123,6 +196,16 @@ impl RingRef {
 }
 
 /// The deadline of [`Ring::timeout`](crate::RingRef::timeout) passed first.
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Elapsed;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let never = std::future::pending::<()>();
+/// let res: Result<(), Elapsed> = ring.block_on(ring.timeout(std::time::Duration::from_millis(1), never));
+/// assert_eq!(res.unwrap_err().to_string(), "deadline has elapsed");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed(());
 
@@ -142,6 +225,16 @@ impl From<Elapsed> for io::Error {
 
 /// What an [`Interval`] does when ticks were missed (the task did not call `tick` for more
 /// than a period).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::MissedTicks;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let mut every = ring.interval(std::time::Duration::from_millis(1))?;
+/// every.set_missed_ticks(MissedTicks::Delay); // after a stall, restart the period from now
+/// ring.block_on(every.tick())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissedTicks {
     /// Fire the missed ticks at once, one per `tick` call, then keep the original schedule
@@ -156,6 +249,15 @@ pub enum MissedTicks {
 }
 
 /// Ticks every period; see [`Ring::interval`](crate::RingRef::interval).
+///
+/// # Examples
+/// ```
+/// use safer_ring::ops::Interval;
+/// # let ring = safer_ring::Ring::new(8)?;
+/// let mut every: Interval<'_> = ring.interval(std::time::Duration::from_millis(1))?;
+/// ring.block_on(every.tick())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Interval<'r> {
     ring: &'r RingRef,
@@ -166,11 +268,31 @@ pub struct Interval<'r> {
 
 impl Interval<'_> {
     /// Sets what happens to missed ticks (default [`MissedTicks::Burst`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::MissedTicks;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let mut every = ring.interval(Duration::from_millis(5))?;
+    /// every.set_missed_ticks(MissedTicks::Skip); // after a stall: no burst of late ticks
+    /// ring.block_on(every.tick())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_missed_ticks(&mut self, missed: MissedTicks) {
         self.missed = missed;
     }
 
     /// The period.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let every = ring.interval(Duration::from_millis(250))?;
+    /// assert_eq!(every.period(), Duration::from_millis(250));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn period(&self) -> Duration {
         self.period
     }
@@ -179,6 +301,22 @@ impl Interval<'_> {
     ///
     /// # Errors
     /// As [`Ring::sleep_until`](crate::RingRef::sleep_until) (the ring's timer failing).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let start = Instant::now();
+    /// let mut every = ring.interval(Duration::from_millis(2))?;
+    /// ring.block_on(async {
+    ///     for _ in 0..3 {
+    ///         every.tick().await?;
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// assert!(start.elapsed() >= Duration::from_millis(4)); // ticks at 0, 2 and 4 ms
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn tick(&mut self) -> io::Result<Instant> {
         let scheduled = self.next;
         self.ring.sleep_until(scheduled).await?;
