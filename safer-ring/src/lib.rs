@@ -54,6 +54,8 @@ mod driver;
 mod enhanced;
 mod error;
 pub mod features;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io;
 #[allow(unsafe_code)]
 pub mod ops;
