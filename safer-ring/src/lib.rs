@@ -48,6 +48,7 @@ mod backend;
 #[allow(unsafe_code)]
 mod buf;
 mod cluster;
+mod compat;
 mod config;
 #[allow(unsafe_code)]
 mod driver;
@@ -67,6 +68,7 @@ pub use backend::fault;
 pub use backend::SetupReport;
 pub use buf::{IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
+pub use compat::{Compat, CompatIo, DEFAULT_CAPACITY as COMPAT_DEFAULT_CAPACITY, IntoInnerError};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
