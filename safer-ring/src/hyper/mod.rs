@@ -1,10 +1,12 @@
-//! hyper 1.x on a ring (feature `hyper`): a [`RingTimer`] for hyper's timeouts, a
-//! [`RingExecutor`] for what hyper spawns.
+//! hyper 1.x on a ring (feature `hyper`): [`Compat`](crate::Compat) implements hyper's
+//! `Read` and `Write` (serve `ring.compat(stream)`), a [`RingTimer`] drives hyper's timeouts
+//! and a [`RingExecutor`] runs what hyper spawns.
 //!
 //! The crate depends on `hyper` without features (only `hyper::rt`); the application enables
 //! the protocol it serves (`http1`, `server`, ...).
 
 mod exec;
+mod io;
 mod timer;
 
 pub use exec::RingExecutor;

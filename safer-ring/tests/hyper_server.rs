@@ -1,0 +1,212 @@
+//! hyper 1.x serving HTTP/1.1 on a ring through `ring.compat(stream)`, on both backends:
+//! keep-alive clients and a pipelining one (std threads speaking raw HTTP/1.1) get every
+//! answer in order and every connection future returns `Ok`; a client that sends half a head
+//! is cut off by `header_read_timeout` (serviced by `RingTimer`).
+
+mod common;
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use safer_ring::hyper::RingTimer;
+use safer_ring::{Ring, TcpListener};
+
+const HEADER_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Answers with the request's path, so that a client can tell which request was answered.
+async fn echo_path(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from(
+        req.uri().path().to_owned(),
+    ))))
+}
+
+type Outcomes = Rc<RefCell<Vec<Result<(), hyper::Error>>>>;
+
+/// Accepts `conns` connections and serves each with hyper in a task; their outcomes land in
+/// the returned list.
+fn serve(ring: &Ring, listener: TcpListener, conns: usize) -> Outcomes {
+    let outcomes: Outcomes = Rc::default();
+    let (r, out) = (safer_ring::RingRef::clone(ring), outcomes.clone());
+    let timer = RingTimer::new(ring);
+    drop(ring.spawn(async move {
+        for _ in 0..conns {
+            let (stream, _) = r.accept(&listener).await.expect("accept");
+            let conn = http1::Builder::new()
+                .timer(timer.clone())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(r.compat(stream), service_fn(echo_path));
+            let out = out.clone();
+            drop(r.spawn(async move {
+                let res = conn.await;
+                out.borrow_mut().push(res);
+            }));
+        }
+    }));
+    outcomes
+}
+
+/// Drives the ring until `n` connections ended (at most 30 s).
+fn wait_for(ring: &Ring, outcomes: &Outcomes, n: usize) {
+    let done = ring.block_on(ring.timeout(Duration::from_secs(30), async {
+        while outcomes.borrow().len() < n {
+            let _ = ring.sleep(Duration::from_millis(5)).await;
+        }
+    }));
+    assert!(
+        done.is_ok(),
+        "only {} of {n} connections ended",
+        outcomes.borrow().len()
+    );
+}
+
+/// Reads one response: (status, body).
+fn response(r: &mut BufReader<TcpStream>) -> Result<(u16, String), String> {
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .map_err(|e| format!("status line: {e}"))?;
+    let status = line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
+    let mut len = 0;
+    loop {
+        line.clear();
+        r.read_line(&mut line).map_err(|e| format!("header: {e}"))?;
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad length {line:?}"))?;
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn request(path: &str, close: bool) -> String {
+    let conn = if close { "Connection: close\r\n" } else { "" };
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n{conn}\r\n")
+}
+
+/// `m` requests one after the other on one connection; the last asks to close, and the
+/// server must then close.
+fn keep_alive_client(addr: SocketAddr, id: usize, m: usize) -> Result<(), String> {
+    let s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    for j in 0..m {
+        let path = format!("/c{id}/r{j}");
+        w.write_all(request(&path, j + 1 == m).as_bytes())
+            .map_err(|e| e.to_string())?;
+        let (status, body) = response(&mut r)?;
+        if (status, body.as_str()) != (200, path.as_str()) {
+            return Err(format!("{path}: got {status} {body:?}"));
+        }
+    }
+    expect_eof(&mut r)
+}
+
+/// `m` requests in one write; the answers must come in order.
+fn pipelining_client(addr: SocketAddr, m: usize) -> Result<(), String> {
+    let s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let all: String = (0..m)
+        .map(|j| request(&format!("/p/r{j}"), j + 1 == m))
+        .collect();
+    (&s).write_all(all.as_bytes()).map_err(|e| e.to_string())?;
+    for j in 0..m {
+        let (status, body) = response(&mut r)?;
+        if (status, body.as_str()) != (200, format!("/p/r{j}").as_str()) {
+            return Err(format!("pipelined answer {j}: got {status} {body:?}"));
+        }
+    }
+    expect_eof(&mut r)
+}
+
+fn expect_eof(r: &mut BufReader<TcpStream>) -> Result<(), String> {
+    let mut rest = Vec::new();
+    match r.read_to_end(&mut rest) {
+        Ok(_) if rest.is_empty() => Ok(()),
+        Ok(_) => Err(format!("unexpected bytes after the last answer: {rest:?}")),
+        Err(e) => Err(format!("server did not close after Connection: close: {e}")),
+    }
+}
+
+backend_test!(keep_alive_and_pipelined_clients, |ring| {
+    const CLIENTS: usize = 4;
+    const REQUESTS: usize = 25;
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let outcomes = serve(&ring, listener, CLIENTS + 1);
+    let mut clients: Vec<_> = (0..CLIENTS)
+        .map(|i| std::thread::spawn(move || keep_alive_client(addr, i, REQUESTS)))
+        .collect();
+    clients.push(std::thread::spawn(move || pipelining_client(addr, 16)));
+    wait_for(&ring, &outcomes, CLIENTS + 1);
+    for c in clients {
+        c.join().unwrap().unwrap();
+    }
+    for o in outcomes.borrow().iter() {
+        assert!(o.is_ok(), "a connection ended with a hyper error: {o:?}");
+    }
+});
+
+backend_test!(half_a_head_is_cut_off_by_header_read_timeout, |ring| {
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let outcomes = serve(&ring, listener, 2);
+    // A normal client on the other connection is unaffected.
+    let normal = std::thread::spawn(move || keep_alive_client(addr, 0, 3));
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let start = Instant::now();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: te").unwrap();
+        let mut rest = Vec::new();
+        // Cut off: EOF (hyper may answer 408 first), or a reset.
+        let _ = s.read_to_end(&mut rest);
+        (start.elapsed(), rest)
+    });
+    wait_for(&ring, &outcomes, 2);
+    normal.join().unwrap().unwrap();
+    let (took, rest) = slow.join().unwrap();
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "unexpected answer {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    // The timeout counts from when hyper started to read the head (the accept): generous.
+    assert!(
+        took >= HEADER_TIMEOUT / 2,
+        "closed after {took:?}, before the timeout"
+    );
+    assert!(
+        took < HEADER_TIMEOUT + Duration::from_secs(5),
+        "closed only after {took:?}"
+    );
+    let outcomes = outcomes.borrow();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    let err = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+    assert!(
+        err.is_timeout(),
+        "the slow connection ended with {err:?}, not a timeout"
+    );
+});
