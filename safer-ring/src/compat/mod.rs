@@ -6,6 +6,9 @@
 //! `poll_read(&mut [u8])` cannot lend: reads go into the adapter's own buffer and are copied
 //! out; writes are copied into its own buffer and written from there. The semantics (what is
 //! in flight when, where errors surface, what dropping loses) are in `docs/IO-TRAITS.md`.
+//!
+//! This module has no `unsafe`: an operation kept across polls is an ordinary `Op` inside a
+//! boxed `async` block that owns what it borrows (see `stream.rs`).
 
 mod read;
 mod stream;
@@ -30,8 +33,26 @@ use write::WriteSide;
 /// Default size of each of the adapter's two buffers (read and write): 16 KiB.
 pub const DEFAULT_CAPACITY: usize = 16 * 1024;
 
-/// A safer-ring stream as a poll-based reader and writer; see the [module docs](self) and
-/// `docs/IO-TRAITS.md`.
+/// A safer-ring stream as a poll-based reader and writer (tokio's traits with feature `tokio`,
+/// futures-io's with feature `futures-io`); semantics in `docs/IO-TRAITS.md`.
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let ring = safer_ring::Ring::new(8)?;
+/// ring.block_on(async {
+///     let (a, b) = ring.unix_pair()?;
+///     let (mut a, mut b) = (ring.compat(a), ring.compat(b));
+///     a.write_all(b"hello").await?;
+///     a.shutdown().await?; // flush, then shut the write side down
+///     let mut got = String::new();
+///     b.read_to_string(&mut got).await?;
+///     assert_eq!(got, "hello");
+///     std::io::Result::Ok(())
+/// })?;
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// At most one read and one write operation are in flight at a time. The adapter is `!Send`
 /// (so is the ring); it needs the ring to be driven (`block_on`, `spawn`ed tasks, or
