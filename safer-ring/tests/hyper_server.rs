@@ -85,13 +85,14 @@ fn response(r: &mut BufReader<TcpStream>) -> Result<(u16, String), String> {
         if line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bad length {line:?}"))?;
-            }
+        if let Some((_, v)) = line
+            .split_once(':')
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        {
+            len = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad length {line:?}"))?;
         }
     }
     let mut body = vec![0; len];

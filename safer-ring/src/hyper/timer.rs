@@ -281,14 +281,12 @@ async fn service(ring: RingRef, shared: Arc<Shared>) {
     while let Some(next) = shared.fire_due() {
         let mut sleep = next.map(|d| ring.sleep_until(d));
         std::future::poll_fn(|cx| {
-            if let Some(s) = sleep.as_mut() {
-                if let Poll::Ready(r) = Pin::new(s).poll(cx) {
-                    if let Err(e) = r {
-                        // Cannot happen short of the ring going away; counts as expired.
-                        tracing::warn!(error = %e, "safer-ring hyper timer: ring sleep failed");
-                    }
-                    return Poll::Ready(());
+            if let Some(Poll::Ready(r)) = sleep.as_mut().map(|s| Pin::new(s).poll(cx)) {
+                if let Err(e) = r {
+                    // Cannot happen short of the ring going away; counts as expired.
+                    tracing::warn!(error = %e, "safer-ring hyper timer: ring sleep failed");
                 }
+                return Poll::Ready(());
             }
             shared.park(cx)
         })
