@@ -168,17 +168,25 @@ impl Future for RingSleep {
             this.key = None;
             return Poll::Ready(());
         }
-        let mut waker = lock(&this.slot.waker);
-        // Checked again under the lock the task takes the waker with: no wake is lost.
-        if this.slot.fired.load(Ordering::Acquire) {
-            this.key = None;
-            return Poll::Ready(());
+        // Cloned, and the old one dropped, outside the lock: a waker's clone and drop are
+        // foreign code, which must not run while the task might wait for this lock.
+        let new = cx.waker().clone();
+        let old = {
+            let mut waker = lock(&this.slot.waker);
+            // Checked again under the lock the task takes the waker with: no wake is lost.
+            if this.slot.fired.load(Ordering::Acquire) {
+                None
+            } else {
+                Some(waker.replace(new))
+            }
+        };
+        match old {
+            None => {
+                this.key = None;
+                Poll::Ready(())
+            }
+            Some(_) => Poll::Pending,
         }
-        match &mut *waker {
-            Some(w) => w.clone_from(cx.waker()),
-            None => *waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 }
 
@@ -266,12 +274,13 @@ impl Shared {
 
     /// Ready when the task must look again; else keeps its waker for `insert` and `Handle`.
     fn park(&self, cx: &Context<'_>) -> Poll<()> {
+        let waker = cx.waker().clone();
         let mut st = lock(&self.state);
         if st.kick {
             st.kick = false;
             return Poll::Ready(());
         }
-        st.servicer = Some(cx.waker().clone());
+        st.servicer = Some(waker);
         Poll::Pending
     }
 }
