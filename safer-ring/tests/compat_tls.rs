@@ -68,7 +68,9 @@ backend_test!(tls_echo_over_the_adapter, |ring| {
         let stream = ring.connect_tcp(addr).await.unwrap();
         let name = ServerName::try_from("localhost").unwrap();
         let mut tls = connector.connect(name, ring.compat(stream)).await.unwrap();
-        let data: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect();
+        let data: Vec<u8> = (0..TOTAL)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect();
         let mut back = Vec::with_capacity(TOTAL);
         for part in data.chunks(50_000) {
             tls.write_all(part).await.unwrap();
