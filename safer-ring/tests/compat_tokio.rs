@@ -376,3 +376,52 @@ backend_test!(into_inner_only_when_idle, |ring| {
         assert_eq!(got, b"more");
     });
 });
+
+/// The adapter inside a tokio runtime, the ring driven by `drive_on_tokio`, next to a tokio
+/// socket: safer-ring's adapter on one end, tokio's TcpStream on the other.
+fn on_tokio(kind: safer_ring::BackendKind) {
+    let cfg = safer_ring::SaferRingConfig::for_tokio().backend(kind);
+    let Some(ring) = common::ring_with(cfg) else {
+        return;
+    };
+    let ring = std::rc::Rc::new(ring);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, async {
+        let driver = ring.clone();
+        tokio::task::spawn_local(async move { driver.drive_on_tokio().await.unwrap() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = ring.connect_tcp(addr).await.unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let mut c = ring.compat(stream);
+        let mut data = vec![0u8; 500_000];
+        Pattern::new(5).fill(&mut data);
+        let sent = data.clone();
+        let writer = tokio::task::spawn_local(async move {
+            c.write_all(&sent).await.unwrap();
+            c.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            c.read_to_end(&mut back).await.unwrap();
+            back
+        });
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        assert!(got == data, "tokio's end got different bytes");
+        peer.write_all(b"bye").await.unwrap();
+        drop(peer);
+        assert_eq!(writer.await.unwrap(), b"bye");
+    });
+}
+
+#[test]
+fn adapter_on_tokio_io_uring() {
+    on_tokio(safer_ring::BackendKind::IoUring);
+}
+
+#[test]
+fn adapter_on_tokio_epoll() {
+    on_tokio(safer_ring::BackendKind::Epoll);
+}
