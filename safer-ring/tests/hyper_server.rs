@@ -1,7 +1,8 @@
 //! hyper 1.x serving HTTP/1.1 on a ring through `ring.compat(stream)`, on both backends:
 //! keep-alive clients and a pipelining one (std threads speaking raw HTTP/1.1) get every
 //! answer in order and every connection future returns `Ok`; a client that sends half a head
-//! is cut off by `header_read_timeout` (serviced by `RingTimer`).
+//! is cut off by `header_read_timeout` (serviced by `RingTimer`); hyper's client over the
+//! adapter talks to the server on the same ring.
 
 mod common;
 
@@ -292,3 +293,39 @@ fn peer_closes_right_after_the_answer_epoll_eager_submit() {
         .submit_policy(safer_ring::SubmitPolicy::Eager);
     peer_closes_right_after_the_answer(common::ring_with(cfg).unwrap())
 }
+
+backend_test!(hyper_client_on_the_same_ring, |ring| {
+    use http_body_util::{BodyExt, Empty};
+    const REQUESTS: usize = 20;
+    let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let outcomes = serve(&ring, listener, 1);
+    let r = safer_ring::RingRef::clone(&ring);
+    let client = ring.block_on(async {
+        let stream = r.connect_tcp(addr).await.unwrap();
+        let (mut send, conn) = hyper::client::conn::http1::handshake(r.compat(stream))
+            .await
+            .unwrap();
+        let conn = r.spawn(conn);
+        for j in 0..REQUESTS {
+            let path = format!("/h/r{j}");
+            let mut req = Request::get(path.as_str());
+            if j + 1 == REQUESTS {
+                req = req.header("connection", "close"); // the server closes first
+            }
+            let resp = send
+                .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(body, path.as_bytes());
+        }
+        drop(send);
+        conn.await.unwrap() // ends when the server closed
+    });
+    wait_for(&ring, &outcomes, 1);
+    assert!(client.is_ok(), "client connection: {client:?}");
+    let o = &outcomes.borrow()[0];
+    assert!(o.is_ok(), "server connection: {o:?}");
+});
