@@ -53,12 +53,15 @@ mod backend;
 #[allow(unsafe_code)]
 mod buf;
 mod cluster;
+mod compat;
 mod config;
 #[allow(unsafe_code)]
 mod driver;
 mod enhanced;
 mod error;
 pub mod features;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io;
 #[allow(unsafe_code)]
 pub mod ops;
@@ -70,6 +73,7 @@ pub use backend::fault;
 pub use backend::SetupReport;
 pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
+pub use compat::{Compat, CompatIo, DEFAULT_CAPACITY as COMPAT_DEFAULT_CAPACITY, IntoInnerError};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
