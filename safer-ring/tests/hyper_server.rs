@@ -218,13 +218,12 @@ backend_test!(half_a_head_is_cut_off_by_header_read_timeout, |ring| {
 /// after hyper wrote that answer (here: another task blocking for 100 ms; in a server: other
 /// connections). The connection must end `Ok` (hyper: EOF on an idle connection).
 ///
-/// On epoll this fails today with "connection closed before message completed": the epoll
+/// On epoll this failed with "connection closed before message completed": the epoll
 /// backend performs the send inside `poll_write` (the client gets the answer at once) but the
 /// send's completion only arrives with the next turn, the same turn that brings the client's
 /// EOF; hyper polls its read before its flush, so it sees EOF while its answer still looks
-/// unflushed (mid-message). See the hyper section of docs/IO-TRAITS.md. The three variants are
-/// ignored (a reproduction to run by hand with `-- --ignored`): epoll fails every time, the
-/// other two pass alone but are not immune under load.
+/// unflushed (mid-message). The adapter therefore holds an EOF back until its own write in
+/// flight has finished (see `Compat::poll_fill`); before it did, epoll failed this every time.
 fn peer_closes_right_after_the_answer(ring: Ring) {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let hog_listener = ring.bind_tcp("127.0.0.1:0").unwrap();
@@ -266,27 +265,13 @@ fn peer_closes_right_after_the_answer(ring: Ring) {
     assert!(o.is_ok(), "the connection ended with {o:?}");
 }
 
-#[test]
-#[ignore = "passes alone, but failed once in a loaded full-suite run: the same ordering can \
-            happen on io_uring; see the hyper section of docs/IO-TRAITS.md"]
-fn peer_closes_right_after_the_answer_io_uring() {
-    if let Some(r) = common::ring(safer_ring::BackendKind::IoUring) {
-        assert_eq!(r.backend(), safer_ring::BackendKind::IoUring);
-        peer_closes_right_after_the_answer(r)
-    }
-}
+backend_test!(
+    peer_closes_right_after_the_answer_is_a_clean_close,
+    |ring| { peer_closes_right_after_the_answer(ring) }
+);
 
 #[test]
-#[ignore = "known bug: epoll reports an inline send's completion a turn late (hyper then sees \
-            EOF before its flush); see the hyper section of docs/IO-TRAITS.md"]
-fn peer_closes_right_after_the_answer_epoll() {
-    peer_closes_right_after_the_answer(common::ring(safer_ring::BackendKind::Epoll).unwrap())
-}
-/// The cause, shown: with `SubmitPolicy::Eager` the driver turns right after each push, so the
-/// send's completion is reaped before anything else can happen and hyper sees its flush done.
-#[test]
-#[ignore = "shows the cause; may fail under load like the io_uring variant"]
-fn peer_closes_right_after_the_answer_epoll_eager_submit() {
+fn peer_closes_right_after_the_answer_with_eager_submission() {
     let cfg = safer_ring::SaferRingConfig::default()
         .entries(64)
         .backend(safer_ring::BackendKind::Epoll)

@@ -66,6 +66,8 @@ pub struct Compat<S: CompatIo> {
     io: Rc<S>,
     read: ReadSide,
     write: WriteSide,
+    /// The read side saw EOF while a write of ours was in flight (see `poll_fill`).
+    eof_held: bool,
 }
 
 impl<S: CompatIo> Compat<S> {
@@ -77,6 +79,7 @@ impl<S: CompatIo> Compat<S> {
             io: Rc::new(io),
             read: ReadSide::new(DEFAULT_CAPACITY),
             write: WriteSide::new(DEFAULT_CAPACITY),
+            eof_held: false,
         }
     }
 
@@ -94,6 +97,7 @@ impl<S: CompatIo> Compat<S> {
             io: Rc::new(io),
             read: ReadSide::new(read),
             write: WriteSide::new(write),
+            eof_held: false,
         })
     }
 
@@ -163,8 +167,29 @@ impl<S: CompatIo> Compat<S> {
     }
 
     /// Fills the read buffer if it is empty and returns its unread bytes (empty at EOF).
+    ///
+    /// EOF waits for this adapter's own write in flight: a peer that closes right after
+    /// reading our answer must not look, to a protocol that polls reads before flushes (hyper),
+    /// like one that closed before the answer was written. The write is finished first and the
+    /// EOF reported at the next poll (so a flush polled in between sees the write done).
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.read.poll_fill(cx, &self.ring, &self.io)
+        if !self.eof_held {
+            let n = match std::task::ready!(self.read.poll_fill(cx, &self.ring, &self.io)) {
+                Ok(b) => b.len(),
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            if n > 0 || !self.write.busy() {
+                return Poll::Ready(Ok(self.read.buffered()));
+            }
+            self.eof_held = true;
+        }
+        if self.write.busy() {
+            std::task::ready!(self.write.poll_settle(cx));
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.eof_held = false;
+        Poll::Ready(Ok(&[]))
     }
 
     /// Marks `n` bytes of what `poll_fill` returned as read.

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::rc::Rc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use super::stream::{self, BoxOp, CompatIo};
 use crate::RingRef;
@@ -17,6 +17,13 @@ pub(super) struct WriteSide {
     err: Option<io::Error>,
     shutdown: Option<BoxOp<io::Result<()>>>,
     shut: bool,
+    /// The waker of the last `poll_write`/`poll_flush`/`poll_shutdown`: the read side may poll
+    /// the write in flight (see `poll_settle`), which moves the op's waker to the reader, so the
+    /// writer is woken from here when that finishes it.
+    writer: Option<Waker>,
+    /// The read side waiting in `poll_settle` for the write in flight; woken when a writer's
+    /// poll finishes it instead (the op then holds the writer's waker, not the reader's).
+    reader: Option<Waker>,
 }
 
 impl WriteSide {
@@ -28,6 +35,8 @@ impl WriteSide {
             err: None,
             shutdown: None,
             shut: false,
+            writer: None,
+            reader: None,
         }
     }
 
@@ -46,11 +55,42 @@ impl WriteSide {
         }
     }
 
+    fn note_writer(&mut self, cx: &Context<'_>) {
+        match &self.writer {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.writer = Some(cx.waker().clone()),
+        }
+    }
+
+    /// For the read side at EOF: `Ready` once no write is in flight. Finishing it here keeps
+    /// its error for the writer's next call, and wakes the writer (whose waker the op no
+    /// longer holds once this polled it).
+    pub(super) fn poll_settle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(op) = &mut self.op {
+            let Poll::Ready((res, buf)) = op.as_mut().poll(cx) else {
+                self.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            };
+            self.finish(res, buf);
+            if let Some(w) = self.writer.take()
+                && !w.will_wake(cx.waker())
+            {
+                w.wake();
+            }
+        }
+        self.reader = None;
+        Poll::Ready(())
+    }
+
     /// Waits for the write in flight, then reports its error if it had one.
     pub(super) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.note_writer(cx);
         if let Some(op) = &mut self.op {
             let (res, buf) = ready!(op.as_mut().poll(cx));
             self.finish(res, buf);
+            if let Some(r) = self.reader.take() {
+                r.wake();
+            }
         }
         match self.err.take() {
             Some(e) => Poll::Ready(Err(e)),
