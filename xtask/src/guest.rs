@@ -338,11 +338,13 @@ pub fn read_console(lines: &[String], tok: &str, bins: &[&str]) -> (Outcome, Opt
             o.notes.push(format!("kernel warning: {}", l.trim()));
         }
     }
-    let silent: Vec<&str> = bins
+    // In the guest's order (by name), so the first is where it stopped.
+    let mut silent: Vec<&str> = bins
         .iter()
         .copied()
         .filter(|b| !reported.iter().any(|r| r == b))
         .collect();
+    silent.sort_unstable();
     if let Some(first) = silent.first() {
         let more = match silent.len() {
             1 => String::new(),

@@ -2,6 +2,8 @@
 //! (xtask/init/tests/matrix_selftest.rs) is installed under names that pick what it does, and
 //! run on the host and as the userspace of a 6.12 guest: a clean set must PASS, and a set with a
 //! binary that segfaults mid-line must FAIL, naming it, with the binaries around it counted.
+//! In the guest, a binary that hangs is killed at init's time limit (5 s here) and fails the
+//! row the same way.
 //! The console parser's other cases (a lost marker, a faked one) are its unit tests.
 
 use std::path::{Path, PathBuf};
@@ -93,7 +95,7 @@ fn run() -> Result<(), String> {
             label,
             kernel: &kernel,
             init: &init,
-            cmdline: "",
+            cmdline: "saferring.timeout=5",
         };
         guest::run_qemu(&g, bins, &[])
     };
@@ -105,5 +107,8 @@ fn run() -> Result<(), String> {
         None,
     )?;
     let o = boot("selftest-crash", &crash)?;
-    check("6.12, crash", &o, false, 2, Some("b_crash exit=139"))
+    check("6.12, crash", &o, false, 2, Some("b_crash exit=139"))?;
+    let hang = fixtures(&fixture, &["a_pass", "b_hang", "c_pass"])?;
+    let o = boot("selftest-hang", &hang)?;
+    check("6.12, hang", &o, false, 2, Some("b_hang exit=timeout"))
 }

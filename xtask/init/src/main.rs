@@ -9,7 +9,13 @@
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// How long one test binary may run (`saferring.timeout=` seconds overrides): past it, the
+/// binary is killed and reported as `exit=timeout`, so a hang costs minutes instead of the
+/// row, and the binaries after it still run. The slowest binary takes about 70 s under TCG.
+const BINARY_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn mount(src: &str, target: &str, fstype: &str) {
     let _ = std::fs::create_dir_all(target);
@@ -75,6 +81,38 @@ fn param<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_whitespace().find_map(|w| w.strip_prefix(key))
 }
 
+/// Waits for a test binary up to `limit`; its exit code (128 + signal for a crash), or
+/// `timeout` after killing it.
+fn wait_bounded(child: &mut Child, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                let code = s.code().unwrap_or(
+                    128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0),
+                );
+                return code.to_string();
+            }
+            Ok(None) if start.elapsed() > limit => break,
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                eprintln!("init: waiting for a test binary: {e}");
+                return "wait-error".into();
+            }
+        }
+    }
+    eprintln!("init: killing a test binary still running after {limit:?}");
+    let _ = child.kill();
+    // A process stuck in the kernel may not even die; give it a moment, then move on.
+    for _ in 0..100 {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    "timeout".into()
+}
+
 /// Prints a marker for the host, after a newline: whatever the last program wrote may end
 /// mid-line, and the host finds markers wherever they are but reads what precedes them as
 /// that program's output.
@@ -129,6 +167,14 @@ fn main() {
             None
         }
     };
+    let limit = match param(&cmdline, "saferring.timeout=").map(str::parse::<u64>) {
+        None => BINARY_TIMEOUT,
+        Some(Ok(secs)) => Duration::from_secs(secs),
+        Some(Err(e)) => {
+            eprintln!("init: saferring.timeout= expects seconds: {e}; using {BINARY_TIMEOUT:?}");
+            BINARY_TIMEOUT
+        }
+    };
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .unwrap_or_else(|_| "absent".into());
@@ -166,14 +212,11 @@ fn main() {
             // std drops the supplementary groups too when root changes uid.
             cmd.uid(u).gid(u);
         }
-        let status = cmd.status();
-        let code = match status {
-            Ok(s) => s
-                .code()
-                .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
+        let code = match cmd.spawn() {
+            Ok(mut child) => wait_bounded(&mut child, limit),
             Err(e) => {
                 eprintln!("init: cannot run {name}: {e}");
-                127
+                "127".into()
             }
         };
         marker(format_args!("SAFER-RING-RESULT {token} {name} exit={code}"));

@@ -1,7 +1,8 @@
 //! Fixture of `cargo xtask self-test`, not a test of this crate (`test = false`: `cargo test`
 //! never runs it). The self-test installs this one libtest binary under several names, and
 //! the name picks what it does: `*crash*` dies by SIGSEGV in the middle of a line, exactly as
-//! a crashed test leaves libtest's `test x ... `; any other name passes.
+//! a crashed test leaves libtest's `test x ... `; `*hang*` never finishes; any other name
+//! passes.
 
 use std::io::Write;
 
@@ -32,5 +33,10 @@ fn r1_runs_as_named() {
             libc::raise(libc::SIGSEGV);
         }
         unreachable!("SIGSEGV did not end the process");
+    }
+    if name.contains("hang") {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
     }
 }
