@@ -21,11 +21,14 @@ backend_test!(idle_wait_does_not_spin, |ring| {
     let start = cpu_time();
     ring.block_on(async { ring.sleep(Duration::from_millis(300)).await.unwrap() });
     let used = cpu_time() - start;
-    // A spinning loop would burn ~300 ms of CPU here.
-    assert!(
-        used < Duration::from_millis(60),
-        "block_on used {used:?} CPU while idle"
-    );
+    // A spinning loop would burn ~300 ms of CPU here; QEMU's emulated kernels (the matrix)
+    // make each wake-up dearer.
+    let bound = if std::env::var_os("SAFER_RING_IN_MATRIX").is_some() {
+        Duration::from_millis(150)
+    } else {
+        Duration::from_millis(60)
+    };
+    assert!(used < bound, "block_on used {used:?} CPU while idle");
 });
 
 backend_test!(waker_from_another_thread_ends_kernel_sleep, |ring| {

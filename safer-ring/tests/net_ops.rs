@@ -84,6 +84,8 @@ backend_test!(pipe_read_waits_for_data, |ring| {
     let ring = Rc::new(ring);
     let (r, w) = ring.pipe().unwrap();
     let ring2 = ring.clone();
+    // Taken before the writer's timer can start, so a stall in between cannot fail the check.
+    let t = std::time::Instant::now();
     let writer = ring.spawn(async move {
         ring2
             .sleep(std::time::Duration::from_millis(20))
@@ -93,7 +95,6 @@ backend_test!(pipe_read_waits_for_data, |ring| {
         n.unwrap();
     });
     ring.block_on(async {
-        let t = std::time::Instant::now();
         let (n, buf) = ring.read(&r, Vec::with_capacity(8)).await;
         assert_eq!((n.unwrap(), &buf[..]), (4, &b"late"[..]));
         assert!(t.elapsed() >= std::time::Duration::from_millis(15));
