@@ -46,7 +46,7 @@ pub fn test_binaries() -> Result<Vec<TestBin>, String> {
             "-p",
             "safer-ring",
             "--features",
-            "tokio,fault-injection",
+            "tokio,fault-injection,bytes,futures-io,hyper",
         ],
         "building the tests",
     )?;
