@@ -134,7 +134,8 @@ impl<S: CompatIo> Compat<S> {
         self.into_parts().map(|(io, _)| io)
     }
 
-    /// The I/O object and the bytes received but not yet read out of the adapter.
+    /// The I/O object and the bytes received but not yet read out of the adapter. A write
+    /// error not yet reported (by `poll_write`, `poll_flush` or `poll_shutdown`) is dropped.
     ///
     /// # Errors
     /// [`IntoInnerError`] (with the adapter inside) while a read, write or shutdown is in
