@@ -145,6 +145,9 @@ impl<S: CompatIo> Compat<S> {
             "a read is in flight"
         } else if self.write.busy() {
             "a write or shutdown is in flight (poll_flush completes it)"
+        } else if Rc::strong_count(&self.io) > 1 {
+            // Only the adapter's own operation futures clone the Rc, and none is alive.
+            "an operation still holds the stream"
         } else {
             ""
         };
@@ -158,8 +161,7 @@ impl<S: CompatIo> Compat<S> {
         let rest = read.take_buffered();
         match Rc::try_unwrap(io) {
             Ok(io) => Ok((io, rest)),
-            // Only the adapter's own operations clone the Rc, and none is in flight.
-            Err(_) => unreachable!("no operation holds the stream"),
+            Err(_) => unreachable!("the strong count was checked above"),
         }
     }
 
