@@ -1,6 +1,7 @@
 //! Poll-based byte streams over safer-ring's completion-based operations: [`Compat`] wraps an
 //! I/O object and a [`RingRef`] and implements tokio's (feature `tokio`) and futures-io's
-//! (feature `futures-io`) `AsyncRead`, `AsyncBufRead` and `AsyncWrite`.
+//! (feature `futures-io`) `AsyncRead`, `AsyncBufRead` and `AsyncWrite`. The module exists
+//! only with one of those features.
 //!
 //! Completion I/O needs a buffer the kernel owns while an operation is in flight, which a
 //! `poll_read(&mut [u8])` cannot lend: reads go into the adapter's own buffer and are copied
