@@ -53,6 +53,8 @@ mod backend;
 #[allow(unsafe_code)]
 mod buf;
 mod cluster;
+// The poll-based adapter exists for its traits: with neither feature it would be inert.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 mod compat;
 mod config;
 #[allow(unsafe_code)]
@@ -73,6 +75,7 @@ pub use backend::fault;
 pub use backend::SetupReport;
 pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub use compat::{Compat, CompatIo, DEFAULT_CAPACITY as COMPAT_DEFAULT_CAPACITY, IntoInnerError};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;

@@ -1,6 +1,7 @@
 //! Poll-based byte streams over safer-ring's completion-based operations: [`Compat`] wraps an
 //! I/O object and a [`RingRef`] and implements tokio's (feature `tokio`) and futures-io's
-//! (feature `futures-io`) `AsyncRead`, `AsyncBufRead` and `AsyncWrite`.
+//! (feature `futures-io`) `AsyncRead`, `AsyncBufRead` and `AsyncWrite`. The module exists
+//! only with one of those features.
 //!
 //! Completion I/O needs a buffer the kernel owns while an operation is in flight, which a
 //! `poll_read(&mut [u8])` cannot lend: reads go into the adapter's own buffer and are copied
@@ -138,7 +139,8 @@ impl<S: CompatIo> Compat<S> {
         self.into_parts().map(|(io, _)| io)
     }
 
-    /// The I/O object and the bytes received but not yet read out of the adapter.
+    /// The I/O object and the bytes received but not yet read out of the adapter. A write
+    /// error not yet reported (by `poll_write`, `poll_flush` or `poll_shutdown`) is dropped.
     ///
     /// # Errors
     /// [`IntoInnerError`] (with the adapter inside) while a read, write or shutdown is in
@@ -148,6 +150,9 @@ impl<S: CompatIo> Compat<S> {
             "a read is in flight"
         } else if self.write.busy() {
             "a write or shutdown is in flight (poll_flush completes it)"
+        } else if Rc::strong_count(&self.io) > 1 {
+            // Only the adapter's own operation futures clone the Rc, and none is alive.
+            "an operation still holds the stream"
         } else {
             ""
         };
@@ -161,8 +166,7 @@ impl<S: CompatIo> Compat<S> {
         let rest = read.take_buffered();
         match Rc::try_unwrap(io) {
             Ok(io) => Ok((io, rest)),
-            // Only the adapter's own operations clone the Rc, and none is in flight.
-            Err(_) => unreachable!("no operation holds the stream"),
+            Err(_) => unreachable!("the strong count was checked above"),
         }
     }
 
