@@ -53,8 +53,8 @@ mod backend;
 #[allow(unsafe_code)]
 mod buf;
 mod cluster;
-// The poll-based adapter exists for its traits: with neither feature it would be inert.
-#[cfg(any(feature = "tokio", feature = "futures-io"))]
+// The poll-based adapter exists for its traits: with none of their features it would be inert.
+#[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
 mod compat;
 mod config;
 #[allow(unsafe_code)]
@@ -75,7 +75,7 @@ pub use backend::fault;
 pub use backend::SetupReport;
 pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
-#[cfg(any(feature = "tokio", feature = "futures-io"))]
+#[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
 pub use compat::{Compat, CompatIo, DEFAULT_CAPACITY as COMPAT_DEFAULT_CAPACITY, IntoInnerError};
 pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitPolicy};
 pub use driver::op::Op;
