@@ -72,7 +72,10 @@ backend_test!(dropped_read_never_writes_into_freed_memory, |ring| {
     }
     assert!(got[..total].iter().all(|&b| b == 0xAB));
     if total < SIZE {
-        eprintln!("the cancel lost the race: the read took {} bytes", SIZE - total);
+        eprintln!(
+            "the cancel lost the race: the read took {} bytes",
+            SIZE - total
+        );
     }
 });
 
