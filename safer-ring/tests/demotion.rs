@@ -220,9 +220,12 @@ fn einval_on_a_feature_detection_confirmed_stays_with_its_ring() {
 
 #[test]
 fn einval_on_native_fd_passing_stays_with_its_ring() {
-    // SEND_FD is detected by sending an fd for real.
-    if !features::is_available(Feature::MsgRingSendFd) {
-        common::skip("native fd passing needs Linux 6.0");
+    // SEND_FD is detected by sending an fd for real. The sender uses it only where the
+    // receiver can install what arrives (FIXED_FD_INSTALL, 6.8): 6.1 sends through the queue.
+    if !features::is_available(Feature::MsgRingSendFd)
+        || !features::is_available(Feature::FixedFdInstall)
+    {
+        common::skip("native fd passing needs Linux 6.8 (SEND_FD 6.0, FIXED_FD_INSTALL 6.8)");
         return;
     }
     let pe = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(true));
