@@ -172,17 +172,6 @@ backend_test!(keep_alive_and_pipelined_clients, |ring| {
 });
 
 backend_test!(half_a_head_is_cut_off_by_header_read_timeout, |ring| {
-    // Known, not yet understood: on the matrix's 5.10 (io_uring) the connection stayed open
-    // after the timeout until the client gave up (20 s), as if the cancel of the orphaned recv
-    // did not complete it. Skipped there (counted in the matrix) until found; see issue 12.
-    let old = safer_ring::features::detected()
-        .inputs
-        .version
-        .is_some_and(|v| (v.major, v.minor) < (5, 11));
-    if old && ring.backend() == safer_ring::BackendKind::IoUring {
-        common::skip("known issue on 5.10 io_uring: header_read_timeout does not close at once");
-        return;
-    }
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let outcomes = serve(&ring, listener, 2);
