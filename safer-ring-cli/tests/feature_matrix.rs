@@ -139,7 +139,7 @@ fn feature_mentions(text: &str) -> Vec<String> {
     for spec in specs {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let name = item.trim_start_matches(['+', '-']);
-            // `<name>` placeholders and `all` are not feature names.
+            // `<name>` stands for any feature in prose, and `all` is not one either.
             if !name.starts_with('<') && !name.eq_ignore_ascii_case("all") {
                 names.push(ident(name));
             }

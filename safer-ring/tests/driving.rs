@@ -8,19 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-fn cpu_time() -> Duration {
-    // SAFETY: rusage is plain old data; all-zero is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the live local.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
-}
-
 backend_test!(idle_wait_does_not_spin, |ring| {
-    let start = cpu_time();
+    let start = common::thread_cpu();
     ring.block_on(async { ring.sleep(Duration::from_millis(300)).await.unwrap() });
-    let used = cpu_time() - start;
+    let used = common::thread_cpu() - start;
     // A spinning loop would burn ~300 ms of CPU here; QEMU's emulated kernels (the matrix)
     // make each wake-up dearer.
     let bound = if std::env::var_os("SAFER_RING_IN_MATRIX").is_some() {
@@ -34,7 +25,7 @@ backend_test!(idle_wait_does_not_spin, |ring| {
 backend_test!(waker_from_another_thread_ends_kernel_sleep, |ring| {
     let flag = Arc::new(AtomicBool::new(false));
     let t = Instant::now();
-    let start_cpu = cpu_time();
+    let start_cpu = common::thread_cpu();
     let mut spawned = false;
     ring.block_on(poll_fn(|cx| {
         if flag.load(Ordering::SeqCst) {
@@ -56,7 +47,7 @@ backend_test!(waker_from_another_thread_ends_kernel_sleep, |ring| {
         "woken only by a timeout?"
     );
     assert!(
-        cpu_time() - start_cpu < Duration::from_millis(50),
+        common::thread_cpu() - start_cpu < Duration::from_millis(50),
         "spun while waiting"
     );
 });

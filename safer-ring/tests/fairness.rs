@@ -16,27 +16,15 @@ const TOTAL: usize = 8 << 20;
 async fn timer_lateness(ring: &safer_ring::RingRef, done: &Cell<bool>) -> Duration {
     let mut worst = Duration::ZERO;
     while !done.get() {
-        let (t, cpu) = (Instant::now(), thread_cpu());
+        let (t, cpu) = (Instant::now(), common::thread_cpu());
         ring.sleep(Duration::from_millis(1)).await.unwrap();
         // Lateness in the ring thread's own CPU time: what another task's long poll costs
         // the timer. Wall time would also count other processes preempting this thread.
         let late_wall = t.elapsed().saturating_sub(Duration::from_millis(1));
-        let late_cpu = (thread_cpu() - cpu).saturating_sub(Duration::from_millis(1));
+        let late_cpu = (common::thread_cpu() - cpu).saturating_sub(Duration::from_millis(1));
         worst = worst.max(late_wall.min(late_cpu));
     }
     worst
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the local timespec.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(r, 0);
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// The lateness allowed: well under what a missing budget costs (313–377 ms for the message

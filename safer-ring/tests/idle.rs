@@ -15,16 +15,7 @@ fn thread_usage() -> (u64, Duration) {
         })
         .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
         .sum();
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    assert_eq!(
-        // SAFETY: clock_gettime writes into the local timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
-        0
-    );
-    (switches, Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    (switches, common::thread_cpu())
 }
 
 backend_test!(an_idle_ring_sleeps_in_the_kernel, |ring| {
