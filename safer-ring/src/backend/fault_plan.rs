@@ -53,7 +53,7 @@ pub enum OpClass {
 }
 
 impl OpClass {
-    pub(crate) const COUNT: usize = 22;
+    pub(crate) const COUNT: usize = OpClass::Timeout as usize + 1;
 
     pub(crate) fn of(op: &OpKind) -> OpClass {
         match op {
