@@ -47,6 +47,24 @@ pub enum OpClass {
     SendZc,
     /// `shutdown`.
     Shutdown,
+    /// unlinkat (`remove_file`, `remove_dir`).
+    Unlink,
+    /// renameat.
+    Rename,
+    /// mkdirat.
+    Mkdir,
+    /// symlinkat.
+    Symlink,
+    /// linkat.
+    Link,
+    /// fallocate.
+    Fallocate,
+    /// ftruncate (`set_len`).
+    Ftruncate,
+    /// posix_fadvise.
+    Fadvise,
+    /// sync_file_range.
+    SyncFileRange,
     /// Timers (`sleep`).
     Timeout,
 }
