@@ -4,12 +4,14 @@
 mod all;
 mod fs;
 mod net;
+mod path;
 mod rw;
 mod time;
 
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
+pub use path::{Fallocate, FileRange, Ftruncate, PathOp};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
 pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
 

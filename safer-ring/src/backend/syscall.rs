@@ -1,66 +1,19 @@
-//! Performs one operation with plain syscalls for the epoll backend.
+//! Performs one operation with plain syscalls: the epoll backend's way of running every op,
+//! and the io_uring backend's for an op whose opcode the running kernel lacks.
 
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::backend::{CURRENT_POS, OpKind};
+use super::op::{Direction, Exec};
+use super::{CURRENT_POS, OpKind};
 
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Direction {
-    Read,
-    Write,
-}
-
-pub(super) enum Attempt {
+pub(crate) enum Attempt {
     /// Finished: a CQE-style result (value or negated errno).
     Done(i32),
     /// EAGAIN: wait for readiness in this direction.
     WouldBlock(Direction),
     /// A non-blocking connect is under way: wait for writability, then read SO_ERROR.
     InProgress,
-}
-
-pub(super) fn fd_of(op: &OpKind) -> RawFd {
-    match *op {
-        OpKind::Read { fd, .. }
-        | OpKind::Write { fd, .. }
-        | OpKind::Readv { fd, .. }
-        | OpKind::Writev { fd, .. }
-        | OpKind::Fsync { fd, .. }
-        | OpKind::Close { fd }
-        | OpKind::Statx { fd, .. }
-        | OpKind::Accept { fd, .. }
-        | OpKind::Connect { fd, .. }
-        | OpKind::Send { fd, .. }
-        | OpKind::SendZc { fd, .. }
-        | OpKind::Recv { fd, .. }
-        | OpKind::Shutdown { fd, .. } => fd,
-        OpKind::OpenAt { dirfd, .. } => dirfd,
-        OpKind::RecvSelect { fd, .. }
-        | OpKind::RecvMulti { fd, .. }
-        | OpKind::AcceptMulti { fd } => fd,
-        OpKind::Nop
-        | OpKind::Timeout { .. }
-        | OpKind::MsgRing { .. }
-        | OpKind::MsgRingFd { .. }
-        | OpKind::FixedFdInstall { .. } => -1,
-    }
-}
-
-/// The readiness direction an op may wait for; `None` for ops that never wait.
-pub(super) fn direction(op: &OpKind) -> Option<Direction> {
-    match op {
-        OpKind::Read { .. }
-        | OpKind::Readv { .. }
-        | OpKind::Recv { .. }
-        | OpKind::Accept { .. } => Some(Direction::Read),
-        OpKind::Write { .. }
-        | OpKind::Writev { .. }
-        | OpKind::Send { .. }
-        | OpKind::SendZc { .. }
-        | OpKind::Connect { .. } => Some(Direction::Write),
-        _ => None,
-    }
 }
 
 fn done(ret: isize, dir: Option<Direction>) -> Attempt {
@@ -82,8 +35,14 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
 /// # Safety
 /// Every pointer in `op` is valid for the access the op makes (the backend push contract: the
 /// op has not completed yet).
-pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
-    let dir = direction(&op);
+pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
+    let dir = match op.exec() {
+        Exec::Poll(d) => Some(d),
+        Exec::Blocking => None,
+        // A timer is a deadline, not a syscall (epoll keeps a heap; io_uring has the opcode
+        // on every kernel it runs on): attempting one is a backend bug, answered, not panicked.
+        Exec::Timer | Exec::UringOnly => return Attempt::Done(-libc::EOPNOTSUPP),
+    };
     let ret: isize = match op {
         OpKind::Nop => 0,
         OpKind::Read {
@@ -183,9 +142,85 @@ pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
         }),
         // SAFETY: no pointers.
         OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
-        OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
-        // Only io_uring rings can receive OP_MSG_RING.
-        OpKind::MsgRing { .. }
+        OpKind::UnlinkAt { dirfd, path, flags } => {
+            // SAFETY: `path` is a NUL-terminated string kept alive by the op (as every path
+            // below).
+            unsafe { libc::unlinkat(dirfd, path, flags) as isize }
+        }
+        OpKind::RenameAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => {
+            let nr = libc::SYS_renameat2; // by number: not every libc wraps it
+            // SAFETY: both paths are NUL-terminated strings kept alive by the op.
+            unsafe { libc::syscall(nr, olddirfd, oldpath, newdirfd, newpath, flags) as isize }
+        }
+        OpKind::MkdirAt { dirfd, path, mode } => {
+            // SAFETY: as above.
+            unsafe { libc::mkdirat(dirfd, path, mode as libc::mode_t) as isize }
+        }
+        OpKind::SymlinkAt {
+            target,
+            newdirfd,
+            linkpath,
+        } => {
+            // SAFETY: as above.
+            unsafe { libc::symlinkat(target, newdirfd, linkpath) as isize }
+        }
+        OpKind::LinkAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => {
+            // SAFETY: as above.
+            unsafe { libc::linkat(olddirfd, oldpath, newdirfd, newpath, flags) as isize }
+        }
+        // Offsets were checked to fit i64 by the public API.
+        OpKind::Fallocate {
+            fd,
+            mode,
+            offset,
+            len,
+        } => retry_eintr(|| {
+            let (offset, len) = (offset as libc::off_t, len as libc::off_t);
+            // SAFETY: no pointers.
+            unsafe { libc::fallocate(fd, mode, offset, len) as isize }
+        }),
+        OpKind::Ftruncate { fd, len } => retry_eintr(|| {
+            // SAFETY: no pointers.
+            unsafe { libc::ftruncate(fd, len as libc::off_t) as isize }
+        }),
+        OpKind::Fadvise {
+            fd,
+            offset,
+            len,
+            advice,
+        } => {
+            let (offset, len) = (offset as libc::off_t, len as libc::off_t);
+            // SAFETY: no pointers. posix_fadvise returns the error instead of setting errno.
+            match unsafe { libc::posix_fadvise(fd, offset, len, advice) } {
+                0 => 0,
+                e => return Attempt::Done(-e),
+            }
+        }
+        OpKind::SyncFileRange {
+            fd,
+            offset,
+            len,
+            flags,
+        } => retry_eintr(|| {
+            let (offset, len) = (offset as libc::off64_t, libc::off64_t::from(len));
+            // SAFETY: no pointers.
+            unsafe { libc::sync_file_range(fd, offset, len, flags) as isize }
+        }),
+        // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
+        OpKind::Timeout { .. }
+        | OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
         | OpKind::RecvSelect { .. }
@@ -243,7 +278,7 @@ fn retry_eintr(mut f: impl FnMut() -> isize) -> isize {
 }
 
 /// Outcome of a non-blocking connect once the socket is writable.
-pub(super) fn connect_result(fd: RawFd) -> Attempt {
+pub(crate) fn connect_result(fd: RawFd) -> Attempt {
     let mut err: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err` and `len` are live locals sized as getsockopt expects.
