@@ -38,6 +38,7 @@ mod ring_fd;
 pub(crate) mod sys;
 #[cfg(feature = "tokio")]
 mod tokio;
+pub(crate) mod unix_addr;
 mod uring;
 
 pub use uring::SetupReport;

@@ -6,12 +6,15 @@ mod fs;
 mod net;
 mod rw;
 mod time;
+mod unix;
 
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
+pub(crate) use net::ip_listener;
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
 pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
+pub use unix::{AcceptUnix, ConnectUnix};
 
 use std::io;
 
