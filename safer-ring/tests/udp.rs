@@ -1,0 +1,128 @@
+//! UDP over loopback on both backends: datagram boundaries and bytes, addresses compared with
+//! what std reports, errors as std maps them, socket options through `AsFd`.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+backend_test!(connected_pair_keeps_datagrams, |ring| {
+    let a = ring.bind_udp("127.0.0.1:0").unwrap();
+    let b = ring.bind_udp("127.0.0.1:0").unwrap();
+    a.connect(b.local_addr().unwrap()).unwrap();
+    b.connect(a.local_addr().unwrap()).unwrap();
+    assert_eq!(a.peer_addr().unwrap(), b.local_addr().unwrap());
+    let sizes = [1usize, 512, 1472, 9000, 65_507, 0];
+    ring.block_on(async {
+        for (i, &len) in sizes.iter().enumerate() {
+            let (n, _) = ring.send(&a, pattern(len, i as u8)).await;
+            assert_eq!(n.unwrap(), len);
+        }
+        for (i, &len) in sizes.iter().enumerate() {
+            let (n, buf) = ring.recv(&b, Vec::with_capacity(65_536)).await;
+            assert_eq!(n.unwrap(), len, "datagram {i}");
+            assert_eq!(buf, pattern(len, i as u8), "datagram {i}");
+        }
+        ring.send(&b, b"reply".to_vec()).await.0.unwrap();
+        let (_, buf) = ring.recv(&a, Vec::with_capacity(16)).await;
+        assert_eq!(buf, b"reply");
+        // Longer than the buffer: recv(2) keeps the head and drops the rest of that datagram.
+        ring.send(&a, pattern(300, 9)).await.0.unwrap();
+        ring.send(&a, b"after".to_vec()).await.0.unwrap();
+        let (n, buf) = ring.recv(&b, Vec::with_capacity(100)).await;
+        assert_eq!((n.unwrap(), &buf[..]), (100, &pattern(300, 9)[..100]));
+        let (_, buf) = ring.recv(&b, Vec::with_capacity(100)).await;
+        assert_eq!(buf, b"after");
+    });
+});
+
+backend_test!(addresses_and_std_interop, |ring| {
+    let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.connect(peer.local_addr().unwrap()).unwrap();
+    assert_eq!(sock.peer_addr().unwrap(), peer.local_addr().unwrap());
+    ring.block_on(ring.send(&sock, b"to std".to_vec()))
+        .0
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"to std");
+    assert_eq!(
+        from,
+        sock.local_addr().unwrap(),
+        "std sees the address we report"
+    );
+    peer.send_to(b"from std", sock.local_addr().unwrap())
+        .unwrap();
+    let (_, got) = ring.block_on(ring.recv(&sock, Vec::with_capacity(64)));
+    assert_eq!(got, b"from std");
+    // Adopted from std: the same socket, the same addresses.
+    let adopted = safer_ring::UdpSocket::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+    assert_ne!(adopted.local_addr().unwrap().port(), 0);
+    assert_eq!(
+        adopted.peer_addr().unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+});
+
+backend_test!(ipv6_loopback, |ring| {
+    let a = match ring.bind_udp("[::1]:0") {
+        Ok(a) => a,
+        Err(e) if e.kind() == ErrorKind::AddrNotAvailable => {
+            return common::skip(format_args!("no IPv6 loopback here: {e}"));
+        }
+        Err(e) => panic!("bind [::1]: {e}"),
+    };
+    let b = ring.bind_udp("[::1]:0").unwrap();
+    a.connect(b.local_addr().unwrap()).unwrap();
+    assert!(a.local_addr().unwrap().is_ipv6());
+    ring.block_on(ring.send(&a, b"six".to_vec())).0.unwrap();
+    let (_, buf) = ring.block_on(ring.recv(&b, Vec::with_capacity(8)));
+    assert_eq!(buf, b"six");
+});
+
+backend_test!(errors_as_std, |ring| {
+    // EADDRINUSE on a taken port.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let std_err = std::net::UdpSocket::bind(taken.local_addr().unwrap()).unwrap_err();
+    let err = ring.bind_udp(taken.local_addr().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AddrInUse);
+    assert_eq!(err.raw_os_error(), std_err.raw_os_error());
+    // ECONNREFUSED: a connected socket's datagram to a port nobody has comes back as ICMP
+    // port unreachable, reported by the next receive (as std's recv reports it).
+    let gone = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+    sock.connect(gone).unwrap();
+    ring.block_on(async {
+        ring.send(&sock, b"anyone?".to_vec()).await.0.unwrap();
+        let (n, _) = ring.recv(&sock, Vec::with_capacity(8)).await;
+        assert_eq!(n.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    });
+    // No address to connect to.
+    let no_addrs: &[std::net::SocketAddr] = &[];
+    assert_eq!(
+        sock.connect(no_addrs).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+});
+
+backend_test!(socket_options_through_as_fd, |ring| {
+    let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+    let r = socket2::SockRef::from(&sock);
+    r.set_broadcast(true).unwrap();
+    assert!(r.broadcast().unwrap());
+    r.set_recv_buffer_size(128 * 1024).unwrap();
+    assert!(r.recv_buffer_size().unwrap() >= 128 * 1024);
+    assert_eq!(r.r#type().unwrap(), socket2::Type::DGRAM);
+});
