@@ -48,6 +48,10 @@ pub enum OpClass {
     SendZc,
     /// `shutdown`.
     Shutdown,
+    /// `sendmsg`.
+    SendMsg,
+    /// `recvmsg`.
+    RecvMsg,
     /// Timers (`sleep`).
     Timeout,
 }
@@ -78,6 +82,8 @@ impl OpClass {
             OpKind::FixedFdInstall { .. } => OpClass::FixedFdInstall,
             OpKind::SendZc { .. } => OpClass::SendZc,
             OpKind::Shutdown { .. } => OpClass::Shutdown,
+            OpKind::SendMsg { .. } => OpClass::SendMsg,
+            OpKind::RecvMsg { .. } => OpClass::RecvMsg,
             OpKind::Timeout { .. } => OpClass::Timeout,
         }
     }

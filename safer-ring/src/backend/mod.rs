@@ -33,6 +33,7 @@ mod fault_plan;
 #[cfg(feature = "fault-injection")]
 mod faulty;
 mod file_table;
+pub(crate) mod msghdr;
 pub(crate) mod probe;
 mod ring_fd;
 pub(crate) mod sys;
@@ -186,6 +187,19 @@ pub enum OpKind {
     Shutdown {
         fd: RawFd,
         how: i32,
+    },
+    /// sendmsg(2) (IORING_OP_SENDMSG, 5.3): `msg` and what it points to are kept by the op.
+    SendMsg {
+        fd: RawFd,
+        msg: *const libc::msghdr,
+        flags: i32,
+    },
+    /// recvmsg(2) (IORING_OP_RECVMSG, 5.3): the kernel writes the data, the sender's address,
+    /// the control data and `msg_flags` through `msg`.
+    RecvMsg {
+        fd: RawFd,
+        msg: *mut libc::msghdr,
+        flags: i32,
     },
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout {

@@ -336,6 +336,12 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::SendMsg { fd, msg, flags } => opcode::SendMsg::new(types::Fd(fd), msg)
+            .flags((flags | libc::MSG_NOSIGNAL) as u32)
+            .build(),
+        OpKind::RecvMsg { fd, msg, flags } => opcode::RecvMsg::new(types::Fd(fd), msg)
+            .flags((flags | libc::MSG_CMSG_CLOEXEC) as u32)
+            .build(),
         OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),

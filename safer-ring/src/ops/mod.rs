@@ -3,6 +3,7 @@
 
 mod all;
 mod fs;
+mod msg;
 mod net;
 mod rw;
 mod time;
@@ -10,6 +11,7 @@ mod unix;
 
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use msg::{MsgIn, MsgOut, RecvFrom, RecvFromUnix, RecvMsg, SendMsg};
 pub(crate) use net::ip_listener;
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};

@@ -34,6 +34,8 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Send { fd, .. }
         | OpKind::SendZc { fd, .. }
         | OpKind::Recv { fd, .. }
+        | OpKind::SendMsg { fd, .. }
+        | OpKind::RecvMsg { fd, .. }
         | OpKind::Shutdown { fd, .. } => fd,
         OpKind::OpenAt { dirfd, .. } => dirfd,
         OpKind::RecvSelect { fd, .. }
@@ -53,11 +55,13 @@ pub(super) fn direction(op: &OpKind) -> Option<Direction> {
         OpKind::Read { .. }
         | OpKind::Readv { .. }
         | OpKind::Recv { .. }
+        | OpKind::RecvMsg { .. }
         | OpKind::Accept { .. } => Some(Direction::Read),
         OpKind::Write { .. }
         | OpKind::Writev { .. }
         | OpKind::Send { .. }
         | OpKind::SendZc { .. }
+        | OpKind::SendMsg { .. }
         | OpKind::Connect { .. } => Some(Direction::Write),
         _ => None,
     }
@@ -180,6 +184,16 @@ pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
         } => retry_eintr(|| {
             // SAFETY: `buf` is valid for writes of `len` bytes.
             unsafe { libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT) }
+        }),
+        OpKind::SendMsg { fd, msg, flags } => retry_eintr(|| {
+            let flags = flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+            // SAFETY: `msg` and the iovec, address and control data it points to are the op's.
+            unsafe { libc::sendmsg(fd, msg, flags) }
+        }),
+        OpKind::RecvMsg { fd, msg, flags } => retry_eintr(|| {
+            let flags = flags | libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT;
+            // SAFETY: as for SendMsg; the kernel writes only within the lengths `msg` gives.
+            unsafe { libc::recvmsg(fd, msg, flags) }
         }),
         // SAFETY: no pointers.
         OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
