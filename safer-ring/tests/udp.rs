@@ -126,3 +126,72 @@ backend_test!(socket_options_through_as_fd, |ring| {
     assert!(r.recv_buffer_size().unwrap() >= 128 * 1024);
     assert_eq!(r.r#type().unwrap(), socket2::Type::DGRAM);
 });
+
+backend_test!(send_to_recv_from_unconnected, |ring| {
+    let a = ring.bind_udp("127.0.0.1:0").unwrap();
+    let b = ring.bind_udp("127.0.0.1:0").unwrap();
+    let std_peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    std_peer
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    ring.block_on(async {
+        for (i, len) in [1usize, 1472, 65_507].into_iter().enumerate() {
+            let (n, _) = ring
+                .send_to(&a, pattern(len, i as u8), b.local_addr().unwrap())
+                .await;
+            assert_eq!(n.unwrap(), len);
+            let (r, buf) = ring.recv_from(&b, Vec::with_capacity(65_536)).await;
+            let (n, from) = r.unwrap();
+            assert_eq!((n, from), (len, a.local_addr().unwrap()));
+            assert_eq!(buf, pattern(len, i as u8));
+        }
+        // From std: the address recv_from reports is the one std's socket is bound to.
+        std_peer
+            .send_to(b"std here", b.local_addr().unwrap())
+            .unwrap();
+        let (r, buf) = ring.recv_from(&b, Vec::with_capacity(64)).await;
+        assert_eq!(r.unwrap(), (8, std_peer.local_addr().unwrap()));
+        assert_eq!(buf, b"std here");
+        // To std: std's recv_from reports the address we report.
+        ring.send_to(&b, b"ring here".to_vec(), std_peer.local_addr().unwrap())
+            .await
+            .0
+            .unwrap();
+    });
+    let mut buf = [0u8; 64];
+    let (n, from) = std_peer.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"ring here"[..], b.local_addr().unwrap())
+    );
+});
+
+backend_test!(recv_msg_reports_truncation, |ring| {
+    let a = ring.bind_udp("127.0.0.1:0").unwrap();
+    let b = ring.bind_udp("127.0.0.1:0").unwrap();
+    let to = b.local_addr().unwrap();
+    ring.block_on(async {
+        ring.send_to(&a, pattern(300, 1), to).await.0.unwrap();
+        ring.send_to(&a, pattern(100, 2), to).await.0.unwrap();
+        let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(100), 0).await;
+        let m = m.unwrap();
+        assert!(m.truncated, "300 bytes into 100");
+        assert!(!m.control_truncated);
+        assert_eq!((m.len, &buf[..]), (100, &pattern(300, 1)[..100]));
+        assert_eq!(m.peer_addr(), Some(a.local_addr().unwrap()));
+        let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(100), 0).await;
+        let m = m.unwrap();
+        assert!(!m.truncated, "exactly 100 bytes fit");
+        assert_eq!(buf, pattern(100, 2));
+        // recv_from cuts the same way, as recvfrom(2) does.
+        ring.send_to(&a, pattern(300, 3), to).await.0.unwrap();
+        let (r, buf) = ring.recv_from(&b, Vec::with_capacity(10)).await;
+        assert_eq!(r.unwrap().0, 10);
+        assert_eq!(buf, pattern(300, 3)[..10]);
+        // Bad input: errors naming the limit, nothing submitted.
+        let (m, _) = ring.recv_msg(&b, Vec::with_capacity(10), 1000).await;
+        let e = m.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("253"), "{e}");
+    });
+});

@@ -340,3 +340,150 @@ async fn join<A: std::future::Future, B: std::future::Future>(
     .await;
     (ra.unwrap(), rb.unwrap())
 }
+
+backend_test!(send_to_recv_from_unix, |ring| {
+    let (ps, pc) = (TempPath::new("srv"), TempPath::new("cli"));
+    let server = ring.bind_unix_datagram(&ps.0).unwrap();
+    let client = ring.bind_unix_datagram(&pc.0).unwrap();
+    let anon = ring.unix_datagram_unbound().unwrap();
+    ring.block_on(async {
+        let (n, _) = ring.send_to_unix(&client, pattern(5000), &ps.0).await;
+        assert_eq!(n.unwrap(), 5000);
+        let (r, buf) = ring.recv_from_unix(&server, Vec::with_capacity(8192)).await;
+        let (n, from) = r.unwrap();
+        assert_eq!((n, from.as_pathname()), (5000, Some(&*pc.0)));
+        assert_eq!(buf, pattern(5000));
+        // The reply goes to the address recv_from reported.
+        ring.send_to_unix_addr(&server, b"reply".to_vec(), &from)
+            .await
+            .0
+            .unwrap();
+        let (r, buf) = ring.recv_from_unix(&client, Vec::with_capacity(16)).await;
+        assert_eq!(r.unwrap().1.as_pathname(), Some(&*ps.0));
+        assert_eq!(buf, b"reply");
+        ring.send_to_unix(&anon, b"anon".to_vec(), &ps.0)
+            .await
+            .0
+            .unwrap();
+        let (r, _) = ring.recv_from_unix(&server, Vec::with_capacity(16)).await;
+        assert!(r.unwrap().1.is_unnamed());
+        // Errors as std maps them.
+        let missing = TempPath::new("nobody");
+        let (n, _) = ring.send_to_unix(&anon, b"x".to_vec(), &missing.0).await;
+        let std_err = std::os::unix::net::UnixDatagram::unbound()
+            .unwrap()
+            .send_to(b"x", &missing.0)
+            .unwrap_err();
+        let e = n.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.raw_os_error()),
+            (ErrorKind::NotFound, std_err.raw_os_error())
+        );
+    });
+    // std's view of the same exchange.
+    let std_sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    std_sock.send_to(b"from std", &ps.0).unwrap();
+    let (r, _) = ring.block_on(ring.recv_from_unix(&server, Vec::with_capacity(16)));
+    assert!(same(&r.unwrap().1, &std_sock.local_addr().unwrap()));
+});
+
+/// Reads what is left in a pipe until EOF; EOF means no write end is open anywhere.
+fn drain(mut r: std::io::PipeReader) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).unwrap();
+    v
+}
+
+fn cloexec(fd: &impl std::os::fd::AsRawFd) -> bool {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .unwrap()
+        .trim();
+    u32::from_str_radix(flags, 8).unwrap() & 0o2000000 != 0
+}
+
+backend_test!(fd_passing_over_unix_sockets, |ring| {
+    use safer_ring::ops::MsgOut;
+    let (sa, sb) = ring.unix_pair().unwrap();
+    let (da, db) = ring.unix_datagram_pair().unwrap();
+    // Three pipes' write ends in one message, over a stream and over a datagram socket.
+    fn exchange<S: safer_ring::AsIoFd>(ring: &Ring, tx: &S, rx: &S) {
+        let pipes: Vec<_> = (0..3).map(|_| std::io::pipe().unwrap()).collect();
+        let mut readers = Vec::new();
+        let mut msg = MsgOut::new();
+        for (r, w) in pipes {
+            readers.push(r);
+            msg = msg.fd(w);
+        }
+        let m = ring.block_on(async {
+            let (n, _) = ring.send_msg(tx, b"three fds".to_vec(), msg).await;
+            assert_eq!(n.unwrap(), 9);
+            let (m, buf) = ring.recv_msg(rx, Vec::with_capacity(16), 3).await;
+            assert_eq!(buf, b"three fds");
+            m.unwrap()
+        });
+        assert!(!m.control_truncated && !m.truncated);
+        assert_eq!(m.fds.len(), 3);
+        for (i, fd) in m.fds.into_iter().enumerate() {
+            assert!(cloexec(&fd), "received fd {i} is close-on-exec");
+            let mut w = std::fs::File::from(fd);
+            w.write_all(format!("through fd {i}").as_bytes()).unwrap();
+        }
+        // The received fds are dropped and the sender's copies were closed after the send:
+        // each read end sees the bytes, then EOF.
+        for (i, r) in readers.into_iter().enumerate() {
+            assert_eq!(drain(r), format!("through fd {i}").as_bytes());
+        }
+    }
+    exchange(&ring, &sa, &sb);
+    exchange(&ring, &da, &db);
+});
+
+backend_test!(fd_passing_reports_ctrunc, |ring| {
+    use safer_ring::ops::MsgOut;
+    let (a, b) = ring.unix_datagram_pair().unwrap();
+    let pipes: Vec<_> = (0..4).map(|_| std::io::pipe().unwrap()).collect();
+    let mut readers = Vec::new();
+    let mut msg = MsgOut::new();
+    for (r, w) in pipes {
+        readers.push(r);
+        msg = msg.fd(w);
+    }
+    ring.block_on(async {
+        ring.send_msg(&a, b"4".to_vec(), msg).await.0.unwrap();
+        // Room for one fd (the kernel's cmsg rounding may fit two): the rest is cut.
+        let (m, _) = ring.recv_msg(&b, Vec::with_capacity(4), 1).await;
+        let m = m.unwrap();
+        assert!(m.control_truncated, "4 fds cannot fit");
+        assert!(!m.fds.is_empty() && m.fds.len() < 4, "{} fds", m.fds.len());
+        let got = m.fds.len();
+        drop(m);
+        // Every write end is closed now (received ones by us, cut ones by the kernel): all
+        // read ends reach EOF, nothing leaked into this process.
+        for r in readers {
+            assert!(drain(r).is_empty());
+        }
+        // No room at all: reported too.
+        let (r, w) = std::io::pipe().unwrap();
+        ring.send_msg(&a, b"1".to_vec(), MsgOut::new().fd(w))
+            .await
+            .0
+            .unwrap();
+        let (m, _) = ring.recv_msg(&b, Vec::with_capacity(4), 0).await;
+        let m = m.unwrap();
+        assert!(m.control_truncated && m.fds.is_empty());
+        assert!(drain(r).is_empty());
+        assert!(got >= 1);
+    });
+    // Too many fds for one message: refused before sending, with the limit named.
+    let mut msg = MsgOut::new();
+    for _ in 0..254 {
+        msg = msg.fd(std::os::fd::OwnedFd::from(std::io::pipe().unwrap().1));
+    }
+    let (n, _) = ring.block_on(ring.send_msg(&a, b"x".to_vec(), msg));
+    let e = n.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("254 fds"), "{e}");
+});

@@ -57,7 +57,7 @@ pub(crate) fn name_of(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
 
 /// std has no constructor for an unnamed address: take the one an unbound socket reports,
 /// once per process.
-fn unnamed() -> io::Result<SocketAddr> {
+pub(crate) fn unnamed() -> io::Result<SocketAddr> {
     static UNNAMED: OnceLock<SocketAddr> = OnceLock::new();
     if let Some(a) = UNNAMED.get() {
         return Ok(a.clone());

@@ -13,7 +13,7 @@ use crate::backend::msghdr::MsgParts;
 use crate::backend::sys::RawAddr;
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
-use crate::io::unix_addr::{raw_from_path, raw_from_std, std_from_raw};
+use crate::io::unix_addr::{raw_from_path, raw_from_std, std_from_raw, unnamed};
 use crate::io::{AsIoFd, SharedFd, UdpSocket, UnixDatagram};
 use crate::ops::split_len;
 
@@ -119,12 +119,15 @@ impl MsgIn {
         self.addr.to_socket_addr()
     }
 
-    /// The sender's Unix address (unnamed if it has not bound one).
+    /// The sender's Unix address: unnamed if it has not bound one, or if the kernel named no
+    /// sender at all (a stream socket).
     ///
     /// # Errors
-    /// `InvalidData` when the socket is not a Unix socket or the kernel gave no address (a
-    /// connected stream).
+    /// `InvalidData` when the kernel reported an address of another family.
     pub fn peer_unix_addr(&self) -> io::Result<UnixSocketAddr> {
+        if self.addr.len == 0 {
+            return unnamed();
+        }
         std_from_raw(&self.addr)
     }
 }
