@@ -7,6 +7,8 @@ use super::KernelVersion;
 
 /// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
 pub(crate) mod op {
+    pub const SENDMSG: u8 = 9;
+    pub const RECVMSG: u8 = 10;
     pub const ACCEPT: u8 = 13;
     pub const ASYNC_CANCEL: u8 = 14;
     pub const FILES_UPDATE: u8 = 20;
@@ -157,6 +159,10 @@ features! {
     ExtArg = (5, 11), Detection::FeatureFlag(feat::EXT_ARG), "wait for completions with a timeout argument";
     /// IORING_FEAT_NODROP. Available since Linux 5.5.
     NoDrop = (5, 5), Detection::FeatureFlag(feat::NODROP), "completion-queue overflow keeps completions instead of dropping them";
+    /// OP_SENDMSG and OP_RECVMSG: addresses, ancillary data and fd passing through the ring.
+    /// Available since Linux 5.3, below the 5.11 floor of the core opcodes: a kernel without
+    /// them runs rings on epoll, where they are sendmsg/recvmsg on readiness.
+    SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
 }
 
 impl Feature {
@@ -414,7 +420,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 23);
+        assert_eq!(TABLE.len(), 24);
         assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
     }
 
