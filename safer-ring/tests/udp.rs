@@ -195,3 +195,50 @@ backend_test!(recv_msg_reports_truncation, |ring| {
         assert!(e.to_string().contains("253"), "{e}");
     });
 });
+
+/// Creates a UDP socket with `Ring::socket`, binds it, and moves a datagram through it.
+fn socket_through(ring: &safer_ring::Ring) {
+    use std::net::SocketAddr;
+    let fd = ring
+        .block_on(ring.socket(libc::AF_INET, libc::SOCK_DGRAM, 0))
+        .unwrap();
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket2::SockRef::from(&fd).bind(&any.into()).unwrap();
+    let sock = safer_ring::UdpSocket::from_owned_fd(fd);
+    let peer = ring.bind_udp("127.0.0.1:0").unwrap();
+    ring.block_on(async {
+        ring.send_to(&sock, b"made by the ring".to_vec(), peer.local_addr().unwrap())
+            .await
+            .0
+            .unwrap();
+        let (r, buf) = ring.recv_from(&peer, Vec::with_capacity(32)).await;
+        assert_eq!(r.unwrap().1, sock.local_addr().unwrap());
+        assert_eq!(buf, b"made by the ring");
+    });
+    let err = ring
+        .block_on(ring.socket(libc::AF_INET, libc::SOCK_DGRAM | 0x4000_0000, 0))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // Bad arguments fail as socket(2) fails them, on either path.
+    let err = ring.block_on(ring.socket(-1, libc::SOCK_DGRAM, 0)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EAFNOSUPPORT));
+}
+
+backend_test!(socket_creation, |ring| {
+    socket_through(&ring);
+    let s = ring.enhancement_stats(safer_ring::Feature::SocketOp);
+    if ring.uses_native(safer_ring::Feature::SocketOp) {
+        assert_eq!((s.native, s.fallback), (2, 0), "OP_SOCKET where the kernel has it");
+    } else {
+        assert_eq!((s.native, s.fallback), (0, 2), "socket(2) elsewhere");
+    }
+});
+
+#[test]
+fn socket_creation_fallback_on_io_uring() {
+    for ring in common::fallback_rings(safer_ring::Feature::SocketOp) {
+        socket_through(&ring);
+        let s = ring.enhancement_stats(safer_ring::Feature::SocketOp);
+        assert_eq!((s.native, s.fallback), (0, 2), "{:?}", ring.backend());
+    }
+}

@@ -52,6 +52,8 @@ pub enum OpClass {
     SendMsg,
     /// `recvmsg`.
     RecvMsg,
+    /// OP_SOCKET.
+    Socket,
     /// Timers (`sleep`).
     Timeout,
 }
@@ -84,6 +86,7 @@ impl OpClass {
             OpKind::Shutdown { .. } => OpClass::Shutdown,
             OpKind::SendMsg { .. } => OpClass::SendMsg,
             OpKind::RecvMsg { .. } => OpClass::RecvMsg,
+            OpKind::Socket { .. } => OpClass::Socket,
             OpKind::Timeout { .. } => OpClass::Timeout,
         }
     }

@@ -194,6 +194,13 @@ pub enum OpKind {
         msg: *const libc::msghdr,
         flags: i32,
     },
+    /// IORING_OP_SOCKET (5.19): a new socket; `ty` carries SOCK_CLOEXEC. io_uring only (epoll
+    /// rings create sockets with socket(2) and never push it).
+    Socket {
+        domain: i32,
+        ty: i32,
+        protocol: i32,
+    },
     /// recvmsg(2) (IORING_OP_RECVMSG, 5.3): the kernel writes the data, the sender's address,
     /// the control data and `msg_flags` through `msg`.
     RecvMsg {

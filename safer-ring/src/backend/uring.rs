@@ -342,6 +342,11 @@ fn build(op: OpKind) -> squeue::Entry {
         OpKind::RecvMsg { fd, msg, flags } => opcode::RecvMsg::new(types::Fd(fd), msg)
             .flags((flags | libc::MSG_CMSG_CLOEXEC) as u32)
             .build(),
+        OpKind::Socket {
+            domain,
+            ty,
+            protocol,
+        } => opcode::Socket::new(domain, ty, protocol).build(),
         OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),

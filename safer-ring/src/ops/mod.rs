@@ -6,6 +6,7 @@ mod fs;
 mod msg;
 mod net;
 mod rw;
+mod socket;
 mod time;
 mod unix;
 
@@ -15,6 +16,7 @@ pub use msg::{MsgIn, MsgOut, RecvFrom, RecvFromUnix, RecvMsg, SendMsg};
 pub(crate) use net::ip_listener;
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
+pub use socket::Socket;
 pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
 pub use unix::{AcceptUnix, ConnectUnix};
 

@@ -45,7 +45,8 @@ pub(super) fn fd_of(op: &OpKind) -> RawFd {
         | OpKind::Timeout { .. }
         | OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
-        | OpKind::FixedFdInstall { .. } => -1,
+        | OpKind::FixedFdInstall { .. }
+        | OpKind::Socket { .. } => -1,
     }
 }
 
@@ -202,6 +203,7 @@ pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
         OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
+        | OpKind::Socket { .. }
         | OpKind::RecvSelect { .. }
         | OpKind::RecvMulti { .. }
         | OpKind::AcceptMulti { .. } => {
