@@ -59,10 +59,10 @@ impl MsgParts {
                     ),
                 )
             })?;
-        // SAFETY: CMSG_SPACE only computes a size.
         let space = if fds.is_empty() {
             0
         } else {
+            // SAFETY: CMSG_SPACE only computes a size.
             unsafe { libc::CMSG_SPACE(data_len) as usize }
         };
         let mut m = MsgParts::new(buf.cast_mut(), len, to, space);
