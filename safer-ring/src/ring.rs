@@ -196,7 +196,7 @@ impl Ring {
         if let AnyBackend::Uring(b) = &mut backend {
             b.count_enters(stats.enters());
         }
-        let backend = backend.with_faults(&cfg);
+        let mut backend = backend.with_faults(&cfg);
         debug_assert_eq!(backend.kind(), info.backend);
         match &info.setup {
             Some(s) => tracing::info!(
@@ -212,6 +212,9 @@ impl Ring {
             }
         }
         let mut native = decide_native(&cfg, &info, &report)?;
+        if let Some(u) = backend.as_uring_mut() {
+            u.use_native(native);
+        }
         // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
         let target_fd = match info.backend {
             BackendKind::IoUring => crate::backend::sys::dup_fd(backend.pollable_fd()).ok(),
@@ -656,7 +659,12 @@ fn open_backend(
     if choice == BackendKind::Epoll {
         return epoll("epoll requested by configuration".into());
     }
-    match IoUringBackend::new(cfg, wake, report.available) {
+    match IoUringBackend::new(
+        cfg,
+        wake,
+        report.available,
+        report.inputs.opcodes.as_deref(),
+    ) {
         Ok(b) => match features::io_uring_serves_core_ops(report) {
             // Auto: a kernel whose io_uring lacks core opcodes (before 5.6/5.11) gets epoll.
             Err(why) if choice == BackendKind::Auto => epoll(why),

@@ -207,10 +207,14 @@ fn socket_through(ring: &safer_ring::Ring) {
     let sock = safer_ring::UdpSocket::from_owned_fd(fd);
     let peer = ring.bind_udp("127.0.0.1:0").unwrap();
     ring.block_on(async {
-        ring.send_to(&sock, b"made by the ring".to_vec(), peer.local_addr().unwrap())
-            .await
-            .0
-            .unwrap();
+        ring.send_to(
+            &sock,
+            b"made by the ring".to_vec(),
+            peer.local_addr().unwrap(),
+        )
+        .await
+        .0
+        .unwrap();
         let (r, buf) = ring.recv_from(&peer, Vec::with_capacity(32)).await;
         assert_eq!(r.unwrap().1, sock.local_addr().unwrap());
         assert_eq!(buf, b"made by the ring");
@@ -220,7 +224,9 @@ fn socket_through(ring: &safer_ring::Ring) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     // Bad arguments fail as socket(2) fails them, on either path.
-    let err = ring.block_on(ring.socket(-1, libc::SOCK_DGRAM, 0)).unwrap_err();
+    let err = ring
+        .block_on(ring.socket(-1, libc::SOCK_DGRAM, 0))
+        .unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EAFNOSUPPORT));
 }
 
@@ -228,7 +234,11 @@ backend_test!(socket_creation, |ring| {
     socket_through(&ring);
     let s = ring.enhancement_stats(safer_ring::Feature::SocketOp);
     if ring.uses_native(safer_ring::Feature::SocketOp) {
-        assert_eq!((s.native, s.fallback), (2, 0), "OP_SOCKET where the kernel has it");
+        assert_eq!(
+            (s.native, s.fallback),
+            (2, 0),
+            "OP_SOCKET where the kernel has it"
+        );
     } else {
         assert_eq!((s.native, s.fallback), (0, 2), "socket(2) elsewhere");
     }

@@ -487,3 +487,31 @@ backend_test!(fd_passing_reports_ctrunc, |ring| {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.to_string().contains("254 fds"), "{e}");
 });
+
+backend_test!(dropped_recv_msg_loses_nothing, |ring| {
+    use safer_ring::ops::MsgOut;
+    use std::time::Duration;
+    let (a, b) = ring.unix_datagram_pair().unwrap();
+    ring.block_on(async {
+        // A recv_msg in flight, dropped by its timeout: cancelled, its header freed later.
+        let r = ring
+            .timeout(
+                Duration::from_millis(20),
+                ring.recv_msg(&b, Vec::with_capacity(8), 2),
+            )
+            .await;
+        assert!(r.is_err(), "nothing was sent yet");
+        let (read_end, w) = std::io::pipe().unwrap();
+        ring.send_msg(&a, b"late".to_vec(), MsgOut::new().fd(w))
+            .await
+            .0
+            .unwrap();
+        let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(8), 2).await;
+        let mut m = m.unwrap();
+        assert_eq!((buf.as_slice(), m.fds.len()), (&b"late"[..], 1));
+        std::fs::File::from(m.fds.pop().unwrap())
+            .write_all(b"ok")
+            .unwrap();
+        assert_eq!(drain(read_end), b"ok");
+    });
+});

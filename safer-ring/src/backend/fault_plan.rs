@@ -1,8 +1,7 @@
 //! What a fault-injecting ring does wrong, and when (see [`FaultPlan`]).
 
-use super::OpKind;
-
-/// The kind of an operation, as a fault rule names it.
+/// The kind of an operation, as a fault rule names it (each op's row in the op table names
+/// its class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OpClass {
@@ -60,36 +59,6 @@ pub enum OpClass {
 
 impl OpClass {
     pub(crate) const COUNT: usize = OpClass::Timeout as usize + 1;
-
-    pub(crate) fn of(op: &OpKind) -> OpClass {
-        match op {
-            OpKind::Nop => OpClass::Nop,
-            OpKind::Read { .. } => OpClass::Read,
-            OpKind::Write { .. } => OpClass::Write,
-            OpKind::Readv { .. } => OpClass::Readv,
-            OpKind::Writev { .. } => OpClass::Writev,
-            OpKind::Fsync { .. } => OpClass::Fsync,
-            OpKind::OpenAt { .. } => OpClass::Open,
-            OpKind::Close { .. } => OpClass::Close,
-            OpKind::Statx { .. } => OpClass::Statx,
-            OpKind::Accept { .. } => OpClass::Accept,
-            OpKind::Connect { .. } => OpClass::Connect,
-            OpKind::Send { .. } => OpClass::Send,
-            OpKind::Recv { .. } => OpClass::Recv,
-            OpKind::RecvSelect { .. } => OpClass::RecvSelect,
-            OpKind::AcceptMulti { .. } => OpClass::AcceptMulti,
-            OpKind::RecvMulti { .. } => OpClass::RecvMulti,
-            OpKind::MsgRing { .. } => OpClass::MsgRing,
-            OpKind::MsgRingFd { .. } => OpClass::MsgRingFd,
-            OpKind::FixedFdInstall { .. } => OpClass::FixedFdInstall,
-            OpKind::SendZc { .. } => OpClass::SendZc,
-            OpKind::Shutdown { .. } => OpClass::Shutdown,
-            OpKind::SendMsg { .. } => OpClass::SendMsg,
-            OpKind::RecvMsg { .. } => OpClass::RecvMsg,
-            OpKind::Socket { .. } => OpClass::Socket,
-            OpKind::Timeout { .. } => OpClass::Timeout,
-        }
-    }
 }
 
 /// What happens to a matching operation.

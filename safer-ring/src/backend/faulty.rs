@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::fault::{FaultPlan, OpClass};
@@ -82,9 +82,49 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
             range(addr as usize, 1),
         ],
         OpKind::Connect { addr, len, .. } => vec![range(addr as usize, len as usize)],
+        OpKind::Accept { .. } => Vec::new(),
         OpKind::Timeout { ts, .. } => vec![range(ts as usize, 1)],
-        _ => Vec::new(),
+        // No memory of the caller's (provided buffers are the ring's own).
+        OpKind::Nop
+        | OpKind::Fsync { .. }
+        | OpKind::Close { .. }
+        | OpKind::RecvSelect { .. }
+        | OpKind::AcceptMulti { .. }
+        | OpKind::RecvMulti { .. }
+        | OpKind::MsgRing { .. }
+        | OpKind::MsgRingFd { .. }
+        | OpKind::FixedFdInstall { .. }
+        | OpKind::Socket { .. }
+        | OpKind::Shutdown { .. } => Vec::new(),
+        // SAFETY: the caller guarantees the header and its iovecs are valid.
+        OpKind::SendMsg { msg, .. } => unsafe { msghdr_memory(msg) },
+        // SAFETY: as above.
+        OpKind::RecvMsg { msg, .. } => unsafe { msghdr_memory(msg) },
     }
+}
+
+/// A message header's memory: the header, its iovecs and buffers, the address, the control data.
+///
+/// # Safety
+/// `msg` is a valid `msghdr` whose iovec array holds `msg_iovlen` entries (`memory_of`'s
+/// contract).
+unsafe fn msghdr_memory(msg: *const libc::msghdr) -> Vec<(usize, usize)> {
+    let range = |p: usize, len: usize| (p, p + len);
+    // SAFETY: the caller's guarantee.
+    let m = unsafe { &*msg };
+    let mut v = vec![range(msg as usize, size_of::<libc::msghdr>())];
+    if !m.msg_iov.is_null() {
+        // SAFETY: `msg_iovlen` valid iovecs at `msg_iov` (the caller's guarantee).
+        let iovs = unsafe { std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen) };
+        v.extend(iovs.iter().map(|i| range(i.iov_base as usize, i.iov_len)));
+    }
+    if !m.msg_name.is_null() {
+        v.push(range(m.msg_name as usize, m.msg_namelen as usize));
+    }
+    if !m.msg_control.is_null() {
+        v.push(range(m.msg_control as usize, m.msg_controllen));
+    }
+    v
 }
 
 /// A completion held back until turn `release`.
@@ -109,8 +149,11 @@ pub(crate) struct FaultyBackend {
 }
 
 impl FaultyBackend {
-    pub(crate) fn new(inner: AnyBackend, plan: FaultPlan) -> FaultyBackend {
+    pub(crate) fn new(mut inner: AnyBackend, plan: FaultPlan) -> FaultyBackend {
         let rng = plan.seed | 1;
+        if let Some(u) = inner.as_uring_mut() {
+            u.refuse_ring_fd = plan.ring_fd_registration;
+        }
         FaultyBackend {
             inner,
             plan,
@@ -121,6 +164,14 @@ impl FaultyBackend {
             turns: 0,
             rng,
         }
+    }
+
+    pub(crate) fn inner(&self) -> &AnyBackend {
+        &self.inner
+    }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut AnyBackend {
+        &mut self.inner
     }
 
     /// xorshift64: deterministic for a seed, good enough to shuffle a test's completions.
@@ -274,7 +325,26 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
             len: len.min(max),
             bgid,
         },
-        other => other,
+        // No transfer length to cut (vectored ops keep their iovecs whole).
+        OpKind::Nop
+        | OpKind::Readv { .. }
+        | OpKind::Writev { .. }
+        | OpKind::Fsync { .. }
+        | OpKind::OpenAt { .. }
+        | OpKind::Close { .. }
+        | OpKind::Statx { .. }
+        | OpKind::Accept { .. }
+        | OpKind::Connect { .. }
+        | OpKind::AcceptMulti { .. }
+        | OpKind::RecvMulti { .. }
+        | OpKind::MsgRing { .. }
+        | OpKind::MsgRingFd { .. }
+        | OpKind::FixedFdInstall { .. }
+        | OpKind::Shutdown { .. }
+        | OpKind::SendMsg { .. }
+        | OpKind::RecvMsg { .. }
+        | OpKind::Socket { .. }
+        | OpKind::Timeout { .. } => op,
     }
 }
 
@@ -289,7 +359,7 @@ impl Backend for FaultyBackend {
         op: OpKind,
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
-        let class = OpClass::of(&op);
+        let class = op.class();
         let nth = self.seen[class as usize];
         match self.plan.op_fault(class, nth) {
             Some(super::fault::Fault::Errno(errno)) => {
@@ -327,47 +397,12 @@ impl Backend for FaultyBackend {
         self.inner.cancel(user_data)
     }
 
-    fn take_doorbells(&mut self) -> u32 {
-        self.inner.take_doorbells()
-    }
-
     fn offers(&self, feature: crate::Feature) -> bool {
         self.inner.offers(feature)
     }
 
-    fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        self.inner.buffer_group()
-    }
-
-    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
-        self.inner.chunk(bid, from, to)
-    }
-
-    fn recycle_buffer(&mut self, bid: u16) {
-        self.inner.recycle_buffer(bid)
-    }
-
-    fn enable_fd_passing(&mut self) -> bool {
-        self.inner.enable_fd_passing()
-    }
-
-    fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
-        self.inner.stage_fd(fd)
-    }
-
-    fn release_file(&mut self, slot: u32) {
-        self.inner.release_file(slot)
-    }
-
     fn leak_on_drop(&mut self) {
         self.inner.leak_on_drop()
-    }
-
-    fn register_ring_fd(&mut self) -> io::Result<u32> {
-        match self.plan.ring_fd_registration {
-            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-            None => self.inner.register_ring_fd(),
-        }
     }
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {

@@ -34,18 +34,21 @@ mod fault_plan;
 mod faulty;
 mod file_table;
 pub(crate) mod msghdr;
+pub(crate) mod op;
 pub(crate) mod probe;
 mod ring_fd;
 pub(crate) mod sys;
+pub(crate) mod syscall;
 #[cfg(feature = "tokio")]
 mod tokio;
 pub(crate) mod unix_addr;
 mod uring;
 
+pub use op::OpKind;
 pub use uring::SetupReport;
 
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub(crate) use epoll::EpollBackend;
@@ -73,147 +76,6 @@ pub(crate) fn parse_msg_fd(ud: u64) -> Option<u64> {
 
 /// Offset meaning "the file's current position" (stream semantics).
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
-
-/// One kernel operation, described with raw pointers into memory the driver keeps alive.
-#[derive(Debug, Clone, Copy)]
-pub enum OpKind {
-    Nop,
-    Read {
-        fd: RawFd,
-        buf: *mut u8,
-        len: u32,
-        offset: u64,
-    },
-    Write {
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        offset: u64,
-    },
-    Readv {
-        fd: RawFd,
-        iov: *const libc::iovec,
-        count: u32,
-        offset: u64,
-    },
-    Writev {
-        fd: RawFd,
-        iov: *const libc::iovec,
-        count: u32,
-        offset: u64,
-    },
-    Fsync {
-        fd: RawFd,
-        datasync: bool,
-    },
-    OpenAt {
-        dirfd: RawFd,
-        path: *const libc::c_char,
-        flags: i32,
-        mode: u32,
-    },
-    Close {
-        fd: RawFd,
-    },
-    Statx {
-        fd: RawFd,
-        path: *const libc::c_char,
-        flags: i32,
-        mask: u32,
-        buf: *mut libc::statx,
-    },
-    Accept {
-        fd: RawFd,
-        addr: *mut libc::sockaddr,
-        len: *mut libc::socklen_t,
-    },
-    Connect {
-        fd: RawFd,
-        addr: *const libc::sockaddr,
-        len: libc::socklen_t,
-    },
-    Send {
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        flags: i32,
-    },
-    /// recv into a buffer the kernel picks from provided-buffer group `bgid` (5.19+ rings).
-    RecvSelect {
-        fd: RawFd,
-        len: u32,
-        bgid: u16,
-    },
-    /// Multishot accept (5.19+): a completion per connection, IORING_CQE_F_MORE while more
-    /// follow. Like every io_uring-only kind, epoll completes it with -EOPNOTSUPP.
-    AcceptMulti {
-        fd: RawFd,
-    },
-    /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
-    RecvMulti {
-        fd: RawFd,
-        bgid: u16,
-    },
-    /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
-    MsgRing {
-        ring_fd: RawFd,
-        user_data: u64,
-    },
-    /// OP_MSG_RING with IORING_MSG_SEND_FD (6.0+): moves registered file `slot` into a slot
-    /// the kernel allocates in `ring_fd`'s table; that ring gets a completion with `user_data`
-    /// whose res is the slot.
-    MsgRingFd {
-        ring_fd: RawFd,
-        slot: u32,
-        user_data: u64,
-    },
-    /// OP_FIXED_FD_INSTALL (6.8+): a normal fd (close-on-exec) for registered file `slot`.
-    FixedFdInstall {
-        slot: u32,
-    },
-    /// Zero-copy send (6.0+): a result completion with F_MORE, then a notification.
-    SendZc {
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        flags: i32,
-    },
-    Recv {
-        fd: RawFd,
-        buf: *mut u8,
-        len: u32,
-        flags: i32,
-    },
-    Shutdown {
-        fd: RawFd,
-        how: i32,
-    },
-    /// sendmsg(2) (IORING_OP_SENDMSG, 5.3): `msg` and what it points to are kept by the op.
-    SendMsg {
-        fd: RawFd,
-        msg: *const libc::msghdr,
-        flags: i32,
-    },
-    /// IORING_OP_SOCKET (5.19): a new socket; `ty` carries SOCK_CLOEXEC. io_uring only (epoll
-    /// rings create sockets with socket(2) and never push it).
-    Socket {
-        domain: i32,
-        ty: i32,
-        protocol: i32,
-    },
-    /// recvmsg(2) (IORING_OP_RECVMSG, 5.3): the kernel writes the data, the sender's address,
-    /// the control data and `msg_flags` through `msg`.
-    RecvMsg {
-        fd: RawFd,
-        msg: *mut libc::msghdr,
-        flags: i32,
-    },
-    /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
-    Timeout {
-        ts: *const io_uring::types::Timespec,
-        dur: Duration,
-    },
-}
 
 /// A relative deadline in both forms the backends need, kept at a stable address.
 #[derive(Debug)]
@@ -272,31 +134,11 @@ pub(crate) trait Backend {
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
-    /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
-    fn take_doorbells(&mut self) -> u32;
     /// Whether this backend can offer `feature` at all (io_uring: detected and not demoted;
     /// epoll: no io_uring feature). The ring combines this with the configuration.
     fn offers(&self, feature: crate::Feature) -> bool;
-    /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
-    /// size)`, or `None` where the backend has none.
-    fn buffer_group(&mut self) -> Option<(u16, u32)>;
-    /// Bytes `from..to` (clamped) of provided buffer `bid`; empty unless a completion of this
-    /// ring handed `bid` to us and it has not been recycled since.
-    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8];
-    /// Returns provided buffer `bid` to the kernel (once; a buffer not ours is ignored).
-    fn recycle_buffer(&mut self, bid: u16);
-    /// Registers this ring's file table for native fd passing (once); whether it has one.
-    fn enable_fd_passing(&mut self) -> bool;
-    /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`. epoll:
-    /// `UnsupportedFeature`.
-    fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32>;
-    /// Empties file-table `slot`: a staged fd that was sent, or an arrival now installed.
-    fn release_file(&mut self, slot: u32);
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
     fn leak_on_drop(&mut self);
-    /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter; returns
-    /// its index. epoll: `UnsupportedFeature` (as for every io_uring-only call).
-    fn register_ring_fd(&mut self) -> io::Result<u32>;
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
@@ -327,6 +169,34 @@ impl AnyBackend {
         let _ = cfg;
         self
     }
+
+    /// The io_uring backend, for the calls only it can make (provided buffers, the file
+    /// table, the registered ring fd, doorbells); `None` on epoll and on a closed ring, where
+    /// callers take their fallback.
+    #[inline]
+    pub(crate) fn as_uring_mut(&mut self) -> Option<&mut IoUringBackend> {
+        match self {
+            AnyBackend::Uring(b) => Some(b),
+            AnyBackend::Epoll(_) | AnyBackend::Closed(_) => None,
+            #[cfg(feature = "fault-injection")]
+            AnyBackend::Faulty(b) => b.inner_mut().as_uring_mut(),
+        }
+    }
+
+    /// As [`as_uring_mut`](Self::as_uring_mut), shared.
+    pub(crate) fn as_uring(&self) -> Option<&IoUringBackend> {
+        match self {
+            AnyBackend::Uring(b) => Some(b),
+            AnyBackend::Epoll(_) | AnyBackend::Closed(_) => None,
+            #[cfg(feature = "fault-injection")]
+            AnyBackend::Faulty(b) => b.inner().as_uring(),
+        }
+    }
+
+    /// Whether the ring was dropped (its backend is gone).
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self, AnyBackend::Closed(_))
+    }
 }
 
 macro_rules! dispatch {
@@ -355,30 +225,10 @@ impl Backend for Closed {
     fn cancel(&mut self, _: u64) -> Result<(), Full> {
         Ok(())
     }
-    fn take_doorbells(&mut self) -> u32 {
-        0
-    }
     fn offers(&self, _: crate::Feature) -> bool {
         false
     }
-    fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        None
-    }
-    fn chunk(&self, _: u16, _: usize, _: usize) -> &[u8] {
-        &[]
-    }
-    fn recycle_buffer(&mut self, _: u16) {}
-    fn enable_fd_passing(&mut self) -> bool {
-        false
-    }
-    fn stage_fd(&mut self, _: BorrowedFd<'_>) -> io::Result<u32> {
-        Err(io::ErrorKind::BrokenPipe.into())
-    }
-    fn release_file(&mut self, _: u32) {}
     fn leak_on_drop(&mut self) {}
-    fn register_ring_fd(&mut self) -> io::Result<u32> {
-        Err(io::ErrorKind::BrokenPipe.into())
-    }
     fn turn(&mut self, _: bool, _: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
@@ -408,32 +258,8 @@ impl Backend for AnyBackend {
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
     }
-    fn register_ring_fd(&mut self) -> io::Result<u32> {
-        dispatch!(self, b => b.register_ring_fd())
-    }
-    fn take_doorbells(&mut self) -> u32 {
-        dispatch!(self, b => b.take_doorbells())
-    }
     fn offers(&self, feature: crate::Feature) -> bool {
         dispatch!(self, b => b.offers(feature))
-    }
-    fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        dispatch!(self, b => b.buffer_group())
-    }
-    fn recycle_buffer(&mut self, bid: u16) {
-        dispatch!(self, b => b.recycle_buffer(bid))
-    }
-    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
-        dispatch!(self, b => b.chunk(bid, from, to))
-    }
-    fn enable_fd_passing(&mut self) -> bool {
-        dispatch!(self, b => b.enable_fd_passing())
-    }
-    fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
-        dispatch!(self, b => b.stage_fd(fd))
-    }
-    fn release_file(&mut self, slot: u32) {
-        dispatch!(self, b => b.release_file(slot))
     }
     fn leak_on_drop(&mut self) {
         dispatch!(self, b => b.leak_on_drop())

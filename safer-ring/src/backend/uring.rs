@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+use super::op::OpcodeSet;
+use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
@@ -59,15 +61,26 @@ pub(crate) struct IoUringBackend {
     detected: crate::AvailableFeatures,
     /// Enter calls by path, shared with the ring's stats (`Feature::RegisteredRingFd`).
     enters: Rc<EnterCounts>,
+    /// Opcodes pushed as SQEs; any other op runs as its syscall (`run_fallback`).
+    supported: OpcodeSet,
+    /// Opcodes whose fallback was logged (once each).
+    logged: OpcodeSet,
+    /// Results of ops that ran as syscalls at push time, handed out by the next `reap`.
+    ready: Vec<(u64, i32)>,
+    /// The fault plan's refusal of ring-fd registration (an errno).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) refuse_ring_fd: Option<i32>,
 }
 
 impl IoUringBackend {
     /// Creates a ring with the fastest setup flags the kernel accepts: each flag the kernel
     /// rejects with EINVAL is dropped (newest first) and setup retried.
+    /// `opcodes` is the probe's answer (`None`: no probe, every opcode is assumed).
     pub(crate) fn new(
         cfg: &SaferRingConfig,
         wake_fd: RawFd,
         detected: crate::AvailableFeatures,
+        opcodes: Option<&[u8]>,
     ) -> io::Result<IoUringBackend> {
         use crate::features::Feature;
         let allowed = |f| cfg.enhancement.wish(f) != Some(false);
@@ -133,6 +146,11 @@ impl IoUringBackend {
             leak: false,
             detected,
             enters: Rc::default(),
+            supported: opcodes.map_or(OpcodeSet::ALL, OpcodeSet::from_list),
+            logged: OpcodeSet::default(),
+            ready: Vec::new(),
+            #[cfg(feature = "fault-injection")]
+            refuse_ring_fd: None,
         };
         backend.arm_wake();
         Ok(backend)
@@ -140,6 +158,48 @@ impl IoUringBackend {
 
     pub(crate) fn report(&self) -> SetupReport {
         self.report
+    }
+
+    /// Runs the ops of features the ring does not use natively (turned off by the
+    /// configuration) as syscalls, so `uses_native` and the path taken agree. Only features
+    /// whose op has a syscall fallback ([`super::op::SYSCALL_FALLBACK`]).
+    pub(crate) fn use_native(&mut self, native: crate::AvailableFeatures) {
+        let off = super::op::SYSCALL_FALLBACK
+            .iter()
+            .filter(|f| !native.contains(**f));
+        for f in off {
+            if let crate::features::Detection::Probe(ops) = f.detection() {
+                for &o in ops {
+                    self.supported.remove(o);
+                }
+            }
+        }
+    }
+
+    /// Runs `op`, whose opcode this kernel lacks, as its plain syscall now (on this thread:
+    /// fds are blocking here) and queues the result for the next `reap`, so it completes like
+    /// any op.
+    ///
+    /// # Safety
+    /// `Backend::push`'s contract for `op`.
+    #[cold]
+    unsafe fn run_fallback(&mut self, user_data: u64, op: OpKind) {
+        let code = op.opcode();
+        if !self.logged.contains(code) {
+            self.logged.insert(code);
+            tracing::debug!(
+                opcode = %crate::features::opcode_name(code),
+                "io_uring lacks the opcode here (or it is turned off); running it as a syscall"
+            );
+        }
+        // SAFETY: forwarded from the caller.
+        let res = match unsafe { super::syscall::attempt(op) } {
+            Attempt::Done(r) => r,
+            // Blocking fds do not ask to wait; should one, the caller sees the errno.
+            Attempt::WouldBlock(_) => -libc::EAGAIN,
+            Attempt::InProgress => -libc::EINPROGRESS,
+        };
+        self.ready.push((user_data, res));
     }
 
     /// Counts this backend's `io_uring_enter` calls into `enters` from now on.
@@ -195,6 +255,90 @@ impl IoUringBackend {
                 },
             }
         }
+    }
+}
+
+/// The calls only io_uring can make, reached through `AnyBackend::as_uring_mut`.
+impl IoUringBackend {
+    /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
+    /// size)`, or `None` when the kernel refused it.
+    pub(crate) fn buffer_group(&mut self) -> Option<(u16, u32)> {
+        if self.buf_ring.is_none() && !self.buf_ring_failed {
+            // 64 buffers of 16 KiB: 1 MiB per ring, shared by every receive in flight.
+            match super::buf_ring::BufRing::new(&self.ring, 0, 64, 16 * 1024) {
+                Ok(b) => self.buf_ring = Some(b),
+                Err(e) => {
+                    tracing::info!(error = %e, "provided-buffer ring unavailable; plain recv");
+                    self.buf_ring_failed = true;
+                }
+            }
+        }
+        self.buf_ring.as_ref().map(|b| (b.bgid, b.buf_size()))
+    }
+
+    /// Bytes `from..to` (clamped) of provided buffer `bid`; empty unless a completion of this
+    /// ring handed `bid` to us and it has not been recycled since.
+    pub(crate) fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
+        self.buf_ring
+            .as_ref()
+            .map_or(&[], |b| b.chunk(bid, from, to))
+    }
+
+    /// Returns provided buffer `bid` to the kernel (once; a buffer not ours is ignored).
+    pub(crate) fn recycle_buffer(&mut self, bid: u16) {
+        if let Some(b) = self.buf_ring.as_mut() {
+            b.recycle(bid);
+        }
+    }
+
+    /// Registers this ring's file table for native fd passing (once); whether it has one.
+    pub(crate) fn enable_fd_passing(&mut self) -> bool {
+        let ring = &self.ring;
+        let files = self.files.get_or_insert_with(|| {
+            super::file_table::FileTable::register(ring).map_err(|e| {
+                tracing::info!(error = %e, "no registered-file table; fds travel in the queue");
+            })
+        });
+        files.is_ok()
+    }
+
+    /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`.
+    pub(crate) fn stage_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+        if !self.enable_fd_passing() {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        match &mut self.files {
+            Some(Ok(t)) => t.stage(&self.ring, std::os::fd::AsRawFd::as_raw_fd(&fd)),
+            _ => unreachable!("enabled just above"),
+        }
+    }
+
+    /// Empties file-table `slot`: a staged fd that was sent, or an arrival now installed.
+    pub(crate) fn release_file(&mut self, slot: u32) {
+        if let Some(Ok(t)) = &mut self.files {
+            t.release(&self.ring, slot);
+        }
+    }
+
+    /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
+    pub(crate) fn take_doorbells(&mut self) -> u32 {
+        std::mem::take(&mut self.doorbells)
+    }
+
+    /// Registers the ring fd for this thread (Linux 5.18+) and uses it for every enter;
+    /// returns its index.
+    pub(crate) fn register_ring_fd(&mut self) -> io::Result<u32> {
+        if let Some(i) = self.ring_index {
+            return Ok(i);
+        }
+        #[cfg(feature = "fault-injection")]
+        if let Some(errno) = self.refuse_ring_fd {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        use std::os::fd::AsRawFd;
+        let i = super::ring_fd::register(self.ring.as_raw_fd())?;
+        self.ring_index = Some(i);
+        Ok(i)
     }
 }
 
@@ -391,6 +535,12 @@ impl Backend for IoUringBackend {
         op: OpKind,
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
+        if !self.supported.contains(op.opcode()) {
+            // It completes at once; a linked timeout has nothing left to bound.
+            // SAFETY: forwarded from the caller.
+            unsafe { self.run_fallback(user_data, op) };
+            return Ok(());
+        }
         let entry = build(op).user_data(user_data);
         match timeout {
             // SAFETY: the caller keeps `op`'s pointers valid until the completion.
@@ -414,84 +564,20 @@ impl Backend for IoUringBackend {
         unsafe { self.push_entries(&[e]) }
     }
 
-    fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        if self.buf_ring.is_none() && !self.buf_ring_failed {
-            // 64 buffers of 16 KiB: 1 MiB per ring, shared by every receive in flight.
-            match super::buf_ring::BufRing::new(&self.ring, 0, 64, 16 * 1024) {
-                Ok(b) => self.buf_ring = Some(b),
-                Err(e) => {
-                    tracing::info!(error = %e, "provided-buffer ring unavailable; plain recv");
-                    self.buf_ring_failed = true;
-                }
-            }
-        }
-        self.buf_ring.as_ref().map(|b| (b.bgid, b.buf_size()))
-    }
-
-    fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
-        self.buf_ring
-            .as_ref()
-            .map_or(&[], |b| b.chunk(bid, from, to))
-    }
-
-    fn recycle_buffer(&mut self, bid: u16) {
-        if let Some(b) = self.buf_ring.as_mut() {
-            b.recycle(bid);
-        }
-    }
-
     fn leak_on_drop(&mut self) {
         self.leak = true;
-    }
-
-    fn enable_fd_passing(&mut self) -> bool {
-        let ring = &self.ring;
-        let files = self.files.get_or_insert_with(|| {
-            super::file_table::FileTable::register(ring).map_err(|e| {
-                tracing::info!(error = %e, "no registered-file table; fds travel in the queue");
-            })
-        });
-        files.is_ok()
-    }
-
-    fn stage_fd(&mut self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
-        if !self.enable_fd_passing() {
-            return Err(io::ErrorKind::Unsupported.into());
-        }
-        match &mut self.files {
-            Some(Ok(t)) => t.stage(&self.ring, std::os::fd::AsRawFd::as_raw_fd(&fd)),
-            _ => unreachable!("enabled just above"),
-        }
-    }
-
-    fn release_file(&mut self, slot: u32) {
-        if let Some(Ok(t)) = &mut self.files {
-            t.release(&self.ring, slot);
-        }
     }
 
     fn offers(&self, feature: crate::Feature) -> bool {
         self.detected.contains(feature) && !crate::features::is_demoted(feature)
     }
 
-    fn take_doorbells(&mut self) -> u32 {
-        std::mem::take(&mut self.doorbells)
-    }
-
-    fn register_ring_fd(&mut self) -> io::Result<u32> {
-        if let Some(i) = self.ring_index {
-            return Ok(i);
-        }
-        use std::os::fd::AsRawFd;
-        let i = super::ring_fd::register(self.ring.as_raw_fd())?;
-        self.ring_index = Some(i);
-        Ok(i)
-    }
-
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         if !self.wake_armed {
             self.arm_wake();
         }
+        // Completions of fallback ops are waiting: never block on the kernel for more.
+        let wait = wait && self.ready.is_empty();
         if !wait {
             let (sq_empty, busy) = {
                 let sq = self.ring.submission();
@@ -523,6 +609,11 @@ impl Backend for IoUringBackend {
 
     #[inline]
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        if !self.ready.is_empty() {
+            for (ud, res) in self.ready.drain(..) {
+                sink(ud, res, 0);
+            }
+        }
         let mut rearm = false;
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
@@ -554,5 +645,64 @@ impl Backend for IoUringBackend {
     fn pollable_fd(&self) -> RawFd {
         use std::os::fd::AsRawFd;
         self.ring.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// An op whose opcode the probe lacks never becomes an SQE: it runs as its syscall at push
+    /// time and completes through `reap` like any op, with the syscall's result.
+    #[test]
+    #[cfg_attr(miri, ignore = "io_uring syscalls")]
+    fn ops_the_probe_lacks_run_as_syscalls() {
+        let wake = crate::backend::sys::eventfd().unwrap();
+        let shutdown = OpKind::Shutdown { fd: 0, how: 0 }.opcode();
+        let all_but: Vec<u8> = (0..=u8::MAX).filter(|&o| o != shutdown).collect();
+        let cfg = SaferRingConfig::default();
+        let mut b = match IoUringBackend::new(
+            &cfg,
+            wake.as_raw_fd(),
+            crate::AvailableFeatures::empty(),
+            Some(&all_but),
+        ) {
+            Ok(b) => b,
+            Err(e) => return eprintln!("skipped: no io_uring here ({e})"),
+        };
+        let (x, y) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ops = [
+            (
+                1,
+                OpKind::Shutdown {
+                    fd: x.as_raw_fd(),
+                    how: libc::SHUT_WR,
+                },
+            ),
+            (
+                2,
+                OpKind::Shutdown {
+                    fd: -1,
+                    how: libc::SHUT_WR,
+                },
+            ),
+            (3, OpKind::Nop),
+        ];
+        for (ud, op) in ops {
+            // SAFETY: no pointers; the sockets outlive the backend's use of them.
+            unsafe { b.push(ud, op, None) }.unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            b.turn(true, Some(Duration::from_secs(5))).unwrap();
+            b.reap(&mut |ud, res, _| got.push((ud, res)));
+        }
+        got.sort();
+        assert_eq!(got, [(1, 0), (2, -libc::EBADF), (3, 0)]);
+        // The shutdown happened: the peer reads end of stream.
+        let mut buf = [0u8; 1];
+        assert_eq!(std::io::Read::read(&mut &y, &mut buf).unwrap(), 0);
+        assert!(b.logged.contains(shutdown) && !b.logged.contains(0));
     }
 }

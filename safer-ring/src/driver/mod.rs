@@ -503,7 +503,7 @@ impl Driver {
                 self.remove(ud);
                 // A provided buffer nobody will read: give it back.
                 if let Some(bid) = buffer_id(flags) {
-                    self.backend.recycle_buffer(bid);
+                    self.recycle_buffer(bid);
                 }
                 Dropped::Finished(data, res, flags)
             }
@@ -609,8 +609,9 @@ impl Driver {
     }
 
     fn recycle_pending(&mut self) {
-        for bid in self.books.recycle.drain(..) {
-            self.backend.recycle_buffer(bid);
+        let bids = self.books.recycle.drain(..);
+        if let Some(u) = self.backend.as_uring_mut() {
+            bids.for_each(|bid| u.recycle_buffer(bid));
         }
     }
 
@@ -647,13 +648,13 @@ impl Driver {
             match chore {
                 Chore::Abandon { ud, leftover } => {
                     if let Some(bid) = leftover {
-                        self.backend.recycle_buffer(bid);
+                        self.recycle_buffer(bid);
                     }
                     if let Some(ud) = ud {
                         self.abandon_multi(ud);
                     }
                 }
-                Chore::ReleaseFile(slot) => self.backend.release_file(slot),
+                Chore::ReleaseFile(slot) => self.release_file(slot),
             }
         }
     }
@@ -692,7 +693,10 @@ impl Driver {
                 wakers::wake(own, w, later);
             }
         }
-        if backend.take_doorbells() > 0 {
+        if backend
+            .as_uring_mut()
+            .is_some_and(|u| u.take_doorbells() > 0)
+        {
             for w in mailbox.ring_doorbell() {
                 wakers::wake(own, w, later);
             }
@@ -818,7 +822,19 @@ impl Driver {
     }
 
     pub(crate) fn register_ring_fd(&mut self) -> io::Result<u32> {
-        self.backend.register_ring_fd()
+        self.uring(crate::Feature::RegisteredRingFd)?
+            .register_ring_fd()
+    }
+
+    /// The io_uring backend for a call only it makes; else why not (the feature unsupported on
+    /// this backend, or `BrokenPipe` for a dropped ring).
+    fn uring(&mut self, f: crate::Feature) -> io::Result<&mut crate::backend::IoUringBackend> {
+        let kind = self.backend.kind();
+        let closed = self.backend.is_closed();
+        self.backend.as_uring_mut().ok_or_else(|| match closed {
+            true => io::ErrorKind::BrokenPipe.into(),
+            false => crate::SaferRingError::unsupported(f, kind).into(),
+        })
     }
 
     /// Sets the waker of an external event loop driving the ring (tokio).
@@ -831,32 +847,40 @@ impl Driver {
 
     /// The provided-buffer group for receives: `(bgid, buffer size)`, created on first use.
     pub(crate) fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        self.backend.buffer_group()
+        self.backend.as_uring_mut()?.buffer_group()
     }
 
     /// Bytes `from..to` of provided buffer `bid`; empty for a buffer the kernel has not
     /// handed to this ring (or that was recycled since).
     pub(crate) fn chunk(&self, bid: u16, from: u32, to: u32) -> &[u8] {
-        self.backend.chunk(bid, from as usize, to as usize)
+        self.backend
+            .as_uring()
+            .map_or(&[], |u| u.chunk(bid, from as usize, to as usize))
     }
 
     /// Hands provided buffer `bid` back to the kernel.
     pub(crate) fn recycle_buffer(&mut self, bid: u16) {
-        self.backend.recycle_buffer(bid);
+        if let Some(u) = self.backend.as_uring_mut() {
+            u.recycle_buffer(bid);
+        }
     }
 
     /// Registers this ring's file table for native fd passing (once); whether it has one.
     pub(crate) fn enable_fd_passing(&mut self) -> bool {
-        self.backend.enable_fd_passing()
+        self.backend
+            .as_uring_mut()
+            .is_some_and(|u| u.enable_fd_passing())
     }
 
     /// Stages `fd` in the file table for IORING_MSG_SEND_FD.
     pub(crate) fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
-        self.backend.stage_fd(fd)
+        self.uring(crate::Feature::MsgRingSendFd)?.stage_fd(fd)
     }
 
     pub(crate) fn release_file(&mut self, slot: u32) {
-        self.backend.release_file(slot);
+        if let Some(u) = self.backend.as_uring_mut() {
+            u.release_file(slot);
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use crate::RingRef;
 use crate::backend::OpKind;
 use crate::backend::sys;
 use crate::driver::op::{Op, OpData};
+use crate::enhanced::PathTaken;
 use crate::features::Feature;
 
 /// IORING_OP_SOCKET; see [`Ring::socket`](crate::RingRef::socket).
@@ -64,27 +65,24 @@ impl RingRef {
             ));
         }
         let ty = (ty & !flags) | libc::SOCK_CLOEXEC;
-        let (res, ()) = self
-            .execute_with_fallback(
-                Feature::SocketOp,
-                (),
-                |()| async move {
-                    let op = Op::new(
-                        self,
-                        Socket {
-                            domain,
-                            ty,
-                            protocol,
-                        },
-                    );
-                    (op.await, ())
-                },
-                |()| async move {
-                    let nb = self.nonblocking_fds();
-                    (sys::socket(domain, ty & !libc::SOCK_CLOEXEC, nb), ())
-                },
-            )
-            .await;
+        // The backend runs socket(2) where the ring does not use OP_SOCKET (epoll, an older
+        // kernel, the feature turned off): the same op either way.
+        let path = if self.uses_native(Feature::SocketOp) {
+            PathTaken::Native
+        } else {
+            PathTaken::Fallback
+        };
+        let start = std::time::Instant::now();
+        let res = Op::new(
+            self,
+            Socket {
+                domain,
+                ty,
+                protocol,
+            },
+        )
+        .await;
+        self.record(Feature::SocketOp, path, start.elapsed());
         res
     }
 }

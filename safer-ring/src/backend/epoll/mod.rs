@@ -8,18 +8,16 @@
 //! ring, which is the price of the fallback). Timeouts live in a heap of deadlines that bounds
 //! `epoll_wait`.
 
-mod exec;
-
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use super::op::{Direction, Exec};
+use super::syscall::{self as exec, Attempt};
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::BackendKind;
-use crate::{Feature, SaferRingError};
-use exec::{Attempt, Direction};
 
 const WAKE_KEY: u64 = u64::MAX;
 const TIMER_KEY: u64 = u64::MAX - 1;
@@ -99,7 +97,7 @@ impl EpollBackend {
         deadline: Option<Instant>,
         connecting: bool,
     ) {
-        let fd = exec::fd_of(&op);
+        let fd = op.fd();
         let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         if let Err(e) = self.register(fd, interest, fd as u64) {
             // E.g. EPERM: the fd cannot be polled. Report it rather than hang.
@@ -170,7 +168,7 @@ impl EpollBackend {
     fn unpark(&mut self, ud: u64) -> Option<Parked> {
         let p = self.parked.remove(&ud)?;
         if let Some(dir) = p.dir {
-            let fd = exec::fd_of(&p.op);
+            let fd = p.op.fd();
             if let Some(q) = self.by_fd.get_mut(&fd) {
                 match dir {
                     Direction::Read => q.readers.retain(|&u| u != ud),
@@ -271,8 +269,8 @@ impl Backend for EpollBackend {
             return Ok(());
         }
         // Keep per-fd order: queue behind ops already waiting in the same direction.
-        if let Some(dir) = exec::direction(&op) {
-            let fd = exec::fd_of(&op);
+        if let Exec::Poll(dir) = op.exec() {
+            let fd = op.fd();
             if let Some(q) = self.by_fd.get(&fd) {
                 let waiting = match dir {
                     Direction::Read => &q.readers,
@@ -304,35 +302,7 @@ impl Backend for EpollBackend {
         false
     }
 
-    fn take_doorbells(&mut self) -> u32 {
-        0
-    }
-
-    fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        None
-    }
-
-    fn chunk(&self, _bid: u16, _from: usize, _to: usize) -> &[u8] {
-        &[]
-    }
-
-    fn recycle_buffer(&mut self, _bid: u16) {}
-
-    fn enable_fd_passing(&mut self) -> bool {
-        false
-    }
-
-    fn stage_fd(&mut self, _fd: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
-        Err(SaferRingError::unsupported(Feature::MsgRingSendFd, BackendKind::Epoll).into())
-    }
-
-    fn release_file(&mut self, _slot: u32) {}
-
     fn leak_on_drop(&mut self) {}
-
-    fn register_ring_fd(&mut self) -> io::Result<u32> {
-        Err(SaferRingError::unsupported(Feature::RegisteredRingFd, BackendKind::Epoll).into())
-    }
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         self.fire_timers();
@@ -401,29 +371,15 @@ impl Backend for EpollBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
+    use crate::Feature;
 
-    /// The io_uring-only parts of the contract answer with `UnsupportedFeature`.
+    /// The io_uring-only calls are out of reach: callers take their fallback.
     #[test]
     #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
-    fn io_uring_only_calls_are_unsupported_features() {
+    fn io_uring_only_calls_are_out_of_reach() {
         let wake = crate::backend::sys::eventfd().unwrap();
-        let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
-        for (e, want) in [
-            (b.register_ring_fd().unwrap_err(), Feature::RegisteredRingFd),
-            (
-                b.stage_fd(wake.as_fd()).unwrap_err(),
-                Feature::MsgRingSendFd,
-            ),
-        ] {
-            assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-            let inner = e.get_ref().and_then(|i| i.downcast_ref::<SaferRingError>());
-            assert!(
-                matches!(inner, Some(SaferRingError::UnsupportedFeature { feature, backend: BackendKind::Epoll, .. }) if *feature == want),
-                "{e}"
-            );
-        }
-        assert!(!b.enable_fd_passing());
+        let mut b = super::super::AnyBackend::Epoll(EpollBackend::new(wake.as_raw_fd()).unwrap());
+        assert!(b.as_uring_mut().is_none() && b.as_uring().is_none());
         assert!(!b.offers(Feature::MsgRing));
     }
 

@@ -1,71 +1,19 @@
-//! Performs one operation with plain syscalls for the epoll backend.
+//! Performs one operation with plain syscalls: the epoll backend's way of running every op,
+//! and the io_uring backend's for an op whose opcode the running kernel lacks.
 
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::backend::{CURRENT_POS, OpKind};
+use super::op::{Direction, Exec};
+use super::{CURRENT_POS, OpKind};
 
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Direction {
-    Read,
-    Write,
-}
-
-pub(super) enum Attempt {
+pub(crate) enum Attempt {
     /// Finished: a CQE-style result (value or negated errno).
     Done(i32),
     /// EAGAIN: wait for readiness in this direction.
     WouldBlock(Direction),
     /// A non-blocking connect is under way: wait for writability, then read SO_ERROR.
     InProgress,
-}
-
-pub(super) fn fd_of(op: &OpKind) -> RawFd {
-    match *op {
-        OpKind::Read { fd, .. }
-        | OpKind::Write { fd, .. }
-        | OpKind::Readv { fd, .. }
-        | OpKind::Writev { fd, .. }
-        | OpKind::Fsync { fd, .. }
-        | OpKind::Close { fd }
-        | OpKind::Statx { fd, .. }
-        | OpKind::Accept { fd, .. }
-        | OpKind::Connect { fd, .. }
-        | OpKind::Send { fd, .. }
-        | OpKind::SendZc { fd, .. }
-        | OpKind::Recv { fd, .. }
-        | OpKind::SendMsg { fd, .. }
-        | OpKind::RecvMsg { fd, .. }
-        | OpKind::Shutdown { fd, .. } => fd,
-        OpKind::OpenAt { dirfd, .. } => dirfd,
-        OpKind::RecvSelect { fd, .. }
-        | OpKind::RecvMulti { fd, .. }
-        | OpKind::AcceptMulti { fd } => fd,
-        OpKind::Nop
-        | OpKind::Timeout { .. }
-        | OpKind::MsgRing { .. }
-        | OpKind::MsgRingFd { .. }
-        | OpKind::FixedFdInstall { .. }
-        | OpKind::Socket { .. } => -1,
-    }
-}
-
-/// The readiness direction an op may wait for; `None` for ops that never wait.
-pub(super) fn direction(op: &OpKind) -> Option<Direction> {
-    match op {
-        OpKind::Read { .. }
-        | OpKind::Readv { .. }
-        | OpKind::Recv { .. }
-        | OpKind::RecvMsg { .. }
-        | OpKind::Accept { .. } => Some(Direction::Read),
-        OpKind::Write { .. }
-        | OpKind::Writev { .. }
-        | OpKind::Send { .. }
-        | OpKind::SendZc { .. }
-        | OpKind::SendMsg { .. }
-        | OpKind::Connect { .. } => Some(Direction::Write),
-        _ => None,
-    }
 }
 
 fn done(ret: isize, dir: Option<Direction>) -> Attempt {
@@ -87,8 +35,14 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
 /// # Safety
 /// Every pointer in `op` is valid for the access the op makes (the backend push contract: the
 /// op has not completed yet).
-pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
-    let dir = direction(&op);
+pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
+    let dir = match op.exec() {
+        Exec::Poll(d) => Some(d),
+        Exec::Blocking => None,
+        // A timer is a deadline, not a syscall (epoll keeps a heap; io_uring has the opcode
+        // on every kernel it runs on): attempting one is a backend bug, answered, not panicked.
+        Exec::Timer | Exec::UringOnly => return Attempt::Done(-libc::EOPNOTSUPP),
+    };
     let ret: isize = match op {
         OpKind::Nop => 0,
         OpKind::Read {
@@ -186,6 +140,8 @@ pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
             // SAFETY: `buf` is valid for writes of `len` bytes.
             unsafe { libc::recv(fd, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT) }
         }),
+        // SAFETY: no pointers.
+        OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
         OpKind::SendMsg { fd, msg, flags } => retry_eintr(|| {
             let flags = flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
             // SAFETY: `msg` and the iovec, address and control data it points to are the op's.
@@ -196,14 +152,19 @@ pub(super) unsafe fn attempt(op: OpKind) -> Attempt {
             // SAFETY: as for SendMsg; the kernel writes only within the lengths `msg` gives.
             unsafe { libc::recvmsg(fd, msg, flags) }
         }),
-        // SAFETY: no pointers.
-        OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
-        OpKind::Timeout { .. } => unreachable!("timeouts are timers, never attempted"),
-        // Only io_uring rings can receive OP_MSG_RING.
-        OpKind::MsgRing { .. }
+        OpKind::Socket {
+            domain,
+            ty,
+            protocol,
+        } => {
+            // SAFETY: no pointers.
+            unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) as isize }
+        }
+        // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
+        OpKind::Timeout { .. }
+        | OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
-        | OpKind::Socket { .. }
         | OpKind::RecvSelect { .. }
         | OpKind::RecvMulti { .. }
         | OpKind::AcceptMulti { .. } => {
@@ -259,7 +220,7 @@ fn retry_eintr(mut f: impl FnMut() -> isize) -> isize {
 }
 
 /// Outcome of a non-blocking connect once the socket is writable.
-pub(super) fn connect_result(fd: RawFd) -> Attempt {
+pub(crate) fn connect_result(fd: RawFd) -> Attempt {
     let mut err: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err` and `len` are live locals sized as getsockopt expects.

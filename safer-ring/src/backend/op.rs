@@ -1,0 +1,220 @@
+//! The operation table: every operation the backends run is declared once here, with what
+//! each backend needs to know about it.
+//!
+//! A row gives the op's fields, then
+//! - `fd`: the fd it names (`-1`: none), where epoll parks it and what it registers;
+//! - `exec`: how a plain-syscall backend runs it (see [`Exec`]);
+//! - `opcode`: the io_uring opcode it needs; a ring whose probe lacks it runs the syscall
+//!   instead (`IoUringBackend::run_fallback`);
+//! - `class`: its [`OpClass`](super::fault::OpClass) for fault plans.
+//!
+//! Adding an op: a row here, an arm in `uring::build`, an arm in `syscall::attempt`, an
+//! `OpClass` variant and a public method. Every one of those matches is exhaustive (as are the
+//! fault backend's `memory_of` and `shortened`), so the compiler names each place forgotten.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use io_uring::opcode;
+
+/// How a plain-syscall backend runs an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    /// A non-blocking attempt; on EAGAIN it waits for this readiness of its fd.
+    Poll(Direction),
+    /// A syscall that never waits for readiness (regular files, paths, fsync, close); it may
+    /// block the calling thread.
+    Blocking,
+    /// A timer (epoll: a deadline heap; never a syscall).
+    Timer,
+    /// Only io_uring can run it; elsewhere it completes with `-EOPNOTSUPP`.
+    UringOnly,
+}
+
+/// The readiness an op waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+use Direction::{Read as R, Write as W};
+use Exec::{Blocking, Poll, Timer, UringOnly};
+
+macro_rules! op_table {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident $({ $($field:ident : $ty:ty),* $(,)? })?
+            => fd: $fd:expr, exec: $exec:expr, opcode: $code:expr, class: $class:ident;
+    )*) => {
+        /// One kernel operation, described with raw pointers into memory the driver keeps
+        /// alive (see the table in `backend/op.rs`).
+        #[derive(Debug, Clone, Copy)]
+        pub enum OpKind {
+            $( $(#[$doc])* $name $({ $($field: $ty),* })?, )*
+        }
+
+        impl OpKind {
+            /// The fd the op names, `-1` for none.
+            #[allow(unused_variables)]
+            #[inline]
+            pub(crate) fn fd(&self) -> RawFd {
+                match *self { $( OpKind::$name $({ $($field),* })? => $fd, )* }
+            }
+
+            /// How a plain-syscall backend runs it.
+            #[inline]
+            pub(crate) fn exec(&self) -> Exec {
+                match self { $( OpKind::$name { .. } => $exec, )* }
+            }
+
+            /// The io_uring opcode it needs.
+            #[inline]
+            pub(crate) fn opcode(&self) -> u8 {
+                match self { $( OpKind::$name { .. } => $code, )* }
+            }
+
+            /// Its class in fault plans.
+            #[cfg(feature = "fault-injection")]
+            pub(crate) fn class(&self) -> super::fault::OpClass {
+                match self { $( OpKind::$name { .. } => super::fault::OpClass::$class, )* }
+            }
+        }
+    };
+}
+
+op_table! {
+    Nop => fd: -1, exec: Blocking, opcode: opcode::Nop::CODE, class: Nop;
+    Read { fd: RawFd, buf: *mut u8, len: u32, offset: u64 }
+        => fd: fd, exec: Poll(R), opcode: opcode::Read::CODE, class: Read;
+    Write { fd: RawFd, buf: *const u8, len: u32, offset: u64 }
+        => fd: fd, exec: Poll(W), opcode: opcode::Write::CODE, class: Write;
+    Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
+        => fd: fd, exec: Poll(R), opcode: opcode::Readv::CODE, class: Readv;
+    Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
+        => fd: fd, exec: Poll(W), opcode: opcode::Writev::CODE, class: Writev;
+    Fsync { fd: RawFd, datasync: bool }
+        => fd: fd, exec: Blocking, opcode: opcode::Fsync::CODE, class: Fsync;
+    OpenAt { dirfd: RawFd, path: *const libc::c_char, flags: i32, mode: u32 }
+        => fd: dirfd, exec: Blocking, opcode: opcode::OpenAt::CODE, class: Open;
+    Close { fd: RawFd }
+        => fd: fd, exec: Blocking, opcode: opcode::Close::CODE, class: Close;
+    Statx { fd: RawFd, path: *const libc::c_char, flags: i32, mask: u32, buf: *mut libc::statx }
+        => fd: fd, exec: Blocking, opcode: opcode::Statx::CODE, class: Statx;
+    Accept { fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t }
+        => fd: fd, exec: Poll(R), opcode: opcode::Accept::CODE, class: Accept;
+    Connect { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t }
+        => fd: fd, exec: Poll(W), opcode: opcode::Connect::CODE, class: Connect;
+    Send { fd: RawFd, buf: *const u8, len: u32, flags: i32 }
+        => fd: fd, exec: Poll(W), opcode: opcode::Send::CODE, class: Send;
+    /// recv into a buffer the kernel picks from provided-buffer group `bgid` (5.19+ rings).
+    RecvSelect { fd: RawFd, len: u32, bgid: u16 }
+        => fd: fd, exec: UringOnly, opcode: opcode::Recv::CODE, class: RecvSelect;
+    /// Multishot accept (5.19+): a completion per connection, IORING_CQE_F_MORE while more
+    /// follow. Like every io_uring-only kind, epoll completes it with -EOPNOTSUPP.
+    AcceptMulti { fd: RawFd }
+        => fd: fd, exec: UringOnly, opcode: opcode::AcceptMulti::CODE, class: AcceptMulti;
+    /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
+    RecvMulti { fd: RawFd, bgid: u16 }
+        => fd: fd, exec: UringOnly, opcode: opcode::RecvMulti::CODE, class: RecvMulti;
+    /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
+    MsgRing { ring_fd: RawFd, user_data: u64 }
+        => fd: -1, exec: UringOnly, opcode: opcode::MsgRingData::CODE, class: MsgRing;
+    /// OP_MSG_RING with IORING_MSG_SEND_FD (6.0+): moves registered file `slot` into a slot
+    /// the kernel allocates in `ring_fd`'s table; that ring gets a completion with `user_data`
+    /// whose res is the slot.
+    MsgRingFd { ring_fd: RawFd, slot: u32, user_data: u64 }
+        => fd: -1, exec: UringOnly, opcode: opcode::MsgRingSendFd::CODE, class: MsgRingFd;
+    /// OP_FIXED_FD_INSTALL (6.8+): a normal fd (close-on-exec) for registered file `slot`.
+    FixedFdInstall { slot: u32 }
+        => fd: -1, exec: UringOnly, opcode: opcode::FixedFdInstall::CODE, class: FixedFdInstall;
+    /// Zero-copy send (6.0+): a result completion with F_MORE, then a notification. A plain
+    /// send where it runs as a syscall.
+    SendZc { fd: RawFd, buf: *const u8, len: u32, flags: i32 }
+        => fd: fd, exec: Poll(W), opcode: opcode::SendZc::CODE, class: SendZc;
+    Recv { fd: RawFd, buf: *mut u8, len: u32, flags: i32 }
+        => fd: fd, exec: Poll(R), opcode: opcode::Recv::CODE, class: Recv;
+    Shutdown { fd: RawFd, how: i32 }
+        => fd: fd, exec: Blocking, opcode: opcode::Shutdown::CODE, class: Shutdown;
+    /// sendmsg(2) (5.3): `msg` and the iovec, address and control data it points to are the
+    /// op's.
+    SendMsg { fd: RawFd, msg: *const libc::msghdr, flags: i32 }
+        => fd: fd, exec: Poll(W), opcode: opcode::SendMsg::CODE, class: SendMsg;
+    /// recvmsg(2) (5.3): the kernel writes the data, the sender's address, the control data
+    /// and `msg_flags` through `msg`.
+    RecvMsg { fd: RawFd, msg: *mut libc::msghdr, flags: i32 }
+        => fd: fd, exec: Poll(R), opcode: opcode::RecvMsg::CODE, class: RecvMsg;
+    /// A new socket (OP_SOCKET, 5.19); `ty` carries SOCK_CLOEXEC. socket(2) where it runs as
+    /// a syscall (epoll, kernels before 5.19, `SocketOp` turned off).
+    Socket { domain: i32, ty: i32, protocol: i32 }
+        => fd: -1, exec: Blocking, opcode: opcode::Socket::CODE, class: Socket;
+    /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
+    Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
+        => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
+}
+
+/// Features that are one op whose io_uring opcode a kernel may lack, with the op's syscall as
+/// the fallback; their opcodes (`Detection::Probe`) are not pushed when the ring does not use
+/// the feature natively (the configuration can turn each off to run the fallback).
+pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = &[crate::Feature::SocketOp];
+
+/// A set of io_uring opcodes (one bit each), checked on every io_uring push.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OpcodeSet([u64; 4]);
+
+impl OpcodeSet {
+    /// Every opcode (a kernel whose probe could not be read: assume all, as before).
+    pub(crate) const ALL: OpcodeSet = OpcodeSet([u64::MAX; 4]);
+
+    pub(crate) fn from_list(ops: &[u8]) -> OpcodeSet {
+        let mut s = OpcodeSet::default();
+        for &o in ops {
+            s.insert(o);
+        }
+        s
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, op: u8) -> bool {
+        self.0[usize::from(op >> 6)] & (1 << (op & 63)) != 0
+    }
+
+    pub(crate) fn insert(&mut self, op: u8) {
+        self.0[usize::from(op >> 6)] |= 1 << (op & 63);
+    }
+
+    pub(crate) fn remove(&mut self, op: u8) {
+        self.0[usize::from(op >> 6)] &= !(1 << (op & 63));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcode_set_holds_each_bit_apart() {
+        let mut s = OpcodeSet::from_list(&[0, 63, 64, 255]);
+        for o in [0, 63, 64, 255] {
+            assert!(s.contains(o), "{o}");
+        }
+        assert!(!s.contains(1) && !s.contains(128));
+        s.remove(64);
+        assert!(!s.contains(64) && s.contains(63));
+        assert!(OpcodeSet::ALL.contains(200));
+    }
+
+    #[test]
+    fn table_rows_name_their_fd_and_opcode() {
+        let op = OpKind::Shutdown { fd: 7, how: 0 };
+        assert_eq!((op.fd(), op.opcode(), op.exec()), (7, 34, Exec::Blocking));
+        let op = OpKind::OpenAt {
+            dirfd: libc::AT_FDCWD,
+            path: std::ptr::null(),
+            flags: 0,
+            mode: 0,
+        };
+        assert_eq!((op.fd(), op.opcode()), (libc::AT_FDCWD, 18));
+        assert_eq!(OpKind::Nop.fd(), -1);
+    }
+}
