@@ -53,6 +53,10 @@ pub enum OpClass {
     RecvMsg,
     /// OP_SOCKET.
     Socket,
+    /// `bind` (OP_BIND).
+    Bind,
+    /// `listen` (OP_LISTEN).
+    Listen,
     /// Timers (`sleep`).
     Timeout,
 }

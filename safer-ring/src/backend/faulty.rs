@@ -95,7 +95,9 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
         | OpKind::Socket { .. }
+        | OpKind::Listen { .. }
         | OpKind::Shutdown { .. } => Vec::new(),
+        OpKind::Bind { addr, len, .. } => vec![range(addr as usize, len as usize)],
         // SAFETY: the caller guarantees the header and its iovecs are valid.
         OpKind::SendMsg { msg, .. } => unsafe { msghdr_memory(msg) },
         // SAFETY: as above.
@@ -344,6 +346,8 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::SendMsg { .. }
         | OpKind::RecvMsg { .. }
         | OpKind::Socket { .. }
+        | OpKind::Bind { .. }
+        | OpKind::Listen { .. }
         | OpKind::Timeout { .. } => op,
     }
 }

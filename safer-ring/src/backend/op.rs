@@ -148,6 +148,12 @@ op_table! {
     /// a syscall (epoll, kernels before 5.19, `SocketOp` turned off).
     Socket { domain: i32, ty: i32, protocol: i32 }
         => fd: -1, exec: Blocking, opcode: opcode::Socket::CODE, class: Socket;
+    /// bind(2) (OP_BIND, 6.11): `addr` is `len` bytes kept by the op.
+    Bind { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t }
+        => fd: fd, exec: Blocking, opcode: opcode::Bind::CODE, class: Bind;
+    /// listen(2) (OP_LISTEN, 6.11).
+    Listen { fd: RawFd, backlog: i32 }
+        => fd: fd, exec: Blocking, opcode: opcode::Listen::CODE, class: Listen;
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
@@ -156,7 +162,8 @@ op_table! {
 /// Features that are one op whose io_uring opcode a kernel may lack, with the op's syscall as
 /// the fallback; their opcodes (`Detection::Probe`) are not pushed when the ring does not use
 /// the feature natively (the configuration can turn each off to run the fallback).
-pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = &[crate::Feature::SocketOp];
+pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] =
+    &[crate::Feature::SocketOp, crate::Feature::BindListen];
 
 /// A set of io_uring opcodes (one bit each), checked on every io_uring push.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

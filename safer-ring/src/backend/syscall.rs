@@ -160,6 +160,10 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
             // SAFETY: no pointers.
             unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) as isize }
         }
+        // SAFETY: `addr` points to `len` bytes of sockaddr kept by the op.
+        OpKind::Bind { fd, addr, len } => unsafe { libc::bind(fd, addr, len) as isize },
+        // SAFETY: no pointers.
+        OpKind::Listen { fd, backlog } => unsafe { libc::listen(fd, backlog) as isize },
         // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
         OpKind::Timeout { .. }
         | OpKind::MsgRing { .. }

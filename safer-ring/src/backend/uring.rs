@@ -491,6 +491,8 @@ fn build(op: OpKind) -> squeue::Entry {
             ty,
             protocol,
         } => opcode::Socket::new(domain, ty, protocol).build(),
+        OpKind::Bind { fd, addr, len } => opcode::Bind::new(types::Fd(fd), addr, len).build(),
+        OpKind::Listen { fd, backlog } => opcode::Listen::new(types::Fd(fd), backlog).build(),
         OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),

@@ -37,7 +37,7 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bind_unix(&self, path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        self.listen_unix(&*raw_from_path(path.as_ref())?)
+        self.bound_unix_listener(&*raw_from_path(path.as_ref())?)
     }
 
     /// [`bind_unix`](Self::bind_unix) to a std address, e.g. a Linux abstract name
@@ -55,10 +55,10 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bind_unix_addr(&self, addr: &SocketAddr) -> io::Result<UnixListener> {
-        self.listen_unix(&*raw_from_std(addr)?)
+        self.bound_unix_listener(&*raw_from_std(addr)?)
     }
 
-    fn listen_unix(&self, addr: &RawAddr) -> io::Result<UnixListener> {
+    fn bound_unix_listener(&self, addr: &RawAddr) -> io::Result<UnixListener> {
         let nb = self.nonblocking_fds();
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM, nb)?;
         bind(sys_raw(&fd), addr)?;
