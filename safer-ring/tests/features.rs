@@ -143,6 +143,8 @@ fn running_kernel_reports_what_it_should() {
         return;
     }
     let minor = (version.major, version.minor);
+    // Core opcodes (5.3): every kernel of the matrix with io_uring has them.
+    assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
@@ -325,6 +327,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("FastPoll", 5, 7),
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),
+        ("SendRecvMsg", 5, 3),
     ];
     assert_eq!(
         Feature::all().count(),

@@ -65,6 +65,16 @@ pub enum OpClass {
     Fadvise,
     /// sync_file_range.
     SyncFileRange,
+    /// `sendmsg`.
+    SendMsg,
+    /// `recvmsg`.
+    RecvMsg,
+    /// OP_SOCKET.
+    Socket,
+    /// `bind` (OP_BIND).
+    Bind,
+    /// `listen` (OP_LISTEN).
+    Listen,
     /// Timers (`sleep`).
     Timeout,
 }

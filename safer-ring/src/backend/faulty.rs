@@ -115,8 +115,39 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         | OpKind::Fallocate { .. }
         | OpKind::Ftruncate { .. }
         | OpKind::Fadvise { .. }
-        | OpKind::SyncFileRange { .. } => Vec::new(),
+        | OpKind::SyncFileRange { .. }
+        | OpKind::Socket { .. }
+        | OpKind::Listen { .. } => Vec::new(),
+        OpKind::Bind { addr, len, .. } => vec![range(addr as usize, len as usize)],
+        // SAFETY: the caller guarantees the header and its iovecs are valid.
+        OpKind::SendMsg { msg, .. } => unsafe { msghdr_memory(msg) },
+        // SAFETY: as above.
+        OpKind::RecvMsg { msg, .. } => unsafe { msghdr_memory(msg) },
     }
+}
+
+/// A message header's memory: the header, its iovecs and buffers, the address, the control data.
+///
+/// # Safety
+/// `msg` is a valid `msghdr` whose iovec array holds `msg_iovlen` entries (`memory_of`'s
+/// contract).
+unsafe fn msghdr_memory(msg: *const libc::msghdr) -> Vec<(usize, usize)> {
+    let range = |p: usize, len: usize| (p, p + len);
+    // SAFETY: the caller's guarantee.
+    let m = unsafe { &*msg };
+    let mut v = vec![range(msg as usize, size_of::<libc::msghdr>())];
+    if !m.msg_iov.is_null() {
+        // SAFETY: `msg_iovlen` valid iovecs at `msg_iov` (the caller's guarantee).
+        let iovs = unsafe { std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen) };
+        v.extend(iovs.iter().map(|i| range(i.iov_base as usize, i.iov_len)));
+    }
+    if !m.msg_name.is_null() {
+        v.push(range(m.msg_name as usize, m.msg_namelen as usize));
+    }
+    if !m.msg_control.is_null() {
+        v.push(range(m.msg_control as usize, m.msg_controllen));
+    }
+    v
 }
 
 /// A completion held back until turn `release`.
@@ -342,6 +373,11 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::Ftruncate { .. }
         | OpKind::Fadvise { .. }
         | OpKind::SyncFileRange { .. }
+        | OpKind::SendMsg { .. }
+        | OpKind::RecvMsg { .. }
+        | OpKind::Socket { .. }
+        | OpKind::Bind { .. }
+        | OpKind::Listen { .. }
         | OpKind::Timeout { .. } => op,
     }
 }

@@ -33,6 +33,7 @@ mod fault_plan;
 #[cfg(feature = "fault-injection")]
 mod faulty;
 mod file_table;
+pub(crate) mod msghdr;
 pub(crate) mod op;
 pub(crate) mod probe;
 mod ring_fd;
@@ -40,6 +41,7 @@ pub(crate) mod sys;
 pub(crate) mod syscall;
 #[cfg(feature = "tokio")]
 mod tokio;
+pub(crate) mod unix_addr;
 mod uring;
 
 pub use op::OpKind;

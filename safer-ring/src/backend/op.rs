@@ -173,6 +173,24 @@ op_table! {
     /// sync_file_range(2) (5.2).
     SyncFileRange { fd: RawFd, offset: u64, len: u32, flags: u32 }
         => fd: fd, exec: Blocking, opcode: opcode::SyncFileRange::CODE, class: SyncFileRange;
+    /// sendmsg(2) (5.3): `msg` and the iovec, address and control data it points to are the
+    /// op's.
+    SendMsg { fd: RawFd, msg: *const libc::msghdr, flags: i32 }
+        => fd: fd, exec: Poll(W), opcode: opcode::SendMsg::CODE, class: SendMsg;
+    /// recvmsg(2) (5.3): the kernel writes the data, the sender's address, the control data
+    /// and `msg_flags` through `msg`.
+    RecvMsg { fd: RawFd, msg: *mut libc::msghdr, flags: i32 }
+        => fd: fd, exec: Poll(R), opcode: opcode::RecvMsg::CODE, class: RecvMsg;
+    /// A new socket (OP_SOCKET, 5.19); `ty` carries SOCK_CLOEXEC. socket(2) where it runs as
+    /// a syscall (epoll, kernels before 5.19, `SocketOp` turned off).
+    Socket { domain: i32, ty: i32, protocol: i32 }
+        => fd: -1, exec: Blocking, opcode: opcode::Socket::CODE, class: Socket;
+    /// bind(2) (OP_BIND, 6.11): `addr` is `len` bytes kept by the op.
+    Bind { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t }
+        => fd: fd, exec: Blocking, opcode: opcode::Bind::CODE, class: Bind;
+    /// listen(2) (OP_LISTEN, 6.11).
+    Listen { fd: RawFd, backlog: i32 }
+        => fd: fd, exec: Blocking, opcode: opcode::Listen::CODE, class: Listen;
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
@@ -193,6 +211,8 @@ pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = {
         Ftruncate,
         Fadvise,
         SyncFileRange,
+        SocketOp,
+        BindListen,
     ]
 };
 

@@ -218,6 +218,28 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
             // SAFETY: no pointers.
             unsafe { libc::sync_file_range(fd, offset, len, flags) as isize }
         }),
+        OpKind::SendMsg { fd, msg, flags } => retry_eintr(|| {
+            let flags = flags | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+            // SAFETY: `msg` and the iovec, address and control data it points to are the op's.
+            unsafe { libc::sendmsg(fd, msg, flags) }
+        }),
+        OpKind::RecvMsg { fd, msg, flags } => retry_eintr(|| {
+            let flags = flags | libc::MSG_CMSG_CLOEXEC | libc::MSG_DONTWAIT;
+            // SAFETY: as for SendMsg; the kernel writes only within the lengths `msg` gives.
+            unsafe { libc::recvmsg(fd, msg, flags) }
+        }),
+        OpKind::Socket {
+            domain,
+            ty,
+            protocol,
+        } => {
+            // SAFETY: no pointers.
+            unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) as isize }
+        }
+        // SAFETY: `addr` points to `len` bytes of sockaddr kept by the op.
+        OpKind::Bind { fd, addr, len } => unsafe { libc::bind(fd, addr, len) as isize },
+        // SAFETY: no pointers.
+        OpKind::Listen { fd, backlog } => unsafe { libc::listen(fd, backlog) as isize },
         // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
         OpKind::Timeout { .. }
         | OpKind::MsgRing { .. }

@@ -481,6 +481,19 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::SendZc::new(types::Fd(fd), buf, len)
             .flags(flags | libc::MSG_NOSIGNAL)
             .build(),
+        OpKind::SendMsg { fd, msg, flags } => opcode::SendMsg::new(types::Fd(fd), msg)
+            .flags((flags | libc::MSG_NOSIGNAL) as u32)
+            .build(),
+        OpKind::RecvMsg { fd, msg, flags } => opcode::RecvMsg::new(types::Fd(fd), msg)
+            .flags((flags | libc::MSG_CMSG_CLOEXEC) as u32)
+            .build(),
+        OpKind::Socket {
+            domain,
+            ty,
+            protocol,
+        } => opcode::Socket::new(domain, ty, protocol).build(),
+        OpKind::Bind { fd, addr, len } => opcode::Bind::new(types::Fd(fd), addr, len).build(),
+        OpKind::Listen { fd, backlog } => opcode::Listen::new(types::Fd(fd), backlog).build(),
         OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),

@@ -145,6 +145,10 @@ impl Stream for AcceptStream<'_> {
         loop {
             match &mut this.state {
                 State::Idle => {
+                    // Both paths refuse a non-IP listener before the kernel accepts anything.
+                    if let Err(e) = crate::ops::ip_listener(this.listener) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
                     let native = this.ring.uses_native(Feature::MultiShotAccept);
                     match native.then(|| this.arm(cx.waker())).flatten() {
                         Some(Ok(ud)) => {

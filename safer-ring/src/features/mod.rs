@@ -49,9 +49,9 @@ pub const USED_BY_RING: &[Feature] = &[
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without
 /// one of them `Ring::new` in `auto` mode uses epoll (kernels before 5.6 lack read/write/send/
-/// recv/openat/close/statx; shutdown is 5.11).
+/// recv/openat/close/statx; shutdown is 5.11; sendmsg/recvmsg are 5.3).
 pub const CORE_OPCODES: &[u8] = &[
-    0, 1, 2, 3, 6, 11, 13, 14, 15, 16, 18, 19, 21, 22, 23, 26, 27, 34,
+    0, 1, 2, 3, 6, 9, 10, 11, 13, 14, 15, 16, 18, 19, 21, 22, 23, 26, 27, 34,
 ];
 
 /// Whether io_uring can serve every core operation per `report`; `Err` names what is missing.

@@ -8,6 +8,8 @@ use super::KernelVersion;
 /// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
 pub(crate) mod op {
     pub const SYNC_FILE_RANGE: u8 = 8;
+    pub const SENDMSG: u8 = 9;
+    pub const RECVMSG: u8 = 10;
     pub const ACCEPT: u8 = 13;
     pub const ASYNC_CANCEL: u8 = 14;
     pub const FALLOCATE: u8 = 17;
@@ -184,6 +186,10 @@ features! {
     Fadvise = (5, 6), Detection::Probe(&[op::FADVISE]), "page-cache advice through the ring (else posix_fadvise(2) on the ring's thread)";
     /// OP_SYNC_FILE_RANGE (`sync_file_range`). Available since Linux 5.2.
     SyncFileRange = (5, 2), Detection::Probe(&[op::SYNC_FILE_RANGE]), "write back a byte range through the ring (else sync_file_range(2) on the ring's thread)";
+    /// OP_SENDMSG and OP_RECVMSG: addresses, ancillary data and fd passing through the ring.
+    /// Available since Linux 5.3, below the 5.11 floor of the core opcodes: a kernel without
+    /// them runs rings on epoll, where they are sendmsg/recvmsg on readiness.
+    SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
 }
 
 impl Feature {
@@ -442,6 +448,7 @@ mod tests {
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
         assert_eq!(TABLE.len(), 32);
+        assert_eq!(TABLE.len(), 24);
         assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
     }
 

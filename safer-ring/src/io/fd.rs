@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
 use crate::backend::sys;
@@ -18,6 +18,8 @@ struct Inner {
     fd: OwnedFd,
     /// Last O_NONBLOCK state we set; `None` when unknown (adopted fds).
     nonblocking: Cell<Option<bool>>,
+    /// The socket's address family (SO_DOMAIN) once a listener asked for it.
+    domain: Cell<Option<i32>>,
 }
 
 /// The multishot op an I/O object armed on a ring (a recv on a stream, an accept on a
@@ -71,6 +73,7 @@ impl SharedFd {
         SharedFd(Rc::new(Inner {
             fd,
             nonblocking: Cell::new(nonblocking),
+            domain: Cell::new(None),
         }))
     }
 
@@ -88,9 +91,42 @@ impl SharedFd {
         Ok(())
     }
 
+    /// Fails unless the socket's address family is one of `want`: a listener type checks this
+    /// before its first accept, so that an adopted socket of another family is refused before
+    /// the kernel takes a connection the type cannot describe. One getsockopt per fd.
+    pub(crate) fn expect_domain(&self, want: &[i32], ty: &str) -> io::Result<()> {
+        let domain = match self.0.domain.get() {
+            Some(d) => d,
+            None => {
+                let d = i32::from(socket2::SockRef::from(self).domain()?);
+                self.0.domain.set(Some(d));
+                d
+            }
+        };
+        if want.contains(&domain) {
+            return Ok(());
+        }
+        let name = match domain {
+            libc::AF_UNIX => "a Unix (AF_UNIX) socket",
+            libc::AF_INET => "an IPv4 (AF_INET) socket",
+            libc::AF_INET6 => "an IPv6 (AF_INET6) socket",
+            _ => "a socket of another family",
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{ty} holds {name} (address family {domain}); nothing was accepted"),
+        ))
+    }
+
     /// The fd itself if no operation holds it any more.
     pub(crate) fn try_unwrap(self) -> Result<OwnedFd, SharedFd> {
         Rc::try_unwrap(self.0).map(|i| i.fd).map_err(SharedFd)
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.fd.as_fd()
     }
 }
 
@@ -122,7 +158,22 @@ macro_rules! io_fd {
                 self.fd.raw()
             }
         }
+        /// Borrowed for socket options through `socket2::SockRef::from(&socket)` or rustix.
+        impl AsFd for super::$t {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_fd()
+            }
+        }
     )*};
 }
 
-io_fd!(File, Pipe, TcpListener, TcpStream, UnixStream);
+io_fd!(
+    File,
+    Pipe,
+    TcpListener,
+    TcpStream,
+    UnixStream,
+    UdpSocket,
+    UnixListener,
+    UnixDatagram
+);

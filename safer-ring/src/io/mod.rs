@@ -3,8 +3,14 @@
 
 mod fd;
 mod types;
+mod udp;
+mod unix;
+pub(crate) mod unix_addr;
 
 pub(crate) use fd::Armed;
 pub use fd::AsIoFd;
 pub use fd::SharedFd;
-pub use types::{File, OpenOptions, Pipe, TcpListener, TcpStream, UnixStream};
+pub use types::{
+    File, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener,
+    UnixStream,
+};

@@ -56,8 +56,26 @@ io_type!(
     TcpStream
 );
 io_type!(
-    /// A connected Unix stream socket, from [`Ring::unix_pair`](crate::RingRef::unix_pair).
+    /// A connected Unix stream socket, from [`Ring::unix_pair`](crate::RingRef::unix_pair),
+    /// [`Ring::connect_unix`](crate::RingRef::connect_unix) or
+    /// [`Ring::accept_unix`](crate::RingRef::accept_unix).
     UnixStream
+);
+io_type!(
+    /// A UDP socket, from [`Ring::bind_udp`](crate::RingRef::bind_udp): datagrams with
+    /// [`Ring::send`](crate::RingRef::send)/[`Ring::recv`](crate::RingRef::recv) once
+    /// [connected](UdpSocket::connect). Socket options: `socket2::SockRef::from(&socket)`.
+    UdpSocket
+);
+io_type!(
+    /// A listening Unix stream socket, from [`Ring::bind_unix`](crate::RingRef::bind_unix).
+    UnixListener
+);
+io_type!(
+    /// A Unix datagram socket, from [`Ring::bind_unix_datagram`](crate::RingRef::bind_unix_datagram),
+    /// [`Ring::unix_datagram_unbound`](crate::RingRef::unix_datagram_unbound) or
+    /// [`Ring::unix_datagram_pair`](crate::RingRef::unix_datagram_pair).
+    UnixDatagram
 );
 
 impl From<std::fs::File> for File {

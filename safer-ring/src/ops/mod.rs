@@ -3,17 +3,24 @@
 
 mod all;
 mod fs;
+mod msg;
 mod net;
 mod path;
 mod rw;
+mod socket;
 mod time;
+mod unix;
 
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
+pub use msg::{MsgIn, MsgOut, RecvFrom, RecvFromUnix, RecvMsg, SendMsg};
+pub(crate) use net::ip_listener;
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use path::{Fallocate, FileRange, Ftruncate, PathOp};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
+pub use socket::Socket;
 pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
+pub use unix::{AcceptUnix, ConnectUnix};
 
 use std::io;
 

@@ -209,6 +209,14 @@ unsafe impl OpData for Shutdown {
     }
 }
 
+/// Refuses a `TcpListener` over a non-IP socket (an adopted Unix socket) before the kernel
+/// accepts a connection the type could not describe.
+pub(crate) fn ip_listener(listener: &TcpListener) -> io::Result<()> {
+    listener
+        .shared_fd()
+        .expect_domain(&[libc::AF_INET, libc::AF_INET6], "TcpListener")
+}
+
 impl RingRef {
     /// Binds a TCP listener (SO_REUSEADDR, backlog 1024) to the first address that works.
     ///
@@ -227,7 +235,9 @@ impl RingRef {
     }
 
     /// Accepts one connection. The new socket is close-on-exec; if the future is dropped after
-    /// the kernel accepted, the connection is closed, not leaked.
+    /// the kernel accepted, the connection is closed, not leaked. A listener over a non-IP
+    /// socket (e.g. a Unix socket adopted with `from_owned_fd`) fails with `InvalidInput`
+    /// before anything is accepted: use [`accept_unix`](Self::accept_unix) for those.
     ///
     /// # Examples
     /// ```
@@ -258,7 +268,8 @@ impl RingRef {
             addr: RawAddr::empty(),
             nonblocking,
         };
-        Op::checked(self, op, self.prepare(fd))
+        let check = ip_listener(listener).and_then(|()| self.prepare(fd));
+        Op::checked(self, op, check)
     }
 
     /// Connects a new TCP socket to `addr`.
