@@ -325,6 +325,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("FastPoll", 5, 7),
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),
+        ("RegisteredBuffers", 5, 1),
     ];
     assert_eq!(
         Feature::all().count(),

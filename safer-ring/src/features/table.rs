@@ -7,6 +7,8 @@ use super::KernelVersion;
 
 /// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
 pub(crate) mod op {
+    pub const READ_FIXED: u8 = 4;
+    pub const WRITE_FIXED: u8 = 5;
     pub const ACCEPT: u8 = 13;
     pub const ASYNC_CANCEL: u8 = 14;
     pub const FILES_UPDATE: u8 = 20;
@@ -157,6 +159,8 @@ features! {
     ExtArg = (5, 11), Detection::FeatureFlag(feat::EXT_ARG), "wait for completions with a timeout argument";
     /// IORING_FEAT_NODROP. Available since Linux 5.5.
     NoDrop = (5, 5), Detection::FeatureFlag(feat::NODROP), "completion-queue overflow keeps completions instead of dropping them";
+    /// Registered buffers (IORING_REGISTER_BUFFERS, OP_READ_FIXED/WRITE_FIXED). Available since Linux 5.1.
+    RegisteredBuffers = (5, 1), Detection::Probe(&[op::READ_FIXED, op::WRITE_FIXED]), "reads and writes on buffers the kernel pinned once, not per operation";
 }
 
 impl Feature {

@@ -2,11 +2,13 @@
 //! becomes an [`Op`](crate::Op) future; buffers come back with the result, on success and error.
 
 mod all;
+mod fixed;
 mod fs;
 mod net;
 mod rw;
 mod time;
 
+pub use fixed::{ReadFixed, WriteFixed};
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use net::{Accept, Connect, Recv, Send, Shutdown};
