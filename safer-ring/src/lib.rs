@@ -73,7 +73,7 @@ mod ring;
 pub use backend::fault;
 
 pub use backend::SetupReport;
-pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut, OwnedBuffer, Slice};
+pub use buf::{AlignedBuf, BufResult, FixedBuf, FixedBufPool, IoBuf, IoBufMut, OwnedBuffer, Slice};
 pub use cluster::{PerCore, Running, Shutdown};
 #[cfg(any(feature = "tokio", feature = "futures-io", feature = "hyper"))]
 pub use compat::{Compat, CompatIo, DEFAULT_CAPACITY as COMPAT_DEFAULT_CAPACITY, IntoInnerError};

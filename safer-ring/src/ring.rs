@@ -95,6 +95,8 @@ struct Core {
     report: Cow<'static, FeatureReport>,
     /// The owning `Ring` was dropped: tasks gone, operations drained, fds closed.
     closed: Cell<bool>,
+    /// `register_buffers` was called (one pool per ring, on every backend alike).
+    has_fixed_pool: Cell<bool>,
 }
 
 impl std::ops::Deref for Ring {
@@ -273,6 +275,7 @@ impl Ring {
             ring_index,
             info,
             closed: Cell::new(false),
+            has_fixed_pool: Cell::new(false),
             report,
         };
         Ok(Ring {
@@ -629,6 +632,17 @@ impl RingRef {
 
     pub(crate) fn nonblocking_fds(&self) -> bool {
         self.0.nonblocking
+    }
+
+    /// Claims this ring's one buffer pool; false if it was taken.
+    pub(crate) fn claim_fixed_pool(&self) -> bool {
+        !self.0.has_fixed_pool.replace(true)
+    }
+
+    /// Whether the configuration asked for `feature` in strict mode (a refusal is an error).
+    pub(crate) fn strict_about(&self, feature: Feature) -> bool {
+        let e = &self.0.enhancement;
+        e.strict && e.wish(feature) == Some(true)
     }
 
     pub(crate) fn prepare(&self, fd: &SharedFd) -> io::Result<()> {

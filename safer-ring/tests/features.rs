@@ -328,6 +328,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),
         ("SendRecvMsg", 5, 3),
+        ("RegisteredBuffers", 5, 1),
     ];
     assert_eq!(
         Feature::all().count(),

@@ -56,10 +56,13 @@ pub(crate) fn kernel_may_access(ptr: *const u8, len: usize) -> bool {
 unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
     let range = |p: usize, len: usize| (p, p + len);
     match *op {
-        OpKind::Read { buf, len, .. } | OpKind::Recv { buf, len, .. } => {
+        OpKind::Read { buf, len, .. }
+        | OpKind::ReadFixed { buf, len, .. }
+        | OpKind::Recv { buf, len, .. } => {
             vec![range(buf as usize, len as usize)]
         }
         OpKind::Write { buf, len, .. }
+        | OpKind::WriteFixed { buf, len, .. }
         | OpKind::Send { buf, len, .. }
         | OpKind::SendZc { buf, len, .. } => vec![range(buf as usize, len as usize)],
         OpKind::Readv { iov, count, .. } | OpKind::Writev { iov, count, .. } => {
@@ -309,6 +312,32 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
             buf,
             len: len.min(max),
             offset,
+        },
+        OpKind::ReadFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            index,
+        } => OpKind::ReadFixed {
+            fd,
+            buf,
+            len: len.min(max),
+            offset,
+            index,
+        },
+        OpKind::WriteFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            index,
+        } => OpKind::WriteFixed {
+            fd,
+            buf,
+            len: len.min(max),
+            offset,
+            index,
         },
         OpKind::Send {
             fd,

@@ -89,6 +89,12 @@ op_table! {
         => fd: fd, exec: Poll(R), opcode: opcode::Read::CODE, class: Read;
     Write { fd: RawFd, buf: *const u8, len: u32, offset: u64 }
         => fd: fd, exec: Poll(W), opcode: opcode::Write::CODE, class: Write;
+    /// A read into registered buffer `index` (`buf..buf + len` lies inside it).
+    ReadFixed { fd: RawFd, buf: *mut u8, len: u32, offset: u64, index: u16 }
+        => fd: fd, exec: Poll(R), opcode: opcode::ReadFixed::CODE, class: Read;
+    /// A write from registered buffer `index`.
+    WriteFixed { fd: RawFd, buf: *const u8, len: u32, offset: u64, index: u16 }
+        => fd: fd, exec: Poll(W), opcode: opcode::WriteFixed::CODE, class: Write;
     Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
         => fd: fd, exec: Poll(R), opcode: opcode::Readv::CODE, class: Readv;
     Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }

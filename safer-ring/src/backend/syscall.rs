@@ -50,6 +50,13 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
             buf,
             len,
             offset,
+        }
+        | OpKind::ReadFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            ..
         } => {
             // SAFETY: `buf` is valid for writes of `len` bytes (this function's contract).
             unsafe { single(fd, buf, len, offset, Dir::Read) }
@@ -59,6 +66,13 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
             buf,
             len,
             offset,
+        }
+        | OpKind::WriteFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            ..
         } => {
             // SAFETY: `buf` is valid for reads of `len` bytes (this function's contract).
             unsafe { single(fd, buf.cast_mut(), len, offset, Dir::Write) }

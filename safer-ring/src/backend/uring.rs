@@ -57,6 +57,9 @@ pub(crate) struct IoUringBackend {
     /// The file table for native fd passing; `Err(())` once registering it failed.
     files: Option<Result<super::file_table::FileTable, ()>>,
     leak: bool,
+    /// The buffers registered with this ring (`register_buffers`): kept alive while the kernel
+    /// may use them, i.e. until the ring is gone (or forever if it leaks).
+    fixed: Option<Rc<crate::buf::FixedShared>>,
     /// What the detection this ring was built from found (see `offers`).
     detected: crate::AvailableFeatures,
     /// Enter calls by path, shared with the ring's stats (`Feature::RegisteredRingFd`).
@@ -144,6 +147,7 @@ impl IoUringBackend {
             buf_ring_failed: false,
             files: None,
             leak: false,
+            fixed: None,
             detected,
             enters: Rc::default(),
             supported: opcodes.map_or(OpcodeSet::ALL, OpcodeSet::from_list),
@@ -322,6 +326,30 @@ impl IoUringBackend {
     }
 
     /// Doorbell completions (OP_MSG_RING from another ring) reaped since the last call.
+    /// Registers `pool`'s buffers (`IORING_REGISTER_BUFFERS`); a ring has one registration.
+    pub(crate) fn register_buffers(
+        &mut self,
+        pool: &Rc<crate::buf::FixedShared>,
+    ) -> io::Result<()> {
+        if self.fixed.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "this ring already has registered buffers (one pool per ring)",
+            ));
+        }
+        let iovecs = pool.iovecs();
+        // SAFETY: every iovec lies in the pool's allocation, which `self.fixed` keeps alive
+        // until the ring's fd is closed (the registration ends with it) or leaks it with the ring.
+        unsafe { self.ring.submitter().register_buffers(&iovecs)? };
+        self.fixed = Some(pool.clone());
+        Ok(())
+    }
+
+    /// Whether `pool` is the one registered with this ring (its indices mean its buffers).
+    pub(crate) fn has_buffers(&self, pool: &Rc<crate::buf::FixedShared>) -> bool {
+        self.fixed.as_ref().is_some_and(|p| Rc::ptr_eq(p, pool))
+    }
+
     pub(crate) fn take_doorbells(&mut self) -> u32 {
         std::mem::take(&mut self.doorbells)
     }
@@ -354,6 +382,14 @@ impl Drop for IoUringBackend {
             && !self.leak
         {
             let _ = self.ring.submitter().unregister_files();
+        }
+        if self.leak {
+            // Ops may still be in flight on these buffers: the memory must outlive them.
+            std::mem::forget(self.fixed.take());
+        } else if self.fixed.take().is_some() {
+            // Drained: no op uses them. Unregister now, as a `RingHandle` may keep the ring
+            // fd (and so the registration) open after the memory goes.
+            let _ = self.ring.submitter().unregister_buffers();
         }
         // The registration holds a reference to the ring: release it before the ring closes.
         if let Some(index) = self.ring_index.take() {
@@ -399,6 +435,24 @@ fn build(op: OpKind) -> squeue::Entry {
             len,
             offset,
         } => opcode::Read::new(types::Fd(fd), buf, len)
+            .offset(offset)
+            .build(),
+        OpKind::ReadFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            index,
+        } => opcode::ReadFixed::new(types::Fd(fd), buf, len, index)
+            .offset(offset)
+            .build(),
+        OpKind::WriteFixed {
+            fd,
+            buf,
+            len,
+            offset,
+            index,
+        } => opcode::WriteFixed::new(types::Fd(fd), buf, len, index)
             .offset(offset)
             .build(),
         OpKind::Write {

@@ -7,11 +7,14 @@
 mod aligned;
 #[cfg(feature = "bytes")]
 mod bytes;
+mod fixed;
 mod held;
 mod owned;
 mod slice;
 
 pub use aligned::AlignedBuf;
+pub(crate) use fixed::Shared as FixedShared;
+pub use fixed::{FixedBuf, FixedBufPool};
 pub(crate) use held::Held;
 pub use owned::OwnedBuffer;
 pub use slice::Slice;

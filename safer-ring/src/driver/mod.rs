@@ -872,6 +872,20 @@ impl Driver {
             .is_some_and(|u| u.enable_fd_passing())
     }
 
+    /// Registers `pool`'s buffers with the kernel.
+    pub(crate) fn register_buffers(
+        &mut self,
+        pool: &std::rc::Rc<crate::buf::FixedShared>,
+    ) -> io::Result<()> {
+        self.uring(crate::Feature::RegisteredBuffers)?
+            .register_buffers(pool)
+    }
+
+    /// Whether this ring registered `pool`.
+    pub(crate) fn has_buffers(&self, pool: &std::rc::Rc<crate::buf::FixedShared>) -> bool {
+        self.backend.as_uring().is_some_and(|u| u.has_buffers(pool))
+    }
+
     /// Stages `fd` in the file table for IORING_MSG_SEND_FD.
     pub(crate) fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
         self.uring(crate::Feature::MsgRingSendFd)?.stage_fd(fd)

@@ -7,6 +7,8 @@ use super::KernelVersion;
 
 /// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
 pub(crate) mod op {
+    pub const READ_FIXED: u8 = 4;
+    pub const WRITE_FIXED: u8 = 5;
     pub const SYNC_FILE_RANGE: u8 = 8;
     pub const SENDMSG: u8 = 9;
     pub const RECVMSG: u8 = 10;
@@ -190,6 +192,8 @@ features! {
     /// Available since Linux 5.3, below the 5.11 floor of the core opcodes: a kernel without
     /// them runs rings on epoll, where they are sendmsg/recvmsg on readiness.
     SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
+    /// Registered buffers (IORING_REGISTER_BUFFERS, OP_READ_FIXED/WRITE_FIXED). Available since Linux 5.1.
+    RegisteredBuffers = (5, 1), Detection::Probe(&[op::READ_FIXED, op::WRITE_FIXED]), "reads and writes on buffers the kernel pinned once, not per operation";
 }
 
 impl Feature {

@@ -2,6 +2,7 @@
 //! becomes an [`Op`](crate::Op) future; buffers come back with the result, on success and error.
 
 mod all;
+mod fixed;
 mod fs;
 mod msg;
 mod net;
@@ -11,6 +12,7 @@ mod socket;
 mod time;
 mod unix;
 
+pub use fixed::{ReadFixed, WriteFixed};
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use msg::{MsgIn, MsgOut, RecvFrom, RecvFromUnix, RecvMsg, SendMsg};
