@@ -6,13 +6,13 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Feature, FeatureReport, detect_now};
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 static CURRENT: Mutex<Option<&'static FeatureReport>> = Mutex::new(None);
-static DEMOTED: AtomicU32 = AtomicU32::new(0);
+static DEMOTED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static LOCAL: Cell<(u64, Option<&'static FeatureReport>)> = const { Cell::new((0, None)) };

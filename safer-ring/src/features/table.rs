@@ -286,7 +286,7 @@ impl Feature {
         self == Feature::MsgRingSendFd
     }
 
-    pub(crate) fn bit(self) -> u32 {
+    pub(crate) fn bit(self) -> u64 {
         1 << (self as u32)
     }
 }
@@ -316,7 +316,7 @@ impl FromStr for Feature {
 /// assert!(!on_5_19.contains(Feature::SendZeroCopy)); // 6.0
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct AvailableFeatures(u32);
+pub struct AvailableFeatures(u64);
 
 impl AvailableFeatures {
     /// No features.
@@ -453,7 +453,7 @@ mod tests {
         }
         assert_eq!(TABLE.len(), 32);
         assert_eq!(TABLE.len(), 24);
-        assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
+        assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 
     /// The file ops' opcodes, by the kernel release that added each to `enum io_uring_op`
