@@ -91,7 +91,7 @@ fn tasks_round(ring: &Ring, file: &std::rc::Rc<File>, bufs: &mut Vec<Vec<u8>>) -
             .drain(..)
             .enumerate()
             .map(|(i, mut buf)| {
-                let (r, file) = (ring.clone(), file.clone());
+                let (r, file) = (safer_ring::RingRef::clone(ring), file.clone());
                 ring.spawn(async move {
                     let mut at = Offsets(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
                     for _ in 0..OPS / QD as u64 {
@@ -156,18 +156,19 @@ fn main() {
     };
     let uring = ring(BackendKind::IoUring);
     let epoll = ring(BackendKind::Epoll).expect("epoll ring");
-    let open = |r: &Ring| {
+    let open = || {
         let f = std::fs::File::open(&path).expect("open the bench file");
-        (r.clone(), std::rc::Rc::new(File::from(f)))
+        std::rc::Rc::new(File::from(f))
     };
     let bufs = || (0..QD).map(|_| Vec::with_capacity(BLOCK)).collect::<Vec<_>>();
     let (mut b1, mut b2, mut b3) = (bufs(), bufs(), bufs());
     let mut at = Offsets(0x1234_5678_9abc_def1);
 
+    let u = uring.as_ref().map(|r| (r, open()));
+    let ef = open();
     let mut v = vec![Variant::new("raw io-uring loop, QD 32", || {
         raw_round(&mut raw, fd, &mut raw_bufs, &mut raw_at)
     })];
-    let u = uring.as_ref().map(|r| (r, open(r).1));
     if let Some((r, f)) = &u {
         v.push(Variant::new("io_uring 32 tasks read_at", || {
             tasks_round(r, f, &mut b1)
@@ -178,7 +179,6 @@ fn main() {
     } else {
         eprintln!("io_uring unavailable: safe io_uring variants skipped");
     }
-    let (_, ef) = open(&epoll);
     v.push(Variant::new("epoll 32 tasks read_at", || {
         tasks_round(&epoll, &ef, &mut b3)
     }));

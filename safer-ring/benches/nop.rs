@@ -79,7 +79,7 @@ fn spawned_round(ring: &Ring) -> u64 {
     ring.block_on(async {
         let tasks: Vec<_> = (0..32)
             .map(|_| {
-                let r = ring.clone();
+                let r = safer_ring::RingRef::clone(ring);
                 ring.spawn(async move {
                     for _ in 0..OPS / 32 {
                         r.nop().await.unwrap();
@@ -134,7 +134,6 @@ fn main() {
             common::profile(&mut v, &name, n)
         };
         std::process::exit(if ok { 0 } else { 2 });
-        return;
     }
     common::compare("NOP, 64 Ki per round, ratio to raw batch 32", &mut v);
     common::compare("NOP, ratio to raw batch 8", &mut v8);
