@@ -151,16 +151,18 @@ fn main() {
     let mut raw_at = Offsets(0x2545_f491_4f6c_dd1d);
     let fd = std_file.as_raw_fd();
 
-    let ring = |kind| {
-        Ring::with_config(SaferRingConfig::default().entries(256).backend(kind)).ok()
-    };
+    let ring = |kind| Ring::with_config(SaferRingConfig::default().entries(256).backend(kind)).ok();
     let uring = ring(BackendKind::IoUring);
     let epoll = ring(BackendKind::Epoll).expect("epoll ring");
     let open = || {
         let f = std::fs::File::open(&path).expect("open the bench file");
         std::rc::Rc::new(File::from(f))
     };
-    let bufs = || (0..QD).map(|_| Vec::with_capacity(BLOCK)).collect::<Vec<_>>();
+    let bufs = || {
+        (0..QD)
+            .map(|_| Vec::with_capacity(BLOCK))
+            .collect::<Vec<_>>()
+    };
     let (mut b1, mut b2, mut b3) = (bufs(), bufs(), bufs());
     let mut at = Offsets(0x1234_5678_9abc_def1);
 
@@ -188,7 +190,10 @@ fn main() {
         let _ = std::fs::remove_file(&path);
         std::process::exit(if ok { 0 } else { 2 });
     }
-    common::compare("4 KiB random reads, page cache, QD 32, ratio to raw", &mut v);
+    common::compare(
+        "4 KiB random reads, page cache, QD 32, ratio to raw",
+        &mut v,
+    );
     drop(v);
     let _ = std::fs::remove_file(&path);
 }

@@ -114,15 +114,27 @@ fn main() {
         raw_round(&mut raw32, 32)
     })];
     if let Some(r) = &uring {
-        v.push(Variant::new("io_uring hand-batched 32", || batched_round(r)));
-        v.push(Variant::new("io_uring 32 spawned tasks", || spawned_round(r)));
-        v.push(Variant::new("io_uring join_all 32", || join_all_round(r, 32)));
+        v.push(Variant::new("io_uring hand-batched 32", || {
+            batched_round(r)
+        }));
+        v.push(Variant::new("io_uring 32 spawned tasks", || {
+            spawned_round(r)
+        }));
+        v.push(Variant::new("io_uring join_all 32", || {
+            join_all_round(r, 32)
+        }));
     } else {
         eprintln!("io_uring unavailable: safe io_uring variants skipped");
     }
-    v.push(Variant::new("epoll hand-batched 32", || batched_round(&epoll)));
-    v.push(Variant::new("epoll 32 spawned tasks", || spawned_round(&epoll)));
-    let mut v8 = vec![Variant::new("raw io-uring, batch 8", || raw_round(&mut raw8, 8))];
+    v.push(Variant::new("epoll hand-batched 32", || {
+        batched_round(&epoll)
+    }));
+    v.push(Variant::new("epoll 32 spawned tasks", || {
+        spawned_round(&epoll)
+    }));
+    let mut v8 = vec![Variant::new("raw io-uring, batch 8", || {
+        raw_round(&mut raw8, 8)
+    })];
     if let Some(r) = &uring {
         v8.push(Variant::new("io_uring join_all 8", || join_all_round(r, 8)));
     }

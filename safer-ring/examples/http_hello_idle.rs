@@ -54,7 +54,10 @@ fn main() {
         match (a.as_str(), v) {
             ("--addr", Some(v)) => addr = v,
             ("--pid", Some(v)) => {
-                pid = Some(v.parse().unwrap_or_else(|_| fail(&format!("--pid {v:?}: not a pid"))))
+                pid = Some(
+                    v.parse()
+                        .unwrap_or_else(|_| fail(&format!("--pid {v:?}: not a pid"))),
+                )
             }
             ("--conns", Some(v)) => {
                 conns = v

@@ -1,9 +1,37 @@
 //! Side-by-side timing for the harness-less benches: variants run in alternating rounds in one
-//! process, so a busy machine slows every variant alike and the ratios stay meaningful.
+//! process, so a busy machine slows every variant alike and the ratios stay meaningful. Rates
+//! are per second of this thread's CPU time (user + system, which includes the kernel's
+//! io_uring work run in this task), so time spent descheduled on a shared machine does not
+//! count; `SAFER_RING_BENCH_CLOCK=wall` uses wall time instead.
 
 #![allow(dead_code)] // each bench uses part of it
 
 use std::time::Instant;
+
+/// This thread's CPU time in seconds.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Seconds on the chosen clock (see the module doc).
+fn clock() -> impl Fn() -> f64 {
+    let wall = std::env::var("SAFER_RING_BENCH_CLOCK").is_ok_and(|v| v == "wall");
+    let start = Instant::now();
+    move || {
+        if wall {
+            start.elapsed().as_secs_f64()
+        } else {
+            thread_cpu()
+        }
+    }
+}
 
 /// One variant: a name and a round that does `ops` operations and returns how many it did.
 pub struct Variant<'a> {
@@ -47,6 +75,7 @@ pub fn compare(title: &str, variants: &mut [Variant<'_>]) {
         (v.round)();
     }
     let n = rounds();
+    let now = clock();
     let mut rates = vec![Vec::with_capacity(n); variants.len()];
     for r in 0..n {
         // Alternate the order too, so neither side always runs right after the other.
@@ -56,15 +85,23 @@ pub fn compare(title: &str, variants: &mut [Variant<'_>]) {
             (0..variants.len()).rev().collect()
         };
         for i in order {
-            let t = Instant::now();
+            let t = now();
             let ops = (variants[i].round)();
-            rates[i].push(ops as f64 / t.elapsed().as_secs_f64());
+            rates[i].push(ops as f64 / (now() - t));
         }
     }
     println!("\n{title} ({n} alternating rounds)");
     println!(
         "{:<34} {:>12} {:>23} {:>7} {:>15}",
-        "variant", "Mops/s med", "range", "ratio", "ratio range"
+        "variant",
+        if std::env::var("SAFER_RING_BENCH_CLOCK").is_ok_and(|v| v == "wall") {
+            "Mops/s"
+        } else {
+            "Mops/CPU-s"
+        },
+        "range",
+        "ratio",
+        "ratio range"
     );
     for (i, v) in variants.iter().enumerate() {
         let mut ratios: Vec<f64> = (0..n).map(|r| rates[i][r] / rates[0][r]).collect();

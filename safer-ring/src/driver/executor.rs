@@ -118,7 +118,9 @@ type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 struct Task {
     fut: Option<LocalTask>,
     header: Arc<TaskWaker>,
-    waker: Waker,
+    /// Cloned for every poll (the slab is not borrowed while the task runs): an `Rc` clone
+    /// instead of the waker's atomic one.
+    waker: std::rc::Rc<Waker>,
 }
 
 pub(crate) struct Executor {
@@ -207,7 +209,7 @@ impl Executor {
         entry.insert(Task {
             fut: Some(Box::pin(task)),
             header: header.clone(),
-            waker,
+            waker: std::rc::Rc::new(waker),
         });
         drop(tasks);
         header.schedule();
