@@ -6,7 +6,8 @@
 # the sum of the server's threads' on-CPU time (/proc/PID/task/*/schedstat) over the load run.
 #   scripts/server-cpu-per-request.sh http [ROUNDS] [SECS]   # wrk -t1 -c64, Hello World
 #   scripts/server-cpu-per-request.sh echo [ROUNDS] [SECS]   # 512 B echo, 50 connections
-# Needs wrk for http. Builds the examples (release) first.
+# Needs wrk for http; counts system calls per request with perf when it is installed.
+# Builds the examples (release) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-http} rounds=${2:-5} secs=${3:-4}
@@ -32,7 +33,12 @@ run() { # NAME PORT CMD...: prints "NAME us_per_request"
         (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
         sleep 0.1
     done
-    local before reqs after
+    local before reqs after stat perf_pid="" sys=0
+    stat=$(mktemp)
+    if command -v perf >/dev/null; then
+        perf stat -e raw_syscalls:sys_enter -x, -o "$stat" -p "$pid" 2>/dev/null &
+        perf_pid=$!
+    fi
     before=$(cpu_ns "$pid")
     if [[ $mode == http ]]; then
         reqs=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/requests in/{print $1}')
@@ -40,11 +46,17 @@ run() { # NAME PORT CMD...: prints "NAME us_per_request"
         reqs=$(taskset -c 1 "$target/echo_server_client" --addr "127.0.0.1:$port" --secs "$secs" | awk '/^requests/{print $2}')
     fi
     after=$(cpu_ns "$pid")
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        sys=$(awk -F, '/sys_enter/{print $1 + 0}' "$stat")
+    fi
+    rm -f "$stat"
     kill -INT "$pid" 2>/dev/null || true
     sleep 0.3
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    echo "$name $(( (after - before) / reqs ))" # ns per request
+    echo "$name $(( (after - before) / reqs )) $(( ${sys:-0} * 1000 / reqs ))" # ns, syscalls/1000 per request
 }
 
 out=$(mktemp)
@@ -64,14 +76,16 @@ python3 - "$out" "$mode" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 by = {}
-for r, name, ns in rows:
+sc = {}
+for r, name, ns, sys_k in rows:
     by.setdefault(name, {})[int(r)] = int(ns) / 1000
+    sc.setdefault(name, []).append(int(sys_k) / 1000)
 print(f"\n{sys.argv[2]}: server CPU per request, {len(by['tokio'])} alternating rounds")
-print(f"{'server':<8} {'us/req med':>10} {'range':>15} {'x tokio':>8} {'ratio range':>13}")
+print(f"{'server':<8} {'us/req med':>10} {'range':>15} {'x tokio':>8} {'ratio range':>13} {'syscalls/req':>13}")
 for name in ("uring", "epoll", "tokio"):
     v = by[name]
     ratios = [v[r] / by["tokio"][r] for r in v]
     print(f"{name:<8} {st.median(v.values()):>10.2f} {min(v.values()):>7.2f} - {max(v.values()):<5.2f}"
-          f" {st.median(ratios):>8.2f} {min(ratios):>6.2f} - {max(ratios):<5.2f}")
+          f" {st.median(ratios):>8.2f} {min(ratios):>6.2f} - {max(ratios):<5.2f} {st.median(sc[name]):>13.2f}")
 PY
 rm -f "$out"
