@@ -209,14 +209,11 @@ impl<T: OpData> Drop for Op<'_, T> {
 impl<T: OpData> Op<'_, T> {
     #[inline(never)]
     fn drop_submitted(&mut self) {
-        match self.ud {
-            PUSHING => {
-                // Unwound out of the push: the SQE may be queued. Leak, never free.
-                std::mem::forget(self.data.take());
-                std::mem::forget(self.timeout.take());
-                return;
-            }
-            _ => {}
+        if self.ud == PUSHING {
+            // Unwound out of the push: the SQE may be queued. Leak, never free.
+            std::mem::forget(self.data.take());
+            std::mem::forget(self.timeout.take());
+            return;
         }
         let Some(data) = self.data.take() else {
             return;
