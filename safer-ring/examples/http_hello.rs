@@ -21,8 +21,10 @@ mod http;
 
 async fn serve(ring: safer_ring::RingRef, stream: safer_ring::TcpStream, idle: Duration) {
     let mut conn = http::Conn::default();
-    let mut chunk = Vec::with_capacity(8192);
-    let mut out = Vec::with_capacity(8192);
+    // Small per-connection buffers (they grow when needed): an idle connection's memory is
+    // mostly its buffers' touched pages (scripts/idle-connections.sh).
+    let mut chunk = Vec::with_capacity(2048);
+    let mut out = Vec::with_capacity(512);
     // The idle timer is armed once and re-armed only when it fires early: a timeout per
     // request (`ring.timeout`) would cancel a kernel timer on every request.
     let mut last = Instant::now();
