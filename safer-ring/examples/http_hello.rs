@@ -10,23 +10,45 @@
 mod args;
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 #[path = "common/http.rs"]
 mod http;
 
 async fn serve(ring: safer_ring::RingRef, stream: safer_ring::TcpStream, idle: Duration) {
     let mut conn = http::Conn::default();
-    let mut chunk = Vec::with_capacity(8192);
-    let mut out = Vec::with_capacity(8192);
+    // Small per-connection buffers (they grow when needed): an idle connection's memory is
+    // mostly its buffers' touched pages (scripts/idle-connections.sh).
+    let mut chunk = Vec::with_capacity(2048);
+    let mut out = Vec::with_capacity(512);
+    // The idle timer is armed once and re-armed only when it fires early: a timeout per
+    // request (`ring.timeout`) would cancel a kernel timer on every request.
+    let mut last = Instant::now();
+    let mut timer = ring.sleep_until(last + idle);
     loop {
         // Multishot recv where the kernel has it (6.0+): armed once per connection, not per
         // request; about 4 % less CPU per request than plain recv (README, "http_hello").
-        // A connection idle for `idle` is closed.
-        let Ok((n, c)) = ring.timeout(idle, ring.recv_enhanced(&stream, chunk)).await else {
-            return;
+        let mut recv = std::pin::pin!(ring.recv_enhanced(&stream, chunk));
+        let (n, c) = loop {
+            let got = std::future::poll_fn(|cx| {
+                if let Poll::Ready(v) = recv.as_mut().poll(cx) {
+                    return Poll::Ready(Some(v));
+                }
+                Pin::new(&mut timer).poll(cx).map(|_| None)
+            })
+            .await;
+            match got {
+                Some(v) => break v,
+                // A connection idle for `idle` is closed (dropping the recv is safe).
+                None if last.elapsed() >= idle => return,
+                None => timer = ring.sleep_until(last + idle),
+            }
         };
+        last = Instant::now();
         chunk = c;
         match n {
             Ok(0) | Err(_) => return,

@@ -8,10 +8,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve(mut s: tokio::net::TcpStream) {
     let _ = s.set_nodelay(true);
+    // The same buffer sizes as http_hello's.
     let (mut conn, mut chunk, mut out) = (
         http::Conn::default(),
-        vec![0u8; 8192],
-        Vec::with_capacity(8192),
+        vec![0u8; 2048],
+        Vec::with_capacity(512),
     );
     loop {
         let n = match s.read(&mut chunk).await {

@@ -657,7 +657,7 @@ impl Backend for IoUringBackend {
         let entry = build(op).user_data(user_data);
         match timeout {
             // SAFETY: the caller keeps `op`'s pointers valid until the completion.
-            None => unsafe { self.push_entries(&[entry]) },
+            None => unsafe { self.ring.submission().push(&entry) }.map_err(|_| Full),
             Some(t) => {
                 let lt = opcode::LinkTimeout::new(&t.ts)
                     .build()

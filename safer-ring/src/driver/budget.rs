@@ -47,6 +47,35 @@ pub(crate) fn poll_proceed(cx: &Context<'_>) -> Poll<()> {
     Poll::Ready(())
 }
 
+/// The unit an operation may spend, read with one thread-local access: `Op::poll` checks the
+/// budget and spends from it without reading the thread-local again.
+pub(crate) struct Unit(Option<(u32, *const ())>);
+
+impl Unit {
+    /// The operation completed without waiting: the unit is spent.
+    #[inline]
+    pub(crate) fn spend(self) {
+        if self.0.is_some() {
+            LEFT.set(self.0);
+        }
+    }
+}
+
+/// As [`poll_proceed`], handing out the unit to [`Unit::spend`] if the op completes.
+#[inline]
+pub(crate) fn poll_unit(cx: &Context<'_>) -> Poll<Unit> {
+    match LEFT.get() {
+        Some((n, task)) if std::ptr::eq(task, cx.waker().data()) => {
+            if n == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Unit(Some((n - 1, task))))
+        }
+        _ => Poll::Ready(Unit(None)),
+    }
+}
+
 /// Polls `f` within the budget: yields first if it is spent, spends a unit if `f` is ready.
 pub(crate) fn counted<T>(
     cx: &mut Context<'_>,

@@ -96,6 +96,15 @@ impl TaskWaker {
         })
     }
 
+    /// Every waker of this executor is made here: the driver recognises them by their vtable,
+    /// and `Waker::from` called from a generic function (`spawn::<F>`, instantiated in the
+    /// user's crate) may get its own copy of the vtable, which would send every wake of a
+    /// spawned task through the deferred (clone, queue, wake, drop) path.
+    #[inline(never)]
+    fn waker(this: Arc<TaskWaker>) -> Waker {
+        Waker::from(this)
+    }
+
     fn schedule(&self) {
         // Plain load first: completions for an already-queued task then cost no RMW.
         if !self.queued.load(Ordering::Acquire) && !self.queued.swap(true, Ordering::AcqRel) {
@@ -118,7 +127,9 @@ type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 struct Task {
     fut: Option<LocalTask>,
     header: Arc<TaskWaker>,
-    waker: Waker,
+    /// Cloned for every poll (the slab is not borrowed while the task runs): an `Rc` clone
+    /// instead of the waker's atomic one.
+    waker: std::rc::Rc<Waker>,
 }
 
 pub(crate) struct Executor {
@@ -180,7 +191,7 @@ impl Drop for PollGuard<'_> {
 impl Executor {
     pub(crate) fn new(shared: Arc<WakeShared>) -> Executor {
         let main = TaskWaker::new(MAIN_TASK, &shared);
-        let main_waker = Waker::from(main.clone());
+        let main_waker = TaskWaker::waker(main.clone());
         Executor {
             shared,
             tasks: std::cell::RefCell::new(Slab::new()),
@@ -202,12 +213,12 @@ impl Executor {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let header = TaskWaker::new(entry.key(), &self.shared);
-        let waker = Waker::from(header.clone());
+        let waker = TaskWaker::waker(header.clone());
         task.set_waker(&waker);
         entry.insert(Task {
             fut: Some(Box::pin(task)),
             header: header.clone(),
-            waker,
+            waker: std::rc::Rc::new(waker),
         });
         drop(tasks);
         header.schedule();

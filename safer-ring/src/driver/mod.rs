@@ -254,7 +254,8 @@ fn complete(
         }
         Slot::Waiting(w) => {
             let w = *w;
-            *slot = Slot::Done { res, flags };
+            // The replaced `Waiting` owns nothing: forgetting it skips `Slot`'s drop glue.
+            std::mem::forget(std::mem::replace(slot, Slot::Done { res, flags }));
             books.wakers.wake_release(w, later);
         }
         Slot::Partial { res: first, waker } => {
@@ -484,7 +485,8 @@ impl Driver {
                 Ok(None)
             }
             Some(&mut Slot::Done { res, flags }) => {
-                slots.remove(key);
+                // A `Done` slot owns nothing: forgetting it skips `Slot`'s drop glue.
+                std::mem::forget(slots.remove(key));
                 Ok(Some((res, flags)))
             }
             // A live op's slot is never anything else (only its own drop orphans it), unless

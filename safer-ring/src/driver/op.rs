@@ -164,12 +164,12 @@ impl<T: OpData> Future for Op<'_, T> {
                 }
             };
         }
-        std::task::ready!(super::budget::poll_proceed(cx));
+        let unit = std::task::ready!(super::budget::poll_unit(cx));
         let done = this.ring.driver().poll_op(this.ud, cx.waker());
         match done {
             Ok(None) => Poll::Pending,
             Ok(Some((res, flags))) => {
-                super::budget::spend(cx);
+                unit.spend();
                 Poll::Ready(this.finish(res, flags))
             }
             Err(super::Lost) => panic!(
@@ -197,16 +197,23 @@ impl<T: OpData> Orphan for Abandoned<T> {
 }
 
 impl<T: OpData> Drop for Op<'_, T> {
+    #[inline]
     fn drop(&mut self) {
-        match self.ud {
-            UNSUBMITTED => return,
-            PUSHING => {
-                // Unwound out of the push: the SQE may be queued. Leak, never free.
-                std::mem::forget(self.data.take());
-                std::mem::forget(self.timeout.take());
-                return;
-            }
-            _ => {}
+        // The common case, a finished (or never polled) op, costs one compare here.
+        if self.ud != UNSUBMITTED {
+            self.drop_submitted();
+        }
+    }
+}
+
+impl<T: OpData> Op<'_, T> {
+    #[inline(never)]
+    fn drop_submitted(&mut self) {
+        if self.ud == PUSHING {
+            // Unwound out of the push: the SQE may be queued. Leak, never free.
+            std::mem::forget(self.data.take());
+            std::mem::forget(self.timeout.take());
+            return;
         }
         let Some(data) = self.data.take() else {
             return;
