@@ -227,6 +227,15 @@ const README_PHRASES: &[(&str, Feature)] = &[
     ("COOP_TASKRUN", Feature::CoopTaskrun),
     ("SINGLE_ISSUER", Feature::SingleIssuer),
     ("DEFER_TASKRUN", Feature::DeferTaskrun),
+    ("OP_UNLINKAT", Feature::UnlinkAt),
+    ("OP_RENAMEAT", Feature::RenameAt),
+    ("OP_MKDIRAT", Feature::MkdirAt),
+    ("OP_SYMLINKAT", Feature::SymlinkAt),
+    ("OP_LINKAT", Feature::LinkAt),
+    ("OP_FALLOCATE", Feature::Fallocate),
+    ("OP_FTRUNCATE", Feature::Ftruncate),
+    ("OP_FADVISE", Feature::Fadvise),
+    ("OP_SYNC_FILE_RANGE", Feature::SyncFileRange),
 ];
 
 /// `(5.19+)`-style kernel versions in `row`.
