@@ -181,6 +181,24 @@ fn running_kernel_reports_what_it_should() {
             minor >= (6, 8),
             "FixedFdInstall on {version}"
         );
+        // The file ops (5.2-5.15) are all there; FTRUNCATE is 6.9, so 6.1 runs its fallback.
+        for f in [
+            Feature::UnlinkAt,
+            Feature::RenameAt,
+            Feature::MkdirAt,
+            Feature::SymlinkAt,
+            Feature::LinkAt,
+            Feature::Fallocate,
+            Feature::Fadvise,
+            Feature::SyncFileRange,
+        ] {
+            assert!(has(f), "{f} must be present on {version}");
+        }
+        assert_eq!(
+            has(Feature::Ftruncate),
+            minor >= (6, 9),
+            "Ftruncate on {version}"
+        );
     }
     // Where the real kernel disagrees with the table, the kernel wins; each known disagreement
     // is recorded here. Any other disagreement fails, so a wrong table row is noticed.
@@ -325,6 +343,15 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("FastPoll", 5, 7),
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),
+        ("UnlinkAt", 5, 11),
+        ("RenameAt", 5, 11),
+        ("MkdirAt", 5, 15),
+        ("SymlinkAt", 5, 15),
+        ("LinkAt", 5, 15),
+        ("Fallocate", 5, 6),
+        ("Ftruncate", 6, 9),
+        ("Fadvise", 5, 6),
+        ("SyncFileRange", 5, 2),
     ];
     assert_eq!(
         Feature::all().count(),
