@@ -213,7 +213,7 @@ impl Ring {
         }
         let mut native = decide_native(&cfg, &info, &report)?;
         if let Some(u) = backend.as_uring_mut() {
-            u.use_native(native);
+            u.use_native(&mut native);
         }
         // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
         let target_fd = match info.backend {

@@ -143,8 +143,13 @@ fn running_kernel_reports_what_it_should() {
         return;
     }
     let minor = (version.major, version.minor);
-    // Core opcodes (5.3): every kernel of the matrix with io_uring has them.
-    assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
+    // SENDMSG/RECVMSG (5.3) are core opcodes: every kernel of the matrix with io_uring has them.
+    if let Some(ops) = &report.inputs.opcodes {
+        assert!(
+            ops.contains(&9) && ops.contains(&10),
+            "SENDMSG/RECVMSG on {version}"
+        );
+    }
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
@@ -182,6 +187,24 @@ fn running_kernel_reports_what_it_should() {
             has(Feature::FixedFdInstall),
             minor >= (6, 8),
             "FixedFdInstall on {version}"
+        );
+        // The file ops (5.2-5.15) are all there; FTRUNCATE is 6.9, so 6.1 runs its fallback.
+        for f in [
+            Feature::UnlinkAt,
+            Feature::RenameAt,
+            Feature::MkdirAt,
+            Feature::SymlinkAt,
+            Feature::LinkAt,
+            Feature::Fallocate,
+            Feature::Fadvise,
+            Feature::SyncFileRange,
+        ] {
+            assert!(has(f), "{f} must be present on {version}");
+        }
+        assert_eq!(
+            has(Feature::Ftruncate),
+            minor >= (6, 9),
+            "Ftruncate on {version}"
         );
     }
     // Where the real kernel disagrees with the table, the kernel wins; each known disagreement
@@ -327,7 +350,15 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("FastPoll", 5, 7),
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),
-        ("SendRecvMsg", 5, 3),
+        ("UnlinkAt", 5, 11),
+        ("RenameAt", 5, 11),
+        ("MkdirAt", 5, 15),
+        ("SymlinkAt", 5, 15),
+        ("LinkAt", 5, 15),
+        ("Fallocate", 5, 6),
+        ("Ftruncate", 6, 9),
+        ("Fadvise", 5, 6),
+        ("SyncFileRange", 5, 2),
     ];
     assert_eq!(
         Feature::all().count(),

@@ -57,6 +57,24 @@ pub enum OpClass {
     Bind,
     /// `listen` (OP_LISTEN).
     Listen,
+    /// unlinkat (`remove_file`, `remove_dir`).
+    Unlink,
+    /// renameat.
+    Rename,
+    /// mkdirat.
+    Mkdir,
+    /// symlinkat.
+    Symlink,
+    /// linkat.
+    Link,
+    /// fallocate.
+    Fallocate,
+    /// ftruncate (`set_len`).
+    Ftruncate,
+    /// posix_fadvise.
+    Fadvise,
+    /// sync_file_range.
+    SyncFileRange,
     /// Timers (`sleep`).
     Timeout,
 }

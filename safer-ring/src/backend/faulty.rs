@@ -76,7 +76,24 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
             range(buf as usize, size_of::<libc::statx>()),
             range(path as usize, 1),
         ],
-        OpKind::OpenAt { path, .. } => vec![range(path as usize, 1)],
+        OpKind::OpenAt { path, .. }
+        | OpKind::UnlinkAt { path, .. }
+        | OpKind::MkdirAt { path, .. } => vec![range(path as usize, 1)],
+        OpKind::RenameAt {
+            oldpath: a,
+            newpath: b,
+            ..
+        }
+        | OpKind::LinkAt {
+            oldpath: a,
+            newpath: b,
+            ..
+        }
+        | OpKind::SymlinkAt {
+            target: a,
+            linkpath: b,
+            ..
+        } => vec![range(a as usize, 1), range(b as usize, 1)],
         OpKind::Accept { addr, len, .. } if !addr.is_null() => vec![
             range(len as usize, size_of::<libc::socklen_t>()),
             range(addr as usize, 1),
@@ -96,7 +113,11 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         | OpKind::FixedFdInstall { .. }
         | OpKind::Socket { .. }
         | OpKind::Listen { .. }
-        | OpKind::Shutdown { .. } => Vec::new(),
+        | OpKind::Shutdown { .. }
+        | OpKind::Fallocate { .. }
+        | OpKind::Ftruncate { .. }
+        | OpKind::Fadvise { .. }
+        | OpKind::SyncFileRange { .. } => Vec::new(),
         OpKind::Bind { addr, len, .. } => vec![range(addr as usize, len as usize)],
         // SAFETY: the caller guarantees the header and its iovecs are valid.
         OpKind::SendMsg { msg, .. } => unsafe { msghdr_memory(msg) },
@@ -348,6 +369,15 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::Socket { .. }
         | OpKind::Bind { .. }
         | OpKind::Listen { .. }
+        | OpKind::UnlinkAt { .. }
+        | OpKind::RenameAt { .. }
+        | OpKind::MkdirAt { .. }
+        | OpKind::SymlinkAt { .. }
+        | OpKind::LinkAt { .. }
+        | OpKind::Fallocate { .. }
+        | OpKind::Ftruncate { .. }
+        | OpKind::Fadvise { .. }
+        | OpKind::SyncFileRange { .. }
         | OpKind::Timeout { .. } => op,
     }
 }

@@ -154,6 +154,43 @@ op_table! {
     /// listen(2) (OP_LISTEN, 6.11).
     Listen { fd: RawFd, backlog: i32 }
         => fd: fd, exec: Blocking, opcode: opcode::Listen::CODE, class: Listen;
+    /// unlinkat(2) (5.11): `flags` 0 or AT_REMOVEDIR.
+    UnlinkAt { dirfd: RawFd, path: *const libc::c_char, flags: i32 }
+        => fd: dirfd, exec: Blocking, opcode: opcode::UnlinkAt::CODE, class: Unlink;
+    /// renameat2(2) (5.11).
+    RenameAt {
+        olddirfd: RawFd,
+        oldpath: *const libc::c_char,
+        newdirfd: RawFd,
+        newpath: *const libc::c_char,
+        flags: u32,
+    } => fd: olddirfd, exec: Blocking, opcode: opcode::RenameAt::CODE, class: Rename;
+    /// mkdirat(2) (5.15).
+    MkdirAt { dirfd: RawFd, path: *const libc::c_char, mode: u32 }
+        => fd: dirfd, exec: Blocking, opcode: opcode::MkDirAt::CODE, class: Mkdir;
+    /// symlinkat(2) (5.15): a link at `linkpath` holding the text `target`.
+    SymlinkAt { target: *const libc::c_char, newdirfd: RawFd, linkpath: *const libc::c_char }
+        => fd: newdirfd, exec: Blocking, opcode: opcode::SymlinkAt::CODE, class: Symlink;
+    /// linkat(2) (5.15).
+    LinkAt {
+        olddirfd: RawFd,
+        oldpath: *const libc::c_char,
+        newdirfd: RawFd,
+        newpath: *const libc::c_char,
+        flags: i32,
+    } => fd: olddirfd, exec: Blocking, opcode: opcode::LinkAt::CODE, class: Link;
+    /// fallocate(2) (5.6).
+    Fallocate { fd: RawFd, mode: i32, offset: u64, len: u64 }
+        => fd: fd, exec: Blocking, opcode: opcode::Fallocate::CODE, class: Fallocate;
+    /// ftruncate(2) (6.9).
+    Ftruncate { fd: RawFd, len: u64 }
+        => fd: fd, exec: Blocking, opcode: opcode::Ftruncate::CODE, class: Ftruncate;
+    /// posix_fadvise(2) (5.6).
+    Fadvise { fd: RawFd, offset: u64, len: u64, advice: i32 }
+        => fd: fd, exec: Blocking, opcode: opcode::Fadvise::CODE, class: Fadvise;
+    /// sync_file_range(2) (5.2).
+    SyncFileRange { fd: RawFd, offset: u64, len: u32, flags: u32 }
+        => fd: fd, exec: Blocking, opcode: opcode::SyncFileRange::CODE, class: SyncFileRange;
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
@@ -162,8 +199,22 @@ op_table! {
 /// Features that are one op whose io_uring opcode a kernel may lack, with the op's syscall as
 /// the fallback; their opcodes (`Detection::Probe`) are not pushed when the ring does not use
 /// the feature natively (the configuration can turn each off to run the fallback).
-pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] =
-    &[crate::Feature::SocketOp, crate::Feature::BindListen];
+pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = {
+    use crate::Feature::*;
+    &[
+        UnlinkAt,
+        RenameAt,
+        MkdirAt,
+        SymlinkAt,
+        LinkAt,
+        Fallocate,
+        Ftruncate,
+        Fadvise,
+        SyncFileRange,
+        SocketOp,
+        BindListen,
+    ]
+};
 
 /// A set of io_uring opcodes (one bit each), checked on every io_uring push.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -164,6 +164,82 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         OpKind::Bind { fd, addr, len } => unsafe { libc::bind(fd, addr, len) as isize },
         // SAFETY: no pointers.
         OpKind::Listen { fd, backlog } => unsafe { libc::listen(fd, backlog) as isize },
+        OpKind::UnlinkAt { dirfd, path, flags } => {
+            // SAFETY: `path` is a NUL-terminated string kept alive by the op (as every path
+            // below).
+            unsafe { libc::unlinkat(dirfd, path, flags) as isize }
+        }
+        OpKind::RenameAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => {
+            let nr = libc::SYS_renameat2; // by number: not every libc wraps it
+            // SAFETY: both paths are NUL-terminated strings kept alive by the op.
+            unsafe { libc::syscall(nr, olddirfd, oldpath, newdirfd, newpath, flags) as isize }
+        }
+        OpKind::MkdirAt { dirfd, path, mode } => {
+            // SAFETY: as above.
+            unsafe { libc::mkdirat(dirfd, path, mode as libc::mode_t) as isize }
+        }
+        OpKind::SymlinkAt {
+            target,
+            newdirfd,
+            linkpath,
+        } => {
+            // SAFETY: as above.
+            unsafe { libc::symlinkat(target, newdirfd, linkpath) as isize }
+        }
+        OpKind::LinkAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => {
+            // SAFETY: as above.
+            unsafe { libc::linkat(olddirfd, oldpath, newdirfd, newpath, flags) as isize }
+        }
+        // Offsets were checked to fit i64 by the public API.
+        OpKind::Fallocate {
+            fd,
+            mode,
+            offset,
+            len,
+        } => retry_eintr(|| {
+            let (offset, len) = (offset as libc::off_t, len as libc::off_t);
+            // SAFETY: no pointers.
+            unsafe { libc::fallocate(fd, mode, offset, len) as isize }
+        }),
+        OpKind::Ftruncate { fd, len } => retry_eintr(|| {
+            // SAFETY: no pointers.
+            unsafe { libc::ftruncate(fd, len as libc::off_t) as isize }
+        }),
+        OpKind::Fadvise {
+            fd,
+            offset,
+            len,
+            advice,
+        } => {
+            let (offset, len) = (offset as libc::off_t, len as libc::off_t);
+            // SAFETY: no pointers. posix_fadvise returns the error instead of setting errno.
+            match unsafe { libc::posix_fadvise(fd, offset, len, advice) } {
+                0 => 0,
+                e => return Attempt::Done(-e),
+            }
+        }
+        OpKind::SyncFileRange {
+            fd,
+            offset,
+            len,
+            flags,
+        } => retry_eintr(|| {
+            let (offset, len) = (offset as libc::off64_t, libc::off64_t::from(len));
+            // SAFETY: no pointers.
+            unsafe { libc::sync_file_range(fd, offset, len, flags) as isize }
+        }),
         // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
         OpKind::Timeout { .. }
         | OpKind::MsgRing { .. }

@@ -160,18 +160,19 @@ impl IoUringBackend {
         self.report
     }
 
-    /// Runs the ops of features the ring does not use natively (turned off by the
-    /// configuration) as syscalls, so `uses_native` and the path taken agree. Only features
-    /// whose op has a syscall fallback ([`super::op::SYSCALL_FALLBACK`]).
-    pub(crate) fn use_native(&mut self, native: crate::AvailableFeatures) {
-        let off = super::op::SYSCALL_FALLBACK
-            .iter()
-            .filter(|f| !native.contains(**f));
-        for f in off {
-            if let crate::features::Detection::Probe(ops) = f.detection() {
-                for &o in ops {
-                    self.supported.remove(o);
-                }
+    /// Makes `native` and the path taken agree for features whose op has a syscall fallback
+    /// ([`super::op::SYSCALL_FALLBACK`]): the opcodes of those the ring does not use natively
+    /// (turned off by the configuration) are not pushed, and those whose opcode this ring
+    /// cannot push (forced on where the probe lacks it) leave `native`.
+    pub(crate) fn use_native(&mut self, native: &mut crate::AvailableFeatures) {
+        for &f in super::op::SYSCALL_FALLBACK {
+            let crate::features::Detection::Probe(ops) = f.detection() else {
+                continue;
+            };
+            if !native.contains(f) {
+                ops.iter().for_each(|&o| self.supported.remove(o));
+            } else if !ops.iter().all(|&o| self.supported.contains(o)) {
+                native.remove(f);
             }
         }
     }
@@ -521,6 +522,62 @@ fn build(op: OpKind) -> squeue::Entry {
             opcode::FixedFdInstall::new(types::Fixed(slot), 0).build()
         }
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        OpKind::UnlinkAt { dirfd, path, flags } => opcode::UnlinkAt::new(types::Fd(dirfd), path)
+            .flags(flags)
+            .build(),
+        OpKind::RenameAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => opcode::RenameAt::new(types::Fd(olddirfd), oldpath, types::Fd(newdirfd), newpath)
+            .flags(flags)
+            .build(),
+        OpKind::MkdirAt { dirfd, path, mode } => opcode::MkDirAt::new(types::Fd(dirfd), path)
+            .mode(mode)
+            .build(),
+        OpKind::SymlinkAt {
+            target,
+            newdirfd,
+            linkpath,
+        } => opcode::SymlinkAt::new(types::Fd(newdirfd), target, linkpath).build(),
+        OpKind::LinkAt {
+            olddirfd,
+            oldpath,
+            newdirfd,
+            newpath,
+            flags,
+        } => opcode::LinkAt::new(types::Fd(olddirfd), oldpath, types::Fd(newdirfd), newpath)
+            .flags(flags)
+            .build(),
+        OpKind::Fallocate {
+            fd,
+            mode,
+            offset,
+            len,
+        } => opcode::Fallocate::new(types::Fd(fd), len)
+            .offset(offset)
+            .mode(mode)
+            .build(),
+        OpKind::Ftruncate { fd, len } => opcode::Ftruncate::new(types::Fd(fd), len).build(),
+        OpKind::Fadvise {
+            fd,
+            offset,
+            len,
+            advice,
+        } => opcode::Fadvise::new(types::Fd(fd), len as libc::off_t, advice)
+            .offset(offset)
+            .build(),
+        OpKind::SyncFileRange {
+            fd,
+            offset,
+            len,
+            flags,
+        } => opcode::SyncFileRange::new(types::Fd(fd), len)
+            .offset(offset)
+            .flags(flags)
+            .build(),
         OpKind::Timeout { ts, .. } => opcode::Timeout::new(ts).build(),
     }
 }

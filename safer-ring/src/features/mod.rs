@@ -36,6 +36,15 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::FixedFdInstall,
     Feature::BufferRings,
     Feature::MultiShotRecv,
+    Feature::UnlinkAt,
+    Feature::RenameAt,
+    Feature::MkdirAt,
+    Feature::SymlinkAt,
+    Feature::LinkAt,
+    Feature::Fallocate,
+    Feature::Ftruncate,
+    Feature::Fadvise,
+    Feature::SyncFileRange,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

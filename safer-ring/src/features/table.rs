@@ -7,19 +7,26 @@ use super::KernelVersion;
 
 /// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
 pub(crate) mod op {
-    pub const SENDMSG: u8 = 9;
-    pub const RECVMSG: u8 = 10;
+    pub const SYNC_FILE_RANGE: u8 = 8;
     pub const ACCEPT: u8 = 13;
     pub const ASYNC_CANCEL: u8 = 14;
+    pub const FALLOCATE: u8 = 17;
     pub const FILES_UPDATE: u8 = 20;
+    pub const FADVISE: u8 = 24;
     pub const RECV: u8 = 27;
     pub const PROVIDE_BUFFERS: u8 = 31;
+    pub const RENAMEAT: u8 = 35;
+    pub const UNLINKAT: u8 = 36;
+    pub const MKDIRAT: u8 = 37;
+    pub const SYMLINKAT: u8 = 38;
+    pub const LINKAT: u8 = 39;
     pub const MSG_RING: u8 = 40;
     pub const SOCKET: u8 = 45;
     pub const SEND_ZC: u8 = 47;
     pub const READ_MULTISHOT: u8 = 49;
     pub const FIXED_FD_INSTALL: u8 = 54;
     pub const BIND: u8 = 56;
+    pub const FTRUNCATE: u8 = 55;
     pub const LISTEN: u8 = 57;
 }
 
@@ -159,10 +166,24 @@ features! {
     ExtArg = (5, 11), Detection::FeatureFlag(feat::EXT_ARG), "wait for completions with a timeout argument";
     /// IORING_FEAT_NODROP. Available since Linux 5.5.
     NoDrop = (5, 5), Detection::FeatureFlag(feat::NODROP), "completion-queue overflow keeps completions instead of dropping them";
-    /// OP_SENDMSG and OP_RECVMSG: addresses, ancillary data and fd passing through the ring.
-    /// Available since Linux 5.3, below the 5.11 floor of the core opcodes: a kernel without
-    /// them runs rings on epoll, where they are sendmsg/recvmsg on readiness.
-    SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
+    /// OP_UNLINKAT (`remove_file`, `remove_dir`). Available since Linux 5.11.
+    UnlinkAt = (5, 11), Detection::Probe(&[op::UNLINKAT]), "remove files and directories through the ring (else unlinkat(2) on the ring's thread)";
+    /// OP_RENAMEAT (`rename`). Available since Linux 5.11.
+    RenameAt = (5, 11), Detection::Probe(&[op::RENAMEAT]), "rename through the ring (else renameat2(2) on the ring's thread)";
+    /// OP_MKDIRAT (`create_dir`). Available since Linux 5.15.
+    MkdirAt = (5, 15), Detection::Probe(&[op::MKDIRAT]), "create directories through the ring (else mkdirat(2) on the ring's thread)";
+    /// OP_SYMLINKAT (`symlink`). Available since Linux 5.15.
+    SymlinkAt = (5, 15), Detection::Probe(&[op::SYMLINKAT]), "create symlinks through the ring (else symlinkat(2) on the ring's thread)";
+    /// OP_LINKAT (`hard_link`). Available since Linux 5.15.
+    LinkAt = (5, 15), Detection::Probe(&[op::LINKAT]), "create hard links through the ring (else linkat(2) on the ring's thread)";
+    /// OP_FALLOCATE (`fallocate`). Available since Linux 5.6.
+    Fallocate = (5, 6), Detection::Probe(&[op::FALLOCATE]), "allocate or punch file space through the ring (else fallocate(2) on the ring's thread)";
+    /// OP_FTRUNCATE (`set_len`). Available since Linux 6.9.
+    Ftruncate = (6, 9), Detection::Probe(&[op::FTRUNCATE]), "truncate or extend files through the ring (else ftruncate(2) on the ring's thread)";
+    /// OP_FADVISE (`fadvise`). Available since Linux 5.6.
+    Fadvise = (5, 6), Detection::Probe(&[op::FADVISE]), "page-cache advice through the ring (else posix_fadvise(2) on the ring's thread)";
+    /// OP_SYNC_FILE_RANGE (`sync_file_range`). Available since Linux 5.2.
+    SyncFileRange = (5, 2), Detection::Probe(&[op::SYNC_FILE_RANGE]), "write back a byte range through the ring (else sync_file_range(2) on the ring's thread)";
 }
 
 impl Feature {
@@ -420,8 +441,36 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 24);
+        assert_eq!(TABLE.len(), 32);
         assert!(TABLE.len() <= 32, "AvailableFeatures is a u32");
+    }
+
+    /// The file ops' opcodes, by the kernel release that added each to `enum io_uring_op`
+    /// (io_uring.h history; the QEMU matrix's 5.10 lacks the 5.11/5.15 ones, 6.1 lacks
+    /// FTRUNCATE).
+    #[test]
+    fn file_op_rows_match_io_uring_h() {
+        for (f, code, (maj, min)) in [
+            (Feature::SyncFileRange, 8, (5, 2)),
+            (Feature::Fallocate, 17, (5, 6)),
+            (Feature::Fadvise, 24, (5, 6)),
+            (Feature::RenameAt, 35, (5, 11)),
+            (Feature::UnlinkAt, 36, (5, 11)),
+            (Feature::MkdirAt, 37, (5, 15)),
+            (Feature::SymlinkAt, 38, (5, 15)),
+            (Feature::LinkAt, 39, (5, 15)),
+            (Feature::Ftruncate, 55, (6, 9)),
+        ] {
+            let Detection::Probe(ops) = f.detection() else {
+                panic!("{f}: detected by the probe")
+            };
+            assert_eq!(ops, [code], "{f}");
+            assert_eq!(
+                f.required_kernel_version(),
+                KernelVersion::new(maj, min, 0),
+                "{f}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::RingRef;
 use crate::backend::{OpKind, sys};
@@ -127,7 +128,11 @@ unsafe impl OpData for Close {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Statx {
-    fd: SharedFd,
+    /// The file (`None`: `path` relative to the working directory).
+    fd: Option<SharedFd>,
+    /// Empty for the fd itself.
+    path: CString,
+    flags: i32,
     buf: Box<libc::statx>,
 }
 
@@ -145,7 +150,11 @@ pub struct Statx {
 /// assert!(meta.is_dir() && meta.nlink >= 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Every field is statx's (`STATX_BASIC_STATS | STATX_BTIME`), with the values
+/// [`std::os::unix::fs::MetadataExt`] reports for the same file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metadata {
     /// Size in bytes.
     pub len: u64,
@@ -157,6 +166,30 @@ pub struct Metadata {
     pub nlink: u32,
     /// Last modification, seconds since the epoch.
     pub mtime_sec: i64,
+    /// Nanoseconds of the last modification.
+    pub mtime_nsec: u32,
+    /// Last access, seconds since the epoch.
+    pub atime_sec: i64,
+    /// Nanoseconds of the last access.
+    pub atime_nsec: u32,
+    /// Last status change, seconds since the epoch.
+    pub ctime_sec: i64,
+    /// Nanoseconds of the last status change.
+    pub ctime_nsec: u32,
+    /// Creation (birth) time as `(seconds, nanoseconds)`, where the filesystem records it.
+    pub btime: Option<(i64, u32)>,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// The device holding the file (`st_dev`, as `libc::makedev(major, minor)`).
+    pub dev: u64,
+    /// The device a special file stands for (`st_rdev`).
+    pub rdev: u64,
+    /// 512-byte blocks allocated (`st_blocks`).
+    pub blocks: u64,
+    /// Preferred I/O block size (`st_blksize`).
+    pub blksize: u32,
 }
 
 impl Metadata {
@@ -192,32 +225,115 @@ impl Metadata {
     pub fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
     }
-}
 
-static EMPTY_PATH: &std::ffi::CStr = c"";
-
-// SAFETY: the statx buffer is boxed and the path is a `'static` C string; `fd` holds the file.
-unsafe impl OpData for Statx {
-    type Output = io::Result<Metadata>;
-    fn kind(&mut self) -> OpKind {
-        OpKind::Statx {
-            fd: self.fd.raw(),
-            path: EMPTY_PATH.as_ptr(),
-            flags: libc::AT_EMPTY_PATH,
-            mask: libc::STATX_BASIC_STATS,
-            buf: &mut *self.buf,
-        }
+    /// A symbolic link (only from [`Ring::symlink_metadata`](crate::RingRef::symlink_metadata),
+    /// which does not follow it).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let link = std::env::temp_dir().join(format!("safer-ring-doc-is-symlink-{}", std::process::id()));
+    /// std::os::unix::fs::symlink("/", &link)?;
+    /// assert!(ring.block_on(ring.symlink_metadata(&link))?.is_symlink());
+    /// assert!(ring.block_on(ring.path_metadata(&link))?.is_dir());
+    /// # std::fs::remove_file(&link)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
     }
-    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<Metadata> {
-        res?;
-        let s = &*self.buf;
-        Ok(Metadata {
+
+    /// The last modification time, as [`std::fs::Metadata::modified`] gives it.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let m = ring.block_on(ring.path_metadata("/"))?;
+    /// assert_eq!(m.modified(), std::fs::metadata("/")?.modified()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn modified(&self) -> SystemTime {
+        time(self.mtime_sec, self.mtime_nsec)
+    }
+
+    /// The last access time, as [`std::fs::Metadata::accessed`] gives it.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let m = ring.block_on(ring.path_metadata("/"))?;
+    /// assert!(m.accessed() > std::time::UNIX_EPOCH);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accessed(&self) -> SystemTime {
+        time(self.atime_sec, self.atime_nsec)
+    }
+
+    /// The creation time where the filesystem records one, as [`std::fs::Metadata::created`].
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let m = ring.block_on(ring.path_metadata("/"))?;
+    /// if let Some(t) = m.created() {
+    ///     assert_eq!(t, std::fs::metadata("/")?.created()?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn created(&self) -> Option<SystemTime> {
+        self.btime.map(|(s, ns)| time(s, ns))
+    }
+
+    fn from_statx(s: &libc::statx) -> Metadata {
+        let ts = |t: libc::statx_timestamp| (t.tv_sec, t.tv_nsec);
+        Metadata {
             len: s.stx_size,
             mode: u32::from(s.stx_mode),
             ino: s.stx_ino,
             nlink: s.stx_nlink,
             mtime_sec: s.stx_mtime.tv_sec,
-        })
+            mtime_nsec: s.stx_mtime.tv_nsec,
+            atime_sec: s.stx_atime.tv_sec,
+            atime_nsec: s.stx_atime.tv_nsec,
+            ctime_sec: s.stx_ctime.tv_sec,
+            ctime_nsec: s.stx_ctime.tv_nsec,
+            btime: (s.stx_mask & libc::STATX_BTIME != 0).then(|| ts(s.stx_btime)),
+            uid: s.stx_uid,
+            gid: s.stx_gid,
+            dev: libc::makedev(s.stx_dev_major, s.stx_dev_minor),
+            rdev: libc::makedev(s.stx_rdev_major, s.stx_rdev_minor),
+            blocks: s.stx_blocks,
+            blksize: s.stx_blksize,
+        }
+    }
+}
+
+/// `sec.nsec` after (or before, for negative `sec`) the epoch.
+fn time(sec: i64, nsec: u32) -> SystemTime {
+    let whole = Duration::from_secs(sec.unsigned_abs());
+    let t = match sec >= 0 {
+        true => UNIX_EPOCH + whole,
+        false => UNIX_EPOCH - whole,
+    };
+    t + Duration::from_nanos(u64::from(nsec))
+}
+
+// SAFETY: the statx buffer is boxed and the path a `CString` (heap bytes that do not move
+// with `self`); `fd` holds the file.
+unsafe impl OpData for Statx {
+    type Output = io::Result<Metadata>;
+    fn kind(&mut self) -> OpKind {
+        OpKind::Statx {
+            fd: self.fd.as_ref().map_or(libc::AT_FDCWD, SharedFd::raw),
+            path: self.path.as_ptr(),
+            flags: self.flags,
+            mask: libc::STATX_BASIC_STATS | libc::STATX_BTIME,
+            buf: &mut *self.buf,
+        }
+    }
+    fn complete(self, res: io::Result<u32>, _: u32) -> io::Result<Metadata> {
+        res?;
+        Ok(Metadata::from_statx(&self.buf))
     }
 }
 
@@ -380,9 +496,72 @@ impl RingRef {
         Op::new(
             self,
             Statx {
-                fd: file.shared_fd().clone(),
+                fd: Some(file.shared_fd().clone()),
+                path: CString::default(),
+                flags: libc::AT_EMPTY_PATH,
                 buf: sys::statx_buf(),
             },
         )
+    }
+
+    /// Metadata of the file at `path`, following symlinks, like [`std::fs::metadata`]
+    /// (statx by path).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a path with a NUL byte; else the kernel's error (`NotFound`, ...).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::os::unix::fs::MetadataExt;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-path-metadata-{}", std::process::id()));
+    /// std::fs::write(&path, b"12345")?;
+    /// let meta = ring.block_on(ring.path_metadata(&path))?;
+    /// let std_meta = std::fs::metadata(&path)?;
+    /// assert_eq!((meta.len, meta.ino, meta.uid), (5, std_meta.ino(), std_meta.uid()));
+    /// assert_eq!(meta.modified(), std_meta.modified()?);
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "statx")]
+    #[doc(alias = "stat")]
+    pub fn path_metadata(&self, path: impl AsRef<Path>) -> Op<'_, Statx> {
+        self.statx_path(path.as_ref(), 0)
+    }
+
+    /// Metadata of `path` itself (a symlink is not followed), like
+    /// [`std::fs::symlink_metadata`].
+    ///
+    /// # Errors
+    /// As [`Ring::path_metadata`](crate::RingRef::path_metadata).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let link = std::env::temp_dir().join(format!("safer-ring-doc-symlink-metadata-{}", std::process::id()));
+    /// std::os::unix::fs::symlink("/nonexistent", &link)?;
+    /// assert!(ring.block_on(ring.symlink_metadata(&link))?.is_symlink());
+    /// # std::fs::remove_file(&link)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "lstat")]
+    pub fn symlink_metadata(&self, path: impl AsRef<Path>) -> Op<'_, Statx> {
+        self.statx_path(path.as_ref(), libc::AT_SYMLINK_NOFOLLOW)
+    }
+
+    fn statx_path(&self, path: &Path, flags: i32) -> Op<'_, Statx> {
+        let mut op = Statx {
+            fd: None,
+            path: CString::default(),
+            flags,
+            buf: sys::statx_buf(),
+        };
+        match super::path::c_path(path) {
+            Ok(c) => {
+                op.path = c;
+                Op::new(self, op)
+            }
+            Err(e) => Op::fail(self, op, e),
+        }
     }
 }
