@@ -24,6 +24,10 @@
 //!
 //! Results are identical across backends: the same bytes moved, the same errno for the same
 //! failure (`ECANCELED` for cancelled work, `ETIME` for an expired sleep).
+//!
+//! Every op is declared once, in the table of `op.rs`. The trait holds only what both backends
+//! do; io_uring-only calls are inherent methods of `IoUringBackend`, reached through
+//! [`AnyBackend::as_uring_mut`] (`None`: take the fallback).
 
 mod buf_ring;
 mod epoll;

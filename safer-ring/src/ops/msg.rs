@@ -58,8 +58,8 @@ impl MsgOut {
         self
     }
 
-    /// Passes `fd` (SCM_RIGHTS; at most 253 a message). The ring keeps it open until the kernel
-    /// has sent it, then closes its copy: `try_clone` first to keep using it.
+    /// Passes `fd` (SCM_RIGHTS; at most 253 a message). The op keeps it open until it
+    /// completes (sent or failed), then closes this copy: `try_clone` first to keep using it.
     pub fn fd(mut self, fd: impl Into<OwnedFd>) -> Self {
         self.fds.push(fd.into());
         self
