@@ -198,7 +198,13 @@ fn running_kernel_reports_what_it_should() {
     let expected: &[(Feature, bool)] = if minor == (5, 10) {
         // Debian's 5.10 carries the io_uring backport from 5.15 (stable 5.10.162+): it reports
         // IORING_FEAT_EXT_ARG although mainline added it in 5.11. Seen on 5.10.0-46-cloud-amd64.
-        &[(Feature::ExtArg, true)]
+        // The same backport brings OP_RENAMEAT and OP_UNLINKAT (5.11) but not MKDIRAT,
+        // SYMLINKAT, LINKAT (5.15): its probe lists opcodes 35 and 36 (seen in the matrix).
+        &[
+            (Feature::ExtArg, true),
+            (Feature::UnlinkAt, true),
+            (Feature::RenameAt, true),
+        ]
     } else {
         &[]
     };
