@@ -183,6 +183,24 @@ fn running_kernel_reports_what_it_should() {
             minor >= (6, 8),
             "FixedFdInstall on {version}"
         );
+        // The file ops (5.2-5.15) are all there; FTRUNCATE is 6.9, so 6.1 runs its fallback.
+        for f in [
+            Feature::UnlinkAt,
+            Feature::RenameAt,
+            Feature::MkdirAt,
+            Feature::SymlinkAt,
+            Feature::LinkAt,
+            Feature::Fallocate,
+            Feature::Fadvise,
+            Feature::SyncFileRange,
+        ] {
+            assert!(has(f), "{f} must be present on {version}");
+        }
+        assert_eq!(
+            has(Feature::Ftruncate),
+            minor >= (6, 9),
+            "Ftruncate on {version}"
+        );
     }
     // Where the real kernel disagrees with the table, the kernel wins; each known disagreement
     // is recorded here. Any other disagreement fails, so a wrong table row is noticed.
