@@ -642,7 +642,7 @@ fn open_backend(
     report: &FeatureReport,
 ) -> Result<(AnyBackend, RingInfo)> {
     let epoll = |reason: String| -> Result<(AnyBackend, RingInfo)> {
-        let b = EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
+        let b = EpollBackend::new(wake, cfg.blocking).map_err(|source| SaferRingError::BackendUnavailable {
             backend: BackendKind::Epoll,
             source,
         })?;

@@ -33,6 +33,7 @@ mod fault_plan;
 #[cfg(feature = "fault-injection")]
 mod faulty;
 mod file_table;
+pub(crate) mod pool;
 pub(crate) mod probe;
 mod ring_fd;
 pub(crate) mod sys;
