@@ -46,9 +46,25 @@ fn bench_file() -> PathBuf {
     path
 }
 
-/// One round: `DEPTH` tasks each reading random 4 KiB blocks for `secs`; the IOPS.
-fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> f64 {
-    let cfg = SaferRingConfig::default().entries(256).backend(kind);
+/// CPU time (user + system) of the whole process so far, pool threads included.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the live local it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// One round: `DEPTH` tasks each reading random 4 KiB blocks for `secs`; (IOPS, CPU µs per read).
+fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> (f64, f64) {
+    let threads = env_num("SAFER_RING_BENCH_THREADS", 32) as usize;
+    let cfg = SaferRingConfig::default()
+        .entries(256)
+        .backend(kind)
+        .blocking_threads(threads);
     let ring = Ring::with_config(cfg).unwrap();
     let flags = if direct { libc::O_DIRECT } else { 0 };
     let file = ring
@@ -58,7 +74,7 @@ fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> f64 {
     let blocks = FILE_SIZE / BLOCK as u64;
     let done = Rc::new(Cell::new(0u64));
     let end = Instant::now() + Duration::from_secs(secs);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_time());
     ring.block_on(async {
         let tasks: Vec<_> = (0..DEPTH as u64)
             .map(|t| {
@@ -83,13 +99,20 @@ fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> f64 {
             t.await.unwrap();
         }
     });
-    done.get() as f64 / start.elapsed().as_secs_f64()
+    let n = done.get() as f64;
+    let cpu = (cpu_time() - cpu).as_secs_f64() * 1e6 / n;
+    (n / start.elapsed().as_secs_f64(), cpu)
 }
 
 fn summary(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let median = v[v.len() / 2];
-    format!("{median:.0} [{:.0}, {:.0}]", v[0], v[v.len() - 1])
+    let digits = if median < 100.0 { 1 } else { 0 };
+    format!(
+        "{median:.digits$} [{:.digits$}, {:.digits$}]",
+        v[0],
+        v[v.len() - 1]
+    )
 }
 
 fn ratio_summary(mut v: Vec<f64>) -> String {
@@ -128,20 +151,31 @@ fn main() {
             std::hint::black_box(std::fs::read(&path).unwrap().len());
         }
         let (mut u, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ucpu, mut ecpu) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let ue = uring.then(|| round(BackendKind::IoUring, &path, direct, secs));
-            let ee = round(BackendKind::Epoll, &path, direct, secs);
-            if let Some(ue) = ue {
+            let (ee, ec) = round(BackendKind::Epoll, &path, direct, secs);
+            if let Some((ue, uc)) = ue {
                 u.push(ue);
+                ucpu.push(uc);
                 r.push(ee / ue);
             }
             e.push(ee);
+            ecpu.push(ec);
         }
         println!("4 KiB random reads, QD {DEPTH}, {name}, {rounds} rounds of {secs} s:");
         if !u.is_empty() {
-            println!("  io_uring       {} IOPS", summary(u));
+            println!(
+                "  io_uring       {} IOPS, CPU per read {} µs",
+                summary(u),
+                summary(ucpu)
+            );
         }
-        println!("  epoll          {} IOPS", summary(e));
+        println!(
+            "  epoll          {} IOPS, CPU per read {} µs",
+            summary(e),
+            summary(ecpu)
+        );
         if !r.is_empty() {
             println!("  epoll/io_uring {}", ratio_summary(r));
         }
