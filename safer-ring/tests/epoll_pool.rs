@@ -103,7 +103,8 @@ fn direct_path(tag: &str) -> Option<common::TempPath> {
         exe_dir,
     ];
     for dir in dirs.into_iter().flatten() {
-        let path = common::TempPath(dir.join(format!("safer-ring-pool-{tag}-{}", std::process::id())));
+        let path =
+            common::TempPath(dir.join(format!("safer-ring-pool-{tag}-{}", std::process::id())));
         let ok = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -164,78 +165,87 @@ const REGIONS: usize = 64;
 const REGION: usize = 64 << 10;
 const SIZE: usize = REGIONS * REGION;
 
-pool_test!(positional_io_is_byte_exact_with_the_page_cache_dropped, |kind| {
-    let Some(ring) = ring_on(kind, SaferRingConfig::default()) else {
-        return;
-    };
-    let _serial = serial();
-    let path = common::TempPath::new("pool-bytes");
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut model = rng.bytes(SIZE);
-    std::fs::write(&path.0, &model).unwrap();
-    let ring = Rc::new(ring);
-    ring.block_on(async {
-        let opts = OpenOptions::new().read(true).write(true);
-        let file = ring.open(&path.0, &opts).await.unwrap();
-        // One write per region, all in flight together: a random range inside it, every
-        // fourth one vectored (three pieces).
-        let mut writes = Vec::new();
-        for r in 0..REGIONS {
-            let len = 1 + rng.below(REGION as u64 - 1) as usize;
-            let off = r * REGION + rng.below((REGION - len) as u64 + 1) as usize;
-            let data = rng.bytes(len);
-            model[off..off + len].copy_from_slice(&data);
-            let (file, ring) = (&file, &ring);
-            writes.push(async move {
-                let n = if r % 4 == 0 {
-                    let (a, b) = data.split_at(len / 3);
-                    let (b, c) = b.split_at(b.len() / 2);
-                    let bufs = vec![a.to_vec(), b.to_vec(), c.to_vec()];
-                    ring.writev_at(file, bufs, Some(off as u64)).await.0
-                } else {
-                    ring.write_at(file, data, off as u64).await.0
-                };
-                assert_eq!(n.unwrap(), len, "write at {off}");
-            });
-        }
-        join_all(writes).await;
-        ring.fsync(&file).await.unwrap();
-        assert_eq!(ring.metadata(&file).await.unwrap().len, SIZE as u64);
-        // Written back by the fsync, the pages can go: reads now miss the cache (epoll sends
-        // them to the pool).
-        // SAFETY: fadvise takes no pointers; the file is open.
-        let r = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        assert_eq!(r, 0);
-        let mut reads = Vec::new();
-        for i in 0..96 {
-            let len = 1 + rng.below(2 * REGION as u64) as usize;
-            // Some reads run past the end: short, as pread is.
-            let off = rng.below((SIZE + REGION) as u64) as usize;
-            let want = model[off.min(SIZE)..(off + len).min(SIZE)].to_vec();
-            let (file, ring) = (&file, &ring);
-            reads.push(async move {
-                let got = if i % 3 == 0 {
-                    let bufs = vec![Vec::with_capacity(len / 2), Vec::with_capacity(len - len / 2)];
-                    let (n, bufs) = ring.readv_at(file, bufs, Some(off as u64)).await;
-                    let n = n.unwrap();
-                    let got = bufs.concat();
-                    assert_eq!(got.len(), n);
-                    got
-                } else {
-                    let (n, buf) = ring.read_at(file, Vec::with_capacity(len), off as u64).await;
-                    assert_eq!(n.unwrap(), buf.len());
-                    buf
-                };
-                assert!(got == want, "read of {len} at {off}: bytes differ");
-            });
-        }
-        join_all(reads).await;
-        if kind == BackendKind::Epoll {
-            assert!(pool_threads() > 0, "epoll ran no file op on its pool");
-        }
-    });
-    assert!(std::fs::read(&path.0).unwrap() == model, "file differs");
-});
+pool_test!(
+    positional_io_is_byte_exact_with_the_page_cache_dropped,
+    |kind| {
+        let Some(ring) = ring_on(kind, SaferRingConfig::default()) else {
+            return;
+        };
+        let _serial = serial();
+        let path = common::TempPath::new("pool-bytes");
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut model = rng.bytes(SIZE);
+        std::fs::write(&path.0, &model).unwrap();
+        let ring = Rc::new(ring);
+        ring.block_on(async {
+            let opts = OpenOptions::new().read(true).write(true);
+            let file = ring.open(&path.0, &opts).await.unwrap();
+            // One write per region, all in flight together: a random range inside it, every
+            // fourth one vectored (three pieces).
+            let mut writes = Vec::new();
+            for r in 0..REGIONS {
+                let len = 1 + rng.below(REGION as u64 - 1) as usize;
+                let off = r * REGION + rng.below((REGION - len) as u64 + 1) as usize;
+                let data = rng.bytes(len);
+                model[off..off + len].copy_from_slice(&data);
+                let (file, ring) = (&file, &ring);
+                writes.push(async move {
+                    let n = if r % 4 == 0 {
+                        let (a, b) = data.split_at(len / 3);
+                        let (b, c) = b.split_at(b.len() / 2);
+                        let bufs = vec![a.to_vec(), b.to_vec(), c.to_vec()];
+                        ring.writev_at(file, bufs, Some(off as u64)).await.0
+                    } else {
+                        ring.write_at(file, data, off as u64).await.0
+                    };
+                    assert_eq!(n.unwrap(), len, "write at {off}");
+                });
+            }
+            join_all(writes).await;
+            ring.fsync(&file).await.unwrap();
+            assert_eq!(ring.metadata(&file).await.unwrap().len, SIZE as u64);
+            // Written back by the fsync, the pages can go: reads now miss the cache (epoll sends
+            // them to the pool).
+            // SAFETY: fadvise takes no pointers; the file is open.
+            let r =
+                unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            assert_eq!(r, 0);
+            let mut reads = Vec::new();
+            for i in 0..96 {
+                let len = 1 + rng.below(2 * REGION as u64) as usize;
+                // Some reads run past the end: short, as pread is.
+                let off = rng.below((SIZE + REGION) as u64) as usize;
+                let want = model[off.min(SIZE)..(off + len).min(SIZE)].to_vec();
+                let (file, ring) = (&file, &ring);
+                reads.push(async move {
+                    let got = if i % 3 == 0 {
+                        let bufs = vec![
+                            Vec::with_capacity(len / 2),
+                            Vec::with_capacity(len - len / 2),
+                        ];
+                        let (n, bufs) = ring.readv_at(file, bufs, Some(off as u64)).await;
+                        let n = n.unwrap();
+                        let got = bufs.concat();
+                        assert_eq!(got.len(), n);
+                        got
+                    } else {
+                        let (n, buf) = ring
+                            .read_at(file, Vec::with_capacity(len), off as u64)
+                            .await;
+                        assert_eq!(n.unwrap(), buf.len());
+                        buf
+                    };
+                    assert!(got == want, "read of {len} at {off}: bytes differ");
+                });
+            }
+            join_all(reads).await;
+            if kind == BackendKind::Epoll {
+                assert!(pool_threads() > 0, "epoll ran no file op on its pool");
+            }
+        });
+        assert!(std::fs::read(&path.0).unwrap() == model, "file differs");
+    }
+);
 
 pool_test!(o_direct_io_is_byte_exact, |kind| {
     let Some(ring) = ring_on(kind, SaferRingConfig::default()) else {
@@ -352,11 +362,17 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
         );
         if kind == BackendKind::Epoll {
             // (io_uring opens a FIFO without waiting for the writer: nothing blocks there.)
-            assert!(blocked_for >= BLOCKED - Duration::from_millis(50), "{blocked_for:?}");
+            assert!(
+                blocked_for >= BLOCKED - Duration::from_millis(50),
+                "{blocked_for:?}"
+            );
         }
         assert!(worst < Duration::from_millis(150), "an echo took {worst:?}");
         if blocked_for >= BLOCKED {
-            assert!(echoes >= 10, "only {echoes} echoes while the open was blocked");
+            assert!(
+                echoes >= 10,
+                "only {echoes} echoes while the open was blocked"
+            );
         }
         let file = open.await.unwrap();
         let (n, buf) = ring.read(&file, Vec::with_capacity(8)).await;
@@ -377,20 +393,26 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
         .backend(BackendKind::Epoll)
         .blocking_threads(2);
     let ring = Ring::with_config(cfg).unwrap();
-    let (a, b) = (common::TempPath::new("pool-a"), common::TempPath::new("pool-b"));
+    let (a, b) = (
+        common::TempPath::new("pool-a"),
+        common::TempPath::new("pool-b"),
+    );
     mkfifo(&a.0);
     mkfifo(&b.0);
-    let (c, d) = (common::TempPath::new("pool-c"), common::TempPath::new("pool-d"));
+    let (c, d) = (
+        common::TempPath::new("pool-c"),
+        common::TempPath::new("pool-d"),
+    );
     let read = OpenOptions::new().read(true);
     let create = OpenOptions::new().write(true).create(true);
     ring.block_on(async {
         // Both threads of the pool block in a FIFO open; `a`'s timeout fires while it runs.
         let ha = ring.clone().spawn({
-            let (ring, p, o) = (ring.clone(), a.0.clone(), read.clone());
+            let (ring, p, o) = (ring.clone(), a.0.clone(), read);
             async move { ring.open(&p, &o).timeout(Duration::from_millis(100)).await }
         });
         let hb = ring.clone().spawn({
-            let (ring, p, o) = (ring.clone(), b.0.clone(), read.clone());
+            let (ring, p, o) = (ring.clone(), b.0.clone(), read);
             async move { ring.open(&p, &o).await }
         });
         ring.sleep(Duration::from_millis(150)).await.unwrap();
@@ -410,7 +432,10 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
         let wa = open_writer_later(&a.0, Duration::ZERO, b"a");
         let wb = open_writer_later(&b.0, Duration::ZERO, b"b");
         // A running syscall is not interrupted: `a` completes normally after its timeout.
-        let fa = ha.await.unwrap().expect("a running open completes normally");
+        let fa = ha
+            .await
+            .unwrap()
+            .expect("a running open completes normally");
         let fb = hb.await.unwrap().unwrap();
         for (f, want) in [(&fa, b"a"), (&fb, b"b")] {
             let (n, buf) = ring.read(f, Vec::with_capacity(8)).await;
@@ -488,7 +513,10 @@ fn drop_with_reads_in_flight(kind: BackendKind, drain: Duration) -> (usize, usiz
     assert!(!arena.is_null());
     let freed: Vec<_> = (0..N).map(|_| Arc::new(AtomicBool::new(false))).collect();
     let file = ring
-        .block_on(ring.open(&path.0, &OpenOptions::new().read(true).custom_flags(libc::O_DIRECT)))
+        .block_on(ring.open(
+            &path.0,
+            &OpenOptions::new().read(true).custom_flags(libc::O_DIRECT),
+        ))
         .unwrap();
     let file = Rc::new(file);
     for (i, freed) in freed.iter().enumerate() {
@@ -559,7 +587,10 @@ fn drop_with_reads_in_flight(kind: BackendKind, drain: Duration) -> (usize, usiz
             late += usize::from(untouched[i]);
         } else {
             // Cancelled before it started (epoll's queued pool work): never written.
-            assert!(got.iter().all(|&b| b == 0), "{kind}: leaked buffer {i} holds garbage");
+            assert!(
+                got.iter().all(|&b| b == 0),
+                "{kind}: leaked buffer {i} holds garbage"
+            );
         }
     }
     eprintln!(
@@ -570,19 +601,28 @@ fn drop_with_reads_in_flight(kind: BackendKind, drain: Duration) -> (usize, usiz
     (leaked, late)
 }
 
-pool_test!(a_ring_dropped_without_waiting_leaks_buffers_still_being_read, |kind| {
-    let _serial = serial();
-    let (_, late) = drop_with_reads_in_flight(kind, Duration::ZERO);
-    if late == 0 {
-        common::skip("no read was still under way when the ring was dropped: nothing to check");
+pool_test!(
+    a_ring_dropped_without_waiting_leaks_buffers_still_being_read,
+    |kind| {
+        let _serial = serial();
+        let (_, late) = drop_with_reads_in_flight(kind, Duration::ZERO);
+        if late == 0 {
+            common::skip("no read was still under way when the ring was dropped: nothing to check");
+        }
     }
-});
+);
 
-pool_test!(a_ring_dropped_with_time_to_drain_waits_for_running_reads, |kind| {
-    let _serial = serial();
-    let (leaked, _) = drop_with_reads_in_flight(kind, Duration::from_secs(5));
-    assert_eq!(leaked, 0, "{kind}: {leaked} buffers leaked despite 5 s to drain");
-});
+pool_test!(
+    a_ring_dropped_with_time_to_drain_waits_for_running_reads,
+    |kind| {
+        let _serial = serial();
+        let (leaked, _) = drop_with_reads_in_flight(kind, Duration::from_secs(5));
+        assert_eq!(
+            leaked, 0,
+            "{kind}: {leaked} buffers leaked despite 5 s to drain"
+        );
+    }
+);
 
 #[test]
 fn idle_pool_threads_exit_and_cost_nothing() {
@@ -607,8 +647,13 @@ fn idle_pool_threads_exit_and_cost_nothing() {
         assert_eq!(ring.metadata(&file).await.unwrap().len, 4);
     });
     assert!(pool_threads() >= 1, "open, fsync and statx ran on the pool");
-    ring.block_on(ring.sleep(Duration::from_millis(600))).unwrap();
-    assert_eq!(pool_threads(), 0, "idle pool threads exit after their timeout");
+    ring.block_on(ring.sleep(Duration::from_millis(600)))
+        .unwrap();
+    assert_eq!(
+        pool_threads(),
+        0,
+        "idle pool threads exit after their timeout"
+    );
     // The whole process (no pool thread, the ring asleep in epoll_wait) uses no CPU.
     let cpu = |ru: libc::rusage| {
         Duration::new(ru.ru_utime.tv_sec as u64, ru.ru_utime.tv_usec as u32 * 1000)
@@ -625,5 +670,8 @@ fn idle_pool_threads_exit_and_cost_nothing() {
     let before = usage();
     ring.block_on(ring.sleep(Duration::from_secs(1))).unwrap();
     let spent = usage() - before;
-    assert!(spent < Duration::from_millis(50), "{spent:?} of CPU while idle");
+    assert!(
+        spent < Duration::from_millis(50),
+        "{spent:?} of CPU while idle"
+    );
 }

@@ -342,7 +342,16 @@ mod tests {
         assert_eq!(threads(&pool), 0);
         // And come back on demand.
         // SAFETY: no pointers.
-        unsafe { pool.submit(7, OpKind::Fsync { fd: 1, datasync: false }) }.unwrap();
+        unsafe {
+            pool.submit(
+                7,
+                OpKind::Fsync {
+                    fd: 1,
+                    datasync: false,
+                },
+            )
+        }
+        .unwrap();
         assert_eq!(wait_for(&mut pool, 1), vec![(7, 1)]);
     }
 }

@@ -83,13 +83,31 @@ pub(super) unsafe fn try_inline(op: OpKind, caps: &mut NoWait) -> Option<i32> {
             iov,
             count,
             offset,
-        } => (fd, libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }, Some((iov, count)), offset, false),
+        } => (
+            fd,
+            libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            Some((iov, count)),
+            offset,
+            false,
+        ),
         OpKind::Writev {
             fd,
             iov,
             count,
             offset,
-        } => (fd, libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }, Some((iov, count)), offset, true),
+        } => (
+            fd,
+            libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            Some((iov, count)),
+            offset,
+            true,
+        ),
         _ => return None,
     };
     if !(if write { caps.writes } else { caps.reads }) || direct(fd) {

@@ -76,6 +76,12 @@ pub(crate) struct EpollBackend {
     /// due (an external event loop polling it then wakes us).
     timerfd: OwnedFd,
     armed: Option<Instant>,
+    /// Boxed: kept out of `AnyBackend`'s inline size.
+    blocking: Box<Blocking>,
+}
+
+/// The blocking pool and what the backend knows about the ops it holds.
+struct Blocking {
     pool: Pool,
     pooled: HashMap<u64, Pooled>,
     nowait: NoWait,
@@ -100,9 +106,11 @@ impl EpollBackend {
             wake_fd,
             timerfd: super::sys::timerfd()?,
             armed: None,
-            pool: Pool::new(wake_fd, pool, run_blocking),
-            pooled: HashMap::new(),
-            nowait: NoWait::from_env(),
+            blocking: Box::new(Blocking {
+                pool: Pool::new(wake_fd, pool, run_blocking),
+                pooled: HashMap::new(),
+                nowait: NoWait::from_env(),
+            }),
         };
         backend.register(wake_fd, libc::EPOLLIN as u32, WAKE_KEY)?;
         backend.register(backend.timerfd.as_raw_fd(), libc::EPOLLIN as u32, TIMER_KEY)?;
@@ -248,9 +256,14 @@ impl EpollBackend {
                 };
                 self.unpark(ud);
                 self.ready.push((ud, res));
-            } else if self.pooled.get(&ud).is_some_and(|p| p.deadline == Some(when)) {
+            } else if self
+                .blocking
+                .pooled
+                .get(&ud)
+                .is_some_and(|p| p.deadline == Some(when))
+            {
                 // Only a queued op can be stopped; its -ECANCELED arrives through the pool.
-                self.pool.cancel(ud);
+                self.blocking.pool.cancel(ud);
             }
         }
         // Re-arm for the next live deadline (stale heap entries only cause an early wake).
@@ -261,15 +274,15 @@ impl EpollBackend {
     }
 
     /// Hands `op` to the pool (the push contract keeps its pointers valid until reaped).
-    fn to_pool(&mut self, ud: u64, op: OpKind, deadline: Option<Instant>) {
+    fn send_to_pool(&mut self, ud: u64, op: OpKind, deadline: Option<Instant>) {
         // SAFETY: `push`'s contract: the op's memory and fds stay valid until its completion
         // has been reaped, which `collect` only reports after the pool published it.
-        match unsafe { self.pool.submit(ud, op) } {
+        match unsafe { self.blocking.pool.submit(ud, op) } {
             Ok(()) => {
                 if let Some(d) = deadline {
                     self.add_timer(d, ud);
                 }
-                self.pooled.insert(ud, Pooled { op, deadline });
+                self.blocking.pooled.insert(ud, Pooled { op, deadline });
             }
             Err(errno) => self.ready.push((ud, -errno)),
         }
@@ -278,9 +291,10 @@ impl EpollBackend {
     /// Moves the pool's results to `ready`. A positional op on a non-blocking device that
     /// answered EAGAIN on the pool waits for readiness like any other.
     fn collect(&mut self) {
-        let (pooled, ready) = (&mut self.pooled, &mut self.ready);
+        let Blocking { pool, pooled, .. } = &mut *self.blocking;
+        let ready = &mut self.ready;
         let mut again = Vec::new();
-        self.pool.drain(|ud, res| match pooled.remove(&ud) {
+        pool.drain(|ud, res| match pooled.remove(&ud) {
             Some(p) if res == -libc::EAGAIN && exec::direction(&p.op).is_some() => {
                 again.push((ud, p))
             }
@@ -339,14 +353,14 @@ impl Backend for EpollBackend {
         }
         match files::route(&op) {
             Route::Pool => {
-                self.to_pool(ud, op, deadline);
+                self.send_to_pool(ud, op, deadline);
                 return Ok(());
             }
             Route::File => {
                 // SAFETY: the caller keeps `op`'s pointers valid until its completion is reaped.
-                match unsafe { files::try_inline(op, &mut self.nowait) } {
+                match unsafe { files::try_inline(op, &mut self.blocking.nowait) } {
                     Some(r) => self.ready.push((ud, r)),
-                    None => self.to_pool(ud, op, deadline),
+                    None => self.send_to_pool(ud, op, deadline),
                 }
                 return Ok(());
             }
@@ -378,9 +392,9 @@ impl Backend for EpollBackend {
     fn cancel(&mut self, ud: u64) -> Result<(), Full> {
         if self.unpark(ud).is_some() {
             self.ready.push((ud, -libc::ECANCELED));
-        } else if self.pooled.contains_key(&ud) {
+        } else if self.blocking.pooled.contains_key(&ud) {
             // Queued: completes with -ECANCELED through the pool. Running: completes normally.
-            self.pool.cancel(ud);
+            self.blocking.pool.cancel(ud);
         }
         Ok(())
     }
