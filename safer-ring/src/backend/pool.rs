@@ -66,6 +66,9 @@ struct State {
     idle: usize,
     /// Notifications sent and not yet taken by a waking thread.
     notified: usize,
+    /// Threads whose syscall returned and that will look at the queue next: a job queued now
+    /// is theirs, no thread needs to be started for it.
+    returning: usize,
     closed: bool,
 }
 
@@ -105,8 +108,10 @@ impl Shared {
                 // SAFETY: `submit`'s contract: the op's memory stays valid until its result is
                 // reaped, which cannot happen before `complete` below.
                 let res = unsafe { (self.run)(job.op) };
+                lock(&self.state).returning += 1;
                 self.complete(job.ud, res);
                 st = lock(&self.state);
+                st.returning -= 1;
                 continue;
             }
             if st.closed {
@@ -201,7 +206,7 @@ impl Pool {
             shared.work.notify_one();
             return Ok(());
         }
-        if st.threads >= max {
+        if st.returning > 0 || st.threads >= max {
             return Ok(()); // a busy thread takes it when its syscall returns
         }
         st.threads += 1;

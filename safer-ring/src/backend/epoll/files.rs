@@ -118,12 +118,12 @@ pub(super) unsafe fn try_inline(op: OpKind, caps: &mut NoWait) -> Option<i32> {
     // memory valid for the transfer (this function's contract).
     let ret = unsafe { nowait(fd, ptr, n, offset, write) };
     if ret >= 0 {
-        // A read cut short by the cache would be a short read no other backend gives: let
-        // the pool finish it (0 is EOF, final).
+        // A read the cache cut short would be a short read io_uring does not give (it retries):
+        // unless it ended at the end of the file, the pool reads it whole (0 is EOF, final).
         if !write && ret > 0 {
             // SAFETY: as above, the iovecs are readable.
             let total = unsafe { total_len(ptr, n) };
-            if (ret as usize) < total {
+            if (ret as usize) < total && !at_end(fd, offset + ret as u64) {
                 return None;
             }
         }
@@ -170,6 +170,16 @@ fn direct(fd: RawFd) -> bool {
     // SAFETY: F_GETFL takes no pointers; a bad fd answers -1 (then the pool reports EBADF).
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     fl < 0 || fl & libc::O_DIRECT != 0
+}
+
+/// Whether `pos` is at or past the end of `fd`'s file (a failing fstat says no).
+fn at_end(fd: RawFd, pos: u64) -> bool {
+    // SAFETY: fstat fills the zeroed local it is given.
+    let st = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some(st)
+    };
+    st.is_some_and(|st| pos >= st.st_size as u64)
 }
 
 /// Total length of `n` iovecs.
