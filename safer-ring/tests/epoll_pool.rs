@@ -1,6 +1,6 @@
 //! The blocking pool that runs epoll's file operations (and the same scenarios on io_uring, whose
 //! kernel does that work itself): byte-exact positional I/O with the page cache dropped and with
-//! O_DIRECT, a file op blocked for 300 ms while a loopback echo keeps answering, cancellation of
+//! O_DIRECT, a file op blocked for 500 ms while a loopback echo keeps answering, cancellation of
 //! queued pool work, dropping a ring with reads in flight (no late write may land in freed
 //! memory), and idle pool threads exiting.
 //!
@@ -52,6 +52,23 @@ fn pool_thread_in_io() -> bool {
         std::fs::read_to_string(t.path().join("stat"))
             .is_ok_and(|s| s.contains("(safer-ring-pool) D"))
     })
+}
+
+/// Pool threads blocked in system call `nr` (/proc/self/task/*/syscall starts with it).
+fn pool_threads_in(nr: libc::c_long) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let prefix = format!("{nr} ");
+    tasks
+        .flatten()
+        .filter(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm"));
+            let call = std::fs::read_to_string(t.path().join("syscall"));
+            name.is_ok_and(|n| n.trim_end() == "safer-ring-pool")
+                && call.is_ok_and(|c| c.starts_with(&prefix))
+        })
+        .count()
 }
 
 /// Waits (up to `limit`) until at most `n` pool threads are alive; how many are.
@@ -311,8 +328,8 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
     mkfifo(&fifo.0);
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    // Opening a FIFO for reading blocks until a writer opens it: 300 ms from now.
-    const BLOCKED: Duration = Duration::from_millis(300);
+    // Opening a FIFO for reading blocks until a writer opens it: 500 ms from now.
+    const BLOCKED: Duration = Duration::from_millis(500);
     let writer = open_writer_later(&fifo.0, BLOCKED, b"x");
     let t0 = Instant::now();
     ring.block_on(async {
@@ -367,7 +384,8 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
                 "{blocked_for:?}"
             );
         }
-        assert!(worst < Duration::from_millis(150), "an echo took {worst:?}");
+        // Inline, the open would have held every echo for the whole 500 ms.
+        assert!(worst < BLOCKED / 2, "an echo took {worst:?}");
         if blocked_for >= BLOCKED {
             assert!(
                 echoes >= 10,
@@ -409,14 +427,21 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
         // Both threads of the pool block in a FIFO open; `a`'s timeout fires while it runs.
         let ha = ring.clone().spawn({
             let (ring, p, o) = (ring.clone(), a.0.clone(), read);
-            async move { ring.open(&p, &o).timeout(Duration::from_millis(100)).await }
+            async move { ring.open(&p, &o).timeout(Duration::from_millis(400)).await }
         });
         let hb = ring.clone().spawn({
             let (ring, p, o) = (ring.clone(), b.0.clone(), read);
             async move { ring.open(&p, &o).await }
         });
-        ring.sleep(Duration::from_millis(150)).await.unwrap();
-        assert_eq!(pool_threads(), 2, "both pool threads are busy");
+        let t0 = Instant::now();
+        while pool_threads_in(libc::SYS_openat) < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the pool threads never opened"
+            );
+            ring.sleep(Duration::from_millis(2)).await.unwrap();
+        }
+        assert_eq!(pool_threads(), 2, "the pool has two threads, both busy");
         // Queued behind them: a linked timeout cancels it...
         let e = ring
             .open(&c.0, &create)
@@ -429,6 +454,9 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
             .timeout(Duration::from_millis(30), ring.open(&d.0, &create))
             .await;
         assert!(elapsed.is_err(), "the open cannot have run");
+        // Past `a`'s timeout: it fired while the open ran.
+        let left = Duration::from_millis(500).saturating_sub(t0.elapsed());
+        ring.sleep(left).await.unwrap();
         let wa = open_writer_later(&a.0, Duration::ZERO, b"a");
         let wb = open_writer_later(&b.0, Duration::ZERO, b"b");
         // A running syscall is not interrupted: `a` completes normally after its timeout.
