@@ -129,6 +129,7 @@ pub struct SaferRingConfig {
     pub(crate) defer_taskrun: bool,
     pub(crate) submit_policy: SubmitPolicy,
     pub(crate) drain_timeout: Duration,
+    pub(crate) blocking: crate::backend::pool::PoolConfig,
     pub(crate) enhancement: crate::ProgressiveEnhancementConfig,
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<crate::fault::FaultPlan>,
@@ -145,6 +146,10 @@ impl Default for SaferRingConfig {
             defer_taskrun: true,
             submit_policy: SubmitPolicy::Batch,
             drain_timeout: Duration::from_secs(2),
+            blocking: crate::backend::pool::PoolConfig {
+                max_threads: 32,
+                idle_timeout: Duration::from_secs(10),
+            },
             enhancement: crate::ProgressiveEnhancementConfig::default(),
             #[cfg(feature = "fault-injection")]
             faults: None,
@@ -315,6 +320,41 @@ impl SaferRingConfig {
         self
     }
 
+    /// At most this many threads (1..=1024, default 32) run the ring's blocking calls: on the
+    /// epoll backend, file reads and writes at an offset that would block, open, statx and
+    /// fsync. Started on demand; 32 keeps 32 reads in flight on the device. Each ring has its
+    /// own pool.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::{BackendKind, SaferRingConfig};
+    /// let cfg = SaferRingConfig::default().backend(BackendKind::Epoll).blocking_threads(8);
+    /// let ring = safer_ring::Ring::with_config(cfg)?;
+    /// let err = safer_ring::Ring::with_config(SaferRingConfig::default().blocking_threads(0));
+    /// assert!(err.unwrap_err().to_string().contains("blocking_threads"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_threads(mut self, threads: usize) -> Self {
+        self.blocking.max_threads = threads;
+        self
+    }
+
+    /// How long a blocking-pool thread waits for work before it exits (default 10 s), so an
+    /// idle ring keeps no thread.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use safer_ring::SaferRingConfig;
+    /// let cfg = SaferRingConfig::default().blocking_idle_timeout(Duration::from_secs(1));
+    /// let ring = safer_ring::Ring::with_config(cfg)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking.idle_timeout = timeout;
+        self
+    }
+
     /// Checks every value and resolves the backend choice (explicit > environment > auto).
     pub(crate) fn validate(&self) -> Result<BackendKind> {
         if self.entries < 2 || self.entries > MAX_ENTRIES {
@@ -331,6 +371,13 @@ impl SaferRingConfig {
                 "cq_entries",
                 cq,
                 "at least `entries` and at most 65536",
+            ));
+        }
+        if !(1..=1024).contains(&self.blocking.max_threads) {
+            return Err(SaferRingError::config(
+                "blocking_threads",
+                self.blocking.max_threads,
+                "1..=1024 threads",
             ));
         }
         if self.defer_taskrun && !self.single_issuer {

@@ -659,9 +659,11 @@ fn open_backend(
     report: &FeatureReport,
 ) -> Result<(AnyBackend, RingInfo)> {
     let epoll = |reason: String| -> Result<(AnyBackend, RingInfo)> {
-        let b = EpollBackend::new(wake).map_err(|source| SaferRingError::BackendUnavailable {
-            backend: BackendKind::Epoll,
-            source,
+        let b = EpollBackend::new(wake, cfg.blocking).map_err(|source| {
+            SaferRingError::BackendUnavailable {
+                backend: BackendKind::Epoll,
+                source,
+            }
         })?;
         let info = RingInfo {
             backend: BackendKind::Epoll,

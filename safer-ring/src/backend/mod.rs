@@ -39,6 +39,7 @@ mod faulty;
 mod file_table;
 pub(crate) mod msghdr;
 pub(crate) mod op;
+pub(crate) mod pool;
 pub(crate) mod probe;
 mod ring_fd;
 pub(crate) mod sys;

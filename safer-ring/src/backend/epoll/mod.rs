@@ -3,10 +3,15 @@
 //! Sockets and pipes are made O_NONBLOCK (by the I/O types) and attempted at once; an attempt that
 //! would block parks the op on its fd, which is registered edge-triggered for both directions
 //! with EPOLL_CTL_ADD (EEXIST means it already is: no MOD churn, no error). Readiness retries the
-//! parked ops of that direction in order. Regular-file operations, open, statx, fsync and close
-//! are always ready and run inline on the ring's thread (no thread pool: a slow disk blocks the
-//! ring, which is the price of the fallback). Timeouts live in a heap of deadlines that bounds
-//! `epoll_wait`.
+//! parked ops of that direction in order. What readiness cannot wait for runs on the ring's
+//! blocking pool (`backend/pool.rs`): positional file reads and writes that would block (a
+//! page-cache hit finishes inline, see `files.rs`), open, statx, fsync; their results come back
+//! through the pool's completion list, which `turn` and `reap` drain. Close, NOP and reads or
+//! writes at a file's current position still run inline. Timeouts live in a heap of deadlines
+//! that bounds `epoll_wait`; a deadline cancels a pool op only while it is queued (a running
+//! syscall completes normally).
+
+mod files;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -15,9 +20,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::op::{Direction, Exec};
+use super::pool::{Pool, PoolConfig};
 use super::syscall::{self as exec, Attempt};
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::BackendKind;
+use files::{NoWait, Route};
 
 const WAKE_KEY: u64 = u64::MAX;
 const TIMER_KEY: u64 = u64::MAX - 1;
@@ -28,6 +35,26 @@ struct Parked {
     connecting: bool,
     /// The fd queue it waits in (`None` for timers).
     dir: Option<Direction>,
+}
+
+/// An op handed to the pool, until its result is drained.
+struct Pooled {
+    op: OpKind,
+    deadline: Option<Instant>,
+}
+
+/// The pool's runner: the op's plain syscall, blocking as long as it takes.
+///
+/// # Safety
+/// The op's pointers are valid (the pool's submit contract).
+unsafe fn run_blocking(op: OpKind) -> i32 {
+    // SAFETY: forwarded from the caller.
+    match unsafe { exec::attempt(op) } {
+        Attempt::Done(r) => r,
+        // A positional op on a non-blocking device: the ring parks it on readiness.
+        Attempt::WouldBlock(_) => -libc::EAGAIN,
+        Attempt::InProgress => -libc::EINPROGRESS,
+    }
 }
 
 #[derive(Default)]
@@ -48,10 +75,19 @@ pub(crate) struct EpollBackend {
     /// due (an external event loop polling it then wakes us).
     timerfd: OwnedFd,
     armed: Option<Instant>,
+    /// Boxed: kept out of `AnyBackend`'s inline size.
+    blocking: Box<Blocking>,
+}
+
+/// The blocking pool and what the backend knows about the ops it holds.
+struct Blocking {
+    pool: Pool,
+    pooled: HashMap<u64, Pooled>,
+    nowait: NoWait,
 }
 
 impl EpollBackend {
-    pub(crate) fn new(wake_fd: RawFd) -> io::Result<EpollBackend> {
+    pub(crate) fn new(wake_fd: RawFd, pool: PoolConfig) -> io::Result<EpollBackend> {
         // SAFETY: epoll_create1 takes no pointers.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -69,6 +105,11 @@ impl EpollBackend {
             wake_fd,
             timerfd: super::sys::timerfd()?,
             armed: None,
+            blocking: Box::new(Blocking {
+                pool: Pool::new(wake_fd, pool, run_blocking),
+                pooled: HashMap::new(),
+                nowait: NoWait::from_env(),
+            }),
         };
         backend.register(wake_fd, libc::EPOLLIN as u32, WAKE_KEY)?;
         backend.register(backend.timerfd.as_raw_fd(), libc::EPOLLIN as u32, TIMER_KEY)?;
@@ -214,12 +255,55 @@ impl EpollBackend {
                 };
                 self.unpark(ud);
                 self.ready.push((ud, res));
+            } else if self
+                .blocking
+                .pooled
+                .get(&ud)
+                .is_some_and(|p| p.deadline == Some(when))
+            {
+                // Only a queued op can be stopped; its -ECANCELED arrives through the pool.
+                self.blocking.pool.cancel(ud);
             }
         }
         // Re-arm for the next live deadline (stale heap entries only cause an early wake).
         self.armed = None;
         if let Some(Reverse((when, _))) = self.timers.peek().copied() {
             self.arm(when);
+        }
+    }
+
+    /// Hands `op` to the pool (the push contract keeps its pointers valid until reaped).
+    fn send_to_pool(&mut self, ud: u64, op: OpKind, deadline: Option<Instant>) {
+        // SAFETY: `push`'s contract: the op's memory and fds stay valid until its completion
+        // has been reaped, which `collect` only reports after the pool published it.
+        match unsafe { self.blocking.pool.submit(ud, op) } {
+            Ok(()) => {
+                if let Some(d) = deadline {
+                    self.add_timer(d, ud);
+                }
+                self.blocking.pooled.insert(ud, Pooled { op, deadline });
+            }
+            Err(errno) => self.ready.push((ud, -errno)),
+        }
+    }
+
+    /// Moves the pool's results to `ready`. A positional op on a non-blocking device that
+    /// answered EAGAIN on the pool waits for readiness like any other.
+    fn collect(&mut self) {
+        let Blocking { pool, pooled, .. } = &mut *self.blocking;
+        let ready = &mut self.ready;
+        let mut again = Vec::new();
+        pool.drain(|ud, res| match pooled.remove(&ud) {
+            Some(p) if res == -libc::EAGAIN && matches!(p.op.exec(), Exec::Poll(_)) => {
+                again.push((ud, p))
+            }
+            _ => ready.push((ud, res)),
+        });
+        for (ud, p) in again {
+            let Exec::Poll(dir) = p.op.exec() else {
+                continue; // checked above
+            };
+            self.park(ud, p.op, dir, p.deadline, false);
         }
     }
 
@@ -268,6 +352,21 @@ impl Backend for EpollBackend {
             );
             return Ok(());
         }
+        match files::route(&op) {
+            Route::Pool => {
+                self.send_to_pool(ud, op, deadline);
+                return Ok(());
+            }
+            Route::File => {
+                // SAFETY: the caller keeps `op`'s pointers valid until its completion is reaped.
+                match unsafe { files::try_inline(op, &mut self.blocking.nowait) } {
+                    Some(r) => self.ready.push((ud, r)),
+                    None => self.send_to_pool(ud, op, deadline),
+                }
+                return Ok(());
+            }
+            Route::Ready => {}
+        }
         // Keep per-fd order: queue behind ops already waiting in the same direction.
         if let Exec::Poll(dir) = op.exec() {
             let fd = op.fd();
@@ -294,6 +393,9 @@ impl Backend for EpollBackend {
     fn cancel(&mut self, ud: u64) -> Result<(), Full> {
         if self.unpark(ud).is_some() {
             self.ready.push((ud, -libc::ECANCELED));
+        } else if self.blocking.pooled.contains_key(&ud) {
+            // Queued: completes with -ECANCELED through the pool. Running: completes normally.
+            self.blocking.pool.cancel(ud);
         }
         Ok(())
     }
@@ -302,10 +404,15 @@ impl Backend for EpollBackend {
         false
     }
 
+    // Nothing to leak here: parked and pooled ops are descriptions (pointers into memory the
+    // driver leaks). Pool threads still running keep only those pointers, and the pool's own
+    // state is shared with them, so dropping the backend frees nothing they use.
     fn leak_on_drop(&mut self) {}
 
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         self.fire_timers();
+        // A pool result published after this writes the wake eventfd: epoll_wait returns.
+        self.collect();
         let ms = if wait && self.ready.is_empty() {
             self.next_timeout_ms(timeout)
         } else {
@@ -354,6 +461,7 @@ impl Backend for EpollBackend {
     }
 
     fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        self.collect();
         for (ud, res) in self.ready.drain(..) {
             sink(ud, res, 0);
         }
@@ -373,12 +481,21 @@ mod tests {
     use super::*;
     use crate::Feature;
 
+    fn test_pool() -> PoolConfig {
+        PoolConfig {
+            max_threads: 4,
+            idle_timeout: Duration::from_millis(100),
+        }
+    }
+
     /// The io_uring-only calls are out of reach: callers take their fallback.
     #[test]
     #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
     fn io_uring_only_calls_are_out_of_reach() {
         let wake = crate::backend::sys::eventfd().unwrap();
-        let mut b = super::super::AnyBackend::Epoll(EpollBackend::new(wake.as_raw_fd()).unwrap());
+        let mut b = super::super::AnyBackend::Epoll(
+            EpollBackend::new(wake.as_raw_fd(), test_pool()).unwrap(),
+        );
         assert!(b.as_uring_mut().is_none() && b.as_uring().is_none());
         assert!(!b.offers(Feature::MsgRing));
     }
@@ -389,7 +506,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
     fn io_uring_only_operations_complete_with_eopnotsupp() {
         let wake = crate::backend::sys::eventfd().unwrap();
-        let mut b = EpollBackend::new(wake.as_raw_fd()).unwrap();
+        let mut b = EpollBackend::new(wake.as_raw_fd(), test_pool()).unwrap();
         let fd = wake.as_raw_fd();
         let ops = [
             OpKind::AcceptMulti { fd },

@@ -1,0 +1,183 @@
+//! 4 KiB random reads at queue depth 32 on one file, io_uring against epoll, in alternating
+//! rounds: O_DIRECT (the device's speed; epoll runs them on its blocking pool) and page-cache
+//! reads (epoll tries them inline first). Prints IOPS per backend (median [min, max]) and the
+//! epoll / io_uring ratio of each round pair.
+//!
+//! `cargo bench -p safer-ring --bench file_qd32`. The file (256 MiB, kept for later runs) goes in
+//! `$SAFER_RING_BENCH_DIR`, else the current directory: O_DIRECT needs a disk filesystem
+//! (ext4, xfs), not tmpfs. `SAFER_RING_BENCH_ROUNDS` (default 5) and `SAFER_RING_BENCH_SECS`
+//! (seconds per round, default 2) size the run.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use safer_ring::{AlignedBuf, BackendKind, OpenOptions, Ring, SaferRingConfig};
+
+const BLOCK: usize = 4096;
+const FILE_SIZE: u64 = 256 << 20;
+const DEPTH: usize = 32;
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The bench file, written once with non-zero bytes (a sparse file would read no disk).
+fn bench_file() -> PathBuf {
+    let dir = std::env::var_os("SAFER_RING_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::current_dir().unwrap());
+    let path = dir.join("safer-ring-bench-file-qd32.dat");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == FILE_SIZE) {
+        return path;
+    }
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk: Vec<u8> = (0..1 << 20).map(|i| (i * 7 + 1) as u8).collect();
+    for _ in 0..FILE_SIZE >> 20 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+    path
+}
+
+/// CPU time (user + system) of the whole process so far, pool threads included.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the live local it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// One round: `DEPTH` tasks each reading random 4 KiB blocks for `secs`; (IOPS, CPU µs per read).
+fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> (f64, f64) {
+    let threads = env_num("SAFER_RING_BENCH_THREADS", 32) as usize;
+    let cfg = SaferRingConfig::default()
+        .entries(256)
+        .backend(kind)
+        .blocking_threads(threads);
+    let ring = Ring::with_config(cfg).unwrap();
+    let flags = if direct { libc::O_DIRECT } else { 0 };
+    let file = ring
+        .block_on(ring.open(path, &OpenOptions::new().read(true).custom_flags(flags)))
+        .unwrap();
+    let file = Rc::new(file);
+    let blocks = FILE_SIZE / BLOCK as u64;
+    let done = Rc::new(Cell::new(0u64));
+    let end = Instant::now() + Duration::from_secs(secs);
+    let (start, cpu) = (Instant::now(), cpu_time());
+    ring.block_on(async {
+        let tasks: Vec<_> = (0..DEPTH as u64)
+            .map(|t| {
+                let (ring, file, done) = (ring.clone(), file.clone(), done.clone());
+                ring.clone().spawn(async move {
+                    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1).wrapping_mul(0xff51_afd7);
+                    let mut buf = AlignedBuf::new(BLOCK).unwrap();
+                    while Instant::now() < end {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let off = (rng % blocks) * BLOCK as u64;
+                        let (n, b) = ring.read_at(&*file, buf, off).await;
+                        assert_eq!(n.unwrap(), BLOCK);
+                        buf = b;
+                        done.set(done.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let n = done.get() as f64;
+    let cpu = (cpu_time() - cpu).as_secs_f64() * 1e6 / n;
+    (n / start.elapsed().as_secs_f64(), cpu)
+}
+
+fn summary(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    let digits = if median < 100.0 { 1 } else { 0 };
+    format!(
+        "{median:.digits$} [{:.digits$}, {:.digits$}]",
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+fn ratio_summary(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    format!("{:.2} [{:.2}, {:.2}]", v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a plain `cargo test --benches` passes nothing: run once,
+    // briefly, so the bench still compiles and runs there.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let rounds = if bench {
+        env_num("SAFER_RING_BENCH_ROUNDS", 5)
+    } else {
+        1
+    };
+    let secs = if bench {
+        env_num("SAFER_RING_BENCH_SECS", 2)
+    } else {
+        1
+    };
+    let path = bench_file();
+    let uring = Ring::with_config(SaferRingConfig::default().backend(BackendKind::IoUring)).is_ok();
+    let direct_ok = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&path)
+        .is_ok();
+    for (direct, name) in [(true, "O_DIRECT"), (false, "page cache")] {
+        if direct && !direct_ok {
+            println!("{name}: skipped, O_DIRECT refused in {}", path.display());
+            continue;
+        }
+        if !direct {
+            // Warm the page cache so every read is a hit.
+            std::hint::black_box(std::fs::read(&path).unwrap().len());
+        }
+        let (mut u, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ucpu, mut ecpu) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let ue = uring.then(|| round(BackendKind::IoUring, &path, direct, secs));
+            let (ee, ec) = round(BackendKind::Epoll, &path, direct, secs);
+            if let Some((ue, uc)) = ue {
+                u.push(ue);
+                ucpu.push(uc);
+                r.push(ee / ue);
+            }
+            e.push(ee);
+            ecpu.push(ec);
+        }
+        println!("4 KiB random reads, QD {DEPTH}, {name}, {rounds} rounds of {secs} s:");
+        if !u.is_empty() {
+            println!(
+                "  io_uring       {} IOPS, CPU per read {} µs",
+                summary(u),
+                summary(ucpu)
+            );
+        }
+        println!(
+            "  epoll          {} IOPS, CPU per read {} µs",
+            summary(e),
+            summary(ecpu)
+        );
+        if !r.is_empty() {
+            println!("  epoll/io_uring {}", ratio_summary(r));
+        }
+    }
+}
