@@ -46,16 +46,24 @@ backend_test!(recv_msg_dropped_then_reused, |ring| {
     let fresh = take_fresh().unwrap();
     // Sent from a second ring: the victim ring is not driven until the drive below.
     let other = common::ring(ring.backend()).unwrap();
-    let a2 = UnixDatagram::from_owned_fd(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().unwrap());
+    let a2 =
+        UnixDatagram::from_owned_fd(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().unwrap());
     let (n, _) = other.block_on(other.send_msg(&a2, vec![0xAB; SIZE], MsgOut::new().fd(pw)));
     assert_eq!(n.unwrap(), SIZE);
     let _ = drive(&ring, 20);
-    assert_eq!(scribbled(&fresh), 0, "the kernel wrote into freed recvmsg memory");
+    assert_eq!(
+        scribbled(&fresh),
+        0,
+        "the kernel wrote into freed recvmsg memory"
+    );
     let fds = leftover_fds(&ring, &b);
     all_are(&fds, pipe_id);
     drop(fds);
     drop((a, a2));
-    assert!(writers_closed(&pr), "a passed fd leaked (kept open somewhere)");
+    assert!(
+        writers_closed(&pr),
+        "a passed fd leaked (kept open somewhere)"
+    );
 });
 
 // The datagram with fds arrives (on io_uring: queued as task work) before the op is dropped:
@@ -68,7 +76,8 @@ backend_test!(fds_arrive_for_dropped_op, |ring| {
         let mut op = ring.recv_msg(&b, Vec::with_capacity(64), 8);
         assert!(poll_once(&mut op).is_pending());
         let other = common::ring(ring.backend()).unwrap();
-        let a2 = UnixDatagram::from_owned_fd(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().unwrap());
+        let a2 =
+            UnixDatagram::from_owned_fd(std::os::fd::AsFd::as_fd(&a).try_clone_to_owned().unwrap());
         let msg = MsgOut::new()
             .fd(pw.try_clone().unwrap())
             .fd(pw.try_clone().unwrap());
@@ -97,9 +106,7 @@ backend_test!(ctrunc_and_scm_max_fd, |ring| {
     let (a, b) = ring.unix_datagram_pair().unwrap();
     let (pr, pw) = pipe();
     let id = identity(&pw);
-    let many = |n: usize| {
-        (0..n).fold(MsgOut::new(), |m, _| m.fd(pw.try_clone().unwrap()))
-    };
+    let many = |n: usize| (0..n).fold(MsgOut::new(), |m, _| m.fd(pw.try_clone().unwrap()));
     ring.block_on(async {
         let (n, _) = ring.send_msg(&a, b"x".to_vec(), many(253)).await;
         assert_eq!(n.unwrap(), 1);
@@ -152,7 +159,10 @@ backend_test!(send_msg_with_fd_dropped_mid_flight, |ring| {
     let (pr, pw) = pipe();
     let id = identity(&pw);
     let mut op = ring.send_msg(&a, vec![2u8; 512], MsgOut::new().fd(pw));
-    assert!(poll_once(&mut op).is_pending(), "the socket's queue is full");
+    assert!(
+        poll_once(&mut op).is_pending(),
+        "the socket's queue is full"
+    );
     drop(op);
     // Take any fd number that was freed.
     let decoys: Vec<std::fs::File> = (0..32)
@@ -232,15 +242,25 @@ fn edge_outcomes(ring: &Ring) -> Vec<String> {
     let (pr, pw) = pipe();
     ring.block_on(async {
         // Zero-length UDP datagram, received into a zero-capacity and a real buffer.
-        let (n, _) = ring.send_to(&u1, Vec::new(), u2.local_addr().unwrap()).await;
+        let (n, _) = ring
+            .send_to(&u1, Vec::new(), u2.local_addr().unwrap())
+            .await;
         out.push(format!("udp send empty: {}", outcome(&n)));
         let (r, buf) = ring.recv_from(&u2, Vec::with_capacity(16)).await;
         let from_ok = r.as_ref().map(|(_, a)| *a == u1.local_addr().unwrap()).ok();
-        out.push(format!("udp recv empty: {} {buf:?} from sender: {from_ok:?}", outcome(&r.map(|x| x.0))));
-        let (n, _) = ring.send_to(&u1, b"12345".to_vec(), u2.local_addr().unwrap()).await;
+        out.push(format!(
+            "udp recv empty: {} {buf:?} from sender: {from_ok:?}",
+            outcome(&r.map(|x| x.0))
+        ));
+        let (n, _) = ring
+            .send_to(&u1, b"12345".to_vec(), u2.local_addr().unwrap())
+            .await;
         out.push(format!("udp send 5: {}", outcome(&n)));
         let (r, buf) = ring.recv_from(&u2, Vec::new()).await;
-        out.push(format!("udp recv into 0: {} {buf:?}", outcome(&r.map(|x| x.0))));
+        out.push(format!(
+            "udp recv into 0: {} {buf:?}",
+            outcome(&r.map(|x| x.0))
+        ));
 
         // Unix datagram: empty, into nothing (truncated), an fd with no bytes.
         let (n, _) = ring.send_msg(&d1, Vec::new(), MsgOut::new()).await;
@@ -283,14 +303,25 @@ fn edge_outcomes(ring: &Ring) -> Vec<String> {
         let (n, _) = ring.send_to(&u1, b"x".to_vec(), v6).await;
         out.push(format!("udp v4 socket to v6: {}", outcome(&n)));
         let (n, _) = ring
-            .send_msg(&u1, b"x".to_vec(), MsgOut::new().to(u2.local_addr().unwrap()).fd(pw.try_clone().unwrap()))
+            .send_msg(
+                &u1,
+                b"x".to_vec(),
+                MsgOut::new()
+                    .to(u2.local_addr().unwrap())
+                    .fd(pw.try_clone().unwrap()),
+            )
             .await;
         out.push(format!("fd over udp: {}", outcome(&n)));
-        let (n, _) = ring.send_to_unix(&d1, b"x".to_vec(), "/nonexistent/safer-ring-attack").await;
+        let (n, _) = ring
+            .send_to_unix(&d1, b"x".to_vec(), "/nonexistent/safer-ring-attack")
+            .await;
         out.push(format!("unix to missing path: {}", outcome(&n)));
         let (n, _) = ring.send_to_unix(&d1, b"x".to_vec(), "bad\0path").await;
         let nul = n.as_ref().map_err(|e| e.to_string().contains("NUL"));
-        out.push(format!("unix to NUL path: {} names NUL: {nul:?}", outcome(&n)));
+        out.push(format!(
+            "unix to NUL path: {} names NUL: {nul:?}",
+            outcome(&n)
+        ));
         let long = "/tmp/".to_string() + &"l".repeat(200);
         let (n, _) = ring.send_to_unix(&d1, b"x".to_vec(), &long).await;
         let msg = n.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
@@ -303,7 +334,10 @@ fn edge_outcomes(ring: &Ring) -> Vec<String> {
         let path = common::TempPath::new("attack-msg-listen");
         let l = ring.bind_unix(&path.0).unwrap();
         let (m, _) = ring.recv_msg(&l, Vec::with_capacity(4), 0).await;
-        out.push(format!("recvmsg on a listener: {}", outcome(&m.map(|m| m.len))));
+        out.push(format!(
+            "recvmsg on a listener: {}",
+            outcome(&m.map(|m| m.len))
+        ));
     });
     drop(pw);
     let _ = drive(ring, 1);
@@ -324,5 +358,9 @@ fn edge_cases_same_on_every_path() {
     assert_eq!(native, epoll, "io_uring and epoll differ");
     let off = common::ring_with(common::uring_wishing(Feature::SendRecvMsg, Some(false))).unwrap();
     assert!(!off.uses_native(Feature::SendRecvMsg));
-    assert_eq!(edge_outcomes(&off), epoll, "io_uring with SendRecvMsg off and epoll differ");
+    assert_eq!(
+        edge_outcomes(&off),
+        epoll,
+        "io_uring with SendRecvMsg off and epoll differ"
+    );
 }
