@@ -4,6 +4,7 @@
 
 mod attack_util;
 mod common;
+mod soundness_util;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -220,4 +221,44 @@ fn syscall_fallback_matches_native_and_epoll() {
         "io_uring running the syscalls inline and epoll differ"
     );
     assert_eq!(native, epoll, "native opcodes and epoll differ");
+}
+
+// recvmsg/sendmsg that would block, on io_uring with SendRecvMsg off (run as syscalls
+// inline): they must wait for the peer as the native op and epoll do, not fail with
+// EAGAIN (nor block the ring's thread, which would deadlock a peer on the same ring).
+#[test]
+fn inline_msg_ops_wait_like_native_ones() {
+    let mut all = Vec::new();
+    let cfgs = [
+        ("native", SaferRingConfig::default().backend(BackendKind::IoUring)),
+        ("off", common::uring_wishing(Feature::SendRecvMsg, Some(false))),
+        ("epoll", SaferRingConfig::default().backend(BackendKind::Epoll)),
+    ];
+    for (name, cfg) in cfgs {
+        let r = soundness_util::within(std::time::Duration::from_secs(5), move || {
+            let Some(ring) = common::ring_with(cfg) else {
+                return "skipped".to_string();
+            };
+            let (a, b) = ring.unix_datagram_pair().unwrap();
+            let r = ring.clone();
+            ring.block_on(async {
+                let sender = ring.spawn(async move {
+                    let _ = r.sleep(std::time::Duration::from_millis(30)).await;
+                    r.send_msg(&a, b"late".to_vec(), safer_ring::ops::MsgOut::new())
+                        .await
+                        .0
+                        .map(drop)
+                });
+                let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(8), 0).await;
+                let s = sender.await.unwrap();
+                format!("recv {} {buf:?}, send {}", outcome(&m.map(|m| m.len)), outcome(&s))
+            })
+        });
+        all.push(format!("{name}: {r:?}"));
+    }
+    println!("{all:#?}");
+    for s in &all {
+        let ok = s.contains("recv Ok(4) [108, 97, 116, 101], send Ok(())") || s.contains("skipped");
+        assert!(ok, "{all:#?}");
+    }
 }
