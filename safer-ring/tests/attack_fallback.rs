@@ -230,9 +230,18 @@ fn syscall_fallback_matches_native_and_epoll() {
 fn inline_msg_ops_wait_like_native_ones() {
     let mut all = Vec::new();
     let cfgs = [
-        ("native", SaferRingConfig::default().backend(BackendKind::IoUring)),
-        ("off", common::uring_wishing(Feature::SendRecvMsg, Some(false))),
-        ("epoll", SaferRingConfig::default().backend(BackendKind::Epoll)),
+        (
+            "native",
+            SaferRingConfig::default().backend(BackendKind::IoUring),
+        ),
+        (
+            "off",
+            common::uring_wishing(Feature::SendRecvMsg, Some(false)),
+        ),
+        (
+            "epoll",
+            SaferRingConfig::default().backend(BackendKind::Epoll),
+        ),
     ];
     for (name, cfg) in cfgs {
         let r = soundness_util::within(std::time::Duration::from_secs(5), move || {
@@ -251,7 +260,11 @@ fn inline_msg_ops_wait_like_native_ones() {
                 });
                 let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(8), 0).await;
                 let s = sender.await.unwrap();
-                format!("recv {} {buf:?}, send {}", outcome(&m.map(|m| m.len)), outcome(&s))
+                format!(
+                    "recv {} {buf:?}, send {}",
+                    outcome(&m.map(|m| m.len)),
+                    outcome(&s)
+                )
             })
         });
         all.push(format!("{name}: {r:?}"));
