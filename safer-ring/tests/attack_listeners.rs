@@ -152,3 +152,61 @@ fn wrong_listeners_same_on_every_backend() {
         "single-shot fallback differs"
     );
 }
+
+// The receive-side analogue: a Unix datagram socket adopted as `UdpSocket` and a UDP socket
+// adopted as `UnixDatagram`. recv_from / recv_from_unix could not describe the sender; they
+// must refuse before receiving (like accept), not consume the datagram and then fail.
+fn wrong_datagram_outcomes(ring: &Ring) -> Vec<String> {
+    let mut out = Vec::new();
+    let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let keep = b.try_clone().unwrap();
+    a.send(b"kept").unwrap();
+    let as_udp = safer_ring::UdpSocket::from_owned_fd(OwnedFd::from(b));
+    let (r, _) = ring.block_on(ring.recv_from(&as_udp, Vec::with_capacity(8)));
+    out.push(format!("unix as udp, recv_from: {}", outcome(&r.map(drop))));
+    keep.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    out.push(format!(
+        "unix as udp: datagram still queued: {}",
+        keep.recv(&mut buf).is_ok()
+    ));
+
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let keep = u.try_clone().unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.send_to(b"kept", u.local_addr().unwrap()).unwrap();
+    let as_unix =
+        safer_ring::UnixDatagram::from(std::os::unix::net::UnixDatagram::from(OwnedFd::from(u)));
+    let (r, _) = ring.block_on(ring.recv_from_unix(&as_unix, Vec::with_capacity(8)));
+    out.push(format!(
+        "udp as unix, recv_from_unix: {}",
+        outcome(&r.map(drop))
+    ));
+    keep.set_nonblocking(true).unwrap();
+    out.push(format!(
+        "udp as unix: datagram still queued: {}",
+        keep.recv(&mut buf).is_ok()
+    ));
+    out
+}
+
+#[test]
+#[ignore = "defect: recv_from/recv_from_unix on an adopted socket of the other family consume the datagram, then fail"]
+fn wrong_datagram_sockets_refused_before_receiving() {
+    for kind in [BackendKind::IoUring, BackendKind::Epoll] {
+        let Some(ring) = common::ring(kind) else {
+            continue;
+        };
+        let out = wrong_datagram_outcomes(&ring);
+        assert_eq!(
+            out,
+            [
+                "unix as udp, recv_from: Err(InvalidInput)",
+                "unix as udp: datagram still queued: true",
+                "udp as unix, recv_from_unix: Err(InvalidInput)",
+                "udp as unix: datagram still queued: true",
+            ],
+            "{kind:?}"
+        );
+    }
+}
