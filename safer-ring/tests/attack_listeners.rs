@@ -155,7 +155,8 @@ fn wrong_listeners_same_on_every_backend() {
 
 // The receive-side analogue: a Unix datagram socket adopted as `UdpSocket` and a UDP socket
 // adopted as `UnixDatagram`. recv_from / recv_from_unix could not describe the sender; they
-// must refuse before receiving (like accept), not consume the datagram and then fail.
+// must refuse before receiving (like accept), not consume the datagram and then fail (which
+// they did; fixed in ops/msg.rs).
 fn wrong_datagram_outcomes(ring: &Ring) -> Vec<String> {
     let mut out = Vec::new();
     let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
@@ -191,7 +192,6 @@ fn wrong_datagram_outcomes(ring: &Ring) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "defect: recv_from/recv_from_unix on an adopted socket of the other family consume the datagram, then fail"]
 fn wrong_datagram_sockets_refused_before_receiving() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
         let Some(ring) = common::ring(kind) else {
