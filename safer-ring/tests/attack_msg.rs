@@ -492,3 +492,50 @@ fn connect_std(s: &std::os::unix::net::UnixStream, addr: &std::os::unix::net::So
     let r = unsafe { libc::connect(s.as_raw_fd(), (&raw const sun).cast(), len) };
     assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
 }
+
+/// `recv` dropped after one poll on `ring`; then SIZE bytes of 0xAB arrive from `send`. The
+/// fresh allocations made right after the drop must stay zero.
+fn dropped_recv_probe<O: std::future::Future + Unpin>(ring: &Ring, recv: O, send: impl FnOnce()) {
+    {
+        let _fresh = FreshOnDrop; // dropped after `op`: allocates right after its memory goes
+        let mut op = recv;
+        assert!(poll_once(&mut op).is_pending());
+    }
+    let fresh = take_fresh().unwrap();
+    send();
+    let _ = drive(ring, 20);
+    assert_eq!(scribbled(&fresh), 0, "the kernel wrote into freed memory");
+}
+
+// recv_from (UDP) and recv_msg dropped while their SQE is still queued, not submitted (a
+// `Batch` ring submits at the next turn, after the drop): the kernel reads the header and
+// writes the datagram and the sender's address after the future is gone.
+#[test]
+fn receives_dropped_before_submit() {
+    use safer_ring::{SaferRingConfig, SubmitPolicy};
+    for kind in [BackendKind::IoUring, BackendKind::Epoll] {
+        for policy in [SubmitPolicy::Batch, SubmitPolicy::Eager] {
+            let cfg = SaferRingConfig::default()
+                .backend(kind)
+                .submit_policy(policy);
+            let Some(ring) = common::ring_with(cfg) else {
+                continue;
+            };
+            let u = ring.bind_udp("127.0.0.1:0").unwrap();
+            let to = u.local_addr().unwrap();
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            dropped_recv_probe(&ring, ring.recv_from(&u, Vec::with_capacity(SIZE)), || {
+                peer.send_to(&[0xAB; SIZE], to).unwrap();
+            });
+            let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+            let b = UnixDatagram::from(b);
+            dropped_recv_probe(
+                &ring,
+                ring.recv_msg(&b, Vec::with_capacity(SIZE), 4),
+                || {
+                    a.send(&[0xAB; SIZE]).unwrap();
+                },
+            );
+        }
+    }
+}
