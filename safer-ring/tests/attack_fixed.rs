@@ -288,9 +288,9 @@ fn u64_max_offset_is_refused() {
 }
 
 // A pool within the documented limits (16384 buffers of 1 GiB: 16 TiB) that the allocator
-// cannot provide: a clear error, not an abort of the whole process (handle_alloc_error).
+// cannot provide: a clear error, not an abort of the whole process (it called
+// handle_alloc_error; fixed in buf/fixed.rs).
 #[test]
-#[ignore = "defect: buf/fixed.rs Shared::new calls handle_alloc_error: the process aborts"]
 fn pool_too_large_for_memory_is_an_error() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
         let Some(ring) = common::ring(kind) else {
