@@ -126,7 +126,7 @@ fn outcomes(ring: &Ring, tag: &str) -> Vec<String> {
         );
 
         let s = ring.socket(libc::AF_INET, libc::SOCK_STREAM, 0).await;
-        let s_ok = s.as_ref().map(|s| cloexec(s));
+        let s_ok = s.as_ref().map(cloexec);
         push(
             &format!("socket inet stream (cloexec {s_ok:?})"),
             s.map(drop),
