@@ -346,7 +346,8 @@ fn edge_outcomes(ring: &Ring) -> Vec<String> {
 }
 
 // The same edge cases give the same outcomes on io_uring (native sendmsg/recvmsg), io_uring
-// with SendRecvMsg off (the syscalls inline) and epoll; nothing panics.
+// with SendRecvMsg off (still the opcode: it has no syscall fallback row) and epoll (the
+// syscalls); nothing panics.
 #[test]
 fn edge_cases_same_on_every_path() {
     let epoll = edge_outcomes(&common::ring(BackendKind::Epoll).unwrap());
