@@ -55,7 +55,13 @@ impl Shared {
         let layout = Layout::from_size_align(total, PAGE).map_err(|_| too_large())?;
         // SAFETY: the size is at least one page, not zero.
         let p = unsafe { alloc::alloc_zeroed(layout) };
-        let base = NonNull::new(p).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        // A size within the limits may still be more than the allocator gives: an error, not
+        // `handle_alloc_error` (which aborts the process).
+        let base = NonNull::new(p).ok_or_else(|| SaferRingError::InvalidConfig {
+            field: "count * size",
+            value: format!("{count} * {size}"),
+            expected: "a total the allocator can provide (the allocation failed)",
+        })?;
         // Highest index last taken first: `pop` hands out 0, 1, 2, ...
         let free = (0..count as u16).rev().collect();
         Ok(Shared {

@@ -92,8 +92,9 @@ impl SharedFd {
     }
 
     /// Fails unless the socket's address family is one of `want`: a listener type checks this
-    /// before its first accept, so that an adopted socket of another family is refused before
-    /// the kernel takes a connection the type cannot describe. One getsockopt per fd.
+    /// before its first accept (and `recv_from`/`recv_from_unix` before receiving), so that an
+    /// adopted socket of another family is refused before the kernel takes a connection or a
+    /// datagram whose sender the type cannot describe. One getsockopt per fd.
     pub(crate) fn expect_domain(&self, want: &[i32], ty: &str) -> io::Result<()> {
         let domain = match self.0.domain.get() {
             Some(d) => d,
@@ -114,7 +115,9 @@ impl SharedFd {
         };
         Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{ty} holds {name} (address family {domain}); nothing was accepted"),
+            format!(
+                "{ty} holds {name} (address family {domain}); refused before the kernel was asked"
+            ),
         ))
     }
 

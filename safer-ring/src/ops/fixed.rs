@@ -128,6 +128,21 @@ unsafe impl OpData for WriteFixed {
     }
 }
 
+/// `InvalidInput` for an offset beyond the largest file offset: `Some(u64::MAX)` would
+/// otherwise be taken for "the current position" (`CURRENT_POS`).
+fn fixed_offset(offset: Option<u64>) -> io::Result<()> {
+    match offset {
+        Some(o) if o > i64::MAX as u64 => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "offset {o} is beyond the largest file offset ({}); `None` reads or writes at the current position",
+                i64::MAX
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Counts the path in the ring's stats (`enhancement_stats(RegisteredBuffers)`).
 fn record(ring: &RingRef, index: Option<u16>, start: Instant) {
     let path = match index {
@@ -225,6 +240,7 @@ impl RingRef {
         offset: Option<u64>,
     ) -> Op<'_, ReadFixed> {
         let fd = file.shared_fd();
+        let check = fixed_offset(offset).and_then(|()| self.prepare(fd));
         let op = ReadFixed {
             fd: fd.clone(),
             index: self.fixed_index(&buf),
@@ -233,7 +249,7 @@ impl RingRef {
             ring: self.clone(),
             start: Instant::now(),
         };
-        Op::checked(self, op, self.prepare(fd))
+        Op::checked(self, op, check)
     }
 
     /// Writes registered buffer `buf`'s bytes ([`FixedBuf::len`]) at `offset` (`None`: the
@@ -261,6 +277,7 @@ impl RingRef {
         offset: Option<u64>,
     ) -> Op<'_, WriteFixed> {
         let fd = file.shared_fd();
+        let check = fixed_offset(offset).and_then(|()| self.prepare(fd));
         let op = WriteFixed {
             fd: fd.clone(),
             index: self.fixed_index(&buf),
@@ -269,7 +286,7 @@ impl RingRef {
             ring: self.clone(),
             start: Instant::now(),
         };
-        Op::checked(self, op, self.prepare(fd))
+        Op::checked(self, op, check)
     }
 
     /// `buf`'s registered index when this ring registered its pool: only then does the index

@@ -393,6 +393,11 @@ impl RingRef {
     #[doc(alias = "recvfrom")]
     pub fn recv_from<B: IoBufMut>(&self, sock: &UdpSocket, buf: B) -> Op<'_, RecvFrom<B>> {
         let (op, check) = self.recv_msg_op(sock, buf, 0);
+        // An adopted socket of another family: refused before a datagram is consumed.
+        let check = check.and_then(|()| {
+            sock.shared_fd()
+                .expect_domain(&[libc::AF_INET, libc::AF_INET6], "UdpSocket")
+        });
         Op::checked(self, RecvFrom(op), check)
     }
 
@@ -465,6 +470,10 @@ impl RingRef {
         buf: B,
     ) -> Op<'_, RecvFromUnix<B>> {
         let (op, check) = self.recv_msg_op(sock, buf, 0);
+        let check = check.and_then(|()| {
+            sock.shared_fd()
+                .expect_domain(&[libc::AF_UNIX], "UnixDatagram")
+        });
         Op::checked(self, RecvFromUnix(op), check)
     }
 }
