@@ -222,7 +222,16 @@ unsafe impl<B: IoBufMut> OpData for RecvFromUnix<B> {
     }
     fn complete(self, res: io::Result<u32>, flags: u32) -> Self::Output {
         let (m, buf) = self.0.complete(res, flags);
-        (m.and_then(|m| Ok((m.len, m.peer_unix_addr()?))), buf)
+        // The datagram is taken: an address std cannot hold (a sender bound to a path of the
+        // full 108 bytes, no NUL) is reported unnamed rather than the bytes lost.
+        let with_addr = |m: MsgIn| {
+            let addr = m.peer_unix_addr().or_else(|e| {
+                tracing::debug!(error = %e, "sender's Unix address not representable; reported unnamed");
+                unnamed()
+            })?;
+            Ok((m.len, addr))
+        };
+        (m.and_then(with_addr), buf)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unix stream sockets: accept on a [`UnixListener`], connect to a path or abstract name.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
@@ -33,7 +34,14 @@ unsafe impl OpData for AcceptUnix {
         // SAFETY: a successful accept returns a new fd nothing else owns, handed out once.
         let fd = unsafe { sys::own_fd(res? as i32) };
         let stream = UnixStream::from_shared(SharedFd::new(fd, Some(self.nonblocking)));
-        Ok((stream, std_from_raw(&self.addr)?))
+        // std refuses to build a path of the full 108 bytes (no NUL) from its parts, but reads
+        // one from the kernel itself: ask it then, rather than close an accepted connection.
+        let addr = match std_from_raw(&self.addr) {
+            Ok(a) => a,
+            Err(_) => std::os::unix::net::UnixStream::from(stream.as_fd().try_clone_to_owned()?)
+                .peer_addr()?,
+        };
+        Ok((stream, addr))
     }
 }
 
