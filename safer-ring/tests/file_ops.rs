@@ -185,3 +185,40 @@ backend_test!(oversized_buffer_is_rejected_not_truncated, |ring| {
         assert_eq!(buf.capacity(), u32::MAX as usize + 1, "buffer handed back");
     });
 });
+
+// `u64::MAX` is the backends' "current position" marker: an explicit offset that large (or
+// past the largest file offset) must be refused, not silently read at the current position.
+backend_test!(offsets_past_the_largest_file_offset_are_refused, |ring| {
+    let tmp = TempPath::new("bigoff");
+    let path = &tmp.0;
+    std::fs::write(path, b"0123456789").unwrap();
+    let opts = safer_ring::OpenOptions::new().read(true).write(true);
+    ring.block_on(async {
+        let file = ring.open(path, &opts).await.unwrap();
+        for off in [u64::MAX, i64::MAX as u64 + 1] {
+            let (r, buf) = ring.read_at(&file, Vec::with_capacity(4), off).await;
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+            assert_eq!(e.raw_os_error(), None, "refused before the kernel: {e}");
+            assert!(e.to_string().contains(&off.to_string()), "{e}");
+            assert!(buf.is_empty());
+            let (r, _) = ring.write_at(&file, b"x".to_vec(), off).await;
+            assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+            let (r, _) = ring
+                .readv_at(&file, vec![Vec::with_capacity(4)], Some(off))
+                .await;
+            assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+            let (r, _) = ring.writev_at(&file, vec![b"x".to_vec()], Some(off)).await;
+            assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+        }
+        // The largest offset itself is the kernel's to judge: EINVAL (offset + count overflows),
+        // the same from both backends; our own refusals above carry no errno.
+        let (r, _) = ring
+            .read_at(&file, Vec::with_capacity(4), i64::MAX as u64)
+            .await;
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        // Nothing was read or written at the current position.
+        let (r, buf) = ring.read(&file, Vec::with_capacity(16)).await;
+        assert_eq!((r.unwrap(), &buf[..]), (10, &b"0123456789"[..]));
+    });
+});

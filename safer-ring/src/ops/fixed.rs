@@ -128,19 +128,9 @@ unsafe impl OpData for WriteFixed {
     }
 }
 
-/// `InvalidInput` for an offset beyond the largest file offset: `Some(u64::MAX)` would
-/// otherwise be taken for "the current position" (`CURRENT_POS`).
+/// `InvalidInput` for an offset beyond the largest file offset.
 fn fixed_offset(offset: Option<u64>) -> io::Result<()> {
-    match offset {
-        Some(o) if o > i64::MAX as u64 => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "offset {o} is beyond the largest file offset ({}); `None` reads or writes at the current position",
-                i64::MAX
-            ),
-        )),
-        _ => Ok(()),
-    }
+    offset.map_or(Ok(()), |o| crate::ops::check_offset("offset", o))
 }
 
 /// Counts the path in the ring's stats (`enhancement_stats(RegisteredBuffers)`).

@@ -46,3 +46,18 @@ pub(crate) fn check_len(len: usize) -> io::Result<u32> {
         .into()
     })
 }
+
+/// `InvalidInput` unless `value` fits the kernel's signed 64-bit file offsets (and so cannot be
+/// taken for `CURRENT_POS`, the backends' "current position" marker, `u64::MAX`).
+pub(crate) fn check_offset(what: &str, value: u64) -> io::Result<()> {
+    if value > i64::MAX as u64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{what} {value} is beyond the largest file offset ({}); `read`/`write` (or `None`) use the current position",
+                i64::MAX
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -216,20 +216,6 @@ unsafe impl OpData for FileRange {
     }
 }
 
-/// `InvalidInput` unless `value` fits the kernel's signed 64-bit file offsets.
-fn check_off(what: &str, value: u64) -> io::Result<()> {
-    if value > i64::MAX as u64 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "{what} {value} is beyond the largest file offset ({})",
-                i64::MAX
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl RingRef {
     /// Counts one use of `f`'s path in [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats):
     /// native where this ring pushes its opcode, else the syscall fallback. Not timed.
@@ -442,7 +428,7 @@ impl RingRef {
             len,
         };
         match offset.checked_add(len) {
-            Some(end) => match check_off("offset + len", end) {
+            Some(end) => match crate::ops::check_offset("offset + len", end) {
                 Ok(()) => Op::new(self, op),
                 Err(e) => Op::fail(self, op, e),
             },
@@ -480,7 +466,7 @@ impl RingRef {
             fd: file.shared_fd().clone(),
             len,
         };
-        match check_off("len", len) {
+        match crate::ops::check_offset("len", len) {
             Ok(()) => Op::new(self, op),
             Err(e) => Op::fail(self, op, e),
         }
@@ -560,7 +546,7 @@ impl RingRef {
         };
         match offset
             .checked_add(len)
-            .map(|end| check_off("offset + len", end))
+            .map(|end| crate::ops::check_offset("offset + len", end))
         {
             Some(Ok(())) => Op::new(self, op),
             Some(Err(e)) => Op::fail(self, op, e),

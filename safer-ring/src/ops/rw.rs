@@ -7,7 +7,16 @@ use crate::backend::{CURRENT_POS, OpKind};
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
-use crate::ops::{check_len, split_len};
+use crate::ops::{check_len, check_offset, split_len};
+
+/// `offset` as the backends take it: an explicit one must be a file offset (`u64::MAX` is
+/// their `CURRENT_POS`), `None` is the current position.
+fn position(offset: Option<u64>) -> (u64, io::Result<()>) {
+    match offset {
+        None => (CURRENT_POS, Ok(())),
+        Some(o) => (o, check_offset("offset", o)),
+    }
+}
 
 /// A read into an owned buffer; see [`Ring::read_at`](crate::RingRef::read_at) and [`Ring::read`](crate::RingRef::read).
 ///
@@ -192,8 +201,15 @@ fn iovecs<B>(
 }
 
 impl RingRef {
-    fn read_op<B: IoBufMut>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, ReadAt<B>> {
+    fn read_op<B: IoBufMut>(
+        &self,
+        fd: &SharedFd,
+        buf: B,
+        offset: Option<u64>,
+    ) -> Op<'_, ReadAt<B>> {
         let (len, check) = split_len(buf.bytes_total());
+        let (offset, pos) = position(offset);
+        let check = check.and(pos);
         let op = ReadAt {
             fd: fd.clone(),
             buf: Held::new(buf),
@@ -203,8 +219,10 @@ impl RingRef {
         Op::checked(self, op, check.and_then(|()| self.prepare(fd)))
     }
 
-    fn write_op<B: IoBuf>(&self, fd: &SharedFd, buf: B, offset: u64) -> Op<'_, WriteAt<B>> {
+    fn write_op<B: IoBuf>(&self, fd: &SharedFd, buf: B, offset: Option<u64>) -> Op<'_, WriteAt<B>> {
         let (len, check) = split_len(buf.bytes_init());
+        let (offset, pos) = position(offset);
+        let check = check.and(pos);
         let op = WriteAt {
             fd: fd.clone(),
             buf: Held::new(buf),
@@ -244,7 +262,7 @@ impl RingRef {
         buf: B,
         offset: u64,
     ) -> Op<'_, ReadAt<B>> {
-        self.read_op(file.shared_fd(), buf, offset)
+        self.read_op(file.shared_fd(), buf, Some(offset))
     }
 
     /// Reads at the fd's current position (files advance it; pipes and sockets are streams).
@@ -263,7 +281,7 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read<F: AsIoFd, B: IoBufMut>(&self, stream: &F, buf: B) -> Op<'_, ReadAt<B>> {
-        self.read_op(stream.shared_fd(), buf, CURRENT_POS)
+        self.read_op(stream.shared_fd(), buf, None)
     }
 
     /// Writes `buf`'s initialized bytes at `offset` (pwrite). Returns the bytes written.
@@ -292,7 +310,7 @@ impl RingRef {
         buf: B,
         offset: u64,
     ) -> Op<'_, WriteAt<B>> {
-        self.write_op(file.shared_fd(), buf, offset)
+        self.write_op(file.shared_fd(), buf, Some(offset))
     }
 
     /// Writes at the fd's current position (or appends, for O_APPEND files).
@@ -311,7 +329,7 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write<F: AsIoFd, B: IoBuf>(&self, stream: &F, buf: B) -> Op<'_, WriteAt<B>> {
-        self.write_op(stream.shared_fd(), buf, CURRENT_POS)
+        self.write_op(stream.shared_fd(), buf, None)
     }
 
     /// Vectored read at `offset`, or at the current position for `None`.
@@ -343,7 +361,8 @@ impl RingRef {
             Ok(iov) => (iov, Ok(())),
             Err(e) => (Box::default(), Err(e)),
         };
-        let offset = offset.unwrap_or(CURRENT_POS);
+        let (offset, pos) = position(offset);
+        let check = check.and(pos);
         let op = Readv {
             fd: fd.clone(),
             bufs,
@@ -383,7 +402,8 @@ impl RingRef {
             Ok(iov) => (iov, Ok(())),
             Err(e) => (Box::default(), Err(e)),
         };
-        let offset = offset.unwrap_or(CURRENT_POS);
+        let (offset, pos) = position(offset);
+        let check = check.and(pos);
         let op = Writev {
             fd: fd.clone(),
             bufs,
