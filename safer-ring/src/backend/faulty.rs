@@ -140,15 +140,20 @@ unsafe fn msghdr_memory(msg: *const libc::msghdr) -> Vec<(usize, usize)> {
     let m = unsafe { &*msg };
     let mut v = vec![range(msg as usize, size_of::<libc::msghdr>())];
     if !m.msg_iov.is_null() {
+        // The field types differ between glibc (size_t) and musl (int, socklen_t).
+        #[allow(clippy::unnecessary_cast)]
+        let n = m.msg_iovlen as usize;
         // SAFETY: `msg_iovlen` valid iovecs at `msg_iov` (the caller's guarantee).
-        let iovs = unsafe { std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen) };
+        let iovs = unsafe { std::slice::from_raw_parts(m.msg_iov, n) };
         v.extend(iovs.iter().map(|i| range(i.iov_base as usize, i.iov_len)));
     }
     if !m.msg_name.is_null() {
         v.push(range(m.msg_name as usize, m.msg_namelen as usize));
     }
     if !m.msg_control.is_null() {
-        v.push(range(m.msg_control as usize, m.msg_controllen));
+        #[allow(clippy::unnecessary_cast)]
+        let n = m.msg_controllen as usize;
+        v.push(range(m.msg_control as usize, n));
     }
     v
 }
