@@ -3,45 +3,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
-
 use safer_ring::{AlignedBuf, OpenOptions, Ring};
 
 const BLOCK: usize = 4096;
-
-/// A file in a directory whose filesystem accepts `O_DIRECT` (tmpfs answers EINVAL): the temp
-/// dir, else the current directory, else the target dir; `None` with a `SKIP:` line if none does.
-fn direct_file(tag: &str) -> Option<common::TempPath> {
-    let target = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(PathBuf::from));
-    let dirs = [
-        Some(std::env::temp_dir()),
-        std::env::current_dir().ok(),
-        target,
-    ];
-    for dir in dirs.into_iter().flatten() {
-        let path =
-            common::TempPath(dir.join(format!("safer-ring-direct-{tag}-{}", std::process::id())));
-        let opened = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&path.0);
-        if opened.is_ok() {
-            return Some(path);
-        }
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP: no O_DIRECT-capable filesystem among the temp dir, current dir and target dir"
-    );
-    None
-}
 
 /// Block `i`'s contents: distinct per block and per byte, so a misplaced block shows.
 fn block(i: usize) -> Vec<u8> {
@@ -49,7 +13,9 @@ fn block(i: usize) -> Vec<u8> {
 }
 
 fn run_direct(ring: &Ring, tag: &str) {
-    let Some(path) = direct_file(tag) else { return };
+    let Some(path) = common::direct_path(tag) else {
+        return;
+    };
     ring.block_on(async {
         let opts = OpenOptions::new()
             .read(true)

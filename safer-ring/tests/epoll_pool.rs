@@ -13,8 +13,7 @@ use std::cell::Cell;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -106,36 +105,6 @@ fn ring_on(kind: BackendKind, cfg: SaferRingConfig) -> Option<Ring> {
     let ring = common::ring_with(cfg.backend(kind))?;
     assert_eq!(ring.backend(), kind);
     Some(ring)
-}
-
-/// A fresh path in a directory whose filesystem takes O_DIRECT (tmpfs refuses it): the temp
-/// dir, the current dir, or the test binary's dir; `None` (with a SKIP line) if none does.
-fn direct_path(tag: &str) -> Option<common::TempPath> {
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(PathBuf::from));
-    let dirs = [
-        Some(std::env::temp_dir()),
-        std::env::current_dir().ok(),
-        exe_dir,
-    ];
-    for dir in dirs.into_iter().flatten() {
-        let path =
-            common::TempPath(dir.join(format!("safer-ring-pool-{tag}-{}", std::process::id())));
-        let ok = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&path.0)
-            .is_ok();
-        if ok {
-            return Some(path);
-        }
-    }
-    common::skip("no O_DIRECT-capable filesystem among the temp, current and binary dirs");
-    None
 }
 
 fn mkfifo(path: &Path) {
@@ -269,7 +238,7 @@ pool_test!(o_direct_io_is_byte_exact, |kind| {
         return;
     };
     let _serial = serial();
-    let Some(path) = direct_path("bytes") else {
+    let Some(path) = common::direct_path("bytes") else {
         return;
     };
     const BLOCK: usize = 4096;
@@ -530,7 +499,7 @@ fn drop_with_reads_in_flight(kind: BackendKind, drain: Duration) -> (usize, usiz
     let Some(ring) = ring_on(kind, cfg) else {
         return (0, 0);
     };
-    let Some(path) = direct_path("drop") else {
+    let Some(path) = common::direct_path("drop") else {
         return (0, 0);
     };
     // Non-zero bytes, a different value per buffer (a read into the wrong buffer shows). Whole

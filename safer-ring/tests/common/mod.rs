@@ -146,3 +146,34 @@ pub fn thread_cpu() -> std::time::Duration {
     assert_eq!(r, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+/// A fresh file path in a directory whose filesystem takes `O_DIRECT` (tmpfs answers EINVAL):
+/// the temp dir, else the current directory, else the test binary's; `None`, with a `SKIP:`
+/// line, if none does.
+pub fn direct_path(tag: &str) -> Option<TempPath> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(std::path::PathBuf::from));
+    let dirs = [
+        Some(std::env::temp_dir()),
+        std::env::current_dir().ok(),
+        exe_dir,
+    ];
+    for dir in dirs.into_iter().flatten() {
+        let path = TempPath(dir.join(format!("safer-ring-direct-{tag}-{}", std::process::id())));
+        let ok = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path.0)
+            .is_ok();
+        if ok {
+            return Some(path);
+        }
+    }
+    skip("no O_DIRECT-capable filesystem among the temp, current and binary dirs");
+    None
+}
