@@ -236,6 +236,9 @@ const README_PHRASES: &[(&str, Feature)] = &[
     ("OP_FTRUNCATE", Feature::Ftruncate),
     ("OP_FADVISE", Feature::Fadvise),
     ("OP_SYNC_FILE_RANGE", Feature::SyncFileRange),
+    ("READ_FIXED", Feature::RegisteredBuffers),
+    ("OP_SOCKET", Feature::SocketOp),
+    ("OP_BIND", Feature::BindListen),
 ];
 
 /// `(5.19+)`-style kernel versions in `row`.
