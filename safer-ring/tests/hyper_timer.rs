@@ -110,7 +110,7 @@ backend_test!(dropped_sleeps_leave_the_queue, |ring| {
 
 backend_test!(many_sleeps_fire_in_deadline_order, |ring| {
     let timer = RingTimer::new(&ring);
-    let base = Instant::now() + ms(20);
+    let base = Instant::now() + ms(50);
     // Registered out of order (a fixed permutation), 3 ms apart, two sharing a deadline.
     let order: Vec<u64> = (0..40).map(|i| (i * 17) % 40).collect();
     let fired = Rc::new(RefCell::new(Vec::new()));
@@ -120,8 +120,11 @@ backend_test!(many_sleeps_fire_in_deadline_order, |ring| {
         let s = timer.sleep_until(deadline);
         let fired = fired.clone();
         tasks.push(ring.spawn(async move {
+            let waiting_from = Instant::now();
             s.await;
-            fired.borrow_mut().push((i, deadline, Instant::now()));
+            fired
+                .borrow_mut()
+                .push((i, deadline, waiting_from, Instant::now()));
         }));
     }
     ring.block_on(async {
@@ -131,14 +134,24 @@ backend_test!(many_sleeps_fire_in_deadline_order, |ring| {
     });
     let fired = fired.borrow();
     assert_eq!(fired.len(), 40);
-    for w in fired.windows(2) {
+    // The timer's order shows among sleeps whose task was waiting before the deadline; one
+    // already due when its task first ran (a stalled machine) completes at that first poll.
+    let waited: Vec<_> = fired.iter().filter(|f| f.2 < f.1).collect();
+    if waited.len() < 10 {
+        common::skip(format_args!(
+            "only {} of 40 tasks ran before their deadline (machine stalled)",
+            waited.len()
+        ));
+        return;
+    }
+    for w in waited.windows(2) {
         assert!(
             w[0].1 <= w[1].1,
             "fired out of deadline order: {:?}",
             &fired[..]
         );
     }
-    for (i, deadline, at) in fired.iter() {
+    for (i, deadline, _, at) in fired.iter() {
         assert!(at >= deadline, "sleep {i} fired early");
         assert!(
             *at < *deadline + LATE,

@@ -106,15 +106,17 @@ backend_test!(interval_missed_ticks_burst_delay_skip, |ring| {
         after_missing(&ring, MissedTicks::Burst),
         vec![10 * MS, 20 * MS, 30 * MS]
     );
-    // Delay: the late tick fires, then the schedule restarts a period after it.
+    // Delay: the late tick fires, then the schedule restarts a period after it (10 ms when the
+    // first tick was on time; a stalled first tick delays it too, by the same rule), and after
+    // the 35 ms block the next one comes a period after that late tick.
     let d = after_missing(&ring, MissedTicks::Delay);
-    assert_eq!(d[0], 10 * MS);
-    assert!(d[1] >= 45 * MS && d[2] >= d[1] + 10 * MS, "{d:?}");
+    assert!(d[0] >= 10 * MS, "{d:?}");
+    assert!(d[1] >= d[0] + 35 * MS && d[2] >= d[1] + 10 * MS, "{d:?}");
     // Skip: the late tick fires, then the next multiples of the period after "now" (40, 50
     // when it fired before 40 ms): never a burst, always on the original grid.
     let s = after_missing(&ring, MissedTicks::Skip);
-    assert_eq!(s[0], 10 * MS);
     let on_grid = |d: Duration| d.as_nanos().is_multiple_of((10 * MS).as_nanos());
+    assert!(s[0] >= 10 * MS && on_grid(s[0]), "{s:?}");
     assert!(s[1] >= 40 * MS && on_grid(s[1]) && on_grid(s[2]), "{s:?}");
     assert!(s[2] > s[1], "{s:?}");
 });
