@@ -4,7 +4,7 @@ use std::io;
 use std::time::Instant;
 
 use crate::RingRef;
-use crate::backend::{CURRENT_POS, OpKind};
+use crate::backend::OpKind;
 use crate::buf::{BufResult, FixedBuf, FixedBufPool, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::enhanced::PathTaken;
@@ -128,11 +128,6 @@ unsafe impl OpData for WriteFixed {
     }
 }
 
-/// `InvalidInput` for an offset beyond the largest file offset.
-fn fixed_offset(offset: Option<u64>) -> io::Result<()> {
-    offset.map_or(Ok(()), |o| crate::ops::check_offset("offset", o))
-}
-
 /// Counts the path in the ring's stats (`enhancement_stats(RegisteredBuffers)`).
 fn record(ring: &RingRef, index: Option<u16>, start: Instant) {
     let path = match index {
@@ -230,12 +225,13 @@ impl RingRef {
         offset: Option<u64>,
     ) -> Op<'_, ReadFixed> {
         let fd = file.shared_fd();
-        let check = fixed_offset(offset).and_then(|()| self.prepare(fd));
+        let (offset, pos) = crate::ops::position(offset);
+        let check = pos.and_then(|()| self.prepare(fd));
         let op = ReadFixed {
             fd: fd.clone(),
             index: self.fixed_index(&buf),
             buf,
-            offset: offset.unwrap_or(CURRENT_POS),
+            offset,
             ring: self.clone(),
             start: Instant::now(),
         };
@@ -267,12 +263,13 @@ impl RingRef {
         offset: Option<u64>,
     ) -> Op<'_, WriteFixed> {
         let fd = file.shared_fd();
-        let check = fixed_offset(offset).and_then(|()| self.prepare(fd));
+        let (offset, pos) = crate::ops::position(offset);
+        let check = pos.and_then(|()| self.prepare(fd));
         let op = WriteFixed {
             fd: fd.clone(),
             index: self.fixed_index(&buf),
             buf,
-            offset: offset.unwrap_or(CURRENT_POS),
+            offset,
             ring: self.clone(),
             start: Instant::now(),
         };

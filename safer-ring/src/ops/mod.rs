@@ -61,3 +61,12 @@ pub(crate) fn check_offset(what: &str, value: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `offset` as the backends take it: an explicit one must be a file offset (`u64::MAX` is
+/// their `CURRENT_POS`), `None` is the current position.
+pub(crate) fn position(offset: Option<u64>) -> (u64, io::Result<()>) {
+    match offset {
+        None => (crate::backend::CURRENT_POS, Ok(())),
+        Some(o) => (o, check_offset("offset", o)),
+    }
+}

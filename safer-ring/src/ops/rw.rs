@@ -3,20 +3,11 @@
 use std::io;
 
 use crate::RingRef;
-use crate::backend::{CURRENT_POS, OpKind};
+use crate::backend::OpKind;
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, SharedFd};
-use crate::ops::{check_len, check_offset, split_len};
-
-/// `offset` as the backends take it: an explicit one must be a file offset (`u64::MAX` is
-/// their `CURRENT_POS`), `None` is the current position.
-fn position(offset: Option<u64>) -> (u64, io::Result<()>) {
-    match offset {
-        None => (CURRENT_POS, Ok(())),
-        Some(o) => (o, check_offset("offset", o)),
-    }
-}
+use crate::ops::{check_len, position, split_len};
 
 /// A read into an owned buffer; see [`Ring::read_at`](crate::RingRef::read_at) and [`Ring::read`](crate::RingRef::read).
 ///
