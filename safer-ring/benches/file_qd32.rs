@@ -1,7 +1,9 @@
 //! 4 KiB random reads at queue depth 32 on one file, io_uring against epoll, in alternating
 //! rounds: O_DIRECT (the device's speed; epoll runs them on its blocking pool) and page-cache
 //! reads (epoll tries them inline first). Prints IOPS per backend (median [min, max]) and the
-//! epoll / io_uring ratio of each round pair.
+//! epoll / io_uring ratio of each round pair. Where `fio` is installed, each O_DIRECT round also
+//! runs fio's io_uring engine on the same file at the same depth (issue 13: safe API >= 1.0 x
+//! fio), and prints the io_uring / fio ratio of each round.
 //!
 //! `cargo bench -p safer-ring --bench file_qd32`. The file (256 MiB, kept for later runs) goes in
 //! `$SAFER_RING_BENCH_DIR`, else the current directory: O_DIRECT needs a disk filesystem
@@ -104,6 +106,37 @@ fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> (f64, f64) 
     (n / start.elapsed().as_secs_f64(), cpu)
 }
 
+/// fio's io_uring engine: 4 KiB random O_DIRECT reads at depth `DEPTH` for `secs`; its IOPS, or
+/// `None` when fio is missing or fails.
+fn fio_round(path: &Path, secs: u64) -> Option<f64> {
+    let out = std::process::Command::new("fio")
+        .args([
+            "--name=qd32",
+            "--ioengine=io_uring",
+            "--direct=1",
+            "--rw=randread",
+            "--bs=4k",
+            "--numjobs=1",
+            "--time_based",
+            "--minimal",
+        ])
+        .arg(format!("--iodepth={DEPTH}"))
+        .arg(format!("--runtime={secs}"))
+        .arg(format!("--filename={}", path.display()))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    // Terse format v3: the eighth field is the read IOPS.
+    String::from_utf8_lossy(&out.stdout)
+        .split(';')
+        .nth(7)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn summary(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let median = v[v.len() / 2];
@@ -152,14 +185,24 @@ fn main() {
         }
         let (mut u, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ucpu, mut ecpu) = (Vec::new(), Vec::new());
+        let (mut fio, mut fio_ratio) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let ue = uring.then(|| round(BackendKind::IoUring, &path, direct, secs));
             let (ee, ec) = round(BackendKind::Epoll, &path, direct, secs);
+            let fe = if direct && bench {
+                fio_round(&path, secs)
+            } else {
+                None
+            };
             if let Some((ue, uc)) = ue {
                 u.push(ue);
                 ucpu.push(uc);
                 r.push(ee / ue);
+                if let Some(fe) = fe {
+                    fio_ratio.push(ue / fe);
+                }
             }
+            fio.extend(fe);
             e.push(ee);
             ecpu.push(ec);
         }
@@ -176,8 +219,14 @@ fn main() {
             summary(e),
             summary(ecpu)
         );
+        if !fio.is_empty() {
+            println!("  fio io_uring   {} IOPS", summary(fio));
+        }
         if !r.is_empty() {
             println!("  epoll/io_uring {}", ratio_summary(r));
+        }
+        if !fio_ratio.is_empty() {
+            println!("  io_uring/fio   {}", ratio_summary(fio_ratio));
         }
     }
 }
