@@ -56,6 +56,12 @@ run() { # NAME PORT CMD...: prints "NAME us_per_request"
     sleep 0.3
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    # io_uring tears a dead process's ring down asynchronously: its listener can stay bound for
+    # a moment after the process is gone, and the next round would fail to bind the port.
+    for _ in $(seq 100); do
+        [[ -z $(ss -Hltn "sport = :$port") ]] && break
+        sleep 0.05
+    done
     echo "$name $(( (after - before) / reqs )) $(( ${sys:-0} * 1000 / reqs ))" # ns, syscalls/1000 per request
 }
 
