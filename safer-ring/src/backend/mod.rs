@@ -38,6 +38,7 @@ mod fault_plan;
 mod faulty;
 mod file_table;
 pub(crate) mod msghdr;
+mod offload;
 pub(crate) mod op;
 pub(crate) mod pool;
 pub(crate) mod probe;

@@ -4,8 +4,8 @@
 //! ring's thread, one slow call stalls every task of the ring. Such an op is queued here
 //! instead; a pool thread runs its syscall and appends `(user_data, result)` to a completion
 //! list that the backend drains in `reap`, writing the ring's wake eventfd whenever that list
-//! stops being empty, so a `turn` blocked in the kernel returns. io_uring rings can use the
-//! same entry points (`submit`, `cancel`, `drain`) for calls their kernel lacks.
+//! stops being empty, so a `turn` blocked in the kernel returns. io_uring rings use it for
+//! blocking calls whose opcode they do not push (`backend/offload.rs`).
 //!
 //! **Soundness.** A job holds the op's raw pointers. Its result is published only after the
 //! syscall has returned, and the driver keeps the op's memory (and fds) until it has reaped
@@ -38,6 +38,37 @@ pub(crate) const THREAD_NAME: &str = "safer-ring-pool";
 /// # Safety
 /// Every pointer in the op is valid for the access the op makes.
 pub(crate) type Runner = unsafe fn(OpKind) -> i32;
+
+/// Whether a plain-syscall backend runs `op` on the pool: every op the table marks
+/// `Exec::Blocking` (open, statx, fsync, the path and space ops) except the quick syscalls
+/// that never wait for a device (NOP, close, shutdown, socket, bind, listen), which run inline.
+pub(crate) fn offloads(op: &OpKind) -> bool {
+    op.exec() == super::op::Exec::Blocking
+        && !matches!(
+            op,
+            OpKind::Nop
+                | OpKind::Close { .. }
+                | OpKind::Shutdown { .. }
+                | OpKind::Socket { .. }
+                | OpKind::Bind { .. }
+                | OpKind::Listen { .. }
+        )
+}
+
+/// The runner both backends use: the op's plain syscall, blocking as long as it takes.
+///
+/// # Safety
+/// The op's pointers are valid (the pool's submit contract).
+pub(crate) unsafe fn run_blocking(op: OpKind) -> i32 {
+    use super::syscall::{Attempt, attempt};
+    // SAFETY: forwarded from the caller.
+    match unsafe { attempt(op) } {
+        Attempt::Done(r) => r,
+        // A positional op on a non-blocking device: the epoll backend parks it on readiness.
+        Attempt::WouldBlock(_) => -libc::EAGAIN,
+        Attempt::InProgress => -libc::EINPROGRESS,
+    }
+}
 
 /// Size and lifetime of the pool's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +279,6 @@ impl Pool {
 
     /// Whether results are waiting (a `turn` must not block then). For an io_uring turn, which
     /// drains in `reap` only; epoll drains before it decides to block.
-    #[allow(dead_code)]
     pub(crate) fn has_completions(&self) -> bool {
         self.shared
             .as_ref()

@@ -70,6 +70,10 @@ pub(crate) struct IoUringBackend {
     logged: OpcodeSet,
     /// Results of ops that ran as syscalls at push time, handed out by the next `reap`.
     ready: Vec<(u64, i32)>,
+    /// Blocking ops whose opcode the ring does not push, on the blocking pool (made at the
+    /// first one).
+    offload: Option<Box<super::offload::Offload>>,
+    pool_cfg: super::pool::PoolConfig,
     /// The fault plan's refusal of ring-fd registration (an errno).
     #[cfg(feature = "fault-injection")]
     pub(crate) refuse_ring_fd: Option<i32>,
@@ -153,6 +157,8 @@ impl IoUringBackend {
             supported: opcodes.map_or(OpcodeSet::ALL, OpcodeSet::from_list),
             logged: OpcodeSet::default(),
             ready: Vec::new(),
+            offload: None,
+            pool_cfg: cfg.blocking,
             #[cfg(feature = "fault-injection")]
             refuse_ring_fd: None,
         };
@@ -185,17 +191,49 @@ impl IoUringBackend {
     /// fds are blocking here) and queues the result for the next `reap`, so it completes like
     /// any op.
     ///
+    /// Runs `op`, whose opcode this ring does not push, as its syscall: on the blocking pool
+    /// if it may block (`pool::offloads`), else here, its result handed out by the next `reap`.
+    ///
     /// # Safety
     /// `Backend::push`'s contract for `op`.
     #[cold]
-    unsafe fn run_fallback(&mut self, user_data: u64, op: OpKind) {
+    unsafe fn run_fallback(
+        &mut self,
+        user_data: u64,
+        op: OpKind,
+        timeout: Option<&TimeoutSpec>,
+    ) -> Result<(), Full> {
         let code = op.opcode();
+        let pooled = super::pool::offloads(&op);
         if !self.logged.contains(code) {
             self.logged.insert(code);
             tracing::debug!(
                 opcode = %crate::features::opcode_name(code),
+                on_pool = pooled,
                 "io_uring lacks the opcode here (or it is turned off); running it as a syscall"
             );
+        }
+        if pooled {
+            let (wake_fd, cfg) = (self.wake_fd, self.pool_cfg);
+            let offload = self
+                .offload
+                .get_or_insert_with(|| Box::new(super::offload::Offload::new(wake_fd, cfg)));
+            if let Some(t) = timeout {
+                let e = offload.timer(user_data, t.dur);
+                let mut sq = self.ring.submission();
+                // SAFETY: the timer's timespec is the offload's until the timer completes.
+                if unsafe { sq.push(&e) }.is_err() {
+                    drop(sq);
+                    offload.unpushed_timer(user_data);
+                    return Err(Full);
+                }
+            }
+            // SAFETY: forwarded from the caller (valid until reaped, which is after the pool
+            // published the result).
+            if let Err(errno) = unsafe { offload.submit(user_data, op) } {
+                self.ready.push((user_data, -errno));
+            }
+            return Ok(());
         }
         // SAFETY: forwarded from the caller.
         let res = match unsafe { super::syscall::attempt(op) } {
@@ -204,7 +242,27 @@ impl IoUringBackend {
             Attempt::WouldBlock(_) => -libc::EAGAIN,
             Attempt::InProgress => -libc::EINPROGRESS,
         };
+        // It completed at once: a timeout has nothing left to bound.
         self.ready.push((user_data, res));
+        Ok(())
+    }
+
+    /// Hands out the pool's results; removes the deadline timers of those that had one.
+    #[cold]
+    fn drain_offload(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+        let Some(offload) = self.offload.as_mut() else {
+            return;
+        };
+        let mut disarm = Vec::new();
+        offload.drain(sink, &mut disarm);
+        for ud in disarm {
+            let e = opcode::TimeoutRemove::new(super::offload::POOL_TIMER | ud)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: a timeout removal carries no pointers. If the SQ is full the timer just
+            // fires later and finds nothing to cancel.
+            let _ = unsafe { self.push_entries(&[e]) };
+        }
     }
 
     /// Counts this backend's `io_uring_enter` calls into `enters` from now on.
@@ -649,10 +707,8 @@ impl Backend for IoUringBackend {
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
         if !self.supported.contains(op.opcode()) {
-            // It completes at once; a linked timeout has nothing left to bound.
             // SAFETY: forwarded from the caller.
-            unsafe { self.run_fallback(user_data, op) };
-            return Ok(());
+            return unsafe { self.run_fallback(user_data, op, timeout) };
         }
         let entry = build(op).user_data(user_data);
         match timeout {
@@ -670,6 +726,13 @@ impl Backend for IoUringBackend {
     }
 
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
+        if let Some(o) = self.offload.as_mut()
+            && o.holds(user_data)
+        {
+            // Only a queued job stops; its -ECANCELED arrives through the pool.
+            o.cancel(user_data);
+            return Ok(());
+        }
         let e = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
@@ -690,7 +753,9 @@ impl Backend for IoUringBackend {
             self.arm_wake();
         }
         // Completions of fallback ops are waiting: never block on the kernel for more.
-        let wait = wait && self.ready.is_empty();
+        let wait = wait
+            && self.ready.is_empty()
+            && !self.offload.as_ref().is_some_and(|o| o.has_results());
         if !wait {
             let (sq_empty, busy) = {
                 let sq = self.ring.submission();
@@ -727,9 +792,18 @@ impl Backend for IoUringBackend {
                 sink(ud, res, 0);
             }
         }
+        if self.offload.is_some() {
+            self.drain_offload(sink);
+        }
         let mut rearm = false;
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
+            if ud & super::offload::POOL_TIMER != 0 && ud < RESERVED_USER_DATA {
+                if let Some(o) = self.offload.as_mut() {
+                    o.timer_done(ud & !super::offload::POOL_TIMER, cqe.result());
+                }
+                continue;
+            }
             if cqe.flags() & 1 != 0
                 && let Some(b) = self.buf_ring.as_mut()
             {
@@ -765,6 +839,98 @@ impl Backend for IoUringBackend {
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    /// A blocking op whose opcode the probe lacks runs on the blocking pool, not on the ring's
+    /// thread: a FIFO open that waits for a writer does not hold up a NOP pushed after it; a
+    /// second one queued behind it (one pool thread) is stopped by its deadline timer; one
+    /// that finishes first has its timer removed, and no timer completion reaches the sink.
+    #[test]
+    #[cfg_attr(miri, ignore = "io_uring syscalls")]
+    fn blocking_ops_the_probe_lacks_run_on_the_pool() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let wake = crate::backend::sys::eventfd().unwrap();
+        let open = OpKind::OpenAt {
+            dirfd: 0,
+            path: std::ptr::null(),
+            flags: 0,
+            mode: 0,
+        }
+        .opcode();
+        let all_but: Vec<u8> = (0..=u8::MAX).filter(|&o| o != open).collect();
+        let cfg = SaferRingConfig::default().blocking_threads(1);
+        let mut b = match IoUringBackend::new(
+            &cfg,
+            wake.as_raw_fd(),
+            crate::AvailableFeatures::empty(),
+            Some(&all_but),
+        ) {
+            Ok(b) => b,
+            Err(e) => return eprintln!("skipped: no io_uring here ({e})"),
+        };
+        let dir = std::env::temp_dir().join(format!("safer-ring-offload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let fifo_c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo_c.as_ptr(), 0o600) }, 0);
+        let null = CString::new("/dev/null").unwrap();
+        let open_at = |path: &CString| OpKind::OpenAt {
+            dirfd: libc::AT_FDCWD,
+            path: path.as_ptr(),
+            flags: libc::O_RDONLY | libc::O_CLOEXEC,
+            mode: 0,
+        };
+        let short = TimeoutSpec::new(Duration::from_millis(50));
+        let long = TimeoutSpec::new(Duration::from_secs(30));
+        // SAFETY: the paths and timeouts outlive every completion reaped below (the loop waits
+        // for all four).
+        unsafe {
+            b.push(1, open_at(&fifo_c), None).unwrap();
+            b.push(2, open_at(&fifo_c), Some(&short)).unwrap();
+            b.push(3, OpKind::Nop, None).unwrap();
+        }
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let reap_until = |b: &mut IoUringBackend, got: &mut Vec<(u64, i32)>, n: usize| {
+            while got.len() < n {
+                assert!(std::time::Instant::now() < deadline, "stuck with {got:?}");
+                b.turn(true, Some(Duration::from_millis(100))).unwrap();
+                b.reap(&mut |ud, res, _| got.push((ud, res)));
+            }
+        };
+        reap_until(&mut b, &mut got, 2);
+        got.sort();
+        assert_eq!(got, [(2, -libc::ECANCELED), (3, 0)], "op 1 still blocks");
+        // A writer lets the first open finish.
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || std::fs::OpenOptions::new().write(true).open(fifo).unwrap()
+        });
+        reap_until(&mut b, &mut got, 3);
+        let (ud, fd) = got[2];
+        assert!(ud == 1 && fd >= 0, "{got:?}");
+        // SAFETY: the open made `fd` and nothing else owns it.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        drop(writer.join().unwrap());
+        // Finishes long before its deadline: the timer is removed, its completion consumed.
+        // SAFETY: as above.
+        unsafe { b.push(4, open_at(&null), Some(&long)) }.unwrap();
+        reap_until(&mut b, &mut got, 4);
+        let (ud, fd) = got[3];
+        assert!(ud == 4 && fd >= 0, "{got:?}");
+        // SAFETY: as above.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        for _ in 0..20 {
+            b.turn(true, Some(Duration::from_millis(10))).unwrap();
+            b.reap(&mut |ud, res, _| got.push((ud, res)));
+        }
+        assert_eq!(got.len(), 4, "only the ops' own completions: {got:?}");
+        assert!(b.offload.as_ref().is_some_and(|o| o.timers_armed() == 0));
+        assert!(!b.offload.as_ref().unwrap().holds(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// An op whose opcode the probe lacks never becomes an SQE: it runs as its syscall at push
     /// time and completes through `reap` like any op, with the syscall's result.

@@ -171,23 +171,23 @@ features! {
     /// IORING_FEAT_NODROP. Available since Linux 5.5.
     NoDrop = (5, 5), Detection::FeatureFlag(feat::NODROP), "completion-queue overflow keeps completions instead of dropping them";
     /// OP_UNLINKAT (`remove_file`, `remove_dir`). Available since Linux 5.11.
-    UnlinkAt = (5, 11), Detection::Probe(&[op::UNLINKAT]), "remove files and directories through the ring (else unlinkat(2) on the ring's thread)";
+    UnlinkAt = (5, 11), Detection::Probe(&[op::UNLINKAT]), "remove files and directories through the ring (else unlinkat(2) on the blocking pool)";
     /// OP_RENAMEAT (`rename`). Available since Linux 5.11.
-    RenameAt = (5, 11), Detection::Probe(&[op::RENAMEAT]), "rename through the ring (else renameat2(2) on the ring's thread)";
+    RenameAt = (5, 11), Detection::Probe(&[op::RENAMEAT]), "rename through the ring (else renameat2(2) on the blocking pool)";
     /// OP_MKDIRAT (`create_dir`). Available since Linux 5.15.
-    MkdirAt = (5, 15), Detection::Probe(&[op::MKDIRAT]), "create directories through the ring (else mkdirat(2) on the ring's thread)";
+    MkdirAt = (5, 15), Detection::Probe(&[op::MKDIRAT]), "create directories through the ring (else mkdirat(2) on the blocking pool)";
     /// OP_SYMLINKAT (`symlink`). Available since Linux 5.15.
-    SymlinkAt = (5, 15), Detection::Probe(&[op::SYMLINKAT]), "create symlinks through the ring (else symlinkat(2) on the ring's thread)";
+    SymlinkAt = (5, 15), Detection::Probe(&[op::SYMLINKAT]), "create symlinks through the ring (else symlinkat(2) on the blocking pool)";
     /// OP_LINKAT (`hard_link`). Available since Linux 5.15.
-    LinkAt = (5, 15), Detection::Probe(&[op::LINKAT]), "create hard links through the ring (else linkat(2) on the ring's thread)";
+    LinkAt = (5, 15), Detection::Probe(&[op::LINKAT]), "create hard links through the ring (else linkat(2) on the blocking pool)";
     /// OP_FALLOCATE (`fallocate`). Available since Linux 5.6.
-    Fallocate = (5, 6), Detection::Probe(&[op::FALLOCATE]), "allocate or punch file space through the ring (else fallocate(2) on the ring's thread)";
+    Fallocate = (5, 6), Detection::Probe(&[op::FALLOCATE]), "allocate or punch file space through the ring (else fallocate(2) on the blocking pool)";
     /// OP_FTRUNCATE (`set_len`). Available since Linux 6.9.
-    Ftruncate = (6, 9), Detection::Probe(&[op::FTRUNCATE]), "truncate or extend files through the ring (else ftruncate(2) on the ring's thread)";
+    Ftruncate = (6, 9), Detection::Probe(&[op::FTRUNCATE]), "truncate or extend files through the ring (else ftruncate(2) on the blocking pool)";
     /// OP_FADVISE (`fadvise`). Available since Linux 5.6.
-    Fadvise = (5, 6), Detection::Probe(&[op::FADVISE]), "page-cache advice through the ring (else posix_fadvise(2) on the ring's thread)";
+    Fadvise = (5, 6), Detection::Probe(&[op::FADVISE]), "page-cache advice through the ring (else posix_fadvise(2) on the blocking pool)";
     /// OP_SYNC_FILE_RANGE (`sync_file_range`). Available since Linux 5.2.
-    SyncFileRange = (5, 2), Detection::Probe(&[op::SYNC_FILE_RANGE]), "write back a byte range through the ring (else sync_file_range(2) on the ring's thread)";
+    SyncFileRange = (5, 2), Detection::Probe(&[op::SYNC_FILE_RANGE]), "write back a byte range through the ring (else sync_file_range(2) on the blocking pool)";
     /// OP_SENDMSG and OP_RECVMSG: addresses, ancillary data and fd passing through the ring.
     /// Available since Linux 5.3, below the 5.11 floor of the core opcodes: a kernel without
     /// them runs rings on epoll, where they are sendmsg/recvmsg on readiness.

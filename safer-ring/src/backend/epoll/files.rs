@@ -13,7 +13,6 @@
 
 use std::os::fd::RawFd;
 
-use crate::backend::op::Exec;
 use crate::backend::{CURRENT_POS, OpKind};
 
 /// How the backend runs an op.
@@ -37,16 +36,8 @@ pub(super) fn route(op: &OpKind) -> Route {
         {
             Route::File
         }
-        // Quick syscalls that never wait for a device: inline.
-        OpKind::Nop
-        | OpKind::Close { .. }
-        | OpKind::Shutdown { .. }
-        | OpKind::Socket { .. }
-        | OpKind::Bind { .. }
-        | OpKind::Listen { .. } => Route::Ready,
-        // Every other op the table marks blocking (open, statx, fsync, the path and space
-        // ops): the pool.
-        _ if op.exec() == Exec::Blocking => Route::Pool,
+        // open, statx, fsync, the path and space ops; quick syscalls run inline.
+        _ if crate::backend::pool::offloads(op) => Route::Pool,
         _ => Route::Ready,
     }
 }

@@ -43,20 +43,6 @@ struct Pooled {
     deadline: Option<Instant>,
 }
 
-/// The pool's runner: the op's plain syscall, blocking as long as it takes.
-///
-/// # Safety
-/// The op's pointers are valid (the pool's submit contract).
-unsafe fn run_blocking(op: OpKind) -> i32 {
-    // SAFETY: forwarded from the caller.
-    match unsafe { exec::attempt(op) } {
-        Attempt::Done(r) => r,
-        // A positional op on a non-blocking device: the ring parks it on readiness.
-        Attempt::WouldBlock(_) => -libc::EAGAIN,
-        Attempt::InProgress => -libc::EINPROGRESS,
-    }
-}
-
 #[derive(Default)]
 struct FdQueues {
     readers: Vec<u64>,
@@ -106,7 +92,7 @@ impl EpollBackend {
             timerfd: super::sys::timerfd()?,
             armed: None,
             blocking: Box::new(Blocking {
-                pool: Pool::new(wake_fd, pool, run_blocking),
+                pool: Pool::new(wake_fd, pool, super::pool::run_blocking),
                 pooled: HashMap::new(),
                 nowait: NoWait::from_env(),
             }),
