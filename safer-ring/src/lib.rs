@@ -81,7 +81,7 @@ pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitP
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
 pub use enhanced::{
-    AcceptStream, FEATURES_ENV, FeatureStats, Message, PathTaken, ProgressiveEnhancementConfig,
+    AcceptListener, AcceptStream, FEATURES_ENV, FeatureStats, Message, PathTaken, ProgressiveEnhancementConfig,
     RingHandle,
 };
 pub use error::{Result, SaferRingError};

@@ -13,7 +13,7 @@ mod recv_select;
 mod send_zc;
 mod stats;
 
-pub use accept_multi::AcceptStream;
+pub use accept_multi::{AcceptListener, AcceptStream};
 pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
 pub(crate) use mailbox::Mailbox;
 pub use mailbox::Message;
