@@ -117,17 +117,20 @@ impl MsgParts {
         } else {
             0
         };
-        let space = gro + if max_fds == 0 {
-            0
-        } else if max_fds > SCM_MAX_FD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("room for {max_fds} fds asked; the kernel passes at most {SCM_MAX_FD}"),
-            ));
-        } else {
-            // SAFETY: CMSG_SPACE only computes a size.
-            unsafe { libc::CMSG_SPACE((max_fds * mem::size_of::<libc::c_int>()) as u32) as usize }
-        };
+        let space = gro
+            + if max_fds == 0 {
+                0
+            } else if max_fds > SCM_MAX_FD {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("room for {max_fds} fds asked; the kernel passes at most {SCM_MAX_FD}"),
+                ));
+            } else {
+                // SAFETY: CMSG_SPACE only computes a size.
+                unsafe {
+                    libc::CMSG_SPACE((max_fds * mem::size_of::<libc::c_int>()) as u32) as usize
+                }
+            };
         Ok(MsgParts::new(buf, len, Some(RawAddr::empty()), space))
     }
 

@@ -218,7 +218,9 @@ impl<L: AcceptListener> Stream for AcceptStream<'_, L> {
                         None => {}
                     }
                     this.state = State::Single {
-                        op: this.listener.accept_one(this.ring, this.ring.fallback_timeout()),
+                        op: this
+                            .listener
+                            .accept_one(this.ring, this.ring.fallback_timeout()),
                         since: Instant::now(),
                     };
                 }

@@ -128,6 +128,9 @@ features! {
     MultiShotAccept = (5, 19), Detection::Version(&[op::ACCEPT]), "one accept request yields a completion per incoming connection";
     /// Multishot recv over provided buffers. Available since Linux 6.0.
     MultiShotRecv = (6, 0), Detection::Version(&[op::RECV, op::PROVIDE_BUFFERS]), "one recv request yields a completion per arriving chunk";
+    /// Multishot recvmsg over provided buffers: a datagram and its sender per completion.
+    /// Available since Linux 6.0.
+    MultiShotRecvMsg = (6, 0), Detection::Version(&[op::RECVMSG, op::PROVIDE_BUFFERS]), "one recvmsg request yields a completion per arriving datagram, with its sender";
     /// Registered ring fd for io_uring_enter. Available since Linux 5.18.
     RegisteredRingFd = (5, 18), Detection::Try(Try::RegisterRingFd), "io_uring_enter uses a registered ring index instead of an fd lookup";
     /// Ring-to-ring messages (OP_MSG_RING). Available since Linux 5.18.
