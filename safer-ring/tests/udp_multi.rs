@@ -6,7 +6,11 @@ mod common;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket as StdUdp};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
+
+use futures_core::Stream;
 
 use safer_ring::ops::MsgOut;
 use safer_ring::{BackendKind, DATAGRAM_ROOM, Feature, Ring};
@@ -71,7 +75,11 @@ udp_test!(burst_arrives_whole_in_order, |ring| {
         let mut stream = ring.recv_from_multiple(&sock);
         let mut got = Vec::new();
         while got.len() < N {
-            let d = stream.next().await.expect("the stream does not end").unwrap();
+            let d = stream
+                .next()
+                .await
+                .expect("the stream does not end")
+                .unwrap();
             assert!(!d.truncated);
             got.push((d.data, d.from));
         }
@@ -110,6 +118,41 @@ udp_test!(waits_for_datagrams_sent_later, |ring| {
         }
     });
     t.join().unwrap();
+});
+
+// The stream armed (its multishot submitted) on an empty socket, then a burst of 140 sent while
+// nobody reads: natively the kernel fills all 64 provided buffers, ends the multishot with
+// ENOBUFS, and the stream re-arms once it has handed those out.
+udp_test!(burst_into_an_armed_stream_rearms, |ring| {
+    let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+    let to = sock.local_addr().unwrap();
+    let peer = sender();
+    let from = peer.local_addr().unwrap();
+    const N: usize = 140;
+    let mut stream = ring.recv_from_multiple(&sock);
+    ring.block_on(async {
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut stream).poll_next(cx).is_pending())
+        })
+        .await;
+        assert!(first, "nothing was sent yet");
+        ring.sleep(Duration::from_millis(20)).await.unwrap(); // the ring submits the multishot
+    });
+    for i in 0..N {
+        peer.send_to(&payload(i), to).unwrap();
+    }
+    ring.block_on(async {
+        for i in 0..N {
+            let d = stream.next().await.unwrap().unwrap();
+            assert_eq!((d.data, d.from), (payload(i), from), "datagram {i}");
+        }
+    });
+    let s = ring.enhancement_stats(Feature::MultiShotRecvMsg);
+    if native(&ring) {
+        assert_eq!((s.native, s.fallback), (N as u64, 0), "{s:?}");
+    } else {
+        assert_eq!((s.native, s.fallback), (0, N as u64), "{s:?}");
+    }
 });
 
 // A datagram longer than the room is cut and flagged the same way on every path; the next one
@@ -158,7 +201,9 @@ udp_test!(dropped_mid_burst_then_ring_dropped, |ring| {
             if buf == b"marker" {
                 break;
             }
-            let i = (last + 1..100).find(|&i| payload(i) == buf).expect("a datagram of the burst, in order");
+            let i = (last + 1..100)
+                .find(|&i| payload(i) == buf)
+                .expect("a datagram of the burst, in order");
             last = i;
         }
     });
@@ -169,10 +214,14 @@ udp_test!(dropped_mid_burst_then_ring_dropped, |ring| {
     drop(stream_again);
     drop(ring);
     // The fd is ours and open: std reads from it after the ring is gone.
-    let fd = std::os::fd::AsFd::as_fd(&sock).try_clone_to_owned().unwrap();
+    let fd = std::os::fd::AsFd::as_fd(&sock)
+        .try_clone_to_owned()
+        .unwrap();
     let std_sock = StdUdp::from(fd);
     std_sock.set_nonblocking(false).unwrap();
-    std_sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std_sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     peer.send_to(b"after the ring", to).unwrap();
     let mut buf = [0u8; 64];
     // Anything the cancelled multishot did not take may still be queued first.
@@ -214,7 +263,11 @@ udp_test!(gso_send_arrives_as_ten_datagrams, |ring| {
             let (r, buf) = ring.recv_from(&b, Vec::with_capacity(4096)).await;
             let (n, from) = r.unwrap();
             assert_eq!(from, a.local_addr().unwrap());
-            assert_eq!((n, &buf[..]), (1000, &data[i * 1000..(i + 1) * 1000]), "segment {i}");
+            assert_eq!(
+                (n, &buf[..]),
+                (1000, &data[i * 1000..(i + 1) * 1000]),
+                "segment {i}"
+            );
         }
     });
 });
@@ -230,7 +283,10 @@ udp_test!(gro_reports_the_segment_size, |ring| {
     let data = gso_payload();
     ring.block_on(async {
         let msg = MsgOut::new().to(b.local_addr().unwrap()).segment_size(1000);
-        assert_eq!(ring.send_msg(&a, data.clone(), msg).await.0.unwrap(), 10_000);
+        assert_eq!(
+            ring.send_msg(&a, data.clone(), msg).await.0.unwrap(),
+            10_000
+        );
         let mut got = Vec::new();
         while got.len() < data.len() {
             let (m, buf) = ring.recv_msg(&b, Vec::with_capacity(65_536), 0).await;
