@@ -343,8 +343,8 @@ pub(crate) fn parse_multi(buf: &[u8]) -> io::Result<MultiDatagram<'_>> {
         )
     })?;
     let name = out.name_data();
-    // SAFETY: all-zero is a valid sockaddr_storage.
     let mut addr = RawAddr {
+        // SAFETY: all-zero is a valid sockaddr_storage.
         storage: unsafe { mem::zeroed() },
         len: name.len() as libc::socklen_t,
     };
