@@ -608,6 +608,14 @@ impl Driver {
         }
     }
 
+    /// The kind of live multishot op `ud` (`None`: not a live multishot op of this ring).
+    pub(crate) fn multishot_kind(&mut self, ud: u64) -> Option<MultiKind> {
+        match self.slot_mut(ud) {
+            Some(Slot::Multi(m)) => Some(m.kind),
+            _ => None,
+        }
+    }
+
     /// Nobody will read multishot op `ud` any more: release what its queued completions hold,
     /// then free the slot if the op has ended, else cancel it and release the rest as it comes.
     pub(crate) fn abandon_multi(&mut self, ud: u64) {

@@ -13,7 +13,9 @@ use futures_core::Stream;
 
 use super::stats::PathTaken;
 use crate::RingRef;
+use crate::Slice;
 use crate::backend::msghdr::{MULTI_HEAD, parse_multi};
+use crate::buf::IoBuf;
 use crate::driver::op::Op;
 use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for};
 use crate::features::Feature;
@@ -46,7 +48,7 @@ enum State<'r> {
         got: u64,
     },
     Single {
-        op: Op<'r, RecvMsg<Vec<u8>>>,
+        op: Op<'r, RecvMsg<Slice<Vec<u8>>>>,
         since: Instant,
     },
 }
@@ -63,6 +65,8 @@ pub struct RecvFromStream<'r> {
     state: State<'r>,
     /// The next arming may not be native (an ENOBUFS end with nothing received).
     single_next: bool,
+    /// The single path's receive buffer, reused: each datagram is copied out at its size.
+    scratch: Vec<u8>,
 }
 
 impl RecvFromStream<'_> {
@@ -118,9 +122,10 @@ impl RecvFromStream<'_> {
     }
 
     fn single(&mut self) {
-        let mut op = self
-            .ring
-            .recv_msg(self.sock, Vec::with_capacity(DATAGRAM_ROOM), 0);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.reserve_exact(DATAGRAM_ROOM);
+        let mut op = self.ring.recv_msg(self.sock, buf.slice(..DATAGRAM_ROOM), 0);
         if let Some(bound) = self.ring.fallback_timeout() {
             op = op.timeout(bound);
         }
@@ -186,9 +191,10 @@ impl Stream for RecvFromStream<'_> {
                     this.single();
                 }
                 State::Single { op, since } => {
-                    let (res, mut data) = std::task::ready!(Pin::new(op).poll(cx));
+                    let (res, buf) = std::task::ready!(Pin::new(op).poll(cx));
                     let took = since.elapsed();
                     this.state = State::Idle;
+                    this.scratch = buf.into_inner();
                     let m = match res {
                         Ok(m) => m,
                         // Including `TimedOut` from the configured bound.
@@ -199,9 +205,8 @@ impl Stream for RecvFromStream<'_> {
                     let Some(from) = m.peer_addr() else {
                         return Poll::Ready(Some(Err(no_ip_sender())));
                     };
-                    data.truncate(m.len);
                     return Poll::Ready(Some(Ok(Datagram {
-                        data,
+                        data: this.scratch[..m.len].to_vec(),
                         from,
                         truncated: m.truncated,
                     })));
@@ -332,6 +337,7 @@ impl RingRef {
             sock,
             state: State::Idle,
             single_next: false,
+            scratch: Vec::new(),
         }
     }
 }
