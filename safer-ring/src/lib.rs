@@ -81,8 +81,8 @@ pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitP
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
 pub use enhanced::{
-    AcceptStream, FEATURES_ENV, FeatureStats, Message, PathTaken, ProgressiveEnhancementConfig,
-    RingHandle,
+    AcceptListener, AcceptStream, DATAGRAM_ROOM, Datagram, FEATURES_ENV, FeatureStats, Message,
+    PathTaken, ProgressiveEnhancementConfig, RecvFromStream, RingHandle,
 };
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};

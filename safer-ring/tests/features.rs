@@ -330,6 +330,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
     let expected: &[(&str, u32, u32)] = &[
         ("MultiShotAccept", 5, 19),
         ("MultiShotRecv", 6, 0),
+        ("MultiShotRecvMsg", 6, 0),
         ("RegisteredRingFd", 5, 18),
         ("MsgRing", 5, 18),
         ("MsgRingSendFd", 6, 0),

@@ -104,6 +104,8 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         OpKind::Connect { addr, len, .. } => vec![range(addr as usize, len as usize)],
         OpKind::Accept { .. } => Vec::new(),
         OpKind::Timeout { ts, .. } => vec![range(ts as usize, 1)],
+        // The header only (its payload goes to the ring's provided buffers).
+        OpKind::RecvMsgMulti { msg, .. } => vec![range(msg as usize, size_of::<libc::msghdr>())],
         // No memory of the caller's (provided buffers are the ring's own).
         OpKind::Nop
         | OpKind::Fsync { .. }
@@ -394,6 +396,7 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::Connect { .. }
         | OpKind::AcceptMulti { .. }
         | OpKind::RecvMulti { .. }
+        | OpKind::RecvMsgMulti { .. }
         | OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }

@@ -123,6 +123,11 @@ op_table! {
     /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
     RecvMulti { fd: RawFd, bgid: u16 }
         => fd: fd, exec: UringOnly, opcode: opcode::RecvMulti::CODE, class: RecvMulti;
+    /// Multishot recvmsg over provided-buffer group `bgid` (6.0+): a completion per datagram,
+    /// its buffer headed by `io_uring_recvmsg_out` and the sender's address. The kernel reads
+    /// the name and control lengths of `msg`, kept by the op's slot.
+    RecvMsgMulti { fd: RawFd, msg: *const libc::msghdr, bgid: u16 }
+        => fd: fd, exec: UringOnly, opcode: opcode::RecvMsgMulti::CODE, class: RecvMsgMulti;
     /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
     MsgRing { ring_fd: RawFd, user_data: u64 }
         => fd: -1, exec: UringOnly, opcode: opcode::MsgRingData::CODE, class: MsgRing;

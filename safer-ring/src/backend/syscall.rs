@@ -261,6 +261,7 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         | OpKind::FixedFdInstall { .. }
         | OpKind::RecvSelect { .. }
         | OpKind::RecvMulti { .. }
+        | OpKind::RecvMsgMulti { .. }
         | OpKind::AcceptMulti { .. } => {
             return Attempt::Done(-libc::EOPNOTSUPP);
         }

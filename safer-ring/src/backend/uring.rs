@@ -610,6 +610,11 @@ fn build(op: OpKind) -> squeue::Entry {
             .flags(libc::SOCK_CLOEXEC)
             .build(),
         OpKind::RecvMulti { fd, bgid } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
+        OpKind::RecvMsgMulti { fd, msg, bgid } => {
+            opcode::RecvMsgMulti::new(types::Fd(fd), msg, bgid)
+                .flags(libc::MSG_CMSG_CLOEXEC as u32)
+                .build()
+        }
         OpKind::RecvSelect { fd, len, bgid } => {
             opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
                 .buf_group(bgid)

@@ -36,6 +36,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::FixedFdInstall,
     Feature::BufferRings,
     Feature::MultiShotRecv,
+    Feature::MultiShotRecvMsg,
     Feature::UnlinkAt,
     Feature::RenameAt,
     Feature::MkdirAt,
