@@ -632,7 +632,10 @@ impl Driver {
         if finished {
             self.remove(ud);
         } else if let Some(slot) = self.slot_mut(ud) {
-            *slot = Slot::MultiOrphan(kind, held.expect("a live multishot slot holds its fd"));
+            // `held` is taken only here, once per live slot; no panic on the drop path.
+            if let Some(held) = held {
+                *slot = Slot::MultiOrphan(kind, held);
+            }
             self.cancel(ud);
         }
         self.recycle_pending();
