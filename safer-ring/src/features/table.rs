@@ -194,6 +194,10 @@ features! {
     SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
     /// Registered buffers (IORING_REGISTER_BUFFERS, OP_READ_FIXED/WRITE_FIXED). Available since Linux 5.1.
     RegisteredBuffers = (5, 1), Detection::Probe(&[op::READ_FIXED, op::WRITE_FIXED]), "reads and writes on buffers the kernel pinned once, not per operation";
+    /// Registered files (a sparse IORING_REGISTER_FILES table, IORING_REGISTER_FILES_UPDATE,
+    /// IOSQE_FIXED_FILE): `Ring::register_file`. Available since Linux 5.5 (empty `-1` slots
+    /// and the update call; `register_files_sparse` is 5.19, used where present).
+    RegisteredFiles = (5, 5), Detection::Version(&[]), "operations name a file by its slot in the ring's table, no per-operation fd lookup";
 }
 
 impl Feature {
