@@ -362,6 +362,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("SyncFileRange", 5, 2),
         ("SendRecvMsg", 5, 3),
         ("RegisteredBuffers", 5, 1),
+        ("RegisteredFiles", 5, 5),
     ];
     assert_eq!(
         Feature::all().count(),
