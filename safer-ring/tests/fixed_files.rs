@@ -100,7 +100,7 @@ fn start<F: Future + Unpin>(fut: &mut F) {
 }
 
 // Blocks at explicit offsets (out of order), then at the current position; fsync both ways.
-files_test!(file_bytes_round_trip, cfg(), |ring| {
+files_test!(fixed_files_bytes_round_trip, cfg(), |ring| {
     const BLOCK: usize = 4096;
     let blocks = 8;
     let path = TempPath::new("fixed-files-rt");
@@ -156,7 +156,7 @@ files_test!(file_bytes_round_trip, cfg(), |ring| {
 });
 
 // A loopback TCP connection, both ends registered: 256 KiB each way, byte-exact; then EOF.
-files_test!(loopback_socket_round_trip, cfg(), |ring| {
+files_test!(fixed_files_loopback_socket, cfg(), |ring| {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let std_client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let client = safer_ring::TcpStream::from_owned_fd(OwnedFd::from(std_client));
@@ -196,7 +196,7 @@ files_test!(loopback_socket_round_trip, cfg(), |ring| {
 // A handle registered with ring A used on this ring: this ring's table does not hold A's file
 // (here its own file sits in the very same slot), so the op runs on the fd and lands in A's
 // file, never in the file of this ring's slot.
-files_test!(a_handle_of_another_ring_runs_plain, cfg(), |ring| {
+files_test!(fixed_files_of_another_ring_run_plain, cfg(), |ring| {
     let Some(other) = common::ring(BackendKind::IoUring) else {
         return;
     };
@@ -385,7 +385,7 @@ files_test!(
 );
 
 #[test]
-fn registered_files_out_of_range_is_a_config_error() {
+fn fixed_files_out_of_range_is_a_config_error() {
     for n in [0, 40_000] {
         let err = Ring::with_config(cfg().registered_files(n)).unwrap_err();
         assert!(err.to_string().contains("registered_files"), "{err}");
@@ -395,7 +395,7 @@ fn registered_files_out_of_range_is_a_config_error() {
 /// Native fd passing shares the table with user slots: both rings hold registered files while
 /// fds travel between them, and both keep working.
 #[test]
-fn fd_passing_works_next_to_user_slots() {
+fn fixed_files_next_to_fd_passing() {
     let opted = || {
         SaferRingConfig::default()
             .backend(BackendKind::IoUring)
