@@ -249,7 +249,7 @@ files_test!(fixed_files_of_another_ring_run_plain, cfg(), |ring| {
 // dropped: the slot stays taken (the table is full) until the kernel has finished the op, then
 // the next file gets that same slot, and nothing of the old pipe shows up through it.
 files_test!(
-    a_dropped_op_keeps_its_slot,
+    fixed_files_keep_the_slot_of_a_dropped_op,
     cfg().registered_files(1),
     |ring| {
         let (rx, tx) = ring.pipe().unwrap();
@@ -302,7 +302,7 @@ files_test!(
 // is free a regular file takes it: the file holds exactly what was written through the new
 // handle, none of the old op's bytes.
 files_test!(
-    a_dropped_write_never_lands_in_the_next_file,
+    fixed_files_dropped_write_never_lands_in_the_next_file,
     cfg().registered_files(1),
     |ring| {
         let (rx, tx) = ring.pipe().unwrap();
@@ -343,7 +343,7 @@ files_test!(
 // The table's user slots are a limit: past it, a clear error naming it; a dropped handle's
 // slot is free again. Rings without a table have no such limit (plain fds).
 files_test!(
-    a_full_table_is_a_clear_error,
+    fixed_files_full_table_is_a_clear_error,
     cfg().registered_files(2),
     |ring| {
         let paths: Vec<_> = (0..3)
@@ -467,4 +467,93 @@ fn fixed_files_next_to_fd_passing() {
         && features::is_available(Feature::FixedFdInstall);
     assert_eq!(s.native, if native { K as u64 } else { 0 }, "{s:?}");
     assert_eq!(installed.native, s.native);
+}
+
+/// A table larger than RLIMIT_NOFILE, which the kernel refuses (EMFILE): the handle is plain,
+/// the ring stops offering the feature, and the ops run on the fd; in strict mode the refusal
+/// is an error.
+#[test]
+fn fixed_files_refused_table_runs_plain() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the live local struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    // Above the largest table (the matrix's guests allow 65536): lower the soft limit for this
+    // test (the binary's other tests hold far fewer fds), back when done.
+    let _restore = (lim.rlim_cur > 32768).then(|| {
+        let low = libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the live local struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+        Restore(lim)
+    });
+    let lim = if _restore.is_some() {
+        libc::rlimit {
+            rlim_cur: 4096,
+            rlim_max: lim.rlim_max,
+        }
+    } else {
+        lim
+    };
+    // The table is 256 fd-passing slots plus the user slots: one more than the limit.
+    let Some(users) = (lim.rlim_cur + 1)
+        .checked_sub(256)
+        .filter(|&n| (1..=32512).contains(&n))
+    else {
+        common::skip(format_args!(
+            "RLIMIT_NOFILE {} leaves no table size the kernel must refuse",
+            lim.rlim_cur
+        ));
+        return;
+    };
+    let cfg = || {
+        cfg()
+            .backend(BackendKind::IoUring)
+            .registered_files(users as u32)
+    };
+    let Some(ring) = common::ring_with(cfg()) else {
+        return;
+    };
+    if !ring.uses_native(Feature::RegisteredFiles) {
+        common::skip("RegisteredFiles not detected on this kernel");
+        return;
+    }
+    let path = TempPath::new("fixed-files-refused");
+    let file = open_rw(&ring, &path);
+    let h = ring.register_file(&file).unwrap();
+    assert_eq!(h.slot(), None, "a table over RLIMIT_NOFILE was accepted");
+    assert!(!ring.uses_native(Feature::RegisteredFiles));
+    let (n, _) = ring.block_on(ring.write_registered(&h, b"plain".to_vec(), Some(0)));
+    assert_eq!(n.unwrap(), 5);
+    let (n, buf) = ring.block_on(ring.read_registered(&h, Vec::with_capacity(8), Some(0)));
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"plain"[..]));
+    let s = ring.enhancement_stats(Feature::RegisteredFiles);
+    assert_eq!((s.native, s.fallback), (0, 2));
+
+    let strict = safer_ring::ProgressiveEnhancementConfig::default()
+        .strict(true)
+        .feature(Feature::RegisteredFiles, Some(true));
+    let ring = common::ring_with(cfg().enhancement(strict)).unwrap();
+    for _ in 0..2 {
+        match ring.register_file(&file).unwrap_err() {
+            SaferRingError::RegistrationFailed { source, .. } => {
+                assert_eq!(source.raw_os_error(), Some(libc::EMFILE), "{source}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Puts RLIMIT_NOFILE back when dropped.
+struct Restore(libc::rlimit);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        // SAFETY: setrlimit reads the live struct.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &self.0) };
+    }
 }

@@ -322,6 +322,11 @@ impl IoUringBackend {
         self.file_table().is_ok_and(|t| t.passes_fds())
     }
 
+    /// Whether the file table is registered.
+    pub(crate) fn has_file_table(&self) -> bool {
+        matches!(self.files, Some(Ok(_)))
+    }
+
     /// Puts `fd` into a free user slot of the file table (`Ring::register_file`).
     pub(crate) fn register_user_file(&mut self, fd: RawFd) -> io::Result<u32> {
         self.file_table()?;

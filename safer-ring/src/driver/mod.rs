@@ -901,6 +901,11 @@ impl Driver {
             .register_user_file(fd.as_raw_fd())
     }
 
+    /// Whether this ring registered its file table (a refusal is remembered as none).
+    pub(crate) fn has_file_table(&self) -> bool {
+        self.backend.as_uring().is_some_and(|u| u.has_file_table())
+    }
+
     pub(crate) fn release_file(&mut self, slot: u32) {
         if let Some(u) = self.backend.as_uring_mut() {
             u.release_file(slot);

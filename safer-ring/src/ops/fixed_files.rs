@@ -312,32 +312,36 @@ impl RingRef {
         if !self.uses_native(Feature::RegisteredFiles) {
             return Ok(FixedFile::plain(fd));
         }
-        let res = {
+        let (res, has_table) = {
             let mut d = self.driver();
             // Empty the slots of handles dropped since the last turn first: they are free.
             d.do_chores();
-            d.register_file(fd.as_fd())
-                .map(|slot| FixedFile::registered(fd.clone(), d.chores(), slot))
+            let res = d
+                .register_file(fd.as_fd())
+                .map(|slot| FixedFile::registered(fd.clone(), d.chores(), slot));
+            (res, d.has_file_table())
         };
-        match res {
-            Ok(file) => Ok(file),
-            Err(e)
-                if e.kind() == io::ErrorKind::QuotaExceeded
-                    || self.strict_about(Feature::RegisteredFiles) =>
-            {
-                Err(crate::SaferRingError::RegistrationFailed {
-                    what: "a file",
-                    source: e,
-                })
-            }
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "registering a file failed; its operations on this ring run on the plain fd"
-                );
-                Ok(FixedFile::plain(fd))
-            }
+        let e = match res {
+            Ok(file) => return Ok(file),
+            Err(e) => e,
+        };
+        let strict = self.strict_about(Feature::RegisteredFiles);
+        if e.kind() != io::ErrorKind::QuotaExceeded && !has_table && !strict {
+            // The kernel refused the table itself (asked once per ring): this ring's handles
+            // are plain from now on, and `uses_native` says so. (Strict: every call errs.)
+            self.disable_native(Feature::RegisteredFiles);
         }
+        if e.kind() == io::ErrorKind::QuotaExceeded || strict {
+            return Err(crate::SaferRingError::RegistrationFailed {
+                what: "a file",
+                source: e,
+            });
+        }
+        tracing::warn!(
+            error = %e,
+            "registering a file failed; its operations on this ring run on the plain fd"
+        );
+        Ok(FixedFile::plain(fd))
     }
 
     /// Reads into `buf` (filled from its start up to its capacity) at `offset` (`None`: the
