@@ -455,7 +455,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 34);
+        assert_eq!(TABLE.len(), 35);
         assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 
