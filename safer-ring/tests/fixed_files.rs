@@ -243,6 +243,16 @@ files_test!(fixed_files_of_another_ring_run_plain, cfg(), |ring| {
         (s.native, s.fallback),
         (u64::from(native), 3 + u64::from(!native))
     );
+    // The registering ring gone (its table with it): the handle still works here, plainly,
+    // and still writes A's file.
+    drop(other);
+    let (n, _) = ring.block_on(ring.write_registered(&foreign, b"still A".to_vec(), Some(0)));
+    assert_eq!(n.unwrap(), 7);
+    assert_eq!(std::fs::read(&pa.0).unwrap(), b"still A");
+    assert_eq!(std::fs::read(&pb.0).unwrap(), b"for B");
+    let s2 = ring.enhancement_stats(Feature::RegisteredFiles);
+    assert_eq!((s2.native, s2.fallback), (s.native, s.fallback + 1));
+    drop(foreign);
 });
 
 // One user slot. A read on a pipe is in flight through it when its future and the handle are
