@@ -147,7 +147,10 @@ fn running_kernel_reports_what_it_should() {
     assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
     // A registered-file table (5.5): 5.10 takes it as an array of -1 slots, 6.1+ sparse (see
     // tests/fixed_files.rs, which uses it natively on each).
-    assert!(has(Feature::RegisteredFiles), "RegisteredFiles on {version}");
+    assert!(
+        has(Feature::RegisteredFiles),
+        "RegisteredFiles on {version}"
+    );
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
