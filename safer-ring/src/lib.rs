@@ -87,8 +87,8 @@ pub use enhanced::{
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{
-    AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener,
-    UnixStream,
+    AsIoFd, File, FixedFile, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram,
+    UnixListener, UnixStream,
 };
 pub use ops::{Elapsed, Interval, MissedTicks};
 pub use ring::{FeatureInfo, Ring, RingInfo, RingRef};

@@ -146,7 +146,8 @@ pub(crate) enum Chore {
         ud: Option<u64>,
         leftover: Option<u16>,
     },
-    /// A registered-file slot to empty: a sent fd's staging slot, or an installed arrival.
+    /// A registered-file slot to empty: a sent fd's staging slot, an installed arrival, or a
+    /// `FixedFile`'s slot once the handle and every op naming the slot are gone.
     ReleaseFile(u32),
 }
 
@@ -922,6 +923,18 @@ impl Driver {
     /// Stages `fd` in the file table for IORING_MSG_SEND_FD.
     pub(crate) fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
         self.uring(crate::Feature::MsgRingSendFd)?.stage_fd(fd)
+    }
+
+    /// Puts `fd` into a user slot of this ring's file table (`Ring::register_file`).
+    pub(crate) fn register_file(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
+        use std::os::fd::AsRawFd;
+        self.uring(crate::Feature::RegisteredFiles)?
+            .register_user_file(fd.as_raw_fd())
+    }
+
+    /// Whether this ring registered its file table (a refusal is remembered as none).
+    pub(crate) fn has_file_table(&self) -> bool {
+        self.backend.as_uring().is_some_and(|u| u.has_file_table())
     }
 
     pub(crate) fn release_file(&mut self, slot: u32) {
