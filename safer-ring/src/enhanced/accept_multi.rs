@@ -347,6 +347,11 @@ impl RingRef {
 
     /// Collects up to `max` connections, waiting at most `timeout` in total.
     ///
+    /// It takes single accepts, never the multishot one: a multishot accept takes every
+    /// connection waiting in the backlog at once, and those beyond `max` would be closed when
+    /// it is cancelled. Connections beyond `max` stay in the backlog for the next accept, on
+    /// every backend.
+    ///
     /// # Errors
     /// The first accept error (connections collected so far are dropped, i.e. closed).
     ///
@@ -367,24 +372,20 @@ impl RingRef {
         max: usize,
         timeout: Duration,
     ) -> io::Result<Vec<L::Conn>> {
-        let mut out = Vec::with_capacity(max);
-        let mut stream = self.accept_multiple(listener);
-        let mut sleep = self.sleep(timeout);
+        listener.check_family()?;
+        let deadline = Instant::now() + timeout.min(crate::backend::MAX_TIMEOUT);
+        let mut out = Vec::with_capacity(max.min(1024));
         while out.len() < max {
-            let next = std::future::poll_fn(|cx| {
-                if let Poll::Ready(item) = Pin::new(&mut stream).poll_next(cx) {
-                    return Poll::Ready(item);
-                }
-                match Pin::new(&mut sleep).poll(cx) {
-                    Poll::Ready(_) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
-            })
-            .await;
-            match next {
-                Some(Ok(s)) => out.push(s),
-                Some(Err(e)) => return Err(e),
-                None => break,
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Bounded by a linked timeout and awaited to the end: a connection the kernel
+            // accepts is always handed out, never lost to a cancelled accept.
+            match listener.accept_one(self, Some(left)).await {
+                Ok(c) => out.push(c),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
