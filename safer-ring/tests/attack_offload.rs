@@ -1,0 +1,545 @@
+//! Attacks on the blocking pool behind io_uring rings (`backend/offload.rs`: ops whose opcode
+//! the ring does not push run on pool threads, their `.timeout` a kernel timer that cancels
+//! them only while queued) and behind epoll: timeouts racing completions, futures dropped while
+//! a pool thread runs their syscall (fd reuse, the statx buffer), rings dropped with pooled
+//! work queued and running, more ops than threads, cancel storms, small submission queues.
+//!
+//! Each scenario runs on io_uring with the feature forced off (pooled) and on epoll (pooled).
+
+mod attack_util;
+mod common;
+mod soundness_util;
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use safer_ring::{BackendKind, Feature, OpenOptions, Ring, SaferRingConfig};
+use soundness_util::poll_once;
+
+/// A fresh empty directory, removed (with its contents) on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = common::TempPath::new(tag).0.clone();
+        std::fs::create_dir(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The configurations on which every op of `features` runs on the blocking pool: io_uring
+/// with them forced off, and epoll; each with `f` applied.
+fn pooled_configs(
+    features: &[Feature],
+    f: impl Fn(SaferRingConfig) -> SaferRingConfig,
+) -> Vec<(&'static str, SaferRingConfig)> {
+    let mut e = safer_ring::ProgressiveEnhancementConfig::default();
+    for &x in features {
+        e = e.feature(x, Some(false));
+    }
+    let uring = SaferRingConfig::default()
+        .backend(BackendKind::IoUring)
+        .enhancement(e);
+    let epoll = SaferRingConfig::default().backend(BackendKind::Epoll);
+    vec![("io_uring-off", f(uring)), ("epoll", f(epoll))]
+}
+
+/// The rings of `pooled_configs` this kernel can run, checked to pool `features`.
+fn pooled_rings(
+    features: &[Feature],
+    f: impl Fn(SaferRingConfig) -> SaferRingConfig,
+) -> Vec<(&'static str, Ring)> {
+    let mut out = Vec::new();
+    for (name, cfg) in pooled_configs(features, f) {
+        if let Some(r) = common::ring_with(cfg) {
+            for &x in features {
+                assert!(!r.uses_native(x), "{name}: {x:?} must not be native");
+            }
+            out.push((name, r));
+        }
+    }
+    out
+}
+
+/// Pool threads (by name) of this process in system call `nr`: blocked in it, or on a CPU
+/// (where /proc shows `running` instead of the call: a thread zeroing pages for fallocate
+/// is; an idle pool thread is blocked in futex).
+fn pool_threads_in(nr: libc::c_long) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let prefix = format!("{nr} ");
+    tasks
+        .flatten()
+        .filter(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm"));
+            let call = std::fs::read_to_string(t.path().join("syscall"));
+            name.is_ok_and(|n| n.trim_end() == "safer-ring-pool")
+                && call.is_ok_and(|c| c.starts_with(&prefix) || c.starts_with("running"))
+        })
+        .count()
+}
+
+/// Waits up to `limit` for `cond`; whether it held.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The tests count pool threads process-wide: one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// A directory on tmpfs, where a large fallocate zeroes every page: a syscall that runs for
+/// a few hundred milliseconds. `None` (with a SKIP line) where there is none.
+fn slow_dir(tag: &str) -> Option<TempDir> {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        common::skip("no /dev/shm: no slow fallocate to race");
+        return None;
+    }
+    let p = shm.join(format!("safer-ring-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir(&p).ok()?;
+    Some(TempDir(p))
+}
+
+/// 256 MiB: ~200 ms of page zeroing on tmpfs.
+const SLOW_LEN: u64 = 256 << 20;
+
+// 1. A deadline racing the op: each of many concurrent mkdirs on two pool threads gets a
+// deadline from 0 to 2 ms, so some fire while the op is queued (cancelled: TimedOut, never
+// runs), some while it runs (completes normally), some after. Whatever the order, the result
+// must say what happened: Ok exactly when the directory exists, TimedOut exactly when not.
+#[test]
+fn timeouts_racing_pooled_ops_report_what_happened() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::MkdirAt], |c| c.blocking_threads(2)) {
+        let dir = TempDir::new("attack-offload-race");
+        let paths: Vec<PathBuf> = (0..200).map(|i| dir.0.join(format!("d{i}"))).collect();
+        let results = ring.block_on(join_all(paths.iter().enumerate().map(|(i, p)| {
+            let d = Duration::from_micros((i as u64 * 37) % 2000);
+            ring.create_dir(p).timeout(d)
+        })));
+        let (mut ok, mut timed_out) = (0, 0);
+        for (i, (p, r)) in paths.iter().zip(&results).enumerate() {
+            match r {
+                Ok(()) => {
+                    ok += 1;
+                    assert!(p.is_dir(), "{name}: mkdir {i} Ok but no directory");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    timed_out += 1;
+                    assert!(!p.exists(), "{name}: mkdir {i} TimedOut but it ran");
+                }
+                Err(e) => panic!("{name}: mkdir {i}: unexpected {e}"),
+            }
+        }
+        eprintln!("{name}: {ok} ran, {timed_out} timed out");
+        // Nothing runs later either (a cancelled job must never start).
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = soundness_util::drive(&ring, 5);
+        for (p, r) in paths.iter().zip(&results) {
+            assert_eq!(
+                p.exists(),
+                r.is_ok(),
+                "{name}: {p:?} changed after its result"
+            );
+        }
+    }
+}
+
+// 2. fd reuse: a pooled fallocate's future is dropped while a pool thread runs the syscall and
+// the file is dropped too. The fd must stay open until the syscall is over: a file opened
+// meanwhile must not get its number, and nothing may be allocated in it.
+#[test]
+fn dropped_running_fallocate_keeps_its_fd() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::Fallocate], |c| c.blocking_threads(1)) {
+        let Some(dir) = slow_dir("attack-offload-fd") else {
+            return;
+        };
+        let (a, b) = (dir.0.join("a"), dir.0.join("b"));
+        let create = OpenOptions::new().write(true).create(true);
+        let file = ring.block_on(ring.open(&a, &create)).unwrap();
+        let old = file.as_raw_fd();
+        let mut op = ring.fallocate(&file, 0, 0, SLOW_LEN);
+        assert!(poll_once(&mut op).is_pending(), "{name}: finished at once");
+        // (A ring may hand ops to its backend only when it turns.)
+        let running = wait_until(Duration::from_secs(5), || {
+            let _ = ring.poll_completions();
+            pool_threads_in(libc::SYS_fallocate) > 0
+        });
+        assert!(running, "{name}: no pool thread ran the fallocate");
+        // A thread just started also shows `running`: still busy 20 ms later, it is the
+        // fallocate (~200 ms).
+        std::thread::sleep(Duration::from_millis(20));
+        let confirmed = pool_threads_in(libc::SYS_fallocate) > 0;
+        drop(op);
+        drop(file);
+        let victim = std::fs::File::create(&b).unwrap();
+        let still_running = confirmed && pool_threads_in(libc::SYS_fallocate) > 0;
+        if still_running {
+            assert_ne!(
+                victim.as_raw_fd(),
+                old,
+                "{name}: the fd of a running fallocate was closed and reused"
+            );
+        } else {
+            common::skip(format_args!("{name}: the fallocate ended before the probe"));
+        }
+        assert!(wait_until(Duration::from_secs(10), || {
+            let _ = ring.poll_completions();
+            pool_threads_in(libc::SYS_fallocate) == 0
+        }));
+        let _ = soundness_util::drive(&ring, 5);
+        assert_eq!(
+            victim.metadata().unwrap().len(),
+            0,
+            "{name}: the fallocate landed in another file"
+        );
+        // A running syscall completes normally.
+        if confirmed {
+            assert_eq!(std::fs::metadata(&a).unwrap().len(), SLOW_LEN, "{name}");
+        }
+        // The fd is released once the result is in.
+        let link = format!("/proc/self/fd/{old}");
+        assert!(
+            wait_until(Duration::from_secs(2), || {
+                let _ = ring.poll_completions();
+                std::fs::read_link(&link).ok().as_deref() != Some(a.as_path())
+            }),
+            "{name}: the dropped op's fd was never closed"
+        );
+    }
+}
+
+// The same with set_len (ftruncate): a queued one whose future and file are dropped never
+// runs, and never runs on whatever file took its fd number.
+#[test]
+fn dropped_queued_set_len_never_touches_a_reused_fd() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::Fallocate, Feature::Ftruncate], |c| {
+        c.blocking_threads(1)
+    }) {
+        let Some(dir) = slow_dir("attack-offload-trunc") else {
+            return;
+        };
+        let create = OpenOptions::new().write(true).create(true);
+        let slow = ring
+            .block_on(ring.open(dir.0.join("slow"), &create))
+            .unwrap();
+        let file = ring.block_on(ring.open(dir.0.join("a"), &create)).unwrap();
+        let old = file.as_raw_fd();
+        // The only pool thread runs a slow fallocate; the set_len queues behind it.
+        let mut busy = ring.fallocate(&slow, 0, 0, SLOW_LEN);
+        assert!(poll_once(&mut busy).is_pending());
+        assert!(wait_until(Duration::from_secs(5), || {
+            let _ = ring.poll_completions();
+            pool_threads_in(libc::SYS_fallocate) > 0
+        }));
+        let mut op = ring.set_len(&file, 12345);
+        assert!(
+            poll_once(&mut op).is_pending(),
+            "{name}: set_len did not queue"
+        );
+        let _ = ring.poll_completions();
+        drop(op);
+        drop(file);
+        let victim = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.0.join("b"))
+            .unwrap();
+        let reused = victim.as_raw_fd() == old;
+        ring.block_on(busy).unwrap();
+        let _ = soundness_util::drive(&ring, 5);
+        assert_eq!(
+            victim.metadata().unwrap().len(),
+            0,
+            "{name}: a dropped set_len ran on the file that took its fd (reused: {reused})"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.0.join("a")).unwrap().len(),
+            0,
+            "{name}"
+        );
+    }
+}
+
+// 3. A path statx whose future is dropped while (or right before) a pool thread runs it:
+// statx's 256-byte result buffer must not be freed before the syscall wrote it. Refill
+// probe: right after the drop, allocate fresh zeroed 256-byte chunks, let the op finish,
+// and see whether anything wrote into them.
+#[test]
+fn dropped_path_statx_keeps_its_buffer() {
+    let size = std::mem::size_of::<libc::statx>();
+    let _serial = serial();
+    // Only epoll pools statx (io_uring always pushes it); the io_uring ring guards the same.
+    let epoll = SaferRingConfig::default()
+        .backend(BackendKind::Epoll)
+        .blocking_threads(1);
+    let mut rings = vec![("epoll", Ring::with_config(epoll).unwrap())];
+    if let Some(r) = common::ring(BackendKind::IoUring) {
+        rings.push(("io_uring", r));
+    }
+    let dir = TempDir::new("attack-offload-statx");
+    let target = dir.0.join("target");
+    std::fs::write(&target, vec![7u8; 4321]).unwrap();
+    for (name, ring) in rings {
+        let mut hits = 0;
+        for _ in 0..300 {
+            let fresh = {
+                let mut op = ring.path_metadata(&target);
+                if poll_once(&mut op).is_ready() {
+                    continue;
+                }
+                // Give the pool thread a chance to pick it up (then it runs, not cancelled).
+                std::hint::spin_loop();
+                drop(op);
+                #[allow(clippy::slow_vector_initialization)]
+                // malloc, not calloc (see soundness_util)
+                (0..16)
+                    .map(|_| {
+                        let mut v = Vec::with_capacity(size);
+                        v.resize(size, 0u8);
+                        v
+                    })
+                    .collect::<Vec<Vec<u8>>>()
+            };
+            std::thread::sleep(Duration::from_micros(300));
+            let _ = ring.poll_completions();
+            let n = soundness_util::scribbled(&fresh);
+            hits += n;
+            assert_eq!(n, 0, "{name}: statx wrote into freed memory");
+        }
+        assert_eq!(hits, 0);
+        // The ring still works.
+        assert_eq!(
+            ring.block_on(ring.path_metadata(&target)).unwrap().len,
+            4321
+        );
+    }
+}
+
+// 4. Ring dropped with pooled work queued and running (one pool thread, a short
+// drain_timeout): the drop returns, the queued op never runs (also once the running one is
+// done), and a fresh ring on the same thread works.
+#[test]
+fn ring_dropped_with_pooled_work_queued_and_running() {
+    let _serial = serial();
+    for (name, cfg) in pooled_configs(&[Feature::Fallocate, Feature::MkdirAt], |c| {
+        c.blocking_threads(1)
+            .drain_timeout(Duration::from_millis(20))
+    }) {
+        let Some(dir) = slow_dir("attack-offload-drop") else {
+            return;
+        };
+        let Some(ring) = common::ring_with(cfg.clone()) else {
+            continue;
+        };
+        let create = OpenOptions::new().write(true).create(true);
+        let slow = ring
+            .block_on(ring.open(dir.0.join("slow"), &create))
+            .unwrap();
+        let queued = dir.0.join("queued");
+        let started = std::rc::Rc::new(std::cell::Cell::new(false));
+        let r = ring.clone();
+        let s = started.clone();
+        let _running = ring.spawn(async move {
+            s.set(true);
+            let _ = r.fallocate(&slow, 0, 0, SLOW_LEN * 2).await;
+        });
+        let r = ring.clone();
+        let q = queued.clone();
+        let _queued = ring.spawn(async move {
+            let _ = r.create_dir(&q).timeout(Duration::from_secs(30)).await;
+        });
+        // Run both tasks once: the fallocate goes to the pool thread, the mkdir queues.
+        let _ = ring.block_on(ring.sleep(Duration::from_millis(5)));
+        assert!(started.get());
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                let _ = ring.poll_completions();
+                pool_threads_in(libc::SYS_fallocate) > 0
+            }),
+            "{name}: the fallocate never ran"
+        );
+        let t = Instant::now();
+        drop(ring);
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(2), "{name}: drop took {took:?}");
+        // The running fallocate finishes by itself; the queued mkdir must never start.
+        assert!(wait_until(Duration::from_secs(10), || {
+            pool_threads_in(libc::SYS_fallocate) == 0
+        }));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !queued.exists(),
+            "{name}: a queued op ran after its ring was dropped"
+        );
+        let again = common::ring_with(cfg).unwrap();
+        let p = dir.0.join("again");
+        again.block_on(again.create_dir(&p)).unwrap();
+        assert!(p.is_dir(), "{name}");
+    }
+}
+
+// 5. Cancel storm: more ops than threads, half bounded by `.timeout`, half dropped by an outer
+// `ring.timeout` (the future goes, the op may still run), at random deadlines. Afterwards the
+// ring drains, every op bounded by `.timeout` reports what happened, and the ring still works.
+#[test]
+fn cancel_storm_on_the_pool() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::MkdirAt], |c| c.blocking_threads(2)) {
+        let dir = TempDir::new("attack-offload-storm");
+        let paths: Vec<PathBuf> = (0..300).map(|i| dir.0.join(format!("s{i}"))).collect();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let deadlines: Vec<Duration> = (0..paths.len())
+            .map(|_| Duration::from_micros(next() % 1500))
+            .collect();
+        let results = ring.block_on(join_all(paths.iter().zip(&deadlines).enumerate().map(
+            |(i, (p, &d))| {
+                let ring = &ring;
+                async move {
+                    if i % 2 == 0 {
+                        Some(ring.create_dir(p).timeout(d).await)
+                    } else {
+                        ring.timeout(d, ring.create_dir(p)).await.ok()
+                    }
+                }
+            },
+        )));
+        // Let the dropped ones that were running finish.
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = soundness_util::drive(&ring, 10);
+        for (i, (p, r)) in paths.iter().zip(&results).enumerate() {
+            match r {
+                Some(Ok(())) => assert!(p.is_dir(), "{name}: op {i} Ok, no directory"),
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut && i % 2 == 0 => {
+                    assert!(!p.exists(), "{name}: op {i} TimedOut but ran")
+                }
+                Some(Err(e)) => panic!("{name}: op {i}: unexpected {e}"),
+                None => {} // dropped: may or may not have run
+            }
+        }
+        let p = dir.0.join("after");
+        ring.block_on(ring.create_dir(&p)).unwrap();
+        assert!(p.is_dir());
+    }
+}
+
+// 6. A tiny submission queue: every pooled op with a deadline pushes a timer SQE, and every
+// completion a timer removal, none of which the driver counts. Many such ops at once on a
+// 2-entry ring must all complete, correctly, and the ring must drop without waiting for the
+// (long) deadlines.
+#[test]
+fn tiny_queue_many_pooled_ops_with_deadlines() {
+    let _serial = serial();
+    for (name, cfg) in pooled_configs(&[Feature::MkdirAt], |c| c.entries(2)) {
+        let Some(ring) = common::ring_with(cfg) else {
+            continue;
+        };
+        let dir = TempDir::new("attack-offload-tiny");
+        let paths: Vec<PathBuf> = (0..100).map(|i| dir.0.join(format!("t{i}"))).collect();
+        let t = Instant::now();
+        let results = ring.block_on(join_all(
+            paths
+                .iter()
+                .map(|p| ring.create_dir(p).timeout(Duration::from_secs(60))),
+        ));
+        for (p, r) in paths.iter().zip(&results) {
+            assert!(r.is_ok(), "{name}: {p:?}: {r:?}");
+            assert!(p.is_dir());
+        }
+        // Sequentially too (each timer armed and removed in turn).
+        for p in &paths {
+            let e = ring
+                .block_on(ring.create_dir(p).timeout(Duration::from_secs(60)))
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EEXIST), "{name}: {e}");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{name}: {:?}",
+            t.elapsed()
+        );
+        let t = Instant::now();
+        drop(ring);
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{name}: drop waited {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+// The results of the pooled path ops must match epoll's: the same errors for the same bad
+// inputs, with deadlines attached (the timer path) and without.
+#[test]
+fn pooled_results_with_deadlines_match_epoll() {
+    let _serial = serial();
+    let outcomes = |ring: &Ring, tag: &str| -> Vec<String> {
+        let dir = TempDir::new(tag);
+        let f = dir.0.join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let sub = dir.0.join("sub");
+        let d = Duration::from_secs(30);
+        ring.block_on(async {
+            let o = attack_util::outcome;
+            vec![
+                o(&ring.create_dir(&sub).timeout(d).await),
+                o(&ring.create_dir(&sub).timeout(d).await),
+                o(&ring.create_dir(dir.0.join("no/such")).timeout(d).await),
+                o(&ring.rename(&f, &sub).timeout(d).await),
+                o(&ring.remove_file(&sub).timeout(d).await),
+                o(&ring.remove_dir(&f).timeout(d).await),
+                o(&ring.remove_dir(&sub).timeout(d).await),
+                o(&ring.remove_dir(&sub).await),
+                o(&ring.hard_link(&f, dir.0.join("h")).timeout(d).await),
+                o(&ring.symlink(&f, dir.0.join("h")).timeout(d).await),
+                o(&ring.remove_file(dir.0.join("h")).timeout(d).await),
+            ]
+        })
+    };
+    let epoll = outcomes(
+        &common::ring(BackendKind::Epoll).unwrap(),
+        "attack-offload-eq-e",
+    );
+    let feats = [
+        Feature::MkdirAt,
+        Feature::RenameAt,
+        Feature::UnlinkAt,
+        Feature::LinkAt,
+        Feature::SymlinkAt,
+    ];
+    for (name, ring) in pooled_rings(&feats, |c| c) {
+        assert_eq!(outcomes(&ring, "attack-offload-eq"), epoll, "{name}");
+    }
+}
