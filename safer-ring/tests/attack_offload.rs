@@ -127,7 +127,7 @@ fn slow_dir(tag: &str) -> Option<TempDir> {
 const SLOW_LEN: u64 = 256 << 20;
 
 // 1. A deadline racing the op: each of many concurrent mkdirs on two pool threads gets a
-// deadline from 0 to 2 ms, so some fire while the op is queued (cancelled: TimedOut, never
+// deadline from 0 to 40 ms, so some fire while the op is queued (cancelled: TimedOut, never
 // runs), some while it runs (completes normally), some after. Whatever the order, the result
 // must say what happened: Ok exactly when the directory exists, TimedOut exactly when not.
 #[test]
@@ -137,7 +137,8 @@ fn timeouts_racing_pooled_ops_report_what_happened() {
         let dir = TempDir::new("attack-offload-race");
         let paths: Vec<PathBuf> = (0..200).map(|i| dir.0.join(format!("d{i}"))).collect();
         let results = ring.block_on(join_all(paths.iter().enumerate().map(|(i, p)| {
-            let d = Duration::from_micros((i as u64 * 37) % 2000);
+            // 0..40 ms: 200 mkdirs take ~60-150 ms on two threads, so some run, some not.
+            let d = Duration::from_micros((i as u64 * 397) % 40_000);
             ring.create_dir(p).timeout(d)
         })));
         let (mut ok, mut timed_out) = (0, 0);
@@ -422,7 +423,7 @@ fn cancel_storm_on_the_pool() {
             rng
         };
         let deadlines: Vec<Duration> = (0..paths.len())
-            .map(|_| Duration::from_micros(next() % 1500))
+            .map(|_| Duration::from_micros(next() % 30_000))
             .collect();
         let results = ring.block_on(join_all(paths.iter().zip(&deadlines).enumerate().map(
             |(i, (p, &d))| {
@@ -541,5 +542,49 @@ fn pooled_results_with_deadlines_match_epoll() {
     ];
     for (name, ring) in pooled_rings(&feats, |c| c) {
         assert_eq!(outcomes(&ring, "attack-offload-eq"), epoll, "{name}");
+    }
+}
+
+// A deadline bounds the wait in the queue: ops queued behind a slow one on the only pool
+// thread time out at their deadline, not when the slow one is done, and never run.
+#[test]
+fn queued_pooled_ops_time_out_on_time() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::Fallocate, Feature::MkdirAt], |c| {
+        c.blocking_threads(1)
+    }) {
+        let Some(dir) = slow_dir("attack-offload-ontime") else {
+            return;
+        };
+        let create = OpenOptions::new().write(true).create(true);
+        let slow = ring
+            .block_on(ring.open(dir.0.join("slow"), &create))
+            .unwrap();
+        let t = Instant::now();
+        let (big, small) = ring.block_on(async {
+            let big = async {
+                let r = ring.fallocate(&slow, 0, 0, SLOW_LEN * 2).await;
+                (r, t.elapsed())
+            };
+            let small = join_all((0..10).map(|i| {
+                let (ring, p) = (&ring, dir.0.join(format!("d{i}")));
+                async move {
+                    let r = ring.create_dir(&p).timeout(Duration::from_millis(5)).await;
+                    (r, t.elapsed(), p)
+                }
+            }));
+            futures_util::future::join(big, small).await
+        });
+        big.0.unwrap();
+        for (r, at, p) in small {
+            let e = r.expect_err("queued behind a ~400 ms fallocate on the only thread");
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{name}: {e}");
+            assert!(
+                at < big.1 / 2,
+                "{name}: timed out at {at:?}, the fallocate ended at {:?}",
+                big.1
+            );
+            assert!(!p.exists(), "{name}: a timed-out queued mkdir ran");
+        }
     }
 }
