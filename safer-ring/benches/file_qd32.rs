@@ -5,7 +5,8 @@
 //! runs fio's io_uring engine on the same file at the same depth (issue 13: safe API >= 1.0 x
 //! fio), and prints the io_uring / fio ratio of each round.
 //!
-//! `cargo bench -p safer-ring --bench file_qd32`. The file (256 MiB, kept for later runs) goes in
+//! `cargo bench -p safer-ring --bench file_qd32`; `<bench binary> direct SECS` runs one io_uring
+//! O_DIRECT round alone (to profile it next to fio). The file (256 MiB, kept for later runs) goes in
 //! `$SAFER_RING_BENCH_DIR`, else the current directory: O_DIRECT needs a disk filesystem
 //! (ext4, xfs), not tmpfs. `SAFER_RING_BENCH_ROUNDS` (default 5) and `SAFER_RING_BENCH_SECS`
 //! (seconds per round, default 2) size the run.
@@ -106,6 +107,72 @@ fn round(kind: BackendKind, path: &Path, direct: bool, secs: u64) -> (f64, f64) 
     (n / start.elapsed().as_secs_f64(), cpu)
 }
 
+/// A raw `io-uring` loop with the safe ring's setup flags (COOP_TASKRUN, SINGLE_ISSUER,
+/// DEFER_TASKRUN): `DEPTH` O_DIRECT reads kept in flight, each resubmitted as it is reaped, for
+/// `secs`; its IOPS. Splits a gap to fio into the library's share and the loop's.
+fn raw_direct_round(path: &Path, secs: u64) -> f64 {
+    use io_uring::{IoUring, opcode, types};
+    use std::os::fd::AsRawFd;
+    let mut ring: IoUring = IoUring::builder()
+        .setup_coop_taskrun()
+        .setup_taskrun_flag()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(64)
+        .or_else(|_| IoUring::new(64))
+        .unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .unwrap();
+    let mut bufs: Vec<AlignedBuf> = (0..DEPTH)
+        .map(|_| AlignedBuf::new(BLOCK).unwrap())
+        .collect();
+    let ptrs: Vec<*mut u8> = bufs.iter_mut().map(|b| b.as_mut_ptr()).collect();
+    let blocks = FILE_SIZE / BLOCK as u64;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % blocks) * BLOCK as u64
+    };
+    let fd = types::Fd(file.as_raw_fd());
+    let push = |ring: &mut IoUring, i: usize, off: u64| {
+        let e = opcode::Read::new(fd, ptrs[i], BLOCK as u32)
+            .offset(off)
+            .build()
+            .user_data(i as u64);
+        // SAFETY: buffer `i` (alive in `bufs` until the loop ends) is not reused before its
+        // completion is reaped; every read is reaped before `bufs` drops.
+        unsafe { ring.submission().push(&e).unwrap() };
+    };
+    for i in 0..DEPTH {
+        push(&mut ring, i, next());
+    }
+    let (start, end) = (Instant::now(), Instant::now() + Duration::from_secs(secs));
+    let (mut done, mut inflight) = (0u64, DEPTH);
+    while inflight > 0 {
+        ring.submit_and_wait(1).unwrap();
+        let cqes: Vec<(u64, i32)> = ring
+            .completion()
+            .map(|c| (c.user_data(), c.result()))
+            .collect();
+        for (ud, res) in cqes {
+            assert_eq!(res, BLOCK as i32);
+            done += 1;
+            inflight -= 1;
+            if Instant::now() < end {
+                push(&mut ring, ud as usize, next());
+                inflight += 1;
+            }
+        }
+    }
+    drop(bufs);
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
 /// fio's io_uring engine: 4 KiB random O_DIRECT reads at depth `DEPTH` for `secs`; its IOPS, or
 /// `None` when fio is missing or fails.
 fn fio_round(path: &Path, secs: u64) -> Option<f64> {
@@ -156,7 +223,20 @@ fn ratio_summary(mut v: Vec<f64>) -> String {
 fn main() {
     // `cargo bench` passes `--bench`; a plain `cargo test --benches` passes nothing: run once,
     // briefly, so the bench still compiles and runs there.
-    let bench = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("direct") {
+        // `file_qd32-<hash> direct SECS`: the io_uring O_DIRECT round alone (for perf stat
+        // next to fio).
+        let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+        let (iops, cpu) = round(BackendKind::IoUring, &bench_file(), true, secs);
+        println!("io_uring O_DIRECT: {iops:.0} IOPS, CPU per read {cpu:.1} µs");
+        println!(
+            "raw loop: {:.0} IOPS",
+            raw_direct_round(&bench_file(), secs)
+        );
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
     let rounds = if bench {
         env_num("SAFER_RING_BENCH_ROUNDS", 5)
     } else {
@@ -186,6 +266,7 @@ fn main() {
         let (mut u, mut e, mut r) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ucpu, mut ecpu) = (Vec::new(), Vec::new());
         let (mut fio, mut fio_ratio) = (Vec::new(), Vec::new());
+        let (mut raw, mut raw_ratio, mut raw_fio) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             let ue = uring.then(|| round(BackendKind::IoUring, &path, direct, secs));
             let (ee, ec) = round(BackendKind::Epoll, &path, direct, secs);
@@ -194,12 +275,20 @@ fn main() {
             } else {
                 None
             };
+            let re = (direct && uring).then(|| raw_direct_round(&path, secs));
+            if let (Some(re), Some(fe)) = (re, fe) {
+                raw_fio.push(re / fe);
+            }
+            raw.extend(re);
             if let Some((ue, uc)) = ue {
                 u.push(ue);
                 ucpu.push(uc);
                 r.push(ee / ue);
                 if let Some(fe) = fe {
                     fio_ratio.push(ue / fe);
+                }
+                if let Some(re) = re {
+                    raw_ratio.push(ue / re);
                 }
             }
             fio.extend(fe);
@@ -219,14 +308,21 @@ fn main() {
             summary(e),
             summary(ecpu)
         );
+        if !raw.is_empty() {
+            println!("  raw io-uring   {} IOPS", summary(raw));
+        }
         if !fio.is_empty() {
             println!("  fio io_uring   {} IOPS", summary(fio));
         }
         if !r.is_empty() {
             println!("  epoll/io_uring {}", ratio_summary(r));
         }
+        if !raw_ratio.is_empty() {
+            println!("  io_uring/raw   {}", ratio_summary(raw_ratio));
+        }
         if !fio_ratio.is_empty() {
             println!("  io_uring/fio   {}", ratio_summary(fio_ratio));
+            println!("  raw/fio        {}", ratio_summary(raw_fio));
         }
     }
 }
