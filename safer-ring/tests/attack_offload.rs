@@ -712,3 +712,51 @@ fn uring_offload_op_behind_a_slow_one_gets_its_own_thread() {
         "a quick op waited behind a slow one with threads to spare"
     );
 }
+
+/// Sets the soft fd limit to `n`; returns the old limits.
+fn set_nofile(n: u64) -> libc::rlimit {
+    // SAFETY: getrlimit/setrlimit on live locals.
+    unsafe {
+        let mut old: libc::rlimit = std::mem::zeroed();
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut old), 0);
+        let new = libc::rlimit {
+            rlim_cur: n,
+            rlim_max: old.rlim_max,
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &new), 0);
+        old
+    }
+}
+
+// The pool's first job duplicates the ring's wake eventfd. With no fd left, the op must fail
+// with EMFILE (not panic, not hang, not run), its deadline timer must not confuse anything,
+// and the next op, once fds are free, must work.
+#[test]
+fn first_pooled_op_without_a_free_fd_fails_cleanly() {
+    let _serial = serial();
+    for (name, ring) in pooled_rings(&[Feature::MkdirAt], |c| c) {
+        let dir = TempDir::new("attack-offload-emfile");
+        let (a, b, c) = (dir.0.join("a"), dir.0.join("b"), dir.0.join("c"));
+        // Every fd up to a low limit taken.
+        let mut filler = Vec::new();
+        let old = set_nofile(common::fd_count() as u64 + 64);
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            filler.push(f);
+        }
+        let plain = ring.block_on(ring.create_dir(&a));
+        let timed = ring.block_on(ring.create_dir(&b).timeout(Duration::from_secs(30)));
+        drop(filler);
+        // SAFETY: restores the limits read above.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) };
+        for (what, r, p) in [("plain", plain, &a), ("with deadline", timed, &b)] {
+            let e = r.expect_err(what);
+            assert_eq!(e.raw_os_error(), Some(libc::EMFILE), "{name} {what}: {e}");
+            assert!(!p.exists(), "{name} {what}: failed but ran");
+        }
+        let t = Instant::now();
+        ring.block_on(ring.create_dir(&c).timeout(Duration::from_secs(30)))
+            .unwrap();
+        assert!(c.is_dir(), "{name}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{name}");
+    }
+}
