@@ -760,3 +760,55 @@ fn first_pooled_op_without_a_free_fd_fails_cleanly() {
         assert!(t.elapsed() < Duration::from_secs(5), "{name}");
     }
 }
+
+// An open whose future is dropped while the syscall waits (a FIFO without a writer: on epoll
+// a pool thread blocks in it) gets its fd later, as an orphan's result: the ring must close
+// it. Probe: once the writer's end is open and the ring has run, a write must find no reader
+// (EPIPE); a leaked or kept fd would still be one.
+backend_test!(dropped_fifo_open_closes_the_fd_it_gets, |ring| {
+    let _serial = serial();
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = TempDir::new("attack-offload-fifo");
+    let fifo = dir.0.join("f");
+    mkfifo(&fifo);
+    let read = OpenOptions::new().read(true);
+    let mut op = ring.open(&fifo, &read);
+    if poll_once(&mut op).is_ready() {
+        common::skip("the FIFO open finished at once");
+        return;
+    }
+    let _ = soundness_util::drive(&ring, 5);
+    drop(op);
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo);
+    let mut writer = match writer {
+        Ok(w) => w,
+        // No reader any more: the open was cancelled before it got an fd.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            eprintln!(
+                "{:?}: the open was cancelled before it got an fd",
+                ring.backend()
+            );
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    // The blocked open now returns an fd, which only the ring can close.
+    let mut closed = false;
+    for _ in 0..200 {
+        let _ = ring.poll_completions();
+        std::thread::sleep(Duration::from_millis(5));
+        match std::io::Write::write(&mut writer, b"x") {
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(closed, "the dropped open's fd stayed open (leaked)");
+    eprintln!("{:?}: the orphaned open's fd was closed", ring.backend());
+});
