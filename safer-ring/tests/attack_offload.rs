@@ -886,3 +886,29 @@ fn path_metadata_same_on_both_backends() {
     };
     assert_eq!(strip(run(&uring)), strip(epoll));
 }
+
+// Extreme pool settings: threads that exit the moment they find no work (idle timeout 0:
+// every job may race a thread's exit) and threads that never time out (Duration::MAX must
+// not overflow a deadline). Every op completes, once, correctly.
+#[test]
+fn extreme_idle_timeouts() {
+    let _serial = serial();
+    for idle in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+        for (name, ring) in pooled_rings(&[Feature::MkdirAt], |c| {
+            c.blocking_threads(3).blocking_idle_timeout(idle)
+        }) {
+            let dir = TempDir::new("attack-offload-idle");
+            let paths: Vec<PathBuf> = (0..150).map(|i| dir.0.join(format!("i{i}"))).collect();
+            let rs = ring.block_on(join_all(paths.iter().map(|p| ring.create_dir(p))));
+            for (p, r) in paths.iter().zip(rs) {
+                r.unwrap_or_else(|e| panic!("{name} {idle:?}: {p:?}: {e}"));
+            }
+            // One at a time: each job meets a thread that is exiting or gone.
+            for p in &paths[..50] {
+                let r = ring.block_on(ring.remove_dir(p));
+                r.unwrap_or_else(|e| panic!("{name} {idle:?}: {p:?}: {e}"));
+                assert!(!p.exists());
+            }
+        }
+    }
+}
