@@ -912,3 +912,72 @@ fn extreme_idle_timeouts() {
         }
     }
 }
+
+// `ring.close(file)` while a pooled fallocate on that file waits in the queue (and after its
+// future is dropped): the fd must stay open until the fallocate ran, so a file opened in
+// between neither gets its number while it is named nor receives the allocation.
+#[test]
+fn close_while_a_pooled_op_is_queued_on_the_fd() {
+    let _serial = serial();
+    for drop_future in [false, true] {
+        for (name, ring) in pooled_rings(&[Feature::Fallocate], |c| c.blocking_threads(1)) {
+            let Some(dir) = slow_dir("attack-offload-close") else {
+                return;
+            };
+            let create = OpenOptions::new().write(true).create(true);
+            let slow = ring
+                .block_on(ring.open(dir.0.join("slow"), &create))
+                .unwrap();
+            let a = dir.0.join("a");
+            let file = ring.block_on(ring.open(&a, &create)).unwrap();
+            let old = file.as_raw_fd();
+            let mut busy = ring.fallocate(&slow, 0, 0, SLOW_LEN);
+            assert!(poll_once(&mut busy).is_pending());
+            assert!(wait_until(Duration::from_secs(5), || {
+                let _ = ring.poll_completions();
+                pool_threads_in(libc::SYS_fallocate) > 0
+            }));
+            let mut op = ring.fallocate(&file, 0, 0, 8192);
+            assert!(poll_once(&mut op).is_pending(), "{name}: queued");
+            let _ = ring.poll_completions();
+            ring.block_on(ring.close(file)).unwrap();
+            let victim = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(dir.0.join("b"))
+                .unwrap();
+            assert_ne!(victim.as_raw_fd(), old, "{name}: fd reused while named");
+            let res = if drop_future {
+                drop(op);
+                None
+            } else {
+                Some(ring.block_on(op))
+            };
+            ring.block_on(busy).unwrap();
+            let _ = soundness_util::drive(&ring, 5);
+            assert_eq!(
+                victim.metadata().unwrap().len(),
+                0,
+                "{name}: landed elsewhere"
+            );
+            let a_len = std::fs::metadata(&a).unwrap().len();
+            match res {
+                Some(r) => {
+                    r.unwrap();
+                    assert_eq!(a_len, 8192, "{name}");
+                }
+                None => assert!(a_len == 0 || a_len == 8192, "{name}: {a_len}"),
+            }
+            // Closed once the op is over.
+            let link = format!("/proc/self/fd/{old}");
+            assert!(
+                wait_until(Duration::from_secs(2), || {
+                    let _ = ring.poll_completions();
+                    std::fs::read_link(&link).ok().as_deref() != Some(a.as_path())
+                }),
+                "{name}: the closed file's fd was never closed"
+            );
+        }
+    }
+}
