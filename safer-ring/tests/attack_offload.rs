@@ -981,3 +981,98 @@ fn close_while_a_pooled_op_is_queued_on_the_fd() {
         }
     }
 }
+
+// The pool wakes an io_uring ring through an eventfd poll the ring keeps armed. That poll is
+// one more SQE: pushed when the submission queue is full of ops that do not complete (reads
+// on silent pipes), it is not armed, and the ring must still notice the pool's result rather
+// than sleep until one of those reads completes.
+#[test]
+fn pool_result_wakes_a_ring_whose_queue_is_full() {
+    let _serial = serial();
+    for entries in [2u32, 4] {
+        for policy in [
+            safer_ring::SubmitPolicy::Batch,
+            safer_ring::SubmitPolicy::Eager,
+        ] {
+            let r = soundness_util::within(Duration::from_secs(10), move || {
+                let cfg = common::uring_wishing(Feature::MkdirAt, Some(false))
+                    .entries(entries)
+                    .submit_policy(policy);
+                let Some(ring) = common::ring_with(cfg) else {
+                    return;
+                };
+                let dir = TempDir::new("attack-offload-wake");
+                let p = dir.0.join("d");
+                let pipes: Vec<_> = (0..entries).map(|_| ring.pipe().unwrap()).collect();
+                ring.block_on(async {
+                    // The mkdir goes to the pool first; then reads that never complete fill
+                    // the submission queue before the ring's first turn.
+                    let mut mkdir = std::pin::pin!(ring.create_dir(&p));
+                    assert!(poll_once(&mut mkdir).is_pending());
+                    let mut reads: Vec<_> = pipes
+                        .iter()
+                        .map(|(rx, _)| Box::pin(ring.read(rx, Vec::with_capacity(8))))
+                        .collect();
+                    for r in &mut reads {
+                        let _ = poll_once(r);
+                    }
+                    mkdir.await.unwrap();
+                    drop(reads);
+                });
+                assert!(p.is_dir());
+            });
+            if let Err(e) = r {
+                panic!("entries {entries}, {policy:?}: {e}");
+            }
+        }
+    }
+}
+
+// The same with the queue full of deadline timers: on a 2-entry ring, two pooled ops with
+// long deadlines push one timer SQE each (the queue is full), a slow pooled op has none. The
+// ring must wake for the pool's results, not sleep until a 60 s timer fires. Run first on a
+// fresh ring, then after a pooled op already used (and re-armed) the wake poll.
+#[test]
+fn pool_results_wake_a_ring_whose_queue_is_full_of_timers() {
+    let _serial = serial();
+    for warm in [false, true] {
+        let r = soundness_util::within(Duration::from_secs(20), move || {
+            let cfg = pooled_configs(&[Feature::MkdirAt, Feature::Fallocate], |c| {
+                c.entries(2).blocking_threads(3)
+            })
+            .remove(0)
+            .1;
+            let Some(ring) = common::ring_with(cfg) else {
+                return Duration::ZERO;
+            };
+            let Some(dir) = slow_dir("attack-offload-wake2") else {
+                return Duration::ZERO;
+            };
+            if warm {
+                ring.block_on(ring.create_dir(dir.0.join("warm"))).unwrap();
+            }
+            let create = OpenOptions::new().write(true).create(true);
+            let slow = ring
+                .block_on(ring.open(dir.0.join("slow"), &create))
+                .unwrap();
+            let (a, b) = (dir.0.join("a"), dir.0.join("b"));
+            let t = Instant::now();
+            let (s, ra, rb) = ring.block_on(async {
+                futures_util::future::join3(
+                    ring.fallocate(&slow, 0, 0, SLOW_LEN),
+                    ring.create_dir(&a).timeout(Duration::from_secs(60)),
+                    ring.create_dir(&b).timeout(Duration::from_secs(60)),
+                )
+                .await
+            });
+            s.unwrap();
+            ra.unwrap();
+            rb.unwrap();
+            t.elapsed()
+        });
+        match r {
+            Ok(took) => eprintln!("warm {warm}: {took:?}"),
+            Err(e) => panic!("warm {warm}: {e}"),
+        }
+    }
+}
