@@ -230,6 +230,13 @@ impl Pool {
             .clone();
         let mut st = lock(&shared.state);
         st.queue.push_back(Job { ud: user_data, op });
+        // Threads about to look at the queue without being woken (their syscall returned) or
+        // already woken: each takes one queued job. Only jobs beyond them need another thread;
+        // counting them alone would leave this job behind whatever such a thread takes first
+        // (a FIFO open may block for good) while the pool has room.
+        if st.queue.len() <= st.returning + st.notified {
+            return Ok(());
+        }
         if st.idle > 0 {
             st.idle -= 1;
             st.notified += 1;
@@ -237,8 +244,8 @@ impl Pool {
             shared.work.notify_one();
             return Ok(());
         }
-        if st.returning > 0 || st.threads >= max {
-            return Ok(()); // a busy thread takes it when its syscall returns
+        if st.threads >= max {
+            return Ok(()); // full: the first thread whose syscall returns takes it
         }
         st.threads += 1;
         drop(st);
@@ -247,7 +254,10 @@ impl Pool {
             .name(THREAD_NAME.into())
             // A syscall and two locks: a small stack is plenty.
             .stack_size(128 << 10)
-            .spawn(move || worker.work());
+            .spawn(move || {
+                super::sys::block_all_signals();
+                worker.work()
+            });
         let Err(e) = spawned else { return Ok(()) };
         let mut st = lock(&shared.state);
         st.threads -= 1;

@@ -14,6 +14,19 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// A non-blocking, close-on-exec eventfd.
+/// Blocks every signal in the calling thread (a blocking-pool thread): a process-directed
+/// signal then goes to a thread that handles it, and no pooled syscall fails with EINTR where
+/// io_uring's own workers, which take no signals, would have finished.
+pub(crate) fn block_all_signals() {
+    // SAFETY: `set` is a live local that sigfillset initialises before pthread_sigmask reads
+    // it; a null old-set pointer is allowed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers; a non-negative return is a fresh fd we now own.
     let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
