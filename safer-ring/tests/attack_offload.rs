@@ -1075,3 +1075,97 @@ fn pool_results_wake_a_ring_whose_queue_is_full_of_timers() {
         }
     }
 }
+
+static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Thread ids of this process's pool threads.
+fn pool_tids() -> Vec<libc::pid_t> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|n| n.trim_end() == "safer-ring-pool")
+        })
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+// A signal that lands on a pool thread (a process-directed one may go to any thread that does
+// not block it) must not interrupt the pooled syscall, as it never interrupts io_uring's own
+// workers: here a handler without SA_RESTART and a FIFO open on the pool, sent SIGUSR1 while
+// it waits for a writer. The open must still return the fd, and pool threads must block the
+// usual signals (before bfec2f4 they blocked none: SigBlk 0).
+backend_test!(signals_do_not_interrupt_pooled_syscalls, |ring| {
+    let _serial = serial();
+    let dir = TempDir::new("attack-offload-sig");
+    let fifo = dir.0.join("f");
+    mkfifo(&fifo);
+    // SAFETY: installs an async-signal-safe handler (one atomic add); restored below.
+    let old = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        sa.sa_flags = 0; // no SA_RESTART: an interrupted wait fails with EINTR
+        let mut old: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, &mut old), 0);
+        old
+    };
+    let read = OpenOptions::new().read(true);
+    let mut open = ring.open(&fifo, &read);
+    let pending = poll_once(&mut open).is_pending();
+    let _ = ring.poll_completions();
+    let pooled = wait_until(Duration::from_secs(2), || {
+        pool_threads_in(libc::SYS_openat) > 0
+    });
+    let mut blocked_masks = Vec::new();
+    if pending && pooled {
+        for tid in pool_tids() {
+            // SAFETY: tgkill takes no pointers.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGUSR1) };
+            let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status"))
+                .unwrap_or_default();
+            let blk = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok());
+            blocked_masks.push(blk);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let writer = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::OpenOptions::new().write(true).open(fifo).unwrap()
+    });
+    let r = ring.block_on(open);
+    let _w = writer.join().unwrap();
+    // SAFETY: restores the previous disposition.
+    unsafe { libc::sigaction(libc::SIGUSR1, &old, std::ptr::null_mut()) };
+    let kind = ring.backend();
+    r.unwrap_or_else(|e| panic!("{kind:?}: a signalled pooled open failed: {e}"));
+    if !pooled {
+        common::skip(format_args!(
+            "{kind:?}: the FIFO open does not run on the pool here"
+        ));
+    }
+    for blk in blocked_masks {
+        let blk = blk.expect("SigBlk of a pool thread");
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGCHLD,
+            libc::SIGALRM,
+            libc::SIGPROF,
+            libc::SIGPIPE,
+        ] {
+            assert!(
+                blk & (1 << (sig - 1)) != 0,
+                "{kind:?}: a pool thread takes signal {sig} (SigBlk {blk:x})"
+            );
+        }
+    }
+});
