@@ -237,6 +237,7 @@ const README_PHRASES: &[(&str, Feature)] = &[
     ("OP_FADVISE", Feature::Fadvise),
     ("OP_SYNC_FILE_RANGE", Feature::SyncFileRange),
     ("READ_FIXED", Feature::RegisteredBuffers),
+    ("registered-file table", Feature::RegisteredFiles),
     ("OP_SOCKET", Feature::SocketOp),
     ("OP_BIND", Feature::BindListen),
 ];

@@ -131,6 +131,7 @@ pub struct SaferRingConfig {
     pub(crate) drain_timeout: Duration,
     pub(crate) blocking: crate::backend::pool::PoolConfig,
     pub(crate) enhancement: crate::ProgressiveEnhancementConfig,
+    pub(crate) registered_files: u32,
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<crate::fault::FaultPlan>,
 }
@@ -151,6 +152,7 @@ impl Default for SaferRingConfig {
                 idle_timeout: Duration::from_secs(10),
             },
             enhancement: crate::ProgressiveEnhancementConfig::default(),
+            registered_files: crate::backend::file_table::DEFAULT_USER_SLOTS,
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
@@ -355,6 +357,24 @@ impl SaferRingConfig {
         self
     }
 
+    /// How many files [`Ring::register_file`](crate::RingRef::register_file) can hold
+    /// registered at once (default 64, 1..=32512). The ring's kernel table has 256 more slots
+    /// for fd passing; its whole size counts against `RLIMIT_NOFILE` (a table larger than it
+    /// is refused, and the ring's `FixedFile`s then run as plain operations).
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::SaferRingConfig;
+    /// let ring = safer_ring::Ring::with_config(SaferRingConfig::default().registered_files(2))?;
+    /// let err = safer_ring::Ring::with_config(SaferRingConfig::default().registered_files(0));
+    /// assert!(err.unwrap_err().to_string().contains("registered_files"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn registered_files(mut self, slots: u32) -> Self {
+        self.registered_files = slots;
+        self
+    }
+
     /// Checks every value and resolves the backend choice (explicit > environment > auto).
     pub(crate) fn validate(&self) -> Result<BackendKind> {
         if self.entries < 2 || self.entries > MAX_ENTRIES {
@@ -378,6 +398,13 @@ impl SaferRingConfig {
                 "blocking_threads",
                 self.blocking.max_threads,
                 "1..=1024 threads",
+            ));
+        }
+        if !(1..=crate::backend::file_table::MAX_USER_SLOTS).contains(&self.registered_files) {
+            return Err(SaferRingError::config(
+                "registered_files",
+                self.registered_files,
+                "1..=32512 slots (32768, the 5.x kernels' table limit, less 256 for fd passing)",
             ));
         }
         if self.defer_taskrun && !self.single_issuer {

@@ -81,14 +81,14 @@ pub use config::{BACKEND_ENV, BackendKind, MAX_ENTRIES, SaferRingConfig, SubmitP
 pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
 pub use enhanced::{
-    AcceptStream, FEATURES_ENV, FeatureStats, Message, PathTaken, ProgressiveEnhancementConfig,
-    RingHandle,
+    AcceptListener, AcceptStream, DATAGRAM_ROOM, Datagram, FEATURES_ENV, FeatureStats, Message,
+    PathTaken, ProgressiveEnhancementConfig, RecvFromStream, RingHandle,
 };
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};
 pub use io::{
-    AsIoFd, File, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener,
-    UnixStream,
+    AsIoFd, File, FixedFile, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram,
+    UnixListener, UnixStream,
 };
 pub use ops::{Elapsed, Interval, MissedTicks};
 pub use ring::{FeatureInfo, Ring, RingInfo, RingRef};

@@ -145,6 +145,12 @@ fn running_kernel_reports_what_it_should() {
     let minor = (version.major, version.minor);
     // Core opcodes (5.3): every kernel of the matrix with io_uring has them.
     assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
+    // A registered-file table (5.5): 5.10 takes it as an array of -1 slots, 6.1+ sparse (see
+    // tests/fixed_files.rs, which uses it natively on each).
+    assert!(
+        has(Feature::RegisteredFiles),
+        "RegisteredFiles on {version}"
+    );
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
@@ -330,6 +336,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
     let expected: &[(&str, u32, u32)] = &[
         ("MultiShotAccept", 5, 19),
         ("MultiShotRecv", 6, 0),
+        ("MultiShotRecvMsg", 6, 0),
         ("RegisteredRingFd", 5, 18),
         ("MsgRing", 5, 18),
         ("MsgRingSendFd", 6, 0),
@@ -362,6 +369,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("SyncFileRange", 5, 2),
         ("SendRecvMsg", 5, 3),
         ("RegisteredBuffers", 5, 1),
+        ("RegisteredFiles", 5, 5),
     ];
     assert_eq!(
         Feature::all().count(),

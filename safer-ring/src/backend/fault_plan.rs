@@ -37,6 +37,8 @@ pub enum OpClass {
     AcceptMulti,
     /// Multishot recv.
     RecvMulti,
+    /// Multishot recvmsg.
+    RecvMsgMulti,
     /// OP_MSG_RING.
     MsgRing,
     /// OP_MSG_RING with an fd.

@@ -58,11 +58,15 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
     match *op {
         OpKind::Read { buf, len, .. }
         | OpKind::ReadFixed { buf, len, .. }
+        | OpKind::ReadSlot { buf, len, .. }
+        | OpKind::RecvSlot { buf, len, .. }
         | OpKind::Recv { buf, len, .. } => {
             vec![range(buf as usize, len as usize)]
         }
         OpKind::Write { buf, len, .. }
         | OpKind::WriteFixed { buf, len, .. }
+        | OpKind::WriteSlot { buf, len, .. }
+        | OpKind::SendSlot { buf, len, .. }
         | OpKind::Send { buf, len, .. }
         | OpKind::SendZc { buf, len, .. } => vec![range(buf as usize, len as usize)],
         OpKind::Readv { iov, count, .. } | OpKind::Writev { iov, count, .. } => {
@@ -104,9 +108,12 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         OpKind::Connect { addr, len, .. } => vec![range(addr as usize, len as usize)],
         OpKind::Accept { .. } => Vec::new(),
         OpKind::Timeout { ts, .. } => vec![range(ts as usize, 1)],
+        // The header only (its payload goes to the ring's provided buffers).
+        OpKind::RecvMsgMulti { msg, .. } => vec![range(msg as usize, size_of::<libc::msghdr>())],
         // No memory of the caller's (provided buffers are the ring's own).
         OpKind::Nop
         | OpKind::Fsync { .. }
+        | OpKind::FsyncSlot { .. }
         | OpKind::Close { .. }
         | OpKind::RecvSelect { .. }
         | OpKind::AcceptMulti { .. }
@@ -377,6 +384,58 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
             len: len.min(max),
             flags,
         },
+        OpKind::ReadSlot {
+            fd,
+            slot,
+            buf,
+            len,
+            offset,
+        } => OpKind::ReadSlot {
+            fd,
+            slot,
+            buf,
+            len: len.min(max),
+            offset,
+        },
+        OpKind::WriteSlot {
+            fd,
+            slot,
+            buf,
+            len,
+            offset,
+        } => OpKind::WriteSlot {
+            fd,
+            slot,
+            buf,
+            len: len.min(max),
+            offset,
+        },
+        OpKind::SendSlot {
+            fd,
+            slot,
+            buf,
+            len,
+            flags,
+        } => OpKind::SendSlot {
+            fd,
+            slot,
+            buf,
+            len: len.min(max),
+            flags,
+        },
+        OpKind::RecvSlot {
+            fd,
+            slot,
+            buf,
+            len,
+            flags,
+        } => OpKind::RecvSlot {
+            fd,
+            slot,
+            buf,
+            len: len.min(max),
+            flags,
+        },
         OpKind::RecvSelect { fd, len, bgid } => OpKind::RecvSelect {
             fd,
             len: len.min(max),
@@ -387,6 +446,7 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::Readv { .. }
         | OpKind::Writev { .. }
         | OpKind::Fsync { .. }
+        | OpKind::FsyncSlot { .. }
         | OpKind::OpenAt { .. }
         | OpKind::Close { .. }
         | OpKind::Statx { .. }
@@ -394,6 +454,7 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::Connect { .. }
         | OpKind::AcceptMulti { .. }
         | OpKind::RecvMulti { .. }
+        | OpKind::RecvMsgMulti { .. }
         | OpKind::MsgRing { .. }
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }

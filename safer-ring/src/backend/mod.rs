@@ -36,7 +36,7 @@ pub mod fault;
 mod fault_plan;
 #[cfg(feature = "fault-injection")]
 mod faulty;
-mod file_table;
+pub(crate) mod file_table;
 pub(crate) mod msghdr;
 mod offload;
 pub(crate) mod op;

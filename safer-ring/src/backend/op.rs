@@ -95,6 +95,22 @@ op_table! {
     /// A write from registered buffer `index`.
     WriteFixed { fd: RawFd, buf: *const u8, len: u32, offset: u64, index: u16 }
         => fd: fd, exec: Poll(W), opcode: opcode::WriteFixed::CODE, class: Write;
+    /// `Read` on registered file `slot` of this ring's table (`fd`: the same file, for the
+    /// syscall path).
+    ReadSlot { fd: RawFd, slot: u32, buf: *mut u8, len: u32, offset: u64 }
+        => fd: fd, exec: Poll(R), opcode: opcode::Read::CODE, class: Read;
+    /// `Write` on registered file `slot`.
+    WriteSlot { fd: RawFd, slot: u32, buf: *const u8, len: u32, offset: u64 }
+        => fd: fd, exec: Poll(W), opcode: opcode::Write::CODE, class: Write;
+    /// `Send` on registered file `slot`.
+    SendSlot { fd: RawFd, slot: u32, buf: *const u8, len: u32, flags: i32 }
+        => fd: fd, exec: Poll(W), opcode: opcode::Send::CODE, class: Send;
+    /// `Recv` on registered file `slot`.
+    RecvSlot { fd: RawFd, slot: u32, buf: *mut u8, len: u32, flags: i32 }
+        => fd: fd, exec: Poll(R), opcode: opcode::Recv::CODE, class: Recv;
+    /// `Fsync` on registered file `slot`.
+    FsyncSlot { fd: RawFd, slot: u32, datasync: bool }
+        => fd: fd, exec: Blocking, opcode: opcode::Fsync::CODE, class: Fsync;
     Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
         => fd: fd, exec: Poll(R), opcode: opcode::Readv::CODE, class: Readv;
     Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
@@ -123,6 +139,11 @@ op_table! {
     /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
     RecvMulti { fd: RawFd, bgid: u16 }
         => fd: fd, exec: UringOnly, opcode: opcode::RecvMulti::CODE, class: RecvMulti;
+    /// Multishot recvmsg over provided-buffer group `bgid` (6.0+): a completion per datagram,
+    /// its buffer headed by `io_uring_recvmsg_out` and the sender's address. The kernel reads
+    /// the name and control lengths of `msg`, kept by the op's slot.
+    RecvMsgMulti { fd: RawFd, msg: *const libc::msghdr, bgid: u16 }
+        => fd: fd, exec: UringOnly, opcode: opcode::RecvMsgMulti::CODE, class: RecvMsgMulti;
     /// OP_MSG_RING (5.18+): post a completion with `user_data` into the ring `ring_fd`.
     MsgRing { ring_fd: RawFd, user_data: u64 }
         => fd: -1, exec: UringOnly, opcode: opcode::MsgRingData::CODE, class: MsgRing;
@@ -200,6 +221,65 @@ op_table! {
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
+}
+
+impl OpKind {
+    /// The plain op a registered-file op (`*Slot`) stands for: same fd, memory and result
+    /// (the syscall path, which has no table); any other op unchanged.
+    pub(crate) fn plain(self) -> OpKind {
+        match self {
+            OpKind::ReadSlot {
+                fd,
+                buf,
+                len,
+                offset,
+                ..
+            } => OpKind::Read {
+                fd,
+                buf,
+                len,
+                offset,
+            },
+            OpKind::WriteSlot {
+                fd,
+                buf,
+                len,
+                offset,
+                ..
+            } => OpKind::Write {
+                fd,
+                buf,
+                len,
+                offset,
+            },
+            OpKind::SendSlot {
+                fd,
+                buf,
+                len,
+                flags,
+                ..
+            } => OpKind::Send {
+                fd,
+                buf,
+                len,
+                flags,
+            },
+            OpKind::RecvSlot {
+                fd,
+                buf,
+                len,
+                flags,
+                ..
+            } => OpKind::Recv {
+                fd,
+                buf,
+                len,
+                flags,
+            },
+            OpKind::FsyncSlot { fd, datasync, .. } => OpKind::Fsync { fd, datasync },
+            op => op,
+        }
+    }
 }
 
 /// Features that are one op whose io_uring opcode a kernel may lack, with the op's syscall as

@@ -45,6 +45,15 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
     };
     let ret: isize = match op {
         OpKind::Nop => 0,
+        // No table here: the same op on the fd itself.
+        slot @ (OpKind::ReadSlot { .. }
+        | OpKind::WriteSlot { .. }
+        | OpKind::SendSlot { .. }
+        | OpKind::RecvSlot { .. }
+        | OpKind::FsyncSlot { .. }) => {
+            // SAFETY: the same pointers, forwarded under this function's contract.
+            return unsafe { attempt(slot.plain()) };
+        }
         OpKind::Read {
             fd,
             buf,
@@ -261,6 +270,7 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         | OpKind::FixedFdInstall { .. }
         | OpKind::RecvSelect { .. }
         | OpKind::RecvMulti { .. }
+        | OpKind::RecvMsgMulti { .. }
         | OpKind::AcceptMulti { .. } => {
             return Attempt::Done(-libc::EOPNOTSUPP);
         }

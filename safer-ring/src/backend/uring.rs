@@ -54,8 +54,11 @@ pub(crate) struct IoUringBackend {
     doorbells: u32,
     buf_ring: Option<super::buf_ring::BufRing>,
     buf_ring_failed: bool,
-    /// The file table for native fd passing; `Err(())` once registering it failed.
-    files: Option<Result<super::file_table::FileTable, ()>>,
+    /// The registered-file table (user slots, native fd passing); `Err(e)` once registering
+    /// it failed (the kernel's answer, kept for the next caller).
+    files: Option<Result<super::file_table::FileTable, (io::ErrorKind, Option<i32>)>>,
+    /// User slots the table gets (`SaferRingConfig::registered_files`).
+    user_files: u32,
     leak: bool,
     /// The buffers registered with this ring (`register_buffers`): kept alive while the kernel
     /// may use them, i.e. until the ring is gone (or forever if it leaks).
@@ -150,6 +153,7 @@ impl IoUringBackend {
             buf_ring: None,
             buf_ring_failed: false,
             files: None,
+            user_files: cfg.registered_files,
             leak: false,
             fixed: None,
             detected,
@@ -354,15 +358,40 @@ impl IoUringBackend {
         }
     }
 
-    /// Registers this ring's file table for native fd passing (once); whether it has one.
-    pub(crate) fn enable_fd_passing(&mut self) -> bool {
-        let ring = &self.ring;
+    /// This ring's registered-file table, registered on first use; the kernel's refusal
+    /// (remembered: it is asked once).
+    fn file_table(&mut self) -> io::Result<&mut super::file_table::FileTable> {
+        let (ring, users) = (&self.ring, self.user_files);
         let files = self.files.get_or_insert_with(|| {
-            super::file_table::FileTable::register(ring).map_err(|e| {
-                tracing::info!(error = %e, "no registered-file table; fds travel in the queue");
+            super::file_table::FileTable::register(ring, users).map_err(|e| {
+                tracing::info!(error = %e, "no registered-file table: plain fds only");
+                (e.kind(), e.raw_os_error())
             })
         });
-        files.is_ok()
+        match files {
+            Ok(t) => Ok(t),
+            Err((_, Some(errno))) => Err(io::Error::from_raw_os_error(*errno)),
+            Err((kind, None)) => Err((*kind).into()),
+        }
+    }
+
+    /// Registers this ring's file table for native fd passing (once); whether fds can pass.
+    pub(crate) fn enable_fd_passing(&mut self) -> bool {
+        self.file_table().is_ok_and(|t| t.passes_fds())
+    }
+
+    /// Whether the file table is registered.
+    pub(crate) fn has_file_table(&self) -> bool {
+        matches!(self.files, Some(Ok(_)))
+    }
+
+    /// Puts `fd` into a free user slot of the file table (`Ring::register_file`).
+    pub(crate) fn register_user_file(&mut self, fd: RawFd) -> io::Result<u32> {
+        self.file_table()?;
+        match &mut self.files {
+            Some(Ok(t)) => t.add_user(&self.ring, fd),
+            _ => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 
     /// Puts `fd` into a staging slot of the file table, for `OpKind::MsgRingFd`.
@@ -372,7 +401,7 @@ impl IoUringBackend {
         }
         match &mut self.files {
             Some(Ok(t)) => t.stage(&self.ring, std::os::fd::AsRawFd::as_raw_fd(&fd)),
-            _ => unreachable!("enabled just above"),
+            _ => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 
@@ -521,6 +550,52 @@ fn build(op: OpKind) -> squeue::Entry {
         } => opcode::Write::new(types::Fd(fd), buf, len)
             .offset(offset)
             .build(),
+        // A registered file: `types::Fixed` names table slot `slot` (the crate sets
+        // IOSQE_FIXED_FILE); `fd` is only for the syscall path.
+        OpKind::ReadSlot {
+            slot,
+            buf,
+            len,
+            offset,
+            ..
+        } => opcode::Read::new(types::Fixed(slot), buf, len)
+            .offset(offset)
+            .build(),
+        OpKind::WriteSlot {
+            slot,
+            buf,
+            len,
+            offset,
+            ..
+        } => opcode::Write::new(types::Fixed(slot), buf, len)
+            .offset(offset)
+            .build(),
+        OpKind::SendSlot {
+            slot,
+            buf,
+            len,
+            flags,
+            ..
+        } => opcode::Send::new(types::Fixed(slot), buf, len)
+            .flags(flags | libc::MSG_NOSIGNAL)
+            .build(),
+        OpKind::RecvSlot {
+            slot,
+            buf,
+            len,
+            flags,
+            ..
+        } => opcode::Recv::new(types::Fixed(slot), buf, len)
+            .flags(flags)
+            .build(),
+        OpKind::FsyncSlot { slot, datasync, .. } => {
+            let flags = if datasync {
+                types::FsyncFlags::DATASYNC
+            } else {
+                types::FsyncFlags::empty()
+            };
+            opcode::Fsync::new(types::Fixed(slot)).flags(flags).build()
+        }
         OpKind::Readv {
             fd,
             iov,
@@ -610,6 +685,11 @@ fn build(op: OpKind) -> squeue::Entry {
             .flags(libc::SOCK_CLOEXEC)
             .build(),
         OpKind::RecvMulti { fd, bgid } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
+        OpKind::RecvMsgMulti { fd, msg, bgid } => {
+            opcode::RecvMsgMulti::new(types::Fd(fd), msg, bgid)
+                .flags(libc::MSG_CMSG_CLOEXEC as u32)
+                .build()
+        }
         OpKind::RecvSelect { fd, len, bgid } => {
             opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), len)
                 .buf_group(bgid)

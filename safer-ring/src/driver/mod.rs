@@ -41,7 +41,7 @@ pub(crate) enum Slot {
     Multi(Box<MultiState>),
     /// A multishot op nobody reads any more: what each completion still produces is released
     /// (see [`MultiKind`]); the slot, and its fd, go with the final completion.
-    MultiOrphan(MultiKind, #[allow(dead_code)] SharedFd), // the fd is held, never read
+    MultiOrphan(MultiKind, #[allow(dead_code)] Held), // held for the kernel, never read
 }
 
 /// A slab entry: the op's state and the generation its `user_data` carries, so a completion,
@@ -72,6 +72,15 @@ pub(crate) enum MultiKind {
     Accept,
     /// Chunks in provided buffers of group `bgid`: recycled unread.
     Recv { bgid: u16 },
+    /// Datagrams (with their sender) in provided buffers of group `bgid`: recycled unread.
+    RecvMsg { bgid: u16 },
+}
+
+/// What a multishot op's slot keeps alive for the kernel until its final completion: the fd
+/// it names and, for recvmsg, the header it names.
+pub(crate) struct Held {
+    _fd: SharedFd,
+    _hdr: Option<Box<crate::backend::msghdr::MultiHdr>>,
 }
 
 const CQE_F_BUFFER: u32 = 1 << 0;
@@ -98,7 +107,7 @@ fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<u16>) {
         // SAFETY: a successful multishot accept completion carries a new fd that nothing else
         // owns; each completion is handled exactly once.
         MultiKind::Accept if res >= 0 => drop(unsafe { crate::backend::sys::own_fd(res) }),
-        MultiKind::Recv { .. } => recycle.extend(buffer_id(flags)),
+        MultiKind::Recv { .. } | MultiKind::RecvMsg { .. } => recycle.extend(buffer_id(flags)),
         _ => {}
     }
 }
@@ -106,7 +115,7 @@ fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<u16>) {
 /// Queue of a live multishot op, and the fd it names (held until its final completion).
 pub(crate) struct MultiState {
     kind: MultiKind,
-    fd: SharedFd,
+    held: Option<Held>,
     queue: VecDeque<(i32, u32)>,
     /// Every reader waiting; concurrent readers are all woken (none loses its wakeup).
     wakers: Vec<Waker>,
@@ -137,7 +146,8 @@ pub(crate) enum Chore {
         ud: Option<u64>,
         leftover: Option<u16>,
     },
-    /// A registered-file slot to empty: a sent fd's staging slot, or an installed arrival.
+    /// A registered-file slot to empty: a sent fd's staging slot, an installed arrival, or a
+    /// `FixedFile`'s slot once the handle and every op naming the slot are gone.
     ReleaseFile(u32),
 }
 
@@ -537,20 +547,31 @@ impl Driver {
         if self.closed {
             return Err(ring_gone());
         }
+        let hdr =
+            matches!(kind, MultiKind::RecvMsg { .. }).then(crate::backend::msghdr::MultiHdr::new);
         let op = match kind {
             MultiKind::Accept => OpKind::AcceptMulti { fd: fd.raw() },
             MultiKind::Recv { bgid } => OpKind::RecvMulti { fd: fd.raw(), bgid },
+            MultiKind::RecvMsg { bgid } => OpKind::RecvMsgMulti {
+                fd: fd.raw(),
+                msg: hdr.as_ref().map_or(std::ptr::null(), |h| h.ptr()),
+                bgid,
+            },
         };
         let state = MultiState {
             kind,
-            fd: fd.clone(),
+            held: Some(Held {
+                _fd: fd.clone(),
+                _hdr: hdr,
+            }),
             queue: VecDeque::new(),
             wakers: vec![waker.clone()],
             finished: false,
         };
         let ud = self.insert(Slot::Multi(Box::new(state)))?;
-        // SAFETY: multishot accept and recv carry no pointers; the fd they name is held by the
-        // slot until the final completion.
+        // SAFETY: multishot accept and recv carry no pointers; recvmsg's header is boxed (its
+        // address does not move) and, like the fd they name, held by the slot until the final
+        // completion (`Held`, moved into the orphan slot if the reader goes first).
         if let Err(e) = unsafe { self.push_raw(ud, op, None) } {
             if let Some(Slot::Multi(m)) = self.remove(ud) {
                 self.later.extend(m.wakers.into_iter().map(Later::Drop));
@@ -588,13 +609,21 @@ impl Driver {
         }
     }
 
+    /// The kind of live multishot op `ud` (`None`: not a live multishot op of this ring).
+    pub(crate) fn multishot_kind(&mut self, ud: u64) -> Option<MultiKind> {
+        match self.slot_mut(ud) {
+            Some(Slot::Multi(m)) => Some(m.kind),
+            _ => None,
+        }
+    }
+
     /// Nobody will read multishot op `ud` any more: release what its queued completions hold,
     /// then free the slot if the op has ended, else cancel it and release the rest as it comes.
     pub(crate) fn abandon_multi(&mut self, ud: u64) {
         let Some(Slot::Multi(m)) = self.slot_mut(ud) else {
             return;
         };
-        let (kind, finished, fd) = (m.kind, m.finished, m.fd.clone());
+        let (kind, finished, held) = (m.kind, m.finished, m.held.take());
         let queue = std::mem::take(&mut m.queue);
         let wakers = std::mem::take(&mut m.wakers);
         for (res, flags) in queue {
@@ -604,7 +633,10 @@ impl Driver {
         if finished {
             self.remove(ud);
         } else if let Some(slot) = self.slot_mut(ud) {
-            *slot = Slot::MultiOrphan(kind, fd);
+            // `held` is taken only here, once per live slot; no panic on the drop path.
+            if let Some(held) = held {
+                *slot = Slot::MultiOrphan(kind, held);
+            }
             self.cancel(ud);
         }
         self.recycle_pending();
@@ -891,6 +923,18 @@ impl Driver {
     /// Stages `fd` in the file table for IORING_MSG_SEND_FD.
     pub(crate) fn stage_fd(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
         self.uring(crate::Feature::MsgRingSendFd)?.stage_fd(fd)
+    }
+
+    /// Puts `fd` into a user slot of this ring's file table (`Ring::register_file`).
+    pub(crate) fn register_file(&mut self, fd: BorrowedFd<'_>) -> io::Result<u32> {
+        use std::os::fd::AsRawFd;
+        self.uring(crate::Feature::RegisteredFiles)?
+            .register_user_file(fd.as_raw_fd())
+    }
+
+    /// Whether this ring registered its file table (a refusal is remembered as none).
+    pub(crate) fn has_file_table(&self) -> bool {
+        self.backend.as_uring().is_some_and(|u| u.has_file_table())
     }
 
     pub(crate) fn release_file(&mut self, slot: u32) {

@@ -1,6 +1,6 @@
-//! `Ring::accept_multiple`: a stream of accepted connections. Native: one multishot accept
-//! (Linux 5.19+), re-armed whenever a completion arrives without IORING_CQE_F_MORE. Fallback:
-//! a loop of single accepts (io_uring or epoll).
+//! `Ring::accept_multiple`: a stream of accepted connections (TCP or Unix listeners). Native:
+//! one multishot accept (Linux 5.19+), re-armed whenever a completion arrives without
+//! IORING_CQE_F_MORE. Fallback: a loop of single accepts (io_uring or epoll).
 
 use std::future::Future;
 use std::io;
@@ -15,13 +15,67 @@ use crate::RingRef;
 use std::rc::Rc;
 
 use crate::backend::sys;
-use crate::driver::op::Op;
 use crate::driver::{MultiKind, MultiNext, budget, ring_gone_for};
 use crate::features::Feature;
-use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream};
-use crate::ops::Accept;
+use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream, UnixListener, UnixStream};
 
-enum State<'r> {
+/// A listener [`Ring::accept_multiple`](crate::RingRef::accept_multiple) serves:
+/// [`TcpListener`] or [`UnixListener`]. Sealed (through [`AsIoFd`]).
+pub trait AcceptListener: AsIoFd {
+    /// The connections it accepts.
+    type Conn: 'static;
+    /// Refuses a listener of another address family before anything is accepted.
+    #[doc(hidden)]
+    fn check_family(&self) -> io::Result<()>;
+    /// One single accept (the fallback path), bounded by `timeout` if given.
+    #[doc(hidden)]
+    fn accept_one<'r>(&'r self, ring: &'r RingRef, timeout: Option<Duration>) -> Single<'r, Self>;
+    /// A connection around an fd a multishot accept completion produced.
+    #[doc(hidden)]
+    fn conn(fd: SharedFd) -> Self::Conn;
+}
+
+/// A single accept in flight (boxed: it is the fallback path, one syscall a connection anyway).
+#[doc(hidden)]
+pub type Single<'r, L> =
+    Pin<Box<dyn Future<Output = io::Result<<L as AcceptListener>::Conn>> + 'r>>;
+
+impl AcceptListener for TcpListener {
+    type Conn = TcpStream;
+    fn check_family(&self) -> io::Result<()> {
+        crate::ops::ip_listener(self)
+    }
+    fn accept_one<'r>(&'r self, ring: &'r RingRef, timeout: Option<Duration>) -> Single<'r, Self> {
+        let mut op = ring.accept(self);
+        if let Some(bound) = timeout {
+            op = op.timeout(bound);
+        }
+        Box::pin(async move { op.await.map(|(s, _)| s) })
+    }
+    fn conn(fd: SharedFd) -> TcpStream {
+        TcpStream::from_shared(fd)
+    }
+}
+
+impl AcceptListener for UnixListener {
+    type Conn = UnixStream;
+    fn check_family(&self) -> io::Result<()> {
+        self.shared_fd()
+            .expect_domain(&[libc::AF_UNIX], "UnixListener")
+    }
+    fn accept_one<'r>(&'r self, ring: &'r RingRef, timeout: Option<Duration>) -> Single<'r, Self> {
+        let mut op = ring.accept_unix(self);
+        if let Some(bound) = timeout {
+            op = op.timeout(bound);
+        }
+        Box::pin(async move { op.await.map(|(s, _)| s) })
+    }
+    fn conn(fd: SharedFd) -> UnixStream {
+        UnixStream::from_shared(fd)
+    }
+}
+
+enum State<'r, L: AcceptListener> {
     Idle,
     Native {
         ud: u64,
@@ -29,12 +83,13 @@ enum State<'r> {
         accepted: u64,
     },
     Single {
-        op: Op<'r, Accept>,
+        op: Single<'r, L>,
         since: Instant,
     },
 }
 
-/// Connections accepted on one listener; see [`Ring::accept_multiple`](crate::RingRef::accept_multiple).
+/// Connections accepted on one listener (TCP by default, or a [`UnixListener`]); see
+/// [`Ring::accept_multiple`](crate::RingRef::accept_multiple).
 ///
 /// The stream does not end on its own. Errors such as EMFILE/ENFILE are yielded as `Err` items
 /// and the stream keeps serving. Dropping it cancels the multishot accept; connections the
@@ -55,13 +110,13 @@ enum State<'r> {
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct AcceptStream<'r> {
+pub struct AcceptStream<'r, L: AcceptListener = TcpListener> {
     ring: &'r RingRef,
-    listener: &'r TcpListener,
-    state: State<'r>,
+    listener: &'r L,
+    state: State<'r, L>,
 }
 
-impl<'r> AcceptStream<'r> {
+impl<'r, L: AcceptListener> AcceptStream<'r, L> {
     /// Whether the stream currently runs on the native multishot accept.
     ///
     /// # Examples
@@ -91,7 +146,7 @@ impl<'r> AcceptStream<'r> {
     /// })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+    pub async fn next(&mut self) -> Option<io::Result<L::Conn>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
@@ -121,24 +176,24 @@ impl<'r> AcceptStream<'r> {
         Some(armed)
     }
 
-    fn stream_from(&self, fd: i32) -> TcpStream {
+    fn stream_from(&self, fd: i32) -> L::Conn {
         // SAFETY: `fd` is the result of a successful accept completion: a new fd nothing else
         // owns, handed out once.
         let fd = unsafe { sys::own_fd(fd) };
-        TcpStream::from_shared(SharedFd::new(fd, Some(self.ring.nonblocking_fds())))
+        L::conn(SharedFd::new(fd, Some(self.ring.nonblocking_fds())))
     }
 }
 
 /// The multishot accept `ud` ended or is abandoned: the listener no longer has one.
-fn disarm(listener: &TcpListener, ud: u64) {
+fn disarm<L: AcceptListener>(listener: &L, ud: u64) {
     let mut st = listener.multishot().state();
     if st.as_ref().is_some_and(|a| a.ud == Some(ud)) {
         *st = None;
     }
 }
 
-impl Stream for AcceptStream<'_> {
-    type Item = io::Result<TcpStream>;
+impl<L: AcceptListener> Stream for AcceptStream<'_, L> {
+    type Item = io::Result<L::Conn>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -146,7 +201,7 @@ impl Stream for AcceptStream<'_> {
             match &mut this.state {
                 State::Idle => {
                     // Both paths refuse a non-IP listener before the kernel accepts anything.
-                    if let Err(e) = crate::ops::ip_listener(this.listener) {
+                    if let Err(e) = this.listener.check_family() {
                         return Poll::Ready(Some(Err(e)));
                     }
                     let native = this.ring.uses_native(Feature::MultiShotAccept);
@@ -162,21 +217,19 @@ impl Stream for AcceptStream<'_> {
                         Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                         None => {}
                     }
-                    let mut op = this.ring.accept(this.listener);
-                    if let Some(bound) = this.ring.fallback_timeout() {
-                        op = op.timeout(bound);
-                    }
                     this.state = State::Single {
-                        op,
+                        op: this
+                            .listener
+                            .accept_one(this.ring, this.ring.fallback_timeout()),
                         since: Instant::now(),
                     };
                 }
                 State::Single { op, since } => {
-                    let res = std::task::ready!(Pin::new(op).poll(cx));
+                    let res = std::task::ready!(op.as_mut().poll(cx));
                     let took = since.elapsed();
                     this.state = State::Idle;
                     match res {
-                        Ok((stream, _peer)) => {
+                        Ok(stream) => {
                             this.ring
                                 .record(Feature::MultiShotAccept, PathTaken::Fallback, took);
                             return Poll::Ready(Some(Ok(stream)));
@@ -246,7 +299,7 @@ impl Stream for AcceptStream<'_> {
     }
 }
 
-impl Drop for AcceptStream<'_> {
+impl<L: AcceptListener> Drop for AcceptStream<'_, L> {
     fn drop(&mut self) {
         let State::Native { ud, .. } = self.state else {
             return;
@@ -260,8 +313,8 @@ impl Drop for AcceptStream<'_> {
 }
 
 impl RingRef {
-    /// Accepts connections as a stream: natively one multishot accept (Linux 5.19+), else a
-    /// loop of single accepts, transparently. [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats) tells which ran.
+    /// Accepts connections on a [`TcpListener`] or a [`UnixListener`] as a stream: natively
+    /// one multishot accept (Linux 5.19+), else a loop of single accepts, transparently. [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats) tells which ran.
     ///
     /// # Examples
     /// ```
@@ -281,7 +334,10 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[doc(alias = "io_uring_prep_multishot_accept")]
-    pub fn accept_multiple<'r>(&'r self, listener: &'r TcpListener) -> AcceptStream<'r> {
+    pub fn accept_multiple<'r, L: AcceptListener>(
+        &'r self,
+        listener: &'r L,
+    ) -> AcceptStream<'r, L> {
         AcceptStream {
             ring: self,
             listener,
@@ -305,12 +361,12 @@ impl RingRef {
     /// assert_eq!(conns.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn accept_up_to(
+    pub async fn accept_up_to<L: AcceptListener>(
         &self,
-        listener: &TcpListener,
+        listener: &L,
         max: usize,
         timeout: Duration,
-    ) -> io::Result<Vec<TcpStream>> {
+    ) -> io::Result<Vec<L::Conn>> {
         let mut out = Vec::with_capacity(max);
         let mut stream = self.accept_multiple(listener);
         let mut sleep = self.sleep(timeout);

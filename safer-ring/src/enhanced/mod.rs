@@ -8,15 +8,17 @@ mod fallback;
 mod mailbox;
 #[allow(unsafe_code)] // OpData impls, own_fd
 mod msg_ring;
+mod recv_msg_multi;
 #[allow(unsafe_code)] // OpData impl
 mod recv_select;
 mod send_zc;
 mod stats;
 
-pub use accept_multi::AcceptStream;
+pub use accept_multi::{AcceptListener, AcceptStream};
 pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
 pub(crate) use mailbox::Mailbox;
 pub use mailbox::Message;
 pub use msg_ring::RingHandle;
+pub use recv_msg_multi::{DATAGRAM_ROOM, Datagram, RecvFromStream};
 pub(crate) use stats::{EnterCounts, Stats};
 pub use stats::{FeatureStats, PathTaken};

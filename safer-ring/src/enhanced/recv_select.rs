@@ -103,6 +103,17 @@ impl RingRef {
                 }
                 loop {
                     let ud = match a.ud {
+                        // Another reader's multishot (a `recv_from_multiple` stream): its
+                        // buffers hold datagrams with their headers, not this stream's bytes.
+                        Some(ud)
+                            if matches!(d.multishot_kind(ud), Some(MultiKind::RecvMsg { .. })) =>
+                        {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::ResourceBusy,
+                                "recv_enhanced: a recv_from_multiple stream receives on this \
+                                 socket; read it through that stream, or drop it first",
+                            )));
+                        }
                         Some(ud) => ud,
                         None => {
                             let ud = d.push_multishot(MultiKind::Recv { bgid }, fd, cx.waker())?;

@@ -36,6 +36,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::FixedFdInstall,
     Feature::BufferRings,
     Feature::MultiShotRecv,
+    Feature::MultiShotRecvMsg,
     Feature::UnlinkAt,
     Feature::RenameAt,
     Feature::MkdirAt,
@@ -45,6 +46,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::Ftruncate,
     Feature::Fadvise,
     Feature::SyncFileRange,
+    Feature::RegisteredFiles,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

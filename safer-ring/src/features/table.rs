@@ -194,6 +194,13 @@ features! {
     SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
     /// Registered buffers (IORING_REGISTER_BUFFERS, OP_READ_FIXED/WRITE_FIXED). Available since Linux 5.1.
     RegisteredBuffers = (5, 1), Detection::Probe(&[op::READ_FIXED, op::WRITE_FIXED]), "reads and writes on buffers the kernel pinned once, not per operation";
+    /// Multishot recvmsg over provided buffers: a datagram and its sender per completion.
+    /// Available since Linux 6.0.
+    MultiShotRecvMsg = (6, 0), Detection::Version(&[op::RECVMSG, op::PROVIDE_BUFFERS]), "one recvmsg request yields a completion per arriving datagram, with its sender";
+    /// Registered files (a sparse IORING_REGISTER_FILES table, IORING_REGISTER_FILES_UPDATE,
+    /// IOSQE_FIXED_FILE): `Ring::register_file`. Available since Linux 5.5 (empty `-1` slots
+    /// and the update call; `register_files_sparse` is 5.19, used where present).
+    RegisteredFiles = (5, 5), Detection::Version(&[]), "operations name a file by its slot in the ring's table, no per-operation fd lookup";
 }
 
 impl Feature {
@@ -451,7 +458,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 34);
+        assert_eq!(TABLE.len(), 36);
         assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 

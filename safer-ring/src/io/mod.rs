@@ -2,6 +2,7 @@
 //! is closed only after the last of them has completed.
 
 mod fd;
+mod fixed_file;
 mod types;
 mod udp;
 mod unix;
@@ -10,6 +11,7 @@ pub(crate) mod unix_addr;
 pub(crate) use fd::Armed;
 pub use fd::AsIoFd;
 pub use fd::SharedFd;
+pub use fixed_file::FixedFile;
 pub use types::{
     File, OpenOptions, Pipe, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener,
     UnixStream,

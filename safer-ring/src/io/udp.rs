@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::UdpSocket;
 use crate::RingRef;
+use crate::backend::msghdr;
 use crate::backend::sys::RawAddr;
 use crate::backend::unix_addr::{connect_now, sock_name};
 
@@ -79,6 +80,30 @@ impl UdpSocket {
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         ip_name(self, false)
+    }
+
+    /// Turns UDP GRO (UDP_GRO, Linux 5.0+) on or off: with it on, the kernel may hand
+    /// several datagrams of one sender as one coalesced receive, and
+    /// [`Ring::recv_msg`](crate::RingRef::recv_msg) reports their size in
+    /// [`MsgIn::segment_size`](crate::ops::MsgIn::segment_size). Receive with a buffer of
+    /// 64 KiB then, or coalesced data is cut. Completes at once (no op).
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let sock = ring.bind_udp("127.0.0.1:0")?;
+    /// sock.set_gro(true)?;
+    /// assert!(sock.gro()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "UDP_GRO")]
+    pub fn set_gro(&self, on: bool) -> io::Result<()> {
+        msghdr::set_udp_gro(self.fd.raw(), on)
+    }
+
+    /// Whether UDP GRO is on (see [`set_gro`](Self::set_gro)).
+    pub fn gro(&self) -> io::Result<bool> {
+        msghdr::udp_gro(self.fd.raw())
     }
 
     /// The connected peer's address (`NotConnected` if there is none).

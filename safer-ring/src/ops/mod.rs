@@ -3,6 +3,7 @@
 
 mod all;
 mod fixed;
+mod fixed_files;
 mod fs;
 mod msg;
 mod net;
@@ -13,6 +14,9 @@ mod time;
 mod unix;
 
 pub use fixed::{ReadFixed, WriteFixed};
+pub use fixed_files::{
+    FsyncRegistered, ReadRegistered, RecvRegistered, SendRegistered, WriteRegistered,
+};
 pub use fs::Metadata;
 pub use fs::{Close, Fsync, OpenAt, Statx};
 pub use msg::{MsgIn, MsgOut, RecvFrom, RecvFromUnix, RecvMsg, SendMsg};

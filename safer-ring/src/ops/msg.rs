@@ -32,6 +32,7 @@ use crate::ops::split_len;
 pub struct MsgOut {
     to: Option<io::Result<Box<RawAddr>>>,
     fds: Vec<OwnedFd>,
+    segment: Option<u16>,
 }
 
 impl MsgOut {
@@ -62,6 +63,28 @@ impl MsgOut {
     /// completes (sent or failed), then closes this copy: `try_clone` first to keep using it.
     pub fn fd(mut self, fd: impl Into<OwnedFd>) -> Self {
         self.fds.push(fd.into());
+        self
+    }
+
+    /// UDP GSO (UDP_SEGMENT, Linux 4.18+): the kernel splits the buffer into datagrams of
+    /// `size` bytes (the last may be shorter), one send for all of them. The op fails with
+    /// `InvalidInput` for a size of 0, a size larger than the buffer, or more than 65 507
+    /// bytes in all; the kernel refuses it on a socket that is not UDP.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::ops::MsgOut;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let a = ring.bind_udp("127.0.0.1:0")?;
+    /// let b = ring.bind_udp("127.0.0.1:0")?;
+    /// let msg = MsgOut::new().to(b.local_addr()?).segment_size(1000);
+    /// let (n, _) = ring.block_on(ring.send_msg(&a, vec![1u8; 2500], msg));
+    /// assert_eq!(n?, 2500); // three datagrams: 1000, 1000 and 500 bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "UDP_SEGMENT")]
+    pub fn segment_size(mut self, size: u16) -> Self {
+        self.segment = Some(size);
         self
     }
 }
@@ -111,9 +134,17 @@ pub struct MsgIn {
     /// The fds passed with the message (close-on-exec), in the order sent.
     pub fds: Vec<OwnedFd>,
     addr: RawAddr,
+    gro_segment: Option<u16>,
 }
 
 impl MsgIn {
+    /// The segment size the kernel reported with a UDP_GRO cmsg: the bytes received are
+    /// datagrams of that size coalesced (the last may be shorter). `None` when GRO is off
+    /// ([`UdpSocket::set_gro`](crate::UdpSocket::set_gro)) or the kernel did not coalesce.
+    pub fn segment_size(&self) -> Option<u16> {
+        self.gro_segment
+    }
+
     /// The sender's IP address (`None` for other families and connected stream sockets).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.addr.to_socket_addr()
@@ -166,6 +197,7 @@ unsafe impl<B: IoBufMut> OpData for RecvMsg<B> {
             (Ok(n), Some(parts)) => {
                 let mut parts = parts.into_inner();
                 // Own the fds first: if this op was dropped, they are closed right here.
+                let gro_segment = parts.gro_segment();
                 let fds = parts.take_fds();
                 // SAFETY: the kernel reported writing `n` bytes at the buffer's start.
                 unsafe { self.buf.get_mut().set_init(n as usize) };
@@ -180,6 +212,7 @@ unsafe impl<B: IoBufMut> OpData for RecvMsg<B> {
                         storage: a.storage,
                         len: a.len,
                     },
+                    gro_segment,
                 })
             }
             (Ok(_), None) => Err(io::Error::other("recvmsg completed without its header")),
@@ -271,7 +304,7 @@ impl RingRef {
         let fd = sock.shared_fd();
         let (len, mut check) = split_len(buf.bytes_init());
         let buf = Held::new(buf);
-        let MsgOut { to, fds } = msg;
+        let MsgOut { to, fds, segment } = msg;
         let to = match to.transpose() {
             Ok(to) => to,
             Err(e) => {
@@ -280,7 +313,7 @@ impl RingRef {
             }
         };
         let parts = check
-            .and_then(|()| MsgParts::for_send(buf.get().stable_ptr(), len, to, &fds))
+            .and_then(|()| MsgParts::for_send(buf.get().stable_ptr(), len, to, &fds, segment))
             .and_then(|p| self.prepare(fd).map(|()| p));
         match parts {
             Ok(p) => Op::new(
@@ -342,8 +375,13 @@ impl RingRef {
         let fd = sock.shared_fd();
         let (len, check) = split_len(buf.bytes_total());
         let mut buf = Held::new(buf);
+        // Room for a UDP_GRO segment size on IP sockets (never an fd: only Unix sockets pass
+        // those, and there the room asked for is exactly `max_fds`).
+        let gro = fd
+            .expect_domain(&[libc::AF_INET, libc::AF_INET6], "")
+            .is_ok();
         let parts = check
-            .and_then(|()| MsgParts::for_recv(buf.get_mut().stable_mut_ptr(), len, max_fds))
+            .and_then(|()| MsgParts::for_recv(buf.get_mut().stable_mut_ptr(), len, max_fds, gro))
             .and_then(|p| self.prepare(fd).map(|()| p));
         let (parts, check) = match parts {
             Ok(p) => (Some(Held::new(p)), Ok(())),
