@@ -210,3 +210,34 @@ fn streams_replaced_and_shared_across_rings() {
         "each datagram exactly once"
     );
 }
+
+// Ten datagrams queued; a stream takes one and is dropped; a new stream then gets the rest.
+// The stream's documentation says natively the datagrams its multishot already placed in the
+// ring's buffers are dropped with it, while the other paths leave them in the socket.
+#[test]
+#[ignore = "DEFECT (documented design): natively a dropped recv_from_multiple stream discards the datagrams its multishot already took; the other paths keep them queued"]
+fn dropped_stream_keeps_unread_datagrams() {
+    let mut report = Vec::new();
+    for (name, ring) in rings() {
+        let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+        let to = sock.local_addr().unwrap();
+        let peer = StdUdp::bind("127.0.0.1:0").unwrap();
+        for i in 0..10u8 {
+            peer.send_to(&[i; 4], to).unwrap();
+        }
+        let first = take(&ring, &sock, 1);
+        let rest = ring.block_on(async {
+            let mut s = ring.recv_from_multiple(&sock);
+            let mut n = 0;
+            while let Ok(Some(_)) = ring.timeout(Duration::from_millis(100), s.next()).await {
+                n += 1;
+            }
+            n
+        });
+        report.push(format!("{name}: {} then {rest}", first.len()));
+    }
+    eprintln!("{report:#?}");
+    for r in &report {
+        assert!(r.ends_with("1 then 9"), "{report:#?}");
+    }
+}
