@@ -28,7 +28,6 @@ fn rings() -> Vec<(&'static str, Ring)> {
 // next accept (and none of them may find its connection closed by the server side), as with
 // one `accept` call, or as on the single-accept paths.
 #[test]
-#[ignore = "DEFECT: natively accept_up_to(max) arms a multishot accept that takes every waiting connection and closes those past max when it drops the stream: silent loss, unlike the other paths"]
 fn accept_up_to_leaves_the_rest_in_the_backlog() {
     let mut report = Vec::new();
     for (name, ring) in rings() {
@@ -90,7 +89,6 @@ fn accept_up_to_zero_takes_nothing() {
 
 // The same over TCP.
 #[test]
-#[ignore = "DEFECT: natively accept_up_to(max) closes the waiting connections past max (see above)"]
 fn accept_up_to_leaves_the_rest_in_the_backlog_tcp() {
     let mut report = Vec::new();
     for (name, ring) in rings() {

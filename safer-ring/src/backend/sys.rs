@@ -13,7 +13,6 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// A non-blocking, close-on-exec eventfd.
 /// Blocks every signal in the calling thread (a blocking-pool thread): a process-directed
 /// signal then goes to a thread that handles it, and no pooled syscall fails with EINTR where
 /// io_uring's own workers, which take no signals, would have finished.
@@ -27,6 +26,7 @@ pub(crate) fn block_all_signals() {
     }
 }
 
+/// A non-blocking, close-on-exec eventfd.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers; a non-negative return is a fresh fd we now own.
     let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
