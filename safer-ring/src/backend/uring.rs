@@ -1,5 +1,6 @@
 //! io_uring backend on the `io-uring` crate.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::op::OpcodeSet;
+use super::op::{Direction, OpcodeSet};
 use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
@@ -16,6 +17,17 @@ use crate::enhanced::EnterCounts;
 const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
 const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
 const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
+/// Tag of a parked fallback op's poll: `PARK_TAG | token` (the driver's user_data stay below
+/// bit 56; never reaches the sink).
+const PARK_TAG: u64 = 1 << 60;
+
+/// A fallback op waiting for its fd's readiness.
+struct ParkedOp {
+    ud: u64,
+    op: OpKind,
+    /// The op's linked timeout, valid until the op's completion (`Backend::push`'s contract).
+    timeout: Option<*const TimeoutSpec>,
+}
 
 /// Which setup flags the kernel accepted, and the ring's reported features.
 ///
@@ -70,6 +82,12 @@ pub(crate) struct IoUringBackend {
     logged: OpcodeSet,
     /// Results of ops that ran as syscalls at push time, handed out by the next `reap`.
     ready: Vec<(u64, i32)>,
+    /// Syscall-run ops that would block (splice/tee on a pipe or socket), each waiting for a
+    /// poll SQE whose user_data is `PARK_TAG | token`; see `park`.
+    parked: HashMap<u64, ParkedOp>,
+    /// The token of each parked op, by its user_data (for `cancel`).
+    park_of: HashMap<u64, u64>,
+    next_park: u64,
     /// The fault plan's refusal of ring-fd registration (an errno).
     #[cfg(feature = "fault-injection")]
     pub(crate) refuse_ring_fd: Option<i32>,
@@ -153,6 +171,9 @@ impl IoUringBackend {
             supported: opcodes.map_or(OpcodeSet::ALL, OpcodeSet::from_list),
             logged: OpcodeSet::default(),
             ready: Vec::new(),
+            parked: HashMap::new(),
+            park_of: HashMap::new(),
+            next_park: 0,
             #[cfg(feature = "fault-injection")]
             refuse_ring_fd: None,
         };
@@ -183,12 +204,13 @@ impl IoUringBackend {
 
     /// Runs `op`, whose opcode this kernel lacks, as its plain syscall now (on this thread:
     /// fds are blocking here) and queues the result for the next `reap`, so it completes like
-    /// any op.
+    /// any op. An op whose syscall form is non-blocking (splice, tee) and would block is parked
+    /// on a poll SQE for the end that blocked, with the op's timeout linked to the poll.
     ///
     /// # Safety
-    /// `Backend::push`'s contract for `op`.
+    /// `Backend::push`'s contract for `op` and `timeout`.
     #[cold]
-    unsafe fn run_fallback(&mut self, user_data: u64, op: OpKind) {
+    unsafe fn run_fallback(&mut self, user_data: u64, op: OpKind, timeout: Option<&TimeoutSpec>) {
         let code = op.opcode();
         if !self.logged.contains(code) {
             self.logged.insert(code);
@@ -200,11 +222,76 @@ impl IoUringBackend {
         // SAFETY: forwarded from the caller.
         let res = match unsafe { super::syscall::attempt(op) } {
             Attempt::Done(r) => r,
+            Attempt::WouldBlockOn(fd, dir) => {
+                let parked = ParkedOp {
+                    ud: user_data,
+                    op,
+                    timeout: timeout.map(|t| t as *const TimeoutSpec),
+                };
+                return self.park(parked, fd, dir);
+            }
             // Blocking fds do not ask to wait; should one, the caller sees the errno.
             Attempt::WouldBlock(_) => -libc::EAGAIN,
             Attempt::InProgress => -libc::EINPROGRESS,
         };
         self.ready.push((user_data, res));
+    }
+
+    /// Waits for `dir` readiness of `fd` with a poll SQE (one-shot), then retries the op
+    /// (`reap`). Its timeout, linked to the poll, restarts with each wait.
+    fn park(&mut self, p: ParkedOp, fd: RawFd, dir: Direction) {
+        let mask = match dir {
+            Direction::Read => libc::POLLIN,
+            Direction::Write => libc::POLLOUT,
+        };
+        let token = self.next_park;
+        self.next_park = (self.next_park + 1) % PARK_TAG;
+        let poll = opcode::PollAdd::new(types::Fd(fd), mask as u32)
+            .build()
+            .user_data(PARK_TAG | token);
+        let pushed = match p.timeout {
+            None => {
+                // SAFETY: a poll carries no pointers; the op holds `fd` open until it completes.
+                unsafe { self.push_entries(&[poll]) }
+            }
+            Some(t) => {
+                // SAFETY: `t` is valid until the op's completion (push contract), which comes
+                // from this poll's or a later poll's completion, after the kernel read it.
+                let ts = unsafe { &(*t).ts };
+                let lt = opcode::LinkTimeout::new(ts)
+                    .build()
+                    .user_data(super::LINK_TAG | p.ud);
+                // SAFETY: as above; all-or-nothing, so the link is never split.
+                unsafe { self.push_entries(&[poll.flags(squeue::Flags::IO_LINK), lt]) }
+            }
+        };
+        if pushed.is_err() {
+            // No room in the SQ now: answer as before this existed, EAGAIN (rare; the SQ is
+            // drained on every turn).
+            self.ready.push((p.ud, -libc::EAGAIN));
+            return;
+        }
+        self.park_of.insert(p.ud, token);
+        self.parked.insert(token, p);
+    }
+
+    /// A parked op's poll completed: retry it (`res` >= 0), or complete it with the poll's
+    /// error (-ECANCELED: cancelled, or its linked timeout fired).
+    fn unpark(&mut self, token: u64, res: i32) {
+        let Some(p) = self.parked.remove(&token) else {
+            return; // cancelled already (its result was reported then)
+        };
+        self.park_of.remove(&p.ud);
+        if res < 0 {
+            self.ready.push((p.ud, res));
+            return;
+        }
+        // SAFETY: a parked op has not completed, so its pointers and timeout are valid (push
+        // contract).
+        unsafe {
+            let timeout = p.timeout.map(|t| &*t);
+            self.run_fallback(p.ud, p.op, timeout);
+        }
     }
 
     /// Counts this backend's `io_uring_enter` calls into `enters` from now on.
@@ -632,6 +719,31 @@ fn build(op: OpKind) -> squeue::Entry {
             .offset(offset)
             .flags(flags)
             .build(),
+        // Plain fds (never SPLICE_F_FD_IN_FIXED); `CURRENT_POS` is the kernel's "no offset", -1.
+        OpKind::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            off_out,
+            len,
+            flags,
+        } => opcode::Splice::new(
+            types::Fd(fd_in),
+            off_in as i64,
+            types::Fd(fd_out),
+            off_out as i64,
+            len,
+        )
+        .flags(flags)
+        .build(),
+        OpKind::Tee {
+            fd_in,
+            fd_out,
+            len,
+            flags,
+        } => opcode::Tee::new(types::Fd(fd_in), types::Fd(fd_out), len)
+            .flags(flags)
+            .build(),
         OpKind::Timeout { ts, .. } => opcode::Timeout::new(ts).build(),
     }
 }
@@ -651,7 +763,7 @@ impl Backend for IoUringBackend {
         if !self.supported.contains(op.opcode()) {
             // It completes at once; a linked timeout has nothing left to bound.
             // SAFETY: forwarded from the caller.
-            unsafe { self.run_fallback(user_data, op) };
+            unsafe { self.run_fallback(user_data, op, timeout) };
             return Ok(());
         }
         let entry = build(op).user_data(user_data);
@@ -670,6 +782,18 @@ impl Backend for IoUringBackend {
     }
 
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
+        if let Some(&token) = self.park_of.get(&user_data) {
+            let e = opcode::AsyncCancel::new(PARK_TAG | token)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: a cancel carries no pointers.
+            unsafe { self.push_entries(&[e]) }?;
+            // Completed now; the poll's own completion then finds nothing parked.
+            self.park_of.remove(&user_data);
+            self.parked.remove(&token);
+            self.ready.push((user_data, -libc::ECANCELED));
+            return Ok(());
+        }
         let e = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
@@ -728,6 +852,7 @@ impl Backend for IoUringBackend {
             }
         }
         let mut rearm = false;
+        let mut woken = Vec::new();
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
             if cqe.flags() & 1 != 0
@@ -736,7 +861,9 @@ impl Backend for IoUringBackend {
                 // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer.
                 b.mark_out((cqe.flags() >> 16) as u16);
             }
-            if ud < RESERVED_USER_DATA {
+            if ud & PARK_TAG != 0 && ud < RESERVED_USER_DATA {
+                woken.push((ud & !PARK_TAG, cqe.result()));
+            } else if ud < RESERVED_USER_DATA {
                 sink(ud, cqe.result(), cqe.flags());
             } else if ud == WAKE_TOKEN {
                 rearm = true;
@@ -748,6 +875,14 @@ impl Backend for IoUringBackend {
             super::sys::drain_eventfd(self.wake_fd);
             self.wake_armed = false;
             self.arm_wake();
+        }
+        if !woken.is_empty() {
+            for (token, res) in woken {
+                self.unpark(token, res);
+            }
+            for (ud, res) in self.ready.drain(..) {
+                sink(ud, res, 0);
+            }
         }
     }
 

@@ -45,6 +45,8 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::Ftruncate,
     Feature::Fadvise,
     Feature::SyncFileRange,
+    Feature::Splice,
+    Feature::Tee,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

@@ -18,7 +18,9 @@ pub(crate) mod op {
     pub const FILES_UPDATE: u8 = 20;
     pub const FADVISE: u8 = 24;
     pub const RECV: u8 = 27;
+    pub const SPLICE: u8 = 30;
     pub const PROVIDE_BUFFERS: u8 = 31;
+    pub const TEE: u8 = 33;
     pub const RENAMEAT: u8 = 35;
     pub const UNLINKAT: u8 = 36;
     pub const MKDIRAT: u8 = 37;
@@ -194,6 +196,10 @@ features! {
     SendRecvMsg = (5, 3), Detection::Probe(&[op::SENDMSG, op::RECVMSG]), "sendmsg/recvmsg: datagram addresses, ancillary data, fd passing";
     /// Registered buffers (IORING_REGISTER_BUFFERS, OP_READ_FIXED/WRITE_FIXED). Available since Linux 5.1.
     RegisteredBuffers = (5, 1), Detection::Probe(&[op::READ_FIXED, op::WRITE_FIXED]), "reads and writes on buffers the kernel pinned once, not per operation";
+    /// OP_SPLICE (`splice`, `copy`). Available since Linux 5.7.
+    Splice = (5, 7), Detection::Probe(&[op::SPLICE]), "move bytes between a pipe and a file or socket through the ring (else splice(2) on readiness)";
+    /// OP_TEE (`tee`). Available since Linux 5.8.
+    Tee = (5, 8), Detection::Probe(&[op::TEE]), "duplicate a pipe's bytes into another pipe through the ring (else tee(2) on readiness)";
 }
 
 impl Feature {
@@ -451,7 +457,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 34);
+        assert_eq!(TABLE.len(), 36);
         assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 
@@ -470,6 +476,8 @@ mod tests {
             (Feature::SymlinkAt, 38, (5, 15)),
             (Feature::LinkAt, 39, (5, 15)),
             (Feature::Ftruncate, 55, (6, 9)),
+            (Feature::Splice, 30, (5, 7)),
+            (Feature::Tee, 33, (5, 8)),
         ] {
             let Detection::Probe(ops) = f.detection() else {
                 panic!("{f}: detected by the probe")
