@@ -266,7 +266,11 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         } => {
             let (mut o_in, mut o_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
             let pos = |o: &mut libc::loff_t, off: u64| -> *mut libc::loff_t {
-                if off == CURRENT_POS { std::ptr::null_mut() } else { o }
+                if off == CURRENT_POS {
+                    std::ptr::null_mut()
+                } else {
+                    o
+                }
             };
             let (p_in, p_out) = (pos(&mut o_in, off_in), pos(&mut o_out, off_out));
             let flags = flags | libc::SPLICE_F_NONBLOCK;

@@ -88,6 +88,8 @@ pub(crate) struct IoUringBackend {
     /// The token of each parked op, by its user_data (for `cancel`).
     park_of: HashMap<u64, u64>,
     next_park: u64,
+    /// Native splice/tee ops in flight: their cancel is submitted at once (see `cancel`).
+    splicing: std::collections::HashSet<u64>,
     /// The fault plan's refusal of ring-fd registration (an errno).
     #[cfg(feature = "fault-injection")]
     pub(crate) refuse_ring_fd: Option<i32>,
@@ -174,6 +176,7 @@ impl IoUringBackend {
             parked: HashMap::new(),
             park_of: HashMap::new(),
             next_park: 0,
+            splicing: Default::default(),
             #[cfg(feature = "fault-injection")]
             refuse_ring_fd: None,
         };
@@ -766,6 +769,9 @@ impl Backend for IoUringBackend {
             unsafe { self.run_fallback(user_data, op, timeout) };
             return Ok(());
         }
+        if matches!(op, OpKind::Splice { .. } | OpKind::Tee { .. }) {
+            self.splicing.insert(user_data);
+        }
         let entry = build(op).user_data(user_data);
         match timeout {
             // SAFETY: the caller keeps `op`'s pointers valid until the completion.
@@ -798,7 +804,14 @@ impl Backend for IoUringBackend {
             .build()
             .user_data(CANCEL_TOKEN);
         // SAFETY: a cancel carries no pointers.
-        unsafe { self.push_entries(&[e]) }
+        unsafe { self.push_entries(&[e]) }?;
+        if self.splicing.contains(&user_data) {
+            // A splice blocked on a worker thread holds its pipe's lock, and closing either end
+            // of the pipe waits for it: the caller may do that right after this (a dropped
+            // future's pipe), before any turn. Submitting now interrupts the worker first.
+            let _ = self.enter(0);
+        }
+        Ok(())
     }
 
     fn leak_on_drop(&mut self) {
@@ -864,6 +877,9 @@ impl Backend for IoUringBackend {
             if ud & PARK_TAG != 0 && ud < RESERVED_USER_DATA {
                 woken.push((ud & !PARK_TAG, cqe.result()));
             } else if ud < RESERVED_USER_DATA {
+                if !self.splicing.is_empty() {
+                    self.splicing.remove(&ud);
+                }
                 sink(ud, cqe.result(), cqe.flags());
             } else if ud == WAKE_TOKEN {
                 rearm = true;
