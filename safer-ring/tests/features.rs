@@ -145,6 +145,9 @@ fn running_kernel_reports_what_it_should() {
     let minor = (version.major, version.minor);
     // Core opcodes (5.3): every kernel of the matrix with io_uring has them.
     assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
+    // SPLICE (5.7) and TEE (5.8): in the probe of 5.10, 6.1 and 6.12 alike (the matrix's
+    // io_uring-less rows return above), so only a configuration turns them off.
+    assert!(has(Feature::Splice) && has(Feature::Tee), "Splice/Tee on {version}");
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
@@ -362,6 +365,8 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("SyncFileRange", 5, 2),
         ("SendRecvMsg", 5, 3),
         ("RegisteredBuffers", 5, 1),
+        ("Splice", 5, 7),
+        ("Tee", 5, 8),
     ];
     assert_eq!(
         Feature::all().count(),
