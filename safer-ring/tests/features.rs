@@ -147,7 +147,10 @@ fn running_kernel_reports_what_it_should() {
     assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
     // SPLICE (5.7) and TEE (5.8): in the probe of 5.10, 6.1 and 6.12 alike (the matrix's
     // io_uring-less rows return above), so only a configuration turns them off.
-    assert!(has(Feature::Splice) && has(Feature::Tee), "Splice/Tee on {version}");
+    assert!(
+        has(Feature::Splice) && has(Feature::Tee),
+        "Splice/Tee on {version}"
+    );
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");

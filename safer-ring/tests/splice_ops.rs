@@ -136,49 +136,53 @@ fn splice_through_pipe(ring: &Ring, from: &File, off_in: u64, to: &File, off_out
     });
 }
 
-splice_test!(file_pipe_file_with_offsets, Feature::Splice, |ring| {
-    // Larger than a pipe (64 KiB): several rounds, each at the right offsets.
-    let data = pattern(300_000, 1);
-    let (_p, src, mut src_std) = file_with("splice-src", &data, 0);
-    let (dst_path, dst) = new_file(ring, "splice-dst");
-    splice_through_pipe(ring, &src, 1000, &dst, 77, 250_000);
-    let got = std::fs::read(&dst_path.0).unwrap();
-    assert_eq!(got.len(), 77 + 250_000);
-    assert!(got[..77].iter().all(|&b| b == 0));
-    assert!(got[77..] == data[1000..251_000], "bytes differ");
-    // Explicit offsets leave the file position where it was.
-    assert_eq!(src_std.stream_position().unwrap(), 0);
+splice_test!(
+    splice_file_pipe_file_with_offsets,
+    Feature::Splice,
+    |ring| {
+        // Larger than a pipe (64 KiB): several rounds, each at the right offsets.
+        let data = pattern(300_000, 1);
+        let (_p, src, mut src_std) = file_with("splice-src", &data, 0);
+        let (dst_path, dst) = new_file(ring, "splice-dst");
+        splice_through_pipe(ring, &src, 1000, &dst, 77, 250_000);
+        let got = std::fs::read(&dst_path.0).unwrap();
+        assert_eq!(got.len(), 77 + 250_000);
+        assert!(got[..77].iter().all(|&b| b == 0));
+        assert!(got[77..] == data[1000..251_000], "bytes differ");
+        // Explicit offsets leave the file position where it was.
+        assert_eq!(src_std.stream_position().unwrap(), 0);
 
-    // Past 4 GiB on sparse files: offsets are 64-bit all the way.
-    let far_in = (5 << 30) + 3;
-    let far_out = (6 << 30) + 7;
-    let data = pattern(70_000, 2);
-    let (_p2, big, _) = file_with("splice-big-src", &data, far_in);
-    let (big_out_path, big_out) = new_file(ring, "splice-big-dst");
-    splice_through_pipe(ring, &big, far_in, &big_out, far_out, 70_000);
-    let out = std::fs::File::open(&big_out_path.0).unwrap();
-    assert_eq!(out.metadata().unwrap().len(), far_out + 70_000);
-    let mut back = vec![0u8; 70_000];
-    out.read_exact_at(&mut back, far_out).unwrap();
-    assert!(back == data, "bytes past 4 GiB differ");
+        // Past 4 GiB on sparse files: offsets are 64-bit all the way.
+        let far_in = (5 << 30) + 3;
+        let far_out = (6 << 30) + 7;
+        let data = pattern(70_000, 2);
+        let (_p2, big, _) = file_with("splice-big-src", &data, far_in);
+        let (big_out_path, big_out) = new_file(ring, "splice-big-dst");
+        splice_through_pipe(ring, &big, far_in, &big_out, far_out, 70_000);
+        let out = std::fs::File::open(&big_out_path.0).unwrap();
+        assert_eq!(out.metadata().unwrap().len(), far_out + 70_000);
+        let mut back = vec![0u8; 70_000];
+        out.read_exact_at(&mut back, far_out).unwrap();
+        assert!(back == data, "bytes past 4 GiB differ");
 
-    // `None` on a file uses and moves its position.
-    let (rx, tx) = ring.pipe().unwrap();
-    src_std.seek(io::SeekFrom::Start(10)).unwrap();
-    let n = ring
-        .block_on(ring.splice(&src, None, &tx, None, 100, 0))
-        .unwrap();
-    assert_eq!(n, 100);
-    assert_eq!(src_std.stream_position().unwrap(), 110);
-    let (_, buf) = ring.block_on(ring.read(&rx, Vec::with_capacity(200)));
-    assert_eq!(buf, data_at(&_p.0, 10, 100));
-});
+        // `None` on a file uses and moves its position.
+        let (rx, tx) = ring.pipe().unwrap();
+        src_std.seek(io::SeekFrom::Start(10)).unwrap();
+        let n = ring
+            .block_on(ring.splice(&src, None, &tx, None, 100, 0))
+            .unwrap();
+        assert_eq!(n, 100);
+        assert_eq!(src_std.stream_position().unwrap(), 110);
+        let (_, buf) = ring.block_on(ring.read(&rx, Vec::with_capacity(200)));
+        assert_eq!(buf, data_at(&_p.0, 10, 100));
+    }
+);
 
 fn data_at(path: &std::path::Path, at: usize, len: usize) -> Vec<u8> {
     std::fs::read(path).unwrap()[at..at + len].to_vec()
 }
 
-splice_test!(pipe_to_tcp_socket, Feature::Splice, |ring| {
+splice_test!(splice_pipe_to_tcp_socket, Feature::Splice, |ring| {
     // 1 MiB through a 64 KiB pipe into a socket: both ends fill and drain, so the splice
     // waits on the pipe (empty) and on the socket (full) in turn.
     let data = pattern(1 << 20, 3);
@@ -215,7 +219,7 @@ splice_test!(pipe_to_tcp_socket, Feature::Splice, |ring| {
     });
 });
 
-splice_test!(tee_duplicates_bytes, Feature::Tee, |ring| {
+splice_test!(splice_tee_duplicates_bytes, Feature::Tee, |ring| {
     let data = pattern(5000, 4);
     let (rx, tx) = ring.pipe().unwrap();
     let (rx2, tx2) = ring.pipe().unwrap();
@@ -243,7 +247,7 @@ splice_test!(tee_duplicates_bytes, Feature::Tee, |ring| {
 
 const FIVE_MIB: usize = 5 << 20;
 
-splice_test!(copy_file_to_socket, Feature::Splice, |ring| {
+splice_test!(splice_copy_file_to_socket, Feature::Splice, |ring| {
     let data = pattern(FIVE_MIB, 5);
     let (_p, src, _) = file_with("copy-sock", &data, 0);
     ring.block_on(async {
@@ -257,31 +261,63 @@ splice_test!(copy_file_to_socket, Feature::Splice, |ring| {
     });
 });
 
-splice_test!(copy_file_to_file_stops_at_eof, Feature::Splice, |ring| {
-    let data = pattern(FIVE_MIB, 6);
-    let (_p, src, _) = file_with("copy-src", &data, 0);
-    let (dst_path, dst) = new_file(ring, "copy-dst");
-    let (res, n) = ring.block_on(ring.copy(&src, 0, &dst, FIVE_MIB as u64));
-    res.unwrap();
-    assert_eq!(n, FIVE_MIB as u64);
-    assert!(std::fs::read(&dst_path.0).unwrap() == data, "bytes differ");
+splice_test!(
+    splice_copy_file_to_file_stops_at_eof,
+    Feature::Splice,
+    |ring| {
+        let data = pattern(FIVE_MIB, 6);
+        let (_p, src, _) = file_with("copy-src", &data, 0);
+        let (dst_path, dst) = new_file(ring, "copy-dst");
+        let (res, n) = ring.block_on(ring.copy(&src, 0, &dst, FIVE_MIB as u64));
+        res.unwrap();
+        assert_eq!(n, FIVE_MIB as u64);
+        assert!(std::fs::read(&dst_path.0).unwrap() == data, "bytes differ");
 
-    // A len past the end stops at EOF with the exact count; `to` is written at its position.
-    let (dst2_path, dst2) = new_file(ring, "copy-dst2");
-    ring.block_on(ring.write_all(&dst2, b"head:".to_vec()))
-        .0
-        .unwrap();
-    let (res, n) = ring.block_on(ring.copy(&src, 12_345, &dst2, 10 * FIVE_MIB as u64));
-    res.unwrap();
-    assert_eq!(n, (FIVE_MIB - 12_345) as u64);
-    let got = std::fs::read(&dst2_path.0).unwrap();
-    assert_eq!(&got[..5], b"head:");
-    assert!(got[5..] == data[12_345..], "bytes differ");
-    // From the end: nothing, and no error.
-    let (res, n) = ring.block_on(ring.copy(&src, FIVE_MIB as u64, &dst2, 100));
-    res.unwrap();
-    assert_eq!(n, 0);
-});
+        // A len past the end stops at EOF with the exact count; `to` is written at its position.
+        let (dst2_path, dst2) = new_file(ring, "copy-dst2");
+        ring.block_on(ring.write_all(&dst2, b"head:".to_vec()))
+            .0
+            .unwrap();
+        let (res, n) = ring.block_on(ring.copy(&src, 12_345, &dst2, 10 * FIVE_MIB as u64));
+        res.unwrap();
+        assert_eq!(n, (FIVE_MIB - 12_345) as u64);
+        let got = std::fs::read(&dst2_path.0).unwrap();
+        assert_eq!(&got[..5], b"head:");
+        assert!(got[5..] == data[12_345..], "bytes differ");
+        // From the end: nothing, and no error.
+        let (res, n) = ring.block_on(ring.copy(&src, FIVE_MIB as u64, &dst2, 100));
+        res.unwrap();
+        assert_eq!(n, 0);
+    }
+);
+
+splice_test!(
+    splice_copy_where_splice_is_refused_reads_and_writes,
+    Feature::Splice,
+    |ring| {
+        // The kernel refuses to splice into an O_APPEND file (EINVAL): `copy` writes what its
+        // pipe already holds, then the rest through a buffer, with the exact count.
+        let data = pattern(700_000, 9);
+        let (_p, src, _) = file_with("copy-append-src", &data, 0);
+        let path = common::TempPath::new("copy-append-dst");
+        std::fs::write(&path.0, b"log:").unwrap();
+        let opts = OpenOptions::new().append(true);
+        let dst = ring.block_on(ring.open(&path.0, &opts)).unwrap();
+        let (res, n) = ring.block_on(ring.copy(&src, 100, &dst, u64::MAX));
+        res.unwrap();
+        assert_eq!(n, 700_000 - 100);
+        let got = std::fs::read(&path.0).unwrap();
+        assert_eq!(&got[..4], b"log:");
+        assert!(got[4..] == data[100..], "bytes differ");
+        // A plain splice into it is the kernel's EINVAL (nothing to check up front).
+        let (rx, tx) = ring.pipe().unwrap();
+        ring.block_on(ring.write_all(&tx, b"x".to_vec())).0.unwrap();
+        let e = ring
+            .block_on(ring.splice(&rx, None, &dst, None, 1, 0))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+    }
+);
 
 /// `InvalidInput` whose message names `what`.
 fn invalid(res: io::Result<usize>, what: &str) {
@@ -290,7 +326,7 @@ fn invalid(res: io::Result<usize>, what: &str) {
     assert!(e.to_string().contains(what), "{what} not named in: {e}");
 }
 
-splice_test!(bad_input_is_a_clear_error, Feature::Splice, |ring| {
+splice_test!(splice_bad_input_is_a_clear_error, Feature::Splice, |ring| {
     let (_p, file, _) = file_with("splice-bad", b"0123456789", 0);
     let (_q, rw) = new_file(ring, "splice-bad-rw");
     let (rx, tx) = ring.pipe().unwrap();
@@ -390,7 +426,7 @@ async fn stalled_pair(ring: &RingRef) -> (TcpStream, std::net::TcpStream) {
     (client, server)
 }
 
-splice_test!(dropped_copy_keeps_its_fds, Feature::Splice, |ring| {
+splice_test!(splice_dropped_copy_keeps_its_fds, Feature::Splice, |ring| {
     let data = pattern(8 << 20, 7);
     let (_p, src, _) = file_with("copy-drop", &data, 0);
     let (client, server) = ring.block_on(stalled_pair(ring));
@@ -494,7 +530,7 @@ fn drop_ring_with_stalled_copy(ring: Ring) {
     );
 }
 
-mod ring_drop_with_stalled_copy {
+mod splice_ring_drop_with_stalled_copy {
     use super::*;
     #[test]
     fn io_uring() {

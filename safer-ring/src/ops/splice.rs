@@ -16,8 +16,10 @@ use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, Pipe, SharedFd};
 use crate::{Feature, RingRef};
 
-/// Flags `splice` accepts: `SPLICE_F_MOVE`, `SPLICE_F_NONBLOCK`, `SPLICE_F_MORE`.
-const SPLICE_FLAGS: u32 = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MORE;
+/// Flags `splice` accepts: `SPLICE_F_MOVE`, `SPLICE_F_MORE` (hints). Not `SPLICE_F_NONBLOCK`:
+/// every op waits for readiness (bounded by `Op::timeout`), and io_uring would answer EAGAIN
+/// where the syscall form waits; not `SPLICE_F_FD_IN_FIXED`: the ops take plain fds.
+const SPLICE_FLAGS: u32 = libc::SPLICE_F_MOVE | libc::SPLICE_F_MORE;
 
 /// The pipe `copy` moves bytes through: 256 KiB, four times the default 64 KiB, so a large copy
 /// takes a quarter of the operations, while 64 concurrent copies stay within the default
@@ -170,7 +172,7 @@ fn check_splice(
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "splice flags {flags:#x}: only SPLICE_F_MOVE, SPLICE_F_NONBLOCK and SPLICE_F_MORE ({SPLICE_FLAGS:#x}) are accepted"
+                "splice flags {flags:#x}: only SPLICE_F_MOVE and SPLICE_F_MORE ({SPLICE_FLAGS:#x}) are accepted (an op waits for readiness; bound it with `Op::timeout`)"
             ),
         ));
     }
@@ -197,7 +199,8 @@ impl RingRef {
     /// copying them through user memory: splice(2), natively on Linux 5.7+ (elsewhere
     /// splice(2) on the fd's readiness). An offset reads or writes a file there (its position
     /// unchanged); `None` uses the file's position, and is the only choice for a pipe or a
-    /// socket. `flags`: 0 or `SPLICE_F_MOVE`/`SPLICE_F_MORE`/`SPLICE_F_NONBLOCK`.
+    /// socket. `flags`: 0, `SPLICE_F_MOVE`, `SPLICE_F_MORE` (libc's constants; hints). The op
+    /// waits until an end is ready, like every op: bound it with [`Op::timeout`].
     ///
     /// Returns the bytes moved: fewer than `len` is normal (what the pipe held, or had room
     /// for); 0 is the end of the input.
