@@ -319,6 +319,48 @@ splice_test!(
     }
 );
 
+splice_test!(
+    splice_timeout_and_drop_while_waiting,
+    Feature::Splice,
+    |ring| {
+        let (rx, tx) = ring.pipe().unwrap();
+        let (dst_path, dst) = new_file(ring, "splice-wait");
+        // An empty pipe: the splice waits, and its timeout ends it.
+        let e = ring
+            .block_on(
+                ring.splice(&rx, None, &dst, Some(0), 10, 0)
+                    .timeout(Duration::from_millis(50)),
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        // Dropped while waiting: cancelled, so it takes none of the bytes written afterwards.
+        let waiting = ring.block_on(async {
+            let op = std::pin::pin!(ring.splice(&rx, None, &dst, Some(0), 10, 0));
+            let timer = ring.sleep(Duration::from_millis(30));
+            matches!(
+                futures_util::future::select(op, timer).await,
+                futures_util::future::Either::Right(_)
+            )
+        });
+        assert!(waiting, "a splice from an empty pipe completed");
+        ring.block_on(ring.sleep(Duration::from_millis(30))).ok();
+        ring.block_on(ring.write_all(&tx, b"abc".to_vec()))
+            .0
+            .unwrap();
+        ring.block_on(ring.sleep(Duration::from_millis(30))).ok();
+        assert_eq!(
+            std::fs::read(&dst_path.0).unwrap(),
+            b"",
+            "the dropped splice wrote"
+        );
+        let n = ring
+            .block_on(ring.splice(&rx, None, &dst, Some(4), 10, 0))
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(std::fs::read(&dst_path.0).unwrap(), b"\0\0\0\0abc");
+    }
+);
+
 /// `InvalidInput` whose message names `what`.
 fn invalid(res: io::Result<usize>, what: &str) {
     let e = res.expect_err(what);

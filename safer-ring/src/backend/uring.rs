@@ -20,6 +20,8 @@ const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
 /// Tag of a parked fallback op's poll: `PARK_TAG | token` (the driver's user_data stay below
 /// bit 56; never reaches the sink).
 const PARK_TAG: u64 = 1 << 60;
+/// Tag of a native splice/tee's own timer: `SPLICE_TIMER_TAG | user_data` (see `push`).
+const SPLICE_TIMER_TAG: u64 = 1 << 59;
 
 /// A fallback op waiting for its fd's readiness.
 struct ParkedOp {
@@ -27,6 +29,8 @@ struct ParkedOp {
     op: OpKind,
     /// The op's linked timeout, valid until the op's completion (`Backend::push`'s contract).
     timeout: Option<*const TimeoutSpec>,
+    /// A cancel was asked for: the poll's completion ends the op, whatever it says.
+    cancelled: bool,
 }
 
 /// Which setup flags the kernel accepted, and the ring's reported features.
@@ -230,6 +234,7 @@ impl IoUringBackend {
                     ud: user_data,
                     op,
                     timeout: timeout.map(|t| t as *const TimeoutSpec),
+                    cancelled: false,
                 };
                 return self.park(parked, fd, dir);
             }
@@ -252,25 +257,28 @@ impl IoUringBackend {
         let poll = opcode::PollAdd::new(types::Fd(fd), mask as u32)
             .build()
             .user_data(PARK_TAG | token);
-        let pushed = match p.timeout {
-            None => {
-                // SAFETY: a poll carries no pointers; the op holds `fd` open until it completes.
-                unsafe { self.push_entries(&[poll]) }
-            }
+        let entries = match p.timeout {
+            None => vec![poll],
             Some(t) => {
                 // SAFETY: `t` is valid until the op's completion (push contract), which comes
-                // from this poll's or a later poll's completion, after the kernel read it.
+                // from this poll's completion or a later one's, after the kernel read it.
                 let ts = unsafe { &(*t).ts };
                 let lt = opcode::LinkTimeout::new(ts)
                     .build()
                     .user_data(super::LINK_TAG | p.ud);
-                // SAFETY: as above; all-or-nothing, so the link is never split.
-                unsafe { self.push_entries(&[poll.flags(squeue::Flags::IO_LINK), lt]) }
+                vec![poll.flags(squeue::Flags::IO_LINK), lt]
             }
         };
+        // SAFETY: a poll carries no pointers (the op holds `fd` open until it completes), the
+        // linked timeout's as above; all-or-nothing, so the link is never split.
+        let mut pushed = unsafe { self.push_entries(&entries) };
         if pushed.is_err() {
-            // No room in the SQ now: answer as before this existed, EAGAIN (rare; the SQ is
-            // drained on every turn).
+            // The SQ is full: hand it to the kernel and try once more.
+            let _ = self.enter(0);
+            // SAFETY: as above.
+            pushed = unsafe { self.push_entries(&entries) };
+        }
+        if pushed.is_err() {
             self.ready.push((p.ud, -libc::EAGAIN));
             return;
         }
@@ -282,10 +290,12 @@ impl IoUringBackend {
     /// error (-ECANCELED: cancelled, or its linked timeout fired).
     fn unpark(&mut self, token: u64, res: i32) {
         let Some(p) = self.parked.remove(&token) else {
-            return; // cancelled already (its result was reported then)
+            return; // not a poll of ours (never expected)
         };
         self.park_of.remove(&p.ud);
-        if res < 0 {
+        if res < 0 || p.cancelled {
+            // A poll that won the race with the cancel still ends the op: it was cancelled.
+            let res = if res < 0 { res } else { -libc::ECANCELED };
             self.ready.push((p.ud, res));
             return;
         }
@@ -769,10 +779,21 @@ impl Backend for IoUringBackend {
             unsafe { self.run_fallback(user_data, op, timeout) };
             return Ok(());
         }
+        let entry = build(op).user_data(user_data);
         if matches!(op, OpKind::Splice { .. } | OpKind::Tee { .. }) {
             self.splicing.insert(user_data);
+            if let Some(t) = timeout {
+                // A linked timeout did not end a splice blocked on a worker thread (seen on
+                // 6.18: the op waited on, empty pipe and all), while an explicit cancel does.
+                // So a plain timer, submitted with the op, and on expiry the cancel (`reap`).
+                let timer = opcode::Timeout::new(&t.ts)
+                    .build()
+                    .user_data(SPLICE_TIMER_TAG | user_data);
+                // SAFETY: the caller keeps `t` valid until the op's completion; the timer is
+                // submitted with the op, and the kernel reads `ts` then.
+                return unsafe { self.push_entries(&[entry, timer]) };
+            }
         }
-        let entry = build(op).user_data(user_data);
         match timeout {
             // SAFETY: the caller keeps `op`'s pointers valid until the completion.
             None => unsafe { self.ring.submission().push(&entry) }.map_err(|_| Full),
@@ -794,10 +815,11 @@ impl Backend for IoUringBackend {
                 .user_data(CANCEL_TOKEN);
             // SAFETY: a cancel carries no pointers.
             unsafe { self.push_entries(&[e]) }?;
-            // Completed now; the poll's own completion then finds nothing parked.
-            self.park_of.remove(&user_data);
-            self.parked.remove(&token);
-            self.ready.push((user_data, -libc::ECANCELED));
+            // The poll's completion ends the op (not earlier: its linked timeout may not be
+            // submitted yet, and the op's memory holds the timespec it reads).
+            if let Some(p) = self.parked.get_mut(&token) {
+                p.cancelled = true;
+            }
             return Ok(());
         }
         let e = opcode::AsyncCancel::new(user_data)
@@ -866,6 +888,7 @@ impl Backend for IoUringBackend {
         }
         let mut rearm = false;
         let mut woken = Vec::new();
+        let (mut expired, mut timers_done) = (Vec::new(), Vec::new());
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
             if cqe.flags() & 1 != 0
@@ -876,11 +899,22 @@ impl Backend for IoUringBackend {
             }
             if ud & PARK_TAG != 0 && ud < RESERVED_USER_DATA {
                 woken.push((ud & !PARK_TAG, cqe.result()));
-            } else if ud < RESERVED_USER_DATA {
-                if !self.splicing.is_empty() {
-                    self.splicing.remove(&ud);
+            } else if ud & SPLICE_TIMER_TAG != 0 && ud < RESERVED_USER_DATA {
+                let op = ud & !SPLICE_TIMER_TAG;
+                if cqe.result() == -libc::ETIME && self.splicing.contains(&op) {
+                    expired.push(op);
                 }
-                sink(ud, cqe.result(), cqe.flags());
+            } else if ud < RESERVED_USER_DATA {
+                let mut res = cqe.result();
+                if !self.splicing.is_empty() && self.splicing.remove(&ud) {
+                    timers_done.push(ud);
+                    // A cancelled splice whose worker was interrupted reports the kernel's
+                    // internal ERESTARTSYS (512; seen on 6.18): what a syscall sees is EINTR.
+                    if res == -512 {
+                        res = -libc::EINTR;
+                    }
+                }
+                sink(ud, res, cqe.flags());
             } else if ud == WAKE_TOKEN {
                 rearm = true;
             } else if ud == super::MSG_TOKEN {
@@ -891,6 +925,20 @@ impl Backend for IoUringBackend {
             super::sys::drain_eventfd(self.wake_fd);
             self.wake_armed = false;
             self.arm_wake();
+        }
+        for ud in expired {
+            // Its timer fired: cancel it (it completes with -ECANCELED or -EINTR, which the
+            // driver reports as TimedOut). A full SQ is retried by the driver's own cancels.
+            let _ = self.cancel(ud);
+        }
+        for ud in timers_done {
+            // The op is done: disarm its timer (a spare one, were the op's user_data reused,
+            // would cancel the next op). Nothing to do if it fired or is not armed.
+            let e = opcode::TimeoutRemove::new(SPLICE_TIMER_TAG | ud)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: a timeout removal carries no pointers.
+            let _ = unsafe { self.push_entries(&[e]) };
         }
         if !woken.is_empty() {
             for (token, res) in woken {
