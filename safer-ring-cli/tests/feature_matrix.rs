@@ -240,6 +240,8 @@ const README_PHRASES: &[(&str, Feature)] = &[
     ("registered-file table", Feature::RegisteredFiles),
     ("OP_SOCKET", Feature::SocketOp),
     ("OP_BIND", Feature::BindListen),
+    ("OP_SPLICE", Feature::Splice),
+    ("OP_TEE", Feature::Tee),
 ];
 
 /// `(5.19+)`-style kernel versions in `row`.

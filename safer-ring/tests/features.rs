@@ -151,6 +151,12 @@ fn running_kernel_reports_what_it_should() {
         has(Feature::RegisteredFiles),
         "RegisteredFiles on {version}"
     );
+    // SPLICE (5.7) and TEE (5.8): in the probe of 5.10, 6.1 and 6.12 alike (the matrix's
+    // io_uring-less rows return above), so only a configuration turns them off.
+    assert!(
+        has(Feature::Splice) && has(Feature::Tee),
+        "Splice/Tee on {version}"
+    );
     if minor < (5, 11) {
         for f in SPLIT_5_10_6_1 {
             assert!(!has(f), "{f} must be absent on {version}");
@@ -370,6 +376,8 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("SendRecvMsg", 5, 3),
         ("RegisteredBuffers", 5, 1),
         ("RegisteredFiles", 5, 5),
+        ("Splice", 5, 7),
+        ("Tee", 5, 8),
     ];
     assert_eq!(
         Feature::all().count(),

@@ -77,6 +77,10 @@ pub enum OpClass {
     Bind,
     /// `listen` (OP_LISTEN).
     Listen,
+    /// splice.
+    Splice,
+    /// tee.
+    Tee,
     /// Timers (`sleep`).
     Timeout,
 }

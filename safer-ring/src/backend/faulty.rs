@@ -127,7 +127,9 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         | OpKind::Fadvise { .. }
         | OpKind::SyncFileRange { .. }
         | OpKind::Socket { .. }
-        | OpKind::Listen { .. } => Vec::new(),
+        | OpKind::Listen { .. }
+        | OpKind::Splice { .. }
+        | OpKind::Tee { .. } => Vec::new(),
         OpKind::Bind { addr, len, .. } => vec![range(addr as usize, len as usize)],
         // SAFETY: the caller guarantees the header and its iovecs are valid.
         OpKind::SendMsg { msg, .. } => unsafe { msghdr_memory(msg) },
@@ -440,6 +442,32 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
             fd,
             len: len.min(max),
             bgid,
+        },
+        OpKind::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            off_out,
+            len,
+            flags,
+        } => OpKind::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            off_out,
+            len: len.min(max),
+            flags,
+        },
+        OpKind::Tee {
+            fd_in,
+            fd_out,
+            len,
+            flags,
+        } => OpKind::Tee {
+            fd_in,
+            fd_out,
+            len: len.min(max),
+            flags,
         },
         // No transfer length to cut (vectored ops keep their iovecs whole).
         OpKind::Nop

@@ -25,7 +25,7 @@ use super::pool::{Pool, PoolConfig, run_blocking};
 /// Tag bit of a pooled op's deadline timer (`POOL_TIMER | op's user_data`). Clear of the
 /// driver's generation bits (32..56) and of the tags it sees (`backend::TAGS`): the backend
 /// consumes these completions itself.
-pub(super) const POOL_TIMER: u64 = 1 << 60;
+pub(super) const POOL_TIMER: u64 = 1 << 58;
 
 pub(super) struct Offload {
     pool: Pool,

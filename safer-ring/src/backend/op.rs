@@ -8,6 +8,18 @@
 //!   instead (`IoUringBackend::run_fallback`);
 //! - `class`: its [`OpClass`](super::fault::OpClass) for fault plans.
 //!
+//! Ops on two fds (`Splice`, `Tee`): the row's `fd` is the input end, but the op's data holds
+//! a `SharedFd` clone of both ends until the completion, so neither is closed while the op is
+//! queued or in flight (the `OpData` contract covers every fd an op names). Their syscall form
+//! is non-blocking (`SPLICE_F_NONBLOCK`, and an end that is blocking, as io_uring keeps them,
+//! is made O_NONBLOCK for the call): EAGAIN does not say which end blocked, so the attempt asks
+//! poll(2) and parks on the pipe or socket end that is not ready (in its direction), through
+//! `Attempt::WouldBlockOn`. A regular-file end never waits for readiness, so it is never
+//! parked on; if poll finds both ends ready (they changed in between) the splice is retried a
+//! few times, then parked on the input end. Parking on a fixed end instead would hang: with
+//! edge-triggered epoll, an op parked on the end that was ready waits for an edge that never
+//! comes.
+//!
 //! Adding an op: a row here, an arm in `uring::build`, an arm in `syscall::attempt`, an
 //! `OpClass` variant and a public method. Every one of those matches is exhaustive (as are the
 //! fault backend's `memory_of` and `shortened`), so the compiler names each place forgotten.
@@ -218,6 +230,14 @@ op_table! {
     /// listen(2) (OP_LISTEN, 6.11).
     Listen { fd: RawFd, backlog: i32 }
         => fd: fd, exec: Blocking, opcode: opcode::Listen::CODE, class: Listen;
+    /// splice(2) (5.7): up to `len` bytes from `fd_in` to `fd_out`, one of them a pipe. An
+    /// offset of `CURRENT_POS` is none (a pipe or socket end, or a file's position). Two fds:
+    /// the op holds both (see "Ops on two fds" above).
+    Splice { fd_in: RawFd, off_in: u64, fd_out: RawFd, off_out: u64, len: u32, flags: u32 }
+        => fd: fd_in, exec: Poll(R), opcode: opcode::Splice::CODE, class: Splice;
+    /// tee(2) (5.8): duplicates up to `len` bytes of pipe `fd_in` into pipe `fd_out`.
+    Tee { fd_in: RawFd, fd_out: RawFd, len: u32, flags: u32 }
+        => fd: fd_in, exec: Poll(R), opcode: opcode::Tee::CODE, class: Tee;
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;
@@ -299,6 +319,8 @@ pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = {
         SyncFileRange,
         SocketOp,
         BindListen,
+        Splice,
+        Tee,
     ]
 };
 

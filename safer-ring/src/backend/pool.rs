@@ -65,7 +65,7 @@ pub(crate) unsafe fn run_blocking(op: OpKind) -> i32 {
     match unsafe { attempt(op) } {
         Attempt::Done(r) => r,
         // A positional op on a non-blocking device: the epoll backend parks it on readiness.
-        Attempt::WouldBlock(_) => -libc::EAGAIN,
+        Attempt::WouldBlock(_) | Attempt::WouldBlockOn(..) => -libc::EAGAIN,
         Attempt::InProgress => -libc::EINPROGRESS,
     }
 }

@@ -64,6 +64,29 @@ pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// An fd's file type (`st_mode & S_IFMT`) and access mode (`O_ACCMODE` of its status flags).
+pub(crate) fn fd_kind(fd: RawFd) -> io::Result<(libc::mode_t, i32)> {
+    // SAFETY: `st` is a live, writable stat buffer; F_GETFL takes no pointer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        cvt(libc::fstat(fd, &mut st))?;
+        let fl = cvt(libc::fcntl(fd, libc::F_GETFL))?;
+        Ok((st.st_mode & libc::S_IFMT, fl & libc::O_ACCMODE))
+    }
+}
+
+/// Asks for a pipe buffer of `size` bytes (F_SETPIPE_SZ) and returns the size it has: the
+/// kernel rounds up to pages, and refuses more than `/proc/sys/fs/pipe-max-size` or past the
+/// user's pipe-page limits (then the pipe keeps its size).
+pub(crate) fn set_pipe_size(fd: RawFd, size: usize) -> io::Result<usize> {
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ/F_GETPIPE_SZ take an int, no pointers.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, size); // a refusal keeps the size it has
+        Ok(cvt(libc::fcntl(fd, libc::F_GETPIPE_SZ))? as usize)
+    }
+}
+
 /// A close-on-exec socket, non-blocking if asked.
 pub(crate) fn socket(domain: i32, ty: i32, nonblocking: bool) -> io::Result<OwnedFd> {
     let nb = if nonblocking { libc::SOCK_NONBLOCK } else { 0 };

@@ -10,8 +10,10 @@ use super::{CURRENT_POS, OpKind};
 pub(crate) enum Attempt {
     /// Finished: a CQE-style result (value or negated errno).
     Done(i32),
-    /// EAGAIN: wait for readiness in this direction.
+    /// EAGAIN: wait for readiness of the op's fd in this direction.
     WouldBlock(Direction),
+    /// EAGAIN on an op naming two fds (splice, tee): wait for this fd's readiness.
+    WouldBlockOn(RawFd, Direction),
     /// A non-blocking connect is under way: wait for writability, then read SO_ERROR.
     InProgress,
 }
@@ -263,6 +265,42 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         OpKind::Bind { fd, addr, len } => unsafe { libc::bind(fd, addr, len) as isize },
         // SAFETY: no pointers.
         OpKind::Listen { fd, backlog } => unsafe { libc::listen(fd, backlog) as isize },
+        OpKind::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            off_out,
+            len,
+            flags,
+        } => {
+            let (mut o_in, mut o_out) = (off_in as libc::loff_t, off_out as libc::loff_t);
+            let pos = |o: &mut libc::loff_t, off: u64| -> *mut libc::loff_t {
+                if off == CURRENT_POS {
+                    std::ptr::null_mut()
+                } else {
+                    o
+                }
+            };
+            let (p_in, p_out) = (pos(&mut o_in, off_in), pos(&mut o_out, off_out));
+            let flags = flags | libc::SPLICE_F_NONBLOCK;
+            return two_ends(fd_in, fd_out, || {
+                // SAFETY: the offsets are null or point to the locals above, which outlive the
+                // call; the kernel reads and updates only them.
+                unsafe { libc::splice(fd_in, p_in, fd_out, p_out, len as usize, flags) }
+            });
+        }
+        OpKind::Tee {
+            fd_in,
+            fd_out,
+            len,
+            flags,
+        } => {
+            let flags = flags | libc::SPLICE_F_NONBLOCK;
+            // SAFETY: no pointers.
+            return two_ends(fd_in, fd_out, || unsafe {
+                libc::tee(fd_in, fd_out, len as usize, flags)
+            });
+        }
         // Answered above (`Exec::Timer`, `Exec::UringOnly`); listed so a new op needs an arm.
         OpKind::Timeout { .. }
         | OpKind::MsgRing { .. }
@@ -310,6 +348,93 @@ unsafe fn vectored(fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64, 
             (Dir::Read, false) => libc::preadv(fd, iov, n, offset as i64),
             (Dir::Write, true) => libc::writev(fd, iov, n),
             (Dir::Write, false) => libc::pwritev(fd, iov, n, offset as i64),
+        }
+    }
+}
+
+/// Runs a splice or tee (`f`) without blocking: each pipe or socket end that is blocking (as
+/// io_uring keeps them) is O_NONBLOCK for the call, as SPLICE_F_NONBLOCK covers only the pipe
+/// and a blocking socket would wait for room or data in the syscall. On EAGAIN, poll(2) tells
+/// which end is not ready (see op.rs, "Ops on two fds").
+fn two_ends(fd_in: RawFd, fd_out: RawFd, mut f: impl FnMut() -> isize) -> Attempt {
+    let _nb = (NonBlocking::set(fd_in), NonBlocking::set(fd_out));
+    for _ in 0..3 {
+        let r = retry_eintr(&mut f);
+        if r >= 0 {
+            return Attempt::Done(r.min(i32::MAX as isize) as i32);
+        }
+        let errno = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        if errno != libc::EAGAIN {
+            return Attempt::Done(-errno);
+        }
+        if let Some((fd, dir)) = blocked_end(fd_in, fd_out) {
+            return Attempt::WouldBlockOn(fd, dir);
+        }
+        // Both ends turned ready since the call: try again.
+    }
+    Attempt::WouldBlockOn(fd_in, Direction::Read)
+}
+
+/// The end of a splice that is not ready: the input for reading, else the output for writing.
+/// A regular file polls ready both ways, so it is never the one.
+fn blocked_end(fd_in: RawFd, fd_out: RawFd) -> Option<(RawFd, Direction)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: fd_in,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: fd_out,
+            events: libc::POLLOUT,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a live array of two pollfds; timeout 0 never waits.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 2, 0) } < 0 {
+        return None;
+    }
+    let stuck = |p: &libc::pollfd| p.revents & (p.events | libc::POLLERR | libc::POLLHUP) == 0;
+    if stuck(&fds[0]) {
+        Some((fd_in, Direction::Read))
+    } else if stuck(&fds[1]) {
+        Some((fd_out, Direction::Write))
+    } else {
+        None
+    }
+}
+
+/// O_NONBLOCK on a pipe or socket fd for as long as the value lives, restored on drop; nothing
+/// for an fd that already is non-blocking (epoll's) or is a regular file (never waits).
+struct NonBlocking(Option<(RawFd, libc::c_int)>);
+
+impl NonBlocking {
+    fn set(fd: RawFd) -> NonBlocking {
+        // SAFETY: fcntl on an fd the op holds open; no pointers.
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if fl < 0 || fl & libc::O_NONBLOCK != 0 {
+            return NonBlocking(None);
+        }
+        // SAFETY: `st` is a live, writable stat buffer.
+        let regular = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+        };
+        // SAFETY: as above.
+        if regular || unsafe { libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
+            return NonBlocking(None);
+        }
+        NonBlocking(Some((fd, fl)))
+    }
+}
+
+impl Drop for NonBlocking {
+    fn drop(&mut self) {
+        if let Some((fd, fl)) = self.0 {
+            // SAFETY: as in `set`. (The caller read errno before this runs.)
+            unsafe { libc::fcntl(fd, libc::F_SETFL, fl) };
         }
     }
 }

@@ -1,5 +1,6 @@
 //! io_uring backend on the `io-uring` crate.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::op::OpcodeSet;
+use super::op::{Direction, OpcodeSet};
 use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
@@ -16,6 +17,23 @@ use crate::enhanced::EnterCounts;
 const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
 const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
 const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
+/// Tag of a parked fallback op's poll: `PARK_TAG | token` (the driver's user_data stay below
+/// bit 56; never reaches the sink).
+const PARK_TAG: u64 = 1 << 60;
+/// Tag of a native splice/tee's own timer: `SPLICE_TIMER_TAG | user_data` (see `push`).
+const SPLICE_TIMER_TAG: u64 = 1 << 59;
+/// The tags of completions this backend consumes itself (never the sink's).
+const OWN_TAGS: u64 = PARK_TAG | SPLICE_TIMER_TAG | super::offload::POOL_TIMER;
+
+/// A fallback op waiting for its fd's readiness.
+struct ParkedOp {
+    ud: u64,
+    op: OpKind,
+    /// The op's linked timeout, valid until the op's completion (`Backend::push`'s contract).
+    timeout: Option<*const TimeoutSpec>,
+    /// A cancel was asked for: the poll's completion ends the op, whatever it says.
+    cancelled: bool,
+}
 
 /// Which setup flags the kernel accepted, and the ring's reported features.
 ///
@@ -77,6 +95,14 @@ pub(crate) struct IoUringBackend {
     /// first one).
     offload: Option<Box<super::offload::Offload>>,
     pool_cfg: super::pool::PoolConfig,
+    /// Syscall-run ops that would block (splice/tee on a pipe or socket), each waiting for a
+    /// poll SQE whose user_data is `PARK_TAG | token`; see `park`.
+    parked: HashMap<u64, ParkedOp>,
+    /// The token of each parked op, by its user_data (for `cancel`).
+    park_of: HashMap<u64, u64>,
+    next_park: u64,
+    /// Native splice/tee ops in flight: their cancel is submitted at once (see `cancel`).
+    splicing: std::collections::HashSet<u64>,
     /// The fault plan's refusal of ring-fd registration (an errno).
     #[cfg(feature = "fault-injection")]
     pub(crate) refuse_ring_fd: Option<i32>,
@@ -163,6 +189,10 @@ impl IoUringBackend {
             ready: Vec::new(),
             offload: None,
             pool_cfg: cfg.blocking,
+            parked: HashMap::new(),
+            park_of: HashMap::new(),
+            next_park: 0,
+            splicing: Default::default(),
             #[cfg(feature = "fault-injection")]
             refuse_ring_fd: None,
         };
@@ -191,15 +221,15 @@ impl IoUringBackend {
         }
     }
 
-    /// Runs `op`, whose opcode this kernel lacks, as its plain syscall now (on this thread:
-    /// fds are blocking here) and queues the result for the next `reap`, so it completes like
-    /// any op.
-    ///
     /// Runs `op`, whose opcode this ring does not push, as its syscall: on the blocking pool
-    /// if it may block (`pool::offloads`), else here, its result handed out by the next `reap`.
+    /// if it may block (`pool::offloads`), else here (fds are blocking here), its result handed
+    /// out by a later `reap`, so it completes like any op. An op whose syscall form is
+    /// non-blocking (splice, tee) and would block is parked on a poll SQE for the end that
+    /// blocked, with the op's timeout linked to the poll. `Err(Full)` only for a pooled op
+    /// whose deadline timer found the SQ full (nothing was started).
     ///
     /// # Safety
-    /// `Backend::push`'s contract for `op`.
+    /// `Backend::push`'s contract for `op` and `timeout`.
     #[cold]
     unsafe fn run_fallback(
         &mut self,
@@ -242,6 +272,16 @@ impl IoUringBackend {
         // SAFETY: forwarded from the caller.
         let res = match unsafe { super::syscall::attempt(op) } {
             Attempt::Done(r) => r,
+            Attempt::WouldBlockOn(fd, dir) => {
+                let parked = ParkedOp {
+                    ud: user_data,
+                    op,
+                    timeout: timeout.map(|t| t as *const TimeoutSpec),
+                    cancelled: false,
+                };
+                self.park(parked, fd, dir);
+                return Ok(());
+            }
             // Blocking fds do not ask to wait; should one, the caller sees the errno.
             Attempt::WouldBlock(_) => -libc::EAGAIN,
             Attempt::InProgress => -libc::EINPROGRESS,
@@ -266,6 +306,69 @@ impl IoUringBackend {
             // SAFETY: a timeout removal carries no pointers. If the SQ is full the timer just
             // fires later and finds nothing to cancel.
             let _ = unsafe { self.push_entries(&[e]) };
+        }
+    }
+
+    /// Waits for `dir` readiness of `fd` with a poll SQE (one-shot), then retries the op
+    /// (`reap`). Its timeout, linked to the poll, restarts with each wait.
+    fn park(&mut self, p: ParkedOp, fd: RawFd, dir: Direction) {
+        let mask = match dir {
+            Direction::Read => libc::POLLIN,
+            Direction::Write => libc::POLLOUT,
+        };
+        let token = self.next_park;
+        self.next_park = (self.next_park + 1) & 0xffff_ffff; // clear of every tag bit
+        let poll = opcode::PollAdd::new(types::Fd(fd), mask as u32)
+            .build()
+            .user_data(PARK_TAG | token);
+        let entries = match p.timeout {
+            None => vec![poll],
+            Some(t) => {
+                // SAFETY: `t` is valid until the op's completion (push contract), which comes
+                // from this poll's completion or a later one's, after the kernel read it.
+                let ts = unsafe { &(*t).ts };
+                let lt = opcode::LinkTimeout::new(ts)
+                    .build()
+                    .user_data(super::LINK_TAG | p.ud);
+                vec![poll.flags(squeue::Flags::IO_LINK), lt]
+            }
+        };
+        // SAFETY: a poll carries no pointers (the op holds `fd` open until it completes), the
+        // linked timeout's as above; all-or-nothing, so the link is never split.
+        let mut pushed = unsafe { self.push_entries(&entries) };
+        if pushed.is_err() {
+            // The SQ is full: hand it to the kernel and try once more.
+            let _ = self.enter(0);
+            // SAFETY: as above.
+            pushed = unsafe { self.push_entries(&entries) };
+        }
+        if pushed.is_err() {
+            self.ready.push((p.ud, -libc::EAGAIN));
+            return;
+        }
+        self.park_of.insert(p.ud, token);
+        self.parked.insert(token, p);
+    }
+
+    /// A parked op's poll completed: retry it (`res` >= 0), or complete it with the poll's
+    /// error (-ECANCELED: cancelled, or its linked timeout fired).
+    fn unpark(&mut self, token: u64, res: i32) {
+        let Some(p) = self.parked.remove(&token) else {
+            return; // not a poll of ours (never expected)
+        };
+        self.park_of.remove(&p.ud);
+        if res < 0 || p.cancelled {
+            // A poll that won the race with the cancel still ends the op: it was cancelled.
+            let res = if res < 0 { res } else { -libc::ECANCELED };
+            self.ready.push((p.ud, res));
+            return;
+        }
+        // SAFETY: a parked op has not completed, so its pointers and timeout are valid (push
+        // contract).
+        unsafe {
+            let timeout = p.timeout.map(|t| &*t);
+            // A parked op is never a pooled one, so this cannot fail for a full SQ.
+            let _ = self.run_fallback(p.ud, p.op, timeout);
         }
     }
 
@@ -770,6 +873,31 @@ fn build(op: OpKind) -> squeue::Entry {
             .offset(offset)
             .flags(flags)
             .build(),
+        // Plain fds (never SPLICE_F_FD_IN_FIXED); `CURRENT_POS` is the kernel's "no offset", -1.
+        OpKind::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            off_out,
+            len,
+            flags,
+        } => opcode::Splice::new(
+            types::Fd(fd_in),
+            off_in as i64,
+            types::Fd(fd_out),
+            off_out as i64,
+            len,
+        )
+        .flags(flags)
+        .build(),
+        OpKind::Tee {
+            fd_in,
+            fd_out,
+            len,
+            flags,
+        } => opcode::Tee::new(types::Fd(fd_in), types::Fd(fd_out), len)
+            .flags(flags)
+            .build(),
         OpKind::Timeout { ts, .. } => opcode::Timeout::new(ts).build(),
     }
 }
@@ -791,6 +919,20 @@ impl Backend for IoUringBackend {
             return unsafe { self.run_fallback(user_data, op, timeout) };
         }
         let entry = build(op).user_data(user_data);
+        if matches!(op, OpKind::Splice { .. } | OpKind::Tee { .. }) {
+            self.splicing.insert(user_data);
+            if let Some(t) = timeout {
+                // A linked timeout did not end a splice blocked on a worker thread (seen on
+                // 6.18: the op waited on, empty pipe and all), while an explicit cancel does.
+                // So a plain timer, submitted with the op, and on expiry the cancel (`reap`).
+                let timer = opcode::Timeout::new(&t.ts)
+                    .build()
+                    .user_data(SPLICE_TIMER_TAG | user_data);
+                // SAFETY: the caller keeps `t` valid until the op's completion; the timer is
+                // submitted with the op, and the kernel reads `ts` then.
+                return unsafe { self.push_entries(&[entry, timer]) };
+            }
+        }
         match timeout {
             // SAFETY: the caller keeps `op`'s pointers valid until the completion.
             None => unsafe { self.ring.submission().push(&entry) }.map_err(|_| Full),
@@ -813,11 +955,31 @@ impl Backend for IoUringBackend {
             o.cancel(user_data);
             return Ok(());
         }
+        if let Some(&token) = self.park_of.get(&user_data) {
+            let e = opcode::AsyncCancel::new(PARK_TAG | token)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: a cancel carries no pointers.
+            unsafe { self.push_entries(&[e]) }?;
+            // The poll's completion ends the op (not earlier: its linked timeout may not be
+            // submitted yet, and the op's memory holds the timespec it reads).
+            if let Some(p) = self.parked.get_mut(&token) {
+                p.cancelled = true;
+            }
+            return Ok(());
+        }
         let e = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
         // SAFETY: a cancel carries no pointers.
-        unsafe { self.push_entries(&[e]) }
+        unsafe { self.push_entries(&[e]) }?;
+        if self.splicing.contains(&user_data) {
+            // A splice blocked on a worker thread holds its pipe's lock, and closing either end
+            // of the pipe waits for it: the caller may do that right after this (a dropped
+            // future's pipe), before any turn. Submitting now interrupts the worker first.
+            let _ = self.enter(0);
+        }
+        Ok(())
     }
 
     fn leak_on_drop(&mut self) {
@@ -876,32 +1038,71 @@ impl Backend for IoUringBackend {
             self.drain_offload(sink);
         }
         let mut rearm = false;
+        let mut woken = Vec::new();
+        let (mut expired, mut timers_done) = (Vec::new(), Vec::new());
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
-            if ud & super::offload::POOL_TIMER != 0 && ud < RESERVED_USER_DATA {
-                if let Some(o) = self.offload.as_mut() {
-                    o.timer_done(ud & !super::offload::POOL_TIMER, cqe.result());
-                }
-                continue;
-            }
             if cqe.flags() & 1 != 0
                 && let Some(b) = self.buf_ring.as_mut()
             {
                 // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer.
                 b.mark_out((cqe.flags() >> 16) as u16);
             }
-            if ud < RESERVED_USER_DATA {
-                sink(ud, cqe.result(), cqe.flags());
-            } else if ud == WAKE_TOKEN {
-                rearm = true;
-            } else if ud == super::MSG_TOKEN {
-                self.doorbells += 1;
+            if ud >= RESERVED_USER_DATA {
+                if ud == WAKE_TOKEN {
+                    rearm = true;
+                } else if ud == super::MSG_TOKEN {
+                    self.doorbells += 1;
+                }
+            } else if ud & OWN_TAGS == 0 {
+                let mut res = cqe.result();
+                if !self.splicing.is_empty() && self.splicing.remove(&ud) {
+                    timers_done.push(ud);
+                    // A cancelled splice whose worker was interrupted reports the kernel's
+                    // internal ERESTARTSYS (512; seen on 6.18): what a syscall sees is EINTR.
+                    if res == -512 {
+                        res = -libc::EINTR;
+                    }
+                }
+                sink(ud, res, cqe.flags());
+            } else if ud & PARK_TAG != 0 {
+                woken.push((ud & !PARK_TAG, cqe.result()));
+            } else if ud & SPLICE_TIMER_TAG != 0 {
+                let op = ud & !SPLICE_TIMER_TAG;
+                if cqe.result() == -libc::ETIME && self.splicing.contains(&op) {
+                    expired.push(op);
+                }
+            } else if let Some(o) = self.offload.as_mut() {
+                // POOL_TIMER: a pooled op's deadline.
+                o.timer_done(ud & !super::offload::POOL_TIMER, cqe.result());
             }
         }
         if rearm {
             super::sys::drain_eventfd(self.wake_fd);
             self.wake_armed = false;
             self.arm_wake();
+        }
+        for ud in expired {
+            // Its timer fired: cancel it (it completes with -ECANCELED or -EINTR, which the
+            // driver reports as TimedOut). A full SQ is retried by the driver's own cancels.
+            let _ = self.cancel(ud);
+        }
+        for ud in timers_done {
+            // The op is done: disarm its timer (a spare one, were the op's user_data reused,
+            // would cancel the next op). Nothing to do if it fired or is not armed.
+            let e = opcode::TimeoutRemove::new(SPLICE_TIMER_TAG | ud)
+                .build()
+                .user_data(CANCEL_TOKEN);
+            // SAFETY: a timeout removal carries no pointers.
+            let _ = unsafe { self.push_entries(&[e]) };
+        }
+        if !woken.is_empty() {
+            for (token, res) in woken {
+                self.unpark(token, res);
+            }
+            for (ud, res) in self.ready.drain(..) {
+                sink(ud, res, 0);
+            }
         }
     }
 

@@ -47,6 +47,8 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::Fadvise,
     Feature::SyncFileRange,
     Feature::RegisteredFiles,
+    Feature::Splice,
+    Feature::Tee,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without

@@ -18,7 +18,9 @@ pub(crate) mod op {
     pub const FILES_UPDATE: u8 = 20;
     pub const FADVISE: u8 = 24;
     pub const RECV: u8 = 27;
+    pub const SPLICE: u8 = 30;
     pub const PROVIDE_BUFFERS: u8 = 31;
+    pub const TEE: u8 = 33;
     pub const RENAMEAT: u8 = 35;
     pub const UNLINKAT: u8 = 36;
     pub const MKDIRAT: u8 = 37;
@@ -201,6 +203,10 @@ features! {
     /// IOSQE_FIXED_FILE): `Ring::register_file`. Available since Linux 5.5 (empty `-1` slots
     /// and the update call; `register_files_sparse` is 5.19, used where present).
     RegisteredFiles = (5, 5), Detection::Version(&[]), "operations name a file by its slot in the ring's table, no per-operation fd lookup";
+    /// OP_SPLICE (`splice`, `copy`). Available since Linux 5.7.
+    Splice = (5, 7), Detection::Probe(&[op::SPLICE]), "move bytes between a pipe and a file or socket through the ring (else splice(2) on readiness)";
+    /// OP_TEE (`tee`). Available since Linux 5.8.
+    Tee = (5, 8), Detection::Probe(&[op::TEE]), "duplicate a pipe's bytes into another pipe through the ring (else tee(2) on readiness)";
 }
 
 impl Feature {
@@ -458,7 +464,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 36);
+        assert_eq!(TABLE.len(), 38);
         assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 
@@ -477,6 +483,8 @@ mod tests {
             (Feature::SymlinkAt, 38, (5, 15)),
             (Feature::LinkAt, 39, (5, 15)),
             (Feature::Ftruncate, 55, (6, 9)),
+            (Feature::Splice, 30, (5, 7)),
+            (Feature::Tee, 33, (5, 8)),
         ] {
             let Detection::Probe(ops) = f.detection() else {
                 panic!("{f}: detected by the probe")

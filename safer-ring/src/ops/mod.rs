@@ -10,6 +10,7 @@ mod net;
 mod path;
 mod rw;
 mod socket;
+mod splice;
 mod time;
 mod unix;
 
@@ -25,6 +26,7 @@ pub use net::{Accept, Connect, Recv, Send, Shutdown};
 pub use path::{Fallocate, FileRange, Ftruncate, PathOp};
 pub use rw::{ReadAt, Readv, WriteAt, Writev};
 pub use socket::Socket;
+pub use splice::{Splice, Tee};
 pub use time::{Elapsed, Interval, MissedTicks, Nop, Sleep};
 pub use unix::{AcceptUnix, ConnectUnix};
 

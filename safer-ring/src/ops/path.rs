@@ -219,7 +219,7 @@ unsafe impl OpData for FileRange {
 impl RingRef {
     /// Counts one use of `f`'s path in [`Ring::enhancement_stats`](crate::RingRef::enhancement_stats):
     /// native where this ring pushes its opcode, else the syscall fallback. Not timed.
-    fn note(&self, f: Feature) {
+    pub(crate) fn note(&self, f: Feature) {
         let path = match self.uses_native(f) {
             true => PathTaken::Native,
             false => PathTaken::Fallback,

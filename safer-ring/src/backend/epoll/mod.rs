@@ -31,6 +31,8 @@ const TIMER_KEY: u64 = u64::MAX - 1;
 
 struct Parked {
     op: OpKind,
+    /// The fd whose queue it waits in: the op's, or the end a splice/tee blocked on.
+    fd: RawFd,
     deadline: Option<Instant>,
     connecting: bool,
     /// The fd queue it waits in (`None` for timers).
@@ -116,15 +118,16 @@ impl EpollBackend {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn park(
         &mut self,
         ud: u64,
         op: OpKind,
+        fd: RawFd,
         dir: Direction,
         deadline: Option<Instant>,
         connecting: bool,
     ) {
-        let fd = op.fd();
         let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
         if let Err(e) = self.register(fd, interest, fd as u64) {
             // E.g. EPERM: the fd cannot be polled. Report it rather than hang.
@@ -144,6 +147,7 @@ impl EpollBackend {
             ud,
             Parked {
                 op,
+                fd,
                 deadline,
                 connecting,
                 dir: Some(dir),
@@ -164,6 +168,7 @@ impl EpollBackend {
             Direction::Write => &mut q.writers,
         };
         let mut done = 0;
+        let mut moved = Vec::new();
         for &ud in list.iter() {
             let Some(p) = self.parked.get_mut(&ud) else {
                 done += 1; // cancelled or timed out: drop the stale entry
@@ -181,12 +186,26 @@ impl EpollBackend {
                     self.ready.push((ud, r));
                     done += 1;
                 }
-                Attempt::WouldBlock(_) | Attempt::InProgress => break,
+                // A splice/tee now blocked on its other end: wait there instead.
+                Attempt::WouldBlockOn(f, d) if (f, d) != (fd, dir) => {
+                    if let Some(p) = self.parked.remove(&ud) {
+                        moved.push((ud, p, f, d));
+                    }
+                    done += 1;
+                }
+                Attempt::WouldBlock(_) | Attempt::WouldBlockOn(..) | Attempt::InProgress => break,
             }
         }
         list.drain(..done);
         if q.readers.is_empty() && q.writers.is_empty() {
             self.by_fd.remove(&fd);
+        }
+        for (ud, p, f, d) in moved {
+            // Its deadline timer stays in the heap and still matches (`fire_timers`).
+            self.park(ud, p.op, f, d, None, false);
+            if let Some(q) = self.parked.get_mut(&ud) {
+                q.deadline = p.deadline;
+            }
         }
     }
 
@@ -195,7 +214,7 @@ impl EpollBackend {
     fn unpark(&mut self, ud: u64) -> Option<Parked> {
         let p = self.parked.remove(&ud)?;
         if let Some(dir) = p.dir {
-            let fd = p.op.fd();
+            let fd = p.fd;
             if let Some(q) = self.by_fd.get_mut(&fd) {
                 match dir {
                     Direction::Read => q.readers.retain(|&u| u != ud),
@@ -289,7 +308,7 @@ impl EpollBackend {
             let Exec::Poll(dir) = p.op.exec() else {
                 continue; // checked above
             };
-            self.park(ud, p.op, dir, p.deadline, false);
+            self.park(ud, p.op, p.op.fd(), dir, p.deadline, false);
         }
     }
 
@@ -331,6 +350,7 @@ impl Backend for EpollBackend {
                 ud,
                 Parked {
                     op,
+                    fd: -1,
                     deadline: Some(when),
                     connecting: false,
                     dir: None,
@@ -362,7 +382,7 @@ impl Backend for EpollBackend {
                     Direction::Write => &q.writers,
                 };
                 if waiting.iter().any(|u| self.parked.contains_key(u)) {
-                    self.park(ud, op, dir, deadline, false);
+                    self.park(ud, op, fd, dir, deadline, false);
                     return Ok(());
                 }
             }
@@ -370,8 +390,9 @@ impl Backend for EpollBackend {
         // SAFETY: the caller keeps `op`'s pointers valid until its completion is reaped.
         match unsafe { exec::attempt(op) } {
             Attempt::Done(r) => self.ready.push((ud, r)),
-            Attempt::WouldBlock(dir) => self.park(ud, op, dir, deadline, false),
-            Attempt::InProgress => self.park(ud, op, Direction::Write, deadline, true),
+            Attempt::WouldBlock(dir) => self.park(ud, op, op.fd(), dir, deadline, false),
+            Attempt::WouldBlockOn(fd, dir) => self.park(ud, op, fd, dir, deadline, false),
+            Attempt::InProgress => self.park(ud, op, op.fd(), Direction::Write, deadline, true),
         }
         Ok(())
     }
