@@ -11,48 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use safer_ring::{BackendKind, Feature, OpenOptions, Ring};
-
-/// Defines `mod $name { io_uring, io_uring_fallback, epoll }` running `$body(ring)`; afterwards
-/// checks that `$feature` took the path each ring promises (native only where the kernel has
-/// the opcode and the ring uses it; the fallback otherwise).
-macro_rules! fs_test {
-    ($name:ident, $feature:expr, |$ring:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn run($ring: &safer_ring::Ring) $body
-            fn check(ring: safer_ring::Ring) {
-                let f: Feature = $feature;
-                run(&ring);
-                let s = ring.enhancement_stats(f);
-                if ring.uses_native(f) {
-                    assert!(s.native > 0 && s.fallback == 0, "{f}: {s:?}");
-                } else {
-                    assert!(s.fallback > 0 && s.native == 0, "{f}: {s:?}");
-                }
-            }
-            #[test]
-            fn io_uring() {
-                if let Some(r) = common::ring(BackendKind::IoUring) {
-                    check(r)
-                }
-            }
-            #[test]
-            fn io_uring_fallback() {
-                if let Some(r) = common::ring_with(common::uring_wishing($feature, Some(false)).entries(64)) {
-                    assert_eq!(r.backend(), BackendKind::IoUring);
-                    assert!(!r.uses_native($feature));
-                    check(r)
-                }
-            }
-            #[test]
-            fn epoll() {
-                check(common::ring(BackendKind::Epoll).expect("epoll always works"))
-            }
-        }
-    };
-}
+use safer_ring::{Feature, OpenOptions, Ring};
 
 /// A fresh directory in the temp dir (with a non-UTF-8 byte in its name), removed on drop.
 struct TempDir(PathBuf);
@@ -94,7 +53,7 @@ fn same_error(ring: io::Result<()>, std: io::Result<()>) -> io::Error {
     r
 }
 
-fs_test!(create_and_remove_dirs, Feature::MkdirAt, |ring| {
+three_rings_test!(paths create_and_remove_dirs, Feature::MkdirAt, |ring| {
     let t = TempDir::new("mkdir");
     let d = t.join(b"sub-\x80dir");
     ring.block_on(ring.create_dir_with_mode(&d, 0o750)).unwrap();
@@ -139,7 +98,7 @@ fs_test!(create_and_remove_dirs, Feature::MkdirAt, |ring| {
     assert!(e.to_string().contains("NUL"), "{e}");
 });
 
-fs_test!(remove_files, Feature::UnlinkAt, |ring| {
+three_rings_test!(paths remove_files, Feature::UnlinkAt, |ring| {
     let t = TempDir::new("unlink");
     let f = t.join(b"file-\xc3\x28");
     std::fs::write(&f, b"bytes").unwrap();
@@ -174,7 +133,7 @@ fs_test!(remove_files, Feature::UnlinkAt, |ring| {
     }
 });
 
-fs_test!(rename_files, Feature::RenameAt, |ring| {
+three_rings_test!(paths rename_files, Feature::RenameAt, |ring| {
     let t = TempDir::new("rename");
     let (a, b) = (t.join(b"a-\xe9"), t.join(b"b-\xea"));
     let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
@@ -201,7 +160,7 @@ fs_test!(rename_files, Feature::RenameAt, |ring| {
     );
 });
 
-fs_test!(symlinks, Feature::SymlinkAt, |ring| {
+three_rings_test!(paths symlinks, Feature::SymlinkAt, |ring| {
     let t = TempDir::new("symlink");
     let target = OsStr::from_bytes(b"no/such/\xfftarget");
     let link = t.join(b"link-\xfe");
@@ -225,7 +184,7 @@ fs_test!(symlinks, Feature::SymlinkAt, |ring| {
     );
 });
 
-fs_test!(hard_links, Feature::LinkAt, |ring| {
+three_rings_test!(paths hard_links, Feature::LinkAt, |ring| {
     let t = TempDir::new("link");
     let (a, b) = (t.join(b"orig"), t.join(b"alias-\x81"));
     std::fs::write(&a, b"shared bytes").unwrap();
@@ -257,7 +216,7 @@ fn open_rw(ring: &Ring, path: &Path) -> safer_ring::File {
 
 const GIB: u64 = 1 << 30;
 
-fs_test!(
+three_rings_test!(paths
     fallocate_sparse_and_beyond_4_gib,
     Feature::Fallocate,
     |ring| {
@@ -316,7 +275,7 @@ fs_test!(
     }
 );
 
-fs_test!(set_len_extends_and_truncates, Feature::Ftruncate, |ring| {
+three_rings_test!(paths set_len_extends_and_truncates, Feature::Ftruncate, |ring| {
     let t = TempDir::new("ftruncate");
     let p = t.join(b"sized");
     std::fs::write(&p, b"0123456789").unwrap();
@@ -340,7 +299,7 @@ fs_test!(set_len_extends_and_truncates, Feature::Ftruncate, |ring| {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 });
 
-fs_test!(metadata_by_path_matches_std, Feature::Fallocate, |ring| {
+three_rings_test!(paths metadata_by_path_matches_std, Feature::Fallocate, |ring| {
     // (Feature::Fallocate only to get the three rings: metadata by path is STATX, a core op.)
     let t = TempDir::new("statx");
     let p = t.join(b"meta-\xff");
@@ -415,7 +374,7 @@ fs_test!(metadata_by_path_matches_std, Feature::Fallocate, |ring| {
     );
 });
 
-fs_test!(fadvise_hints, Feature::Fadvise, |ring| {
+three_rings_test!(paths fadvise_hints, Feature::Fadvise, |ring| {
     let t = TempDir::new("fadvise");
     let p = t.join(b"hinted");
     std::fs::write(&p, vec![5u8; 64 * 1024]).unwrap();
@@ -460,7 +419,7 @@ fs_test!(fadvise_hints, Feature::Fadvise, |ring| {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 });
 
-fs_test!(
+three_rings_test!(paths
     sync_file_range_writes_back,
     Feature::SyncFileRange,
     |ring| {

@@ -11,47 +11,6 @@ use std::time::{Duration, Instant};
 
 use safer_ring::{BackendKind, Feature, File, OpenOptions, Ring, RingRef, TcpStream};
 
-/// Defines `mod $name { io_uring, io_uring_fallback, epoll }` running `$body(ring)`, then
-/// checks that `$feature` took the path each ring promises.
-macro_rules! splice_test {
-    ($name:ident, $feature:expr, |$ring:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn run($ring: &safer_ring::Ring) $body
-            fn check(ring: safer_ring::Ring) {
-                let f: Feature = $feature;
-                run(&ring);
-                let s = ring.enhancement_stats(f);
-                if ring.uses_native(f) {
-                    assert!(s.native > 0 && s.fallback == 0, "{f}: {s:?}");
-                } else {
-                    assert!(s.fallback > 0 && s.native == 0, "{f}: {s:?}");
-                }
-            }
-            #[test]
-            fn io_uring() {
-                if let Some(r) = common::ring(BackendKind::IoUring) {
-                    check(r)
-                }
-            }
-            #[test]
-            fn io_uring_fallback() {
-                let cfg = common::uring_wishing($feature, Some(false)).entries(64);
-                if let Some(r) = common::ring_with(cfg) {
-                    assert_eq!(r.backend(), BackendKind::IoUring);
-                    assert!(!r.uses_native($feature));
-                    check(r)
-                }
-            }
-            #[test]
-            fn epoll() {
-                check(common::ring(BackendKind::Epoll).expect("epoll always works"))
-            }
-        }
-    };
-}
-
 /// Bytes that do not repeat with any short period (a misplaced chunk shows).
 fn pattern(len: usize, seed: u32) -> Vec<u8> {
     let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -136,7 +95,7 @@ fn splice_through_pipe(ring: &Ring, from: &File, off_in: u64, to: &File, off_out
     });
 }
 
-splice_test!(
+three_rings_test!(paths
     splice_file_pipe_file_with_offsets,
     Feature::Splice,
     |ring| {
@@ -182,7 +141,7 @@ fn data_at(path: &std::path::Path, at: usize, len: usize) -> Vec<u8> {
     std::fs::read(path).unwrap()[at..at + len].to_vec()
 }
 
-splice_test!(splice_pipe_to_tcp_socket, Feature::Splice, |ring| {
+three_rings_test!(paths splice_pipe_to_tcp_socket, Feature::Splice, |ring| {
     // 1 MiB through a 64 KiB pipe into a socket: both ends fill and drain, so the splice
     // waits on the pipe (empty) and on the socket (full) in turn.
     let data = pattern(1 << 20, 3);
@@ -219,7 +178,7 @@ splice_test!(splice_pipe_to_tcp_socket, Feature::Splice, |ring| {
     });
 });
 
-splice_test!(splice_tee_duplicates_bytes, Feature::Tee, |ring| {
+three_rings_test!(paths splice_tee_duplicates_bytes, Feature::Tee, |ring| {
     let data = pattern(5000, 4);
     let (rx, tx) = ring.pipe().unwrap();
     let (rx2, tx2) = ring.pipe().unwrap();
@@ -247,7 +206,7 @@ splice_test!(splice_tee_duplicates_bytes, Feature::Tee, |ring| {
 
 const FIVE_MIB: usize = 5 << 20;
 
-splice_test!(splice_copy_file_to_socket, Feature::Splice, |ring| {
+three_rings_test!(paths splice_copy_file_to_socket, Feature::Splice, |ring| {
     let data = pattern(FIVE_MIB, 5);
     let (_p, src, _) = file_with("copy-sock", &data, 0);
     ring.block_on(async {
@@ -261,7 +220,7 @@ splice_test!(splice_copy_file_to_socket, Feature::Splice, |ring| {
     });
 });
 
-splice_test!(
+three_rings_test!(paths
     splice_copy_file_to_file_stops_at_eof,
     Feature::Splice,
     |ring| {
@@ -291,7 +250,7 @@ splice_test!(
     }
 );
 
-splice_test!(
+three_rings_test!(paths
     splice_copy_where_splice_is_refused_reads_and_writes,
     Feature::Splice,
     |ring| {
@@ -319,7 +278,7 @@ splice_test!(
     }
 );
 
-splice_test!(
+three_rings_test!(paths
     splice_timeout_and_drop_while_waiting,
     Feature::Splice,
     |ring| {
@@ -368,7 +327,7 @@ fn invalid(res: io::Result<usize>, what: &str) {
     assert!(e.to_string().contains(what), "{what} not named in: {e}");
 }
 
-splice_test!(splice_bad_input_is_a_clear_error, Feature::Splice, |ring| {
+three_rings_test!(paths splice_bad_input_is_a_clear_error, Feature::Splice, |ring| {
     let (_p, file, _) = file_with("splice-bad", b"0123456789", 0);
     let (_q, rw) = new_file(ring, "splice-bad-rw");
     let (rx, tx) = ring.pipe().unwrap();
@@ -468,7 +427,7 @@ async fn stalled_pair(ring: &RingRef) -> (TcpStream, std::net::TcpStream) {
     (client, server)
 }
 
-splice_test!(splice_dropped_copy_keeps_its_fds, Feature::Splice, |ring| {
+three_rings_test!(paths splice_dropped_copy_keeps_its_fds, Feature::Splice, |ring| {
     let data = pattern(8 << 20, 7);
     let (_p, src, _) = file_with("copy-drop", &data, 0);
     let (client, server) = ring.block_on(stalled_pair(ring));

@@ -8,35 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream as StdUnix;
 use std::time::Duration;
 
-use safer_ring::{BackendKind, Feature, Ring};
-
-macro_rules! unix_accept_test {
-    ($name:ident, |$ring:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn run($ring: safer_ring::Ring) $body
-            #[test]
-            fn io_uring() {
-                if let Some(r) = common::ring(BackendKind::IoUring) {
-                    run(r)
-                }
-            }
-            #[test]
-            fn io_uring_fallback() {
-                let cfg = common::uring_wishing(Feature::MultiShotAccept, Some(false)).entries(64);
-                if let Some(r) = common::ring_with(cfg) {
-                    assert!(!r.uses_native(Feature::MultiShotAccept));
-                    run(r)
-                }
-            }
-            #[test]
-            fn epoll() {
-                run(common::ring(BackendKind::Epoll).expect("epoll always works"))
-            }
-        }
-    };
-}
+use safer_ring::{Feature, Ring};
 
 // One module, so that the kernel matrix selects these tests by name (`-- unix_accept`).
 mod unix_accept {
@@ -52,7 +24,7 @@ mod unix_accept {
     }
 
     // Five clients, each told its own number over the connection the stream accepted for it.
-    unix_accept_test!(accepts_each_client, |ring| {
+    three_rings_test!(accepts_each_client, Feature::MultiShotAccept, |ring| {
         let path = common::TempPath::new("uam");
         let listener = ring.bind_unix(&path.0).unwrap();
         let mut clients: Vec<StdUnix> =
@@ -84,7 +56,7 @@ mod unix_accept {
 
     // The accepted stream carries data both ways, and a client arriving while the stream waits is
     // accepted too.
-    unix_accept_test!(accepts_a_late_client, |ring| {
+    three_rings_test!(accepts_a_late_client, Feature::MultiShotAccept, |ring| {
         let path = common::TempPath::new("uaml");
         let listener = ring.bind_unix(&path.0).unwrap();
         let p = path.0.clone();
@@ -103,23 +75,28 @@ mod unix_accept {
         t.join().unwrap();
     });
 
-    unix_accept_test!(accept_up_to_collects_what_comes, |ring| {
-        let path = common::TempPath::new("uamu");
-        let listener = ring.bind_unix(&path.0).unwrap();
-        let _clients: Vec<StdUnix> = (0..3).map(|_| StdUnix::connect(&path.0).unwrap()).collect();
-        let conns = ring
-            .block_on(ring.accept_up_to(&listener, 8, Duration::from_millis(100)))
-            .unwrap();
-        assert_eq!(conns.len(), 3);
-        let conns = ring
-            .block_on(ring.accept_up_to(&listener, 8, Duration::from_millis(20)))
-            .unwrap();
-        assert!(conns.is_empty());
-    });
+    three_rings_test!(
+        accept_up_to_collects_what_comes,
+        Feature::MultiShotAccept,
+        |ring| {
+            let path = common::TempPath::new("uamu");
+            let listener = ring.bind_unix(&path.0).unwrap();
+            let _clients: Vec<StdUnix> =
+                (0..3).map(|_| StdUnix::connect(&path.0).unwrap()).collect();
+            let conns = ring
+                .block_on(ring.accept_up_to(&listener, 8, Duration::from_millis(100)))
+                .unwrap();
+            assert_eq!(conns.len(), 3);
+            let conns = ring
+                .block_on(ring.accept_up_to(&listener, 8, Duration::from_millis(20)))
+                .unwrap();
+            assert!(conns.is_empty());
+        }
+    );
 
     // A listener of another family is refused before the kernel accepts anything, as for TCP:
     // the client's connection stays in the backlog, and std accepts it afterwards.
-    unix_accept_test!(refuses_a_tcp_listener, |ring| {
+    three_rings_test!(refuses_a_tcp_listener, Feature::MultiShotAccept, |ring| {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = std::net::TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
         let fd = std::os::fd::AsFd::as_fd(&tcp).try_clone_to_owned().unwrap();
@@ -142,43 +119,47 @@ mod unix_accept {
 
     // Dropping the stream with connections accepted and not handed out closes them (clients see
     // EOF), and the listener keeps serving.
-    unix_accept_test!(dropped_stream_closes_unclaimed_connections, |ring| {
-        let path = common::TempPath::new("uamd");
-        let listener = ring.bind_unix(&path.0).unwrap();
-        let mut clients: Vec<StdUnix> =
-            (0..4).map(|_| StdUnix::connect(&path.0).unwrap()).collect();
-        let kept = ring.block_on(async {
-            let mut conns = ring.accept_multiple(&listener);
-            conns.next().await.unwrap().unwrap()
-        });
-        ring.block_on(async {
-            let again = ring
-                .accept_up_to(&listener, 3, Duration::from_millis(100))
-                .await
+    three_rings_test!(
+        dropped_stream_closes_unclaimed_connections,
+        Feature::MultiShotAccept,
+        |ring| {
+            let path = common::TempPath::new("uamd");
+            let listener = ring.bind_unix(&path.0).unwrap();
+            let mut clients: Vec<StdUnix> =
+                (0..4).map(|_| StdUnix::connect(&path.0).unwrap()).collect();
+            let kept = ring.block_on(async {
+                let mut conns = ring.accept_multiple(&listener);
+                conns.next().await.unwrap().unwrap()
+            });
+            ring.block_on(async {
+                let again = ring
+                    .accept_up_to(&listener, 3, Duration::from_millis(100))
+                    .await
+                    .unwrap();
+                // Natively the dropped stream's multishot had taken the others: closed. On the single
+                // path they are still in the backlog.
+                for c in again {
+                    ring.send(&c, b"x".to_vec()).await.0.unwrap();
+                }
+            });
+            ring.block_on(ring.send(&kept, b"k".to_vec())).0.unwrap();
+            let mut b = [0u8; 1];
+            clients[0]
+                .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
-            // Natively the dropped stream's multishot had taken the others: closed. On the single
-            // path they are still in the backlog.
-            for c in again {
-                ring.send(&c, b"x".to_vec()).await.0.unwrap();
+            clients[0].read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"k");
+            for c in &mut clients[1..] {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                // Either served ("x") or closed (EOF): never left hanging.
+                let n = c.read(&mut b).unwrap();
+                assert!(n == 0 || &b == b"x", "{n} {b:?}");
             }
-        });
-        ring.block_on(ring.send(&kept, b"k".to_vec())).0.unwrap();
-        let mut b = [0u8; 1];
-        clients[0]
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        clients[0].read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"k");
-        for c in &mut clients[1..] {
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            // Either served ("x") or closed (EOF): never left hanging.
-            let n = c.read(&mut b).unwrap();
-            assert!(n == 0 || &b == b"x", "{n} {b:?}");
+            let _late = StdUnix::connect(&path.0).unwrap();
+            let conns = ring
+                .block_on(ring.accept_up_to(&listener, 1, Duration::from_secs(5)))
+                .unwrap();
+            assert_eq!(conns.len(), 1);
         }
-        let _late = StdUnix::connect(&path.0).unwrap();
-        let conns = ring
-            .block_on(ring.accept_up_to(&listener, 1, Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(conns.len(), 1);
-    });
+    );
 }

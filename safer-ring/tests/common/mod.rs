@@ -111,6 +111,61 @@ macro_rules! backend_test {
     };
 }
 
+/// Defines `mod $name { fn io_uring(); fn io_uring_fallback(); fn epoll(); }` running
+/// `$body(ring)` on io_uring, on io_uring with `$feature` forced off (its fallback runs there)
+/// and on epoll. `paths` form: the body borrows the ring, and afterwards `$feature` must have
+/// taken the path each ring promises (native only where the ring uses it, else the fallback).
+#[macro_export]
+macro_rules! three_rings_test {
+    ($name:ident, $feature:expr, |$ring:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($ring: safer_ring::Ring) $body
+            $crate::three_rings_test!(@rings $feature, run);
+        }
+    };
+    (paths $name:ident, $feature:expr, |$ring:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($ring: &safer_ring::Ring) $body
+            fn run(ring: safer_ring::Ring) {
+                let f: safer_ring::Feature = $feature;
+                body(&ring);
+                let s = ring.enhancement_stats(f);
+                if ring.uses_native(f) {
+                    assert!(s.native > 0 && s.fallback == 0, "{f}: {s:?}");
+                } else {
+                    assert!(s.fallback > 0 && s.native == 0, "{f}: {s:?}");
+                }
+            }
+            $crate::three_rings_test!(@rings $feature, run);
+        }
+    };
+    (@rings $feature:expr, $run:ident) => {
+        #[test]
+        fn io_uring() {
+            if let Some(r) = $crate::common::ring(safer_ring::BackendKind::IoUring) {
+                $run(r)
+            }
+        }
+        #[test]
+        fn io_uring_fallback() {
+            let cfg = $crate::common::uring_wishing($feature, Some(false)).entries(64);
+            if let Some(r) = $crate::common::ring_with(cfg) {
+                assert_eq!(r.backend(), safer_ring::BackendKind::IoUring);
+                assert!(!r.uses_native($feature));
+                $run(r)
+            }
+        }
+        #[test]
+        fn epoll() {
+            $run($crate::common::ring(safer_ring::BackendKind::Epoll).expect("epoll always works"))
+        }
+    };
+}
+
 /// Spawned tasks of a test: a task's panic (caught at the task boundary by the executor) is
 /// re-raised by `check`, so a test waiting on a counter fails instead of hanging.
 #[derive(Default)]
