@@ -222,3 +222,44 @@ backend_test!(offsets_past_the_largest_file_offset_are_refused, |ring| {
         assert_eq!((r.unwrap(), &buf[..]), (10, &b"0123456789"[..]));
     });
 });
+
+backend_test!(read_to_end_at_offsets_and_streams, |ring| {
+    let path = TempPath::new("read-to-end");
+    // Not a multiple of any growth step, several steps long.
+    let data: Vec<u8> = (0..300_007u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&path.0, &data).unwrap();
+    ring.block_on(async {
+        let file = ring
+            .open(&path.0, &OpenOptions::new().read(true))
+            .await
+            .unwrap();
+        let (n, buf) = ring.read_to_end_at(&file, b"pre".to_vec(), 1000).await;
+        assert_eq!(n.unwrap(), data.len() - 1000);
+        assert_eq!(&buf[..3], b"pre");
+        assert!(buf[3..] == data[1000..], "bytes differ");
+        // At or past the end: nothing appended.
+        for at in [data.len() as u64, 1 << 40] {
+            let (n, buf) = ring.read_to_end_at(&file, b"x".to_vec(), at).await;
+            assert_eq!((n.unwrap(), &buf[..]), (0, &b"x"[..]));
+        }
+        let (n, buf) = ring.read_to_end_at(&file, Vec::new(), u64::MAX).await;
+        assert_eq!(n.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+        assert!(buf.is_empty());
+        // The positioned reads left the file's position alone: a stream read starts at 0.
+        let (n, buf) = ring.read_to_end(&file, Vec::new()).await;
+        assert_eq!(n.unwrap(), data.len());
+        assert!(buf == data, "bytes differ");
+        // A pipe: until its writer closes.
+        let (rx, tx) = ring.pipe().unwrap();
+        let r = ring.clone();
+        let chunk = data[..70_000].to_vec();
+        let writer = ring.spawn(async move {
+            let (res, _) = r.write_all(&tx, chunk).await;
+            res.unwrap();
+        });
+        let (n, buf) = ring.read_to_end(&rx, Vec::with_capacity(10)).await;
+        writer.await.unwrap();
+        assert_eq!(n.unwrap(), 70_000);
+        assert!(buf[..] == data[..70_000], "bytes differ");
+    });
+});

@@ -1,5 +1,6 @@
-//! Whole-buffer helpers: `write_all`, `send_all`, `read_exact` (and the positioned forms)
-//! loop over short transfers with slices of the same buffer, which comes back either way.
+//! Whole-buffer helpers: `write_all`, `send_all`, `read_exact`, `read_to_end` (and the
+//! positioned forms) loop over short transfers with slices of the same buffer, which comes back
+//! either way.
 
 use std::io;
 
@@ -17,6 +18,9 @@ enum At {
     /// A socket send.
     Send,
 }
+
+/// Spare room below which `read_to_end` grows the buffer before its next read.
+const MIN_READ: usize = 4096;
 
 fn write_zero() -> io::Error {
     io::Error::new(io::ErrorKind::WriteZero, "the fd accepted no more bytes")
@@ -69,6 +73,98 @@ impl RingRef {
             }
         }
         (Ok(()), buf)
+    }
+
+    async fn drain<F: AsIoFd>(
+        &self,
+        fd: &F,
+        mut buf: Vec<u8>,
+        at: At,
+    ) -> BufResult<usize, Vec<u8>> {
+        let start = buf.len();
+        loop {
+            if buf.capacity() - buf.len() < MIN_READ {
+                // Grow with what was read (doubling), between 8 KiB and 4 MiB per step.
+                let step = (buf.len() - start).clamp(8 << 10, 4 << 20);
+                if let Err(e) = buf.try_reserve(step) {
+                    let e = io::Error::new(io::ErrorKind::OutOfMemory, e);
+                    return (Err(e), buf);
+                }
+            }
+            let (len, cap) = (buf.len(), buf.capacity());
+            let part = buf.slice(len..cap);
+            let (res, part) = match at {
+                // Saturated past u64::MAX, the offset is refused by `read_at` (> i64::MAX).
+                At::Offset(o) => {
+                    let pos = o.saturating_add((len - start) as u64);
+                    self.read_at(fd, part, pos).await
+                }
+                _ => self.read(fd, part).await,
+            };
+            buf = part.into_inner();
+            match res {
+                Ok(0) => return (Ok(buf.len() - start), buf),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+    }
+
+    /// Reads until end of file at the fd's position (a pipe or socket: until the peer closes),
+    /// appending to `buf`, which grows as needed; returns the number of bytes appended. The
+    /// buffer comes back either way.
+    ///
+    /// # Errors
+    /// The first read error (the bytes before it are in the buffer), or `OutOfMemory` if the
+    /// buffer cannot grow.
+    ///
+    /// # Examples
+    /// ```
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// let (rx, tx) = ring.pipe()?;
+    /// ring.block_on(async {
+    ///     ring.write_all(&tx, b"abc".to_vec()).await.0?;
+    ///     drop(tx);
+    ///     let (n, buf) = ring.read_to_end(&rx, b">".to_vec()).await;
+    ///     assert_eq!((n?, &buf[..]), (3, &b">abc"[..]));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn read_to_end<F: AsIoFd>(&self, fd: &F, buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        self.drain(fd, buf, At::Stream).await
+    }
+
+    /// Reads from `offset` until end of file, appending to `buf` (which grows as needed);
+    /// returns the number of bytes appended. The fd's position does not move.
+    ///
+    /// # Errors
+    /// As [`Ring::read_to_end`](crate::RingRef::read_to_end); an offset beyond `i64::MAX` is
+    /// `InvalidInput`.
+    ///
+    /// # Examples
+    /// ```
+    /// use safer_ring::OpenOptions;
+    /// # let ring = safer_ring::Ring::new(8)?;
+    /// # let path = std::env::temp_dir().join(format!("safer-ring-doc-read-to-end-at-{}", std::process::id()));
+    /// std::fs::write(&path, b"0123456789")?;
+    /// let buf = ring.block_on(async {
+    ///     let file = ring.open(&path, &OpenOptions::new().read(true)).await?;
+    ///     let (n, buf) = ring.read_to_end_at(&file, Vec::new(), 6).await;
+    ///     n.map(|_| buf)
+    /// })?;
+    /// assert_eq!(buf, b"6789");
+    /// # std::fs::remove_file(path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn read_to_end_at<F: AsIoFd>(
+        &self,
+        file: &F,
+        buf: Vec<u8>,
+        offset: u64,
+    ) -> BufResult<usize, Vec<u8>> {
+        self.drain(file, buf, At::Offset(offset)).await
     }
 
     /// Writes all of `buf`'s initialized bytes at the fd's position, however many writes that
