@@ -338,7 +338,9 @@ impl RingRef {
         }
     }
 
-    /// recvmsg(2) into `buf`, with room for `max_fds` passed fds (0 for none; at most 253).
+    /// recvmsg(2) into `buf`, with room for at least `max_fds` passed fds (0 for none; at most
+    /// 253). The control buffer is whole 8-byte words, so an odd `max_fds` has room for one
+    /// more fd: every fd the kernel delivers is handed out, never closed behind your back.
     /// Reports the sender's address, truncation (MSG_TRUNC, MSG_CTRUNC) and the fds received.
     ///
     /// # Examples
