@@ -73,18 +73,10 @@ fn pooled_rings(
 /// (where /proc shows `running` instead of the call: a thread zeroing pages for fallocate
 /// is; an idle pool thread is blocked in futex).
 fn pool_threads_in(nr: libc::c_long) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
     let prefix = format!("{nr} ");
-    tasks
-        .flatten()
-        .filter(|t| {
-            let name = std::fs::read_to_string(t.path().join("comm"));
-            let call = std::fs::read_to_string(t.path().join("syscall"));
-            name.is_ok_and(|n| n.trim_end() == "safer-ring-pool")
-                && call.is_ok_and(|c| c.starts_with(&prefix) || c.starts_with("running"))
-        })
+    common::pool_thread_calls()
+        .iter()
+        .filter(|c| c.starts_with(&prefix) || c.starts_with("running"))
         .count()
 }
 

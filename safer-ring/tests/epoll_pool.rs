@@ -55,18 +55,10 @@ fn pool_thread_in_io() -> bool {
 
 /// Pool threads blocked in system call `nr` (/proc/self/task/*/syscall starts with it).
 fn pool_threads_in(nr: libc::c_long) -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
     let prefix = format!("{nr} ");
-    tasks
-        .flatten()
-        .filter(|t| {
-            let name = std::fs::read_to_string(t.path().join("comm"));
-            let call = std::fs::read_to_string(t.path().join("syscall"));
-            name.is_ok_and(|n| n.trim_end() == "safer-ring-pool")
-                && call.is_ok_and(|c| c.starts_with(&prefix))
-        })
+    common::pool_thread_calls()
+        .iter()
+        .filter(|c| c.starts_with(&prefix))
         .count()
 }
 

@@ -6,15 +6,6 @@ mod common;
 
 use safer_ring::{BackendKind, Feature};
 
-/// Names of this process's threads.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim_end().to_owned())
-        .collect()
-}
-
 #[test]
 fn io_uring_runs_a_fallback_mkdir_on_the_pool() {
     let Some(ring) = common::ring_with(
@@ -26,23 +17,18 @@ fn io_uring_runs_a_fallback_mkdir_on_the_pool() {
     };
     assert_eq!(ring.backend(), BackendKind::IoUring);
     assert!(!ring.uses_native(Feature::MkdirAt));
-    let pool = |names: &[String]| names.iter().filter(|n| *n == "safer-ring-pool").count();
-    assert_eq!(
-        pool(&thread_names()),
-        0,
-        "no pool thread before the first blocking op"
-    );
+    let pool = || common::pool_thread_calls().len();
+    assert_eq!(pool(), 0, "no pool thread before the first blocking op");
     let dir = common::TempPath::new("uring-offload");
     ring.block_on(ring.create_dir(&dir.0)).unwrap();
     assert!(std::fs::metadata(&dir.0).unwrap().is_dir());
-    let names = thread_names();
-    assert_eq!(pool(&names), 1, "the mkdir ran on a pool thread: {names:?}");
+    assert_eq!(pool(), 1, "the mkdir ran on a pool thread");
     let s = ring.enhancement_stats(Feature::MkdirAt);
     assert!(s.fallback == 1 && s.native == 0, "{s:?}");
     // A path op the ring pushes natively does not start another thread.
     if ring.uses_native(Feature::UnlinkAt) {
         ring.block_on(ring.remove_dir(&dir.0)).unwrap();
-        assert_eq!(pool(&thread_names()), 1);
+        assert_eq!(pool(), 1);
     } else {
         std::fs::remove_dir(&dir.0).unwrap();
     }

@@ -232,3 +232,20 @@ pub fn direct_path(tag: &str) -> Option<TempPath> {
     skip("no O_DIRECT-capable filesystem among the temp, current and binary dirs");
     None
 }
+
+/// The `/proc/self/task/*/syscall` line of each blocking-pool thread of this process (the
+/// system call it is blocked in, or `running`).
+#[allow(dead_code)]
+pub fn pool_thread_calls() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|n| n.trim_end() == "safer-ring-pool")
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("syscall")).ok())
+        .collect()
+}
