@@ -80,7 +80,6 @@ fn pool_threads_in(nr: libc::c_long) -> usize {
         .count()
 }
 
-/// Waits up to `limit` for `cond`; whether it held.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The tests count pool threads process-wide: one at a time.
@@ -88,6 +87,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Waits up to `limit` for `cond`; whether it held.
 fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     loop {
@@ -101,22 +101,56 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A directory on tmpfs, where a large fallocate zeroes every page: a syscall that runs for
-/// a few hundred milliseconds. `None` (with a SKIP line) where there is none.
+/// A directory on tmpfs with room for the slow fallocates (`SLOW_ROOM`), where a large
+/// fallocate zeroes every page: a syscall that runs for a few hundred milliseconds.
+/// `$SAFER_RING_SLOW_DIR` if set, else /dev/shm. `None` (with a SKIP line) where neither
+/// has the room: a container's 64 MiB /dev/shm makes fallocate fail with ENOSPC after
+/// zeroing what fits, which would look like a running op that never completed.
 fn slow_dir(tag: &str) -> Option<TempDir> {
-    let shm = Path::new("/dev/shm");
-    if !shm.is_dir() {
-        common::skip("no /dev/shm: no slow fallocate to race");
-        return None;
+    let base = std::env::var_os("SAFER_RING_SLOW_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/shm"));
+    match free_bytes(&base) {
+        Some(free) if free >= SLOW_ROOM => {}
+        Some(free) => {
+            common::skip(format_args!(
+                "{}: {free} bytes free, the slow fallocates need {SLOW_ROOM} \
+                 (set SAFER_RING_SLOW_DIR to a larger tmpfs)",
+                base.display()
+            ));
+            return None;
+        }
+        None => {
+            common::skip(format_args!("{}: no such filesystem", base.display()));
+            return None;
+        }
     }
-    let p = shm.join(format!("safer-ring-{tag}-{}", std::process::id()));
+    let p = base.join(format!("safer-ring-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir(&p).ok()?;
     Some(TempDir(p))
 }
 
+/// Bytes an unprivileged writer may still allocate on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is writable storage for one statvfs,
+    // which the call fills completely when it returns 0.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: the call returned 0, so it initialised `st`.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
 /// 256 MiB: ~200 ms of page zeroing on tmpfs.
 const SLOW_LEN: u64 = 256 << 20;
+
+/// Room for the largest set of slow files one test holds at once (1 GiB).
+const SLOW_ROOM: u64 = 4 * SLOW_LEN;
 
 // 1. A deadline racing the op: each of many concurrent mkdirs on two pool threads gets a
 // deadline from 0 to 40 ms, so some fire while the op is queued (cancelled: TimedOut, never
