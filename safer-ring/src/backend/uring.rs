@@ -968,15 +968,26 @@ impl Backend for IoUringBackend {
             }
             return Ok(());
         }
+        // The op may still be in the SQ, unsubmitted: checked before the cancel joins it.
+        let queued = !self.ring.submission().is_empty();
         let e = opcode::AsyncCancel::new(user_data)
             .build()
             .user_data(CANCEL_TOKEN);
         // SAFETY: a cancel carries no pointers.
         unsafe { self.push_entries(&[e]) }?;
-        if self.splicing.contains(&user_data) {
-            // A splice blocked on a worker thread holds its pipe's lock, and closing either end
-            // of the pipe waits for it: the caller may do that right after this (a dropped
-            // future's pipe), before any turn. Submitting now interrupts the worker first.
+        // The cancel is submitted now, not at the next turn, where waiting would let a dropped
+        // receive or accept take data that arrives after its drop (a datagram, a connection)
+        // into an orphan and lose it; once the cancel is in, that data stays in the socket:
+        // - an op still in the SQ would be submitted with its cancel, run first, and find the
+        //   data there;
+        // - without DEFER_TASKRUN the kernel runs a ring's completion work when its thread
+        //   returns from *any* system call, before the next turn. (With it, the work waits for
+        //   the ring's own enter, which submits the cancel first.)
+        // And a splice blocked on a worker thread holds its pipe's lock, which closing either
+        // end of the pipe waits for: the caller may do that right after this (a dropped
+        // future's pipe); submitting now interrupts the worker first.
+        // An enter per dropped in-flight op, then; an error leaves the cancel for the turn.
+        if queued || !self.report.defer_taskrun || self.splicing.contains(&user_data) {
             let _ = self.enter(0);
         }
         Ok(())
