@@ -361,3 +361,43 @@ fn guide_links_reach_existing_files_and_headings() {
     assert!(checked >= 10, "found only {checked} links");
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+/// `USED_BY_RING` (the "enabled" and "used by safer-ring" columns) names every feature the
+/// library's code consults: a `Feature::Name` outside `features/` and outside comments.
+#[test]
+fn used_by_ring_lists_every_feature_the_code_consults() {
+    fn walk(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("features") {
+                    walk(&p, files);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../safer-ring/src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    assert!(files.len() > 20, "safer-ring's sources under {}", src.display());
+    let mut missing = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for f in Feature::all() {
+                let used = line
+                    .match_indices(&format!("Feature::{}", f.name()))
+                    .any(|(i, m)| {
+                        let next = line[i + m.len()..].chars().next();
+                        !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    });
+                if used && !safer_ring::features::USED_BY_RING.contains(&f) {
+                    missing.push(format!("{} in {}", f.name(), file.display()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in USED_BY_RING: {missing:#?}");
+}

@@ -49,6 +49,9 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::RegisteredFiles,
     Feature::Splice,
     Feature::Tee,
+    Feature::SocketOp,
+    Feature::BindListen,
+    Feature::RegisteredBuffers,
 ];
 
 /// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without
