@@ -381,7 +381,11 @@ fn used_by_ring_lists_every_feature_the_code_consults() {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../safer-ring/src");
     let mut files = Vec::new();
     walk(&src, &mut files);
-    assert!(files.len() > 20, "safer-ring's sources under {}", src.display());
+    assert!(
+        files.len() > 20,
+        "safer-ring's sources under {}",
+        src.display()
+    );
     let mut missing = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();

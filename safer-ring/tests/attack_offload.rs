@@ -143,7 +143,7 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     }
     // SAFETY: the call returned 0, so it initialised `st`.
     let st = unsafe { st.assume_init() };
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// 256 MiB: ~200 ms of page zeroing on tmpfs.
