@@ -81,6 +81,8 @@ pub enum OpClass {
     Splice,
     /// tee.
     Tee,
+    /// Readiness (`readable`, `writable`: POLL_ADD).
+    Poll,
     /// Timers (`sleep`).
     Timeout,
 }

@@ -122,6 +122,7 @@ unsafe fn memory_of(op: &OpKind) -> Vec<(usize, usize)> {
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
         | OpKind::Shutdown { .. }
+        | OpKind::PollReady { .. }
         | OpKind::Fallocate { .. }
         | OpKind::Ftruncate { .. }
         | OpKind::Fadvise { .. }
@@ -487,6 +488,7 @@ fn shortened(op: OpKind, max: u32) -> OpKind {
         | OpKind::MsgRingFd { .. }
         | OpKind::FixedFdInstall { .. }
         | OpKind::Shutdown { .. }
+        | OpKind::PollReady { .. }
         | OpKind::UnlinkAt { .. }
         | OpKind::RenameAt { .. }
         | OpKind::MkdirAt { .. }

@@ -75,9 +75,10 @@ macro_rules! op_table {
             }
 
             /// How a plain-syscall backend runs it.
+            #[allow(unused_variables)]
             #[inline]
             pub(crate) fn exec(&self) -> Exec {
-                match self { $( OpKind::$name { .. } => $exec, )* }
+                match *self { $( OpKind::$name $({ $($field),* })? => $exec, )* }
             }
 
             /// The io_uring opcode it needs.
@@ -238,6 +239,11 @@ op_table! {
     /// tee(2) (5.8): duplicates up to `len` bytes of pipe `fd_in` into pipe `fd_out`.
     Tee { fd_in: RawFd, fd_out: RawFd, len: u32, flags: u32 }
         => fd: fd_in, exec: Poll(R), opcode: opcode::Tee::CODE, class: Tee;
+    /// Waits until `fd` is ready for `events` (POLLIN or POLLOUT); the result is the
+    /// `revents` mask. Epoll waits for readiness in the direction `events` names.
+    PollReady { fd: RawFd, events: u32 }
+        => fd: fd, exec: Poll(if events & libc::POLLOUT as u32 != 0 { W } else { R }),
+           opcode: opcode::PollAdd::CODE, class: Poll;
     /// A timer: io_uring reads `ts` (kept valid by the op), epoll uses `dur`.
     Timeout { ts: *const io_uring::types::Timespec, dur: Duration }
         => fd: -1, exec: Timer, opcode: opcode::Timeout::CODE, class: Timeout;

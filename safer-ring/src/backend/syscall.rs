@@ -167,6 +167,20 @@ pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
         }),
         // SAFETY: no pointers.
         OpKind::Shutdown { fd, how } => unsafe { libc::shutdown(fd, how) as isize },
+        OpKind::PollReady { fd, events } => {
+            let mut p = libc::pollfd {
+                fd,
+                events: events as libc::c_short,
+                revents: 0,
+            };
+            // SAFETY: `p` is one live pollfd; a zero timeout never blocks.
+            match retry_eintr(|| unsafe { libc::poll(&mut p, 1, 0) } as isize) {
+                // Not ready: wait for the direction the row names, then ask again.
+                0 => return Attempt::WouldBlock(dir.unwrap_or(Direction::Read)),
+                n if n > 0 => p.revents as u16 as isize,
+                e => e,
+            }
+        }
         OpKind::UnlinkAt { dirfd, path, flags } => {
             // SAFETY: `path` is a NUL-terminated string kept alive by the op (as every path
             // below).

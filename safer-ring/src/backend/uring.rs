@@ -817,6 +817,7 @@ fn build(op: OpKind) -> squeue::Entry {
             opcode::FixedFdInstall::new(types::Fixed(slot), 0).build()
         }
         OpKind::Shutdown { fd, how } => opcode::Shutdown::new(types::Fd(fd), how).build(),
+        OpKind::PollReady { fd, events } => opcode::PollAdd::new(types::Fd(fd), events).build(),
         OpKind::UnlinkAt { dirfd, path, flags } => opcode::UnlinkAt::new(types::Fd(dirfd), path)
             .flags(flags)
             .build(),
