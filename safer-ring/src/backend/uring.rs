@@ -103,6 +103,8 @@ pub(crate) struct IoUringBackend {
     next_park: u64,
     /// Native splice/tee ops in flight: their cancel is submitted at once (see `cancel`).
     splicing: std::collections::HashSet<u64>,
+    /// A cancel's immediate submission failed; see `take_unsent_cancel`.
+    cancel_unsent: bool,
     /// The fault plan's refusal of ring-fd registration (an errno).
     #[cfg(feature = "fault-injection")]
     pub(crate) refuse_ring_fd: Option<i32>,
@@ -193,6 +195,7 @@ impl IoUringBackend {
             park_of: HashMap::new(),
             next_park: 0,
             splicing: Default::default(),
+            cancel_unsent: false,
             #[cfg(feature = "fault-injection")]
             refuse_ring_fd: None,
         };
@@ -430,6 +433,12 @@ impl IoUringBackend {
 
 /// The calls only io_uring can make, reached through `AnyBackend::as_uring_mut`.
 impl IoUringBackend {
+    /// Whether a cancel that had to reach the kernel at once is still in the SQ (its enter
+    /// failed): the driver then reaps, which lets the next enter through, and submits.
+    pub(crate) fn take_unsent_cancel(&mut self) -> bool {
+        std::mem::take(&mut self.cancel_unsent)
+    }
+
     /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
     /// size)`, or `None` when the kernel refused it.
     pub(crate) fn buffer_group(&mut self) -> Option<(u16, u32)> {
@@ -987,9 +996,10 @@ impl Backend for IoUringBackend {
         // And a splice blocked on a worker thread holds its pipe's lock, which closing either
         // end of the pipe waits for: the caller may do that right after this (a dropped
         // future's pipe); submitting now interrupts the worker first.
-        // An enter per dropped in-flight op, then; an error leaves the cancel for the turn.
+        // An enter per dropped in-flight op, then. If it fails (a CQ overflow, EAGAIN), the
+        // driver reaps and submits at once (`take_unsent_cancel`).
         if queued || !self.report.defer_taskrun || self.splicing.contains(&user_data) {
-            let _ = self.enter(0);
+            self.cancel_unsent = self.enter(0).is_err();
         }
         Ok(())
     }

@@ -653,6 +653,15 @@ impl Driver {
     pub(crate) fn cancel(&mut self, ud: u64) {
         for _ in 0..4 {
             if self.backend.cancel(ud).is_ok() {
+                // A cancel that had to reach the kernel now, but whose enter failed (a CQ
+                // overflow, EAGAIN): a turn reaps, then submits it.
+                if self
+                    .backend
+                    .as_uring_mut()
+                    .is_some_and(|u| u.take_unsent_cancel())
+                {
+                    let _ = self.turn(false, None);
+                }
                 break;
             }
             if self.turn(false, None).is_err() {
