@@ -99,6 +99,12 @@ struct Core {
     has_fixed_pool: Cell<bool>,
 }
 
+impl crate::driver::task::AbortTask for Core {
+    fn abort_task(&self, id: usize, waker: &std::task::Waker) -> bool {
+        self.exec.abort_task(id, waker)
+    }
+}
+
 impl std::ops::Deref for Ring {
     type Target = RingRef;
     fn deref(&self) -> &RingRef {
@@ -557,7 +563,9 @@ impl RingRef {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn<F: Future + 'static>(&self, fut: F) -> crate::JoinHandle<F::Output> {
-        let handle = self.0.exec.spawn(fut);
+        let (mut handle, id) = self.0.exec.spawn(fut);
+        let home: std::rc::Weak<Core> = Rc::downgrade(&self.0);
+        handle.set_home(home, id);
         if self.is_closed() {
             // No one will run it: drop it now (its handle reports `Cancelled`).
             drop(self.0.exec.drop_tasks());

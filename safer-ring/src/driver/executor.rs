@@ -208,10 +208,15 @@ impl Executor {
     }
 
     /// Spawns `fut` as a task whose output (or panic) goes to the returned handle.
-    pub(crate) fn spawn<F: Future + 'static>(&self, fut: F) -> super::task::JoinHandle<F::Output> {
+    /// Spawns `fut`: its handle, and its key for `abort_task`.
+    pub(crate) fn spawn<F: Future + 'static>(
+        &self,
+        fut: F,
+    ) -> (super::task::JoinHandle<F::Output>, usize) {
         let (task, handle) = super::task::task(fut);
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
+        let id = entry.key();
         let header = TaskWaker::new(entry.key(), &self.shared);
         let waker = TaskWaker::waker(header.clone());
         task.set_waker(&waker);
@@ -222,7 +227,27 @@ impl Executor {
         });
         drop(tasks);
         header.schedule();
-        handle
+        (handle, id)
+    }
+
+    /// Drops task `id` if it is still the task `waker` wakes and is not running (its future
+    /// is in its slot); whether it did. The destructor runs with nothing borrowed.
+    pub(crate) fn abort_task(&self, id: usize, waker: &Waker) -> bool {
+        let task = {
+            let Ok(mut tasks) = self.tasks.try_borrow_mut() else {
+                return false;
+            };
+            match tasks.get(id) {
+                Some(t) if t.fut.is_some() && t.waker.will_wake(waker) => tasks.remove(id),
+                _ => return false,
+            }
+        };
+        // A wake still queued for `id` finds no task (or a new one, which a spurious poll
+        // does not harm). Like a finished task's, its destructor's panic stays with it.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
+            tracing::error!("an aborted task's destructor panicked");
+        }
+        true
     }
 
     /// Drops every task (until none is left: a destructor may spawn). Each is dropped even if

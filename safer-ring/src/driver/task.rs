@@ -132,11 +132,20 @@ struct Shared<T> {
 /// ```
 pub struct JoinHandle<T> {
     shared: Rc<Shared<T>>,
+    /// Where the task lives, so that `abort` can drop it at once: its executor and its key.
+    home: Option<(std::rc::Weak<dyn AbortTask>, usize)>,
+}
+
+/// What `JoinHandle::abort` asks of the ring the task was spawned on.
+pub(crate) trait AbortTask {
+    /// Drops task `id` now if it is the one `waker` wakes and is not running; whether it did.
+    fn abort_task(&self, id: usize, waker: &Waker) -> bool;
 }
 
 impl<T> JoinHandle<T> {
-    /// Cancels the task: it is dropped (its operations cancelled) before its next poll, and
-    /// the handle yields [`JoinError::Cancelled`] unless it had already finished.
+    /// Cancels the task: unless it is running, it is dropped now (its operations cancelled;
+    /// their receives take nothing that arrives after `abort` returns), else when its current
+    /// poll returns; the handle yields [`JoinError::Cancelled`] unless it had already finished.
     ///
     /// # Examples
     /// ```
@@ -150,9 +159,25 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         self.shared.abort.set(true);
-        if let Some(w) = self.shared.task.borrow().as_ref() {
-            w.wake_by_ref();
+        // Cloned: dropping the task below ends the borrow's target (`finish` takes it).
+        let Some(w) = self.shared.task.borrow().clone() else {
+            return; // finished
+        };
+        // Dropped now, so its operations' cancels reach the kernel before `abort` returns and
+        // its receives take nothing that arrives after. A running task (aborting itself, or
+        // from a future it polls) sees the flag when its poll returns.
+        if let Some((home, id)) = &self.home
+            && let Some(home) = home.upgrade()
+            && home.abort_task(*id, &w)
+        {
+            return;
         }
+        w.wake_by_ref();
+    }
+
+    /// Records where the task lives (`Ring::spawn`).
+    pub(crate) fn set_home(&mut self, home: std::rc::Weak<dyn AbortTask>, id: usize) {
+        self.home = Some((home, id));
     }
 
     /// Whether the task has finished (with an output, a panic or a cancellation).
@@ -237,6 +262,7 @@ pub(crate) fn task<F: Future>(fut: F) -> (Task<F>, JoinHandle<F::Output>) {
     });
     let handle = JoinHandle {
         shared: shared.clone(),
+        home: None,
     };
     (
         Task {
