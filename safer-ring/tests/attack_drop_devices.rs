@@ -12,8 +12,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use attack_drop_util::{arm_and_drop, each, within_2s};
 
-/// A pty pair in raw mode: (master, slave), both blocking.
-fn pty() -> (std::fs::File, std::fs::File) {
+/// A pty pair in raw mode: (master, slave), both blocking; `None` (with the reason printed)
+/// where the system has no ptys (the kernel matrix's guests mount no devpts).
+fn pty() -> Option<(std::fs::File, std::fs::File)> {
     let (mut m, mut s) = (-1, -1);
     // SAFETY: openpty writes two fds into the live locals; no name, termios or winsize.
     let r = unsafe {
@@ -25,7 +26,12 @@ fn pty() -> (std::fs::File, std::fs::File) {
             std::ptr::null(),
         )
     };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "openpty: {e}");
+        common::skip(format_args!("no ptys here (openpty: {e})"));
+        return None;
+    }
     // SAFETY: fresh fds owned by nobody else.
     let (m, s) = unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) };
     // SAFETY: termios calls on the live slave fd and a local.
@@ -41,7 +47,7 @@ fn pty() -> (std::fs::File, std::fs::File) {
             0
         );
     }
-    (m, s)
+    Some((m, s))
 }
 
 #[test]
@@ -49,7 +55,9 @@ fn pty_reads_dropped_then_written_lose_nothing() {
     each(|what, ring, when| {
         for round in 0..20 {
             let what = format!("{what}, round {round}");
-            let (m, mut s) = pty();
+            let Some((m, mut s)) = pty() else {
+                return;
+            };
             let m = safer_ring::File::from(m);
             arm_and_drop(ring, ring.read(&m, vec![0u8; 64]), when, &what);
             s.write_all(b"after the drop").unwrap();
