@@ -266,3 +266,39 @@ fn bytes_after_a_ring_timeout_fired_reach_the_next_recv() {
         }
     });
 }
+
+/// After a dropped recv_enhanced its multishot stays armed on the socket (by design, see
+/// `recv_enhanced`'s docs), so a plain `recv` that follows may find nothing: the bytes sent
+/// after the drop went to the ring's buffers. They must still not be lost: the next
+/// recv_enhanced hands them out.
+#[test]
+fn bytes_after_a_dropped_recv_enhanced_are_never_lost_to_a_plain_recv() {
+    each_on(
+        rings_with(Some(Feature::MultiShotRecv)),
+        |what, ring, when| {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let b = safer_ring::UnixStream::from(b);
+            let mut a = a;
+            a.write_all(b"first").unwrap();
+            let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+            assert_eq!(&buf[..n.unwrap()], b"first", "{what}");
+            arm_and_drop(
+                ring,
+                Box::pin(ring.recv_enhanced(&b, vec![0u8; 64])),
+                when,
+                what,
+            );
+            a.write_all(b"after the drop").unwrap();
+            let plain = ring
+                .block_on(ring.timeout(Duration::from_millis(200), ring.recv(&b, vec![0u8; 64])));
+            let got = match plain {
+                Ok((n, buf)) => buf[..n.unwrap()].to_vec(),
+                Err(_) => {
+                    let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+                    buf[..n.unwrap()].to_vec()
+                }
+            };
+            assert_eq!(got, b"after the drop", "{what}");
+        },
+    );
+}
