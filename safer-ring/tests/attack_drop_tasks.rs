@@ -302,6 +302,7 @@ fn a_recv_dropped_while_the_cq_overflows_loses_nothing_after() {
     });
 }
 
+#[cfg(feature = "tokio")]
 #[test]
 fn recvs_dropped_by_select_under_drive_on_tokio_lose_nothing_after() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
