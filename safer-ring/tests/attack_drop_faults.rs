@@ -1,9 +1,9 @@
 //! Attacks on the dropped op's immediate cancel when the `io_uring_enter` that carries it
 //! fails (injected with the `fault-injection` feature; the kernel's own EAGAIN, EBUSY or
-//! ENOMEM look the same). The cancel then waits in the SQ for the next turn, and bytes sent
-//! in between are taken by the dropped receive: on a ring without DEFER_TASKRUN the kernel
+//! ENOMEM look the same). Were the cancel left in the SQ for the next turn, bytes sent in
+//! between would be taken by the dropped receive (on a ring without DEFER_TASKRUN the kernel
 //! completes it at the sender's system call; with one, an op dropped still queued is submitted
-//! with its cancel and runs first.
+//! with its cancel and runs first); the driver reaps and submits it at once instead.
 #![cfg(feature = "fault-injection")]
 
 mod attack_drop_util;
@@ -36,13 +36,11 @@ fn recv_dropped_with_a_failing_enter(errno: i32) {
 }
 
 #[test]
-#[ignore = "DEFECT: a dropped recv's cancel whose io_uring_enter fails with EAGAIN waits for the next turn; bytes sent in between are lost"]
 fn recv_dropped_when_the_cancels_enter_fails_with_eagain_loses_nothing_after() {
     recv_dropped_with_a_failing_enter(libc::EAGAIN);
 }
 
 #[test]
-#[ignore = "DEFECT: a dropped recv's cancel whose io_uring_enter fails with EBUSY waits for the next turn; bytes sent in between are lost"]
 fn recv_dropped_when_the_cancels_enter_fails_with_ebusy_loses_nothing_after() {
     recv_dropped_with_a_failing_enter(libc::EBUSY);
 }

@@ -128,10 +128,10 @@ fn bytes_after_an_aborted_and_dropped_task_reach_the_next_recvs() {
     });
 }
 
-/// `abort()` only marks the task: it is dropped at the next executor turn, and that turn runs
-/// (completes) its receives first, so bytes sent between `abort()` and the turn are lost.
+/// `abort()` drops an idle task itself: were it dropped at the next executor turn only, that
+/// turn would run (complete) its receives first, and bytes sent between `abort()` and the turn
+/// would be lost.
 #[test]
-#[ignore = "DEFECT: JoinHandle::abort defers the task's drop to the next turn, which first completes its receives with bytes sent after the abort"]
 fn bytes_right_after_abort_reach_the_next_recvs() {
     each(|what, ring, when| {
         if let When::Queued = when {
