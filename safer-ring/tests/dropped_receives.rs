@@ -9,81 +9,15 @@
 //! Each case drops the op, then makes the data arrive with a plain std system call on the
 //! ring's thread (no turn in between), then checks that a fresh op gets all of it.
 
+mod attack_drop_util;
 mod common;
 mod soundness_util;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
-use safer_ring::{BackendKind, Ring, SaferRingConfig, TcpStream};
-use soundness_util::poll_once;
-
-/// io_uring as configured by default (DEFER_TASKRUN where the kernel has it), io_uring without
-/// DEFER_TASKRUN or COOP_TASKRUN (as the tokio driver needs), and epoll.
-fn rings() -> Vec<(&'static str, Ring)> {
-    let uring = SaferRingConfig::default()
-        .entries(64)
-        .backend(BackendKind::IoUring);
-    let mut out = Vec::new();
-    if let Some(r) = common::ring_with(uring.clone()) {
-        out.push(("io_uring", r));
-    }
-    let plain = uring.coop_taskrun(false).defer_taskrun(false);
-    if let Some(r) = common::ring_with(plain) {
-        assert!(r.info().setup.is_some_and(|s| !s.defer_taskrun));
-        out.push(("io_uring-no-defer", r));
-    }
-    out.push(("epoll", common::ring(BackendKind::Epoll).unwrap()));
-    out
-}
-
-/// When the dropped op is dropped: still in the SQ, or after a turn submitted it.
-#[derive(Clone, Copy, Debug)]
-enum When {
-    Queued,
-    Submitted,
-}
-
-/// Polls `op` once (it must be pending), lets a turn submit it if `when` says so, drops it.
-fn arm_and_drop<F: std::future::Future + Unpin>(ring: &Ring, mut op: F, when: When, what: &str) {
-    assert!(
-        poll_once(&mut op).is_pending(),
-        "{what}: nothing was sent yet"
-    );
-    if let When::Submitted = when {
-        ring.poll_completions().unwrap();
-        assert!(
-            poll_once(&mut op).is_pending(),
-            "{what}: nothing was sent yet"
-        );
-    }
-    drop(op);
-}
-
-/// Awaits `fut` on `ring` for at most 2 s.
-fn within_2s<T>(ring: &Ring, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    ring.block_on(ring.timeout(Duration::from_secs(2), fut))
-        .unwrap_or_else(|_| panic!("{what}: the data sent after the drop never came"))
-}
-
-/// Runs `test` on every ring, dropping the op queued and submitted; fails with every case
-/// that failed.
-fn each(test: impl Fn(&str, &Ring, When)) {
-    let mut failed = Vec::new();
-    for (name, ring) in rings() {
-        for when in [When::Queued, When::Submitted] {
-            let what = format!("{name}, dropped {when:?}");
-            let run = std::panic::AssertUnwindSafe(|| test(&what, &ring, when));
-            if let Err(p) = std::panic::catch_unwind(run) {
-                failed.push(soundness_util::panic_msg(&*p));
-            }
-            // Whatever the dropped op left behind completes before the next case.
-            let _ = soundness_util::drive(&ring, 5);
-        }
-    }
-    assert!(failed.is_empty(), "{failed:#?}");
-}
+use attack_drop_util::{arm_and_drop, each, within_2s};
+use safer_ring::TcpStream;
 
 #[test]
 fn tcp_bytes_sent_after_a_dropped_recv_reach_the_next_one() {
