@@ -207,8 +207,8 @@ impl Executor {
         &self.main_waker
     }
 
-    /// Spawns `fut` as a task whose output (or panic) goes to the returned handle.
-    /// Spawns `fut`: its handle, and its key for `abort_task`.
+    /// Spawns `fut` as a task whose output (or panic) goes to the returned handle; also
+    /// returns the task's key, for `abort_task`.
     pub(crate) fn spawn<F: Future + 'static>(
         &self,
         fut: F,
@@ -217,7 +217,7 @@ impl Executor {
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let id = entry.key();
-        let header = TaskWaker::new(entry.key(), &self.shared);
+        let header = TaskWaker::new(id, &self.shared);
         let waker = TaskWaker::waker(header.clone());
         task.set_waker(&waker);
         entry.insert(Task {
@@ -243,10 +243,8 @@ impl Executor {
             }
         };
         // A wake still queued for `id` finds no task (or a new one, which a spurious poll
-        // does not harm). Like a finished task's, its destructor's panic stays with it.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
-            tracing::error!("an aborted task's destructor panicked");
-        }
+        // does not harm).
+        drop_task_future(task);
         true
     }
 
@@ -366,11 +364,15 @@ impl Executor {
             _ => {}
         }
         drop(tasks);
-        // A finished or aborted task's future is dropped here: its destructor is the task's
-        // own code, so its panic stays with the task (logged), like a panic in its poll.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
-            tracing::error!("a task's destructor panicked");
-        }
+        drop_task_future(task);
+    }
+}
+
+/// Drops a finished or aborted task's future (or whole task). Its destructor is the task's own
+/// code, so its panic stays with the task (logged), like a panic in its poll.
+fn drop_task_future<T>(task: T) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(task))).is_err() {
+        tracing::error!("a task's destructor panicked");
     }
 }
 

@@ -159,7 +159,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn abort(&self) {
         self.shared.abort.set(true);
-        // Cloned: dropping the task below ends the borrow's target (`finish` takes it).
+        // Cloned, not borrowed: dropping the task below empties `shared.task` (`finish`).
         let Some(w) = self.shared.task.borrow().clone() else {
             return; // finished
         };
