@@ -55,7 +55,10 @@ fn receives_racing_their_timeouts_lose_no_byte() {
             );
             // Armed (and on io_uring submitted) before the writer is told to send.
             let mut op = ring.recv(&b, vec![0u8; 24]).timeout(d);
-            assert!(poll_once(&mut op).is_pending(), "{name}: data before it was sent");
+            assert!(
+                poll_once(&mut op).is_pending(),
+                "{name}: data before it was sent"
+            );
             ring.poll_completions().unwrap();
             go.send(round).unwrap();
             let (n, buf) = ring.block_on(op);
@@ -77,7 +80,9 @@ fn receives_racing_their_timeouts_lose_no_byte() {
             // the socket. A message that never comes was taken by a receive that lost it.
             round += 1;
             while got.len() < round as usize * 8 {
-                let recv = ring.recv(&b, vec![0u8; 24]).timeout(Duration::from_secs(10));
+                let recv = ring
+                    .recv(&b, vec![0u8; 24])
+                    .timeout(Duration::from_secs(10));
                 match ring.block_on(recv) {
                     (Ok(n), buf) if n > 0 => got.extend_from_slice(&buf[..n]),
                     (r, _) => {

@@ -18,8 +18,22 @@ pub struct Outcome {
     pub failed: u64,
     pub skipped: u64,
     pub failed_bins: Vec<String>,
+    /// Each failed test as `binary::test: panicked at file:line:col: message`: its first panic
+    /// (or, without one, just its name).
+    pub failed_tests: Vec<String>,
     pub notes: Vec<String>,
     pub complete: bool,
+    /// The failed test whose captured output libtest is printing now.
+    section: Option<Failure>,
+}
+
+/// A failed test's captured output ("---- name stdout ----"), while it is being read.
+#[derive(Debug)]
+struct Failure {
+    test: String,
+    /// Where it panicked, once seen; the message is on the line after.
+    at: Option<String>,
+    reported: bool,
 }
 
 impl Outcome {
@@ -39,13 +53,63 @@ impl Outcome {
         if self.ok() { "PASS" } else { "FAIL" }
     }
 
-    /// Counts one line of test output: a libtest summary, or a `SKIP: ` line (which the tests'
-    /// skip helper starts on a line of its own).
-    fn read_output(&mut self, line: &str) {
+    /// Reads one line of binary `bin`'s output: a libtest summary, a failed test's captured
+    /// output, or a `SKIP: ` line (which the tests' skip helper starts on a line of its own).
+    fn read_output(&mut self, bin: &str, line: &str) {
         if line.contains("test result: ") {
+            self.end_failure(bin);
             self.count(line);
         } else if line.starts_with("SKIP: ") {
             self.skipped += 1;
+        } else if let Some(test) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            self.end_failure(bin);
+            self.section = Some(Failure {
+                test: test.to_string(),
+                at: None,
+                reported: false,
+            });
+        } else if line.starts_with("failures:") {
+            self.end_failure(bin);
+        } else if let Some(f) = self.section.as_mut().filter(|f| !f.reported) {
+            let first = match (&f.at, line.split_once("panicked at ")) {
+                (Some(at), _) if !line.trim().is_empty() => Some(format!("{at}: {}", line.trim())),
+                (None, Some((_, rest))) => match rest.trim().strip_suffix(':') {
+                    // Since Rust 1.73 the message follows on the next line.
+                    Some(at) => {
+                        f.at = Some(at.to_string());
+                        None
+                    }
+                    None => Some(rest.trim().to_string()),
+                },
+                _ => None,
+            };
+            if let Some(first) = first {
+                let mut first: String = first.chars().take(300).collect();
+                first.insert_str(0, "panicked at ");
+                self.failed_tests
+                    .push(format!("{bin}::{}: {first}", f.test));
+                f.reported = true;
+            }
+        }
+    }
+
+    /// Ends a failed test's output; one that showed no panic is still named.
+    fn end_failure(&mut self, bin: &str) {
+        if let Some(f) = self.section.take()
+            && !f.reported
+        {
+            self.failed_tests.push(format!("{bin}::{}", f.test));
+        }
+    }
+
+    /// Notes the binaries that failed (the tests are in `failed_tests`).
+    fn note_failures(&mut self) {
+        if !self.failed_bins.is_empty() {
+            self.notes
+                .push(format!("failed: {}", self.failed_bins.join(", ")));
         }
     }
 
@@ -101,18 +165,16 @@ pub fn run_host(bins: &[TestBin], expect: Expect, args: &[String]) -> Result<Out
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         for l in text.lines() {
-            o.read_output(l);
+            o.read_output(&b.name, l);
         }
+        o.end_failure(&b.name);
         if !out.status.success() {
             o.failed_bins.push(format!("{} ({})", b.name, out.status));
         }
         log += &text;
     }
     let _ = std::fs::write(out_dir().join("host.log"), &log);
-    if !o.failed_bins.is_empty() {
-        o.notes
-            .push(format!("failed: {}", o.failed_bins.join(", ")));
-    }
+    o.note_failures();
     Ok(o)
 }
 
@@ -270,10 +332,7 @@ fn boot_once(g: &Guest, bins: &[TestBin], args: &[String]) -> Result<Outcome, St
             current.as_deref().unwrap_or("boot")
         ));
     }
-    if !o.failed_bins.is_empty() {
-        o.notes
-            .push(format!("failed: {}", o.failed_bins.join(", ")));
-    }
+    o.note_failures();
     if !o.ok() {
         o.notes.push(format!("log: {}", log_path.display()));
     }
@@ -313,11 +372,12 @@ pub fn read_console(lines: &[String], tok: &str, bins: &[&str]) -> (Outcome, Opt
     for l in lines {
         let l = l.trim_end_matches('\r');
         let (text, marker) = split_marker(l, tok);
-        o.read_output(text);
+        o.read_output(current.as_deref().unwrap_or("?"), text);
         match marker {
             Some(("KERNEL", rest)) => o.kernel = rest.to_string(),
             Some(("START", name)) => current = Some(name.to_string()),
             Some(("RESULT", rest)) => {
+                o.end_failure(current.as_deref().unwrap_or("?"));
                 let (name, exit) = rest.rsplit_once(" exit=").unwrap_or((rest, "?"));
                 if exit != "0" {
                     o.failed_bins.push(format!("{name} exit={exit}"));
@@ -485,5 +545,41 @@ mod tests {
         assert!(!o.ok());
         assert_eq!((o.passed, o.failed), (4, 1));
         assert_eq!(o.failed_bins, ["a exit=101", "kernel BUG:"]);
+    }
+
+    #[test]
+    fn failed_tests_are_named_with_their_first_panic() {
+        let text = format!(
+            "{BOOT}\nSAFER-RING-START t0k attack_drop_timeouts\nrunning 2 tests\n\
+             test races ... FAILED\ntest quiet ... FAILED\n\nfailures:\n\n\
+             ---- races stdout ----\nio_uring: 1000 receives, 0 timed out\n\n\
+             thread 'races' (77) panicked at tests/x.rs:58:9:\nio_uring: no deadline raced\n\
+             thread 'races' (77) panicked at tests/x.rs:60:1:\nsecond\n\
+             note: run with `RUST_BACKTRACE=1`\n\n---- quiet stdout ----\nError: 5\n\n\
+             failures:\n    races\n    quiet\n\n\
+             test result: FAILED. 0 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n\
+             \nSAFER-RING-RESULT t0k attack_drop_timeouts exit=101\n{DONE}"
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["attack_drop_timeouts"]);
+        assert_eq!(
+            o.failed_tests,
+            [
+                "attack_drop_timeouts::races: panicked at tests/x.rs:58:9: io_uring: no deadline raced",
+                "attack_drop_timeouts::quiet",
+            ]
+        );
+        assert_eq!(o.failed, 2);
+    }
+
+    #[test]
+    fn a_crash_inside_a_failure_report_does_not_name_the_next_binary() {
+        // The binary dies while printing a failure: its section ends with its RESULT marker.
+        let text = format!(
+            "{BOOT}\nSAFER-RING-START t0k a\n---- t stdout ----\n\
+             SAFER-RING-RESULT t0k a exit=139\n{}{DONE}",
+            passing("b")
+        );
+        let (o, _) = read_console(&console(&text), TOK, &["a", "b"]);
+        assert_eq!(o.failed_tests, ["a::t"]);
     }
 }

@@ -195,6 +195,9 @@ fn run(targets: &[&Target], test_args: &[String]) -> Result<bool, String> {
             outcome.verdict(),
             start.elapsed()
         );
+        for f in &outcome.failed_tests {
+            eprintln!("kernel-matrix: {} failed {f}", t.name);
+        }
         results.push((t.name, outcome, start.elapsed()));
     }
     print_table(&results);
@@ -219,5 +222,15 @@ fn print_table(results: &[(&str, guest::Outcome, std::time::Duration)]) {
             d.as_secs_f64(),
             o.notes.join("; ")
         );
+    }
+    let failed: Vec<_> = results
+        .iter()
+        .flat_map(|(name, o, _)| o.failed_tests.iter().map(move |f| (name, f)))
+        .collect();
+    if !failed.is_empty() {
+        println!("\nFAILED TESTS (row: binary::test: first panic)");
+        for (name, f) in failed {
+            println!("{name}: {f}");
+        }
     }
 }

@@ -45,28 +45,37 @@ fn fixtures(fixture: &Path, names: &[&str]) -> Result<Vec<TestBin>, String> {
         .collect()
 }
 
-/// Checks one run: whether the row passed, how many tests it counted, and which binary (if
-/// any) it blames.
+/// The failed test a `*panic*` fixture must be reported as, by the start of its first panic
+/// line (the location follows).
+const PANIC_REPORT: &str = "d_panic::r1_runs_as_named: panicked at xtask/init/tests/";
+
+/// Checks one run: whether the row passed, how many tests it counted, which binaries it
+/// blames (each by the start of its entry), and whether it named the `*panic*` fixture's test.
 fn check(
     what: &str,
     o: &Outcome,
     want_ok: bool,
     want_passed: u64,
-    blamed: Option<&str>,
+    blamed: &[&str],
 ) -> Result<(), String> {
-    let blames = |b: &str| o.failed_bins.iter().any(|f| f.starts_with(b));
+    let blames = |b: &&str| o.failed_bins.iter().any(|f| f.starts_with(b));
+    let panicked = blamed.iter().any(|b| b.starts_with("d_panic"));
+    let named = |f: &String| {
+        f.starts_with(PANIC_REPORT) && f.ends_with(": fixture d_panic panics as named")
+    };
     let right = o.ok() == want_ok
         && o.passed == want_passed
         && o.complete
-        && match blamed {
-            Some(b) => o.failed_bins.len() == 1 && blames(b),
-            None => o.failed_bins.is_empty(),
-        };
+        && o.failed_bins.len() == blamed.len()
+        && blamed.iter().all(blames)
+        && o.failed_tests.len() == usize::from(panicked)
+        && o.failed_tests.iter().all(named);
     println!(
-        "self-test: {what}: {} passed={} failed_bins={:?}",
+        "self-test: {what}: {} passed={} failed_bins={:?} failed_tests={:?}",
         o.verdict(),
         o.passed,
-        o.failed_bins
+        o.failed_bins,
+        o.failed_tests
     );
     if right {
         Ok(())
@@ -82,12 +91,14 @@ fn run() -> Result<(), String> {
     let fixture = build::selftest_binary()?;
     let init = build::init_binary()?;
     let clean = fixtures(&fixture, &["a_pass"])?;
-    // The crash sits between two clean binaries: both must still be counted.
-    let crash = fixtures(&fixture, &["a_pass", "b_crash", "c_pass"])?;
+    // The crash sits between two clean binaries: both must still be counted. The panic is
+    // named with its test and message.
+    let crash = fixtures(&fixture, &["a_pass", "b_crash", "c_pass", "d_panic"])?;
 
     let host = |bins: &[TestBin]| guest::run_host(bins, Expect::IoUring, &[]);
-    check("host, clean", &host(&clean)?, true, 1, None)?;
-    check("host, crash", &host(&crash)?, false, 2, Some("b_crash"))?;
+    check("host, clean", &host(&clean)?, true, 1, &[])?;
+    let blamed = ["b_crash", "d_panic"];
+    check("host, crash", &host(&crash)?, false, 2, &blamed)?;
 
     let kernel = kernels::fetch(kernels::Series::V6_12)?;
     let boot = |label: &str, bins: &[TestBin]| {
@@ -104,11 +115,17 @@ fn run() -> Result<(), String> {
         &boot("selftest-clean", &clean)?,
         true,
         1,
-        None,
+        &[],
     )?;
     let o = boot("selftest-crash", &crash)?;
-    check("6.12, crash", &o, false, 2, Some("b_crash exit=139"))?;
+    check(
+        "6.12, crash",
+        &o,
+        false,
+        2,
+        &["b_crash exit=139", "d_panic exit=101"],
+    )?;
     let hang = fixtures(&fixture, &["a_pass", "b_hang", "c_pass"])?;
     let o = boot("selftest-hang", &hang)?;
-    check("6.12, hang", &o, false, 2, Some("b_hang exit=timeout"))
+    check("6.12, hang", &o, false, 2, &["b_hang exit=timeout"])
 }

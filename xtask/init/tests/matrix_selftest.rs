@@ -1,8 +1,8 @@
 //! Fixture of `cargo xtask self-test`, not a test of this crate (`test = false`: `cargo test`
 //! never runs it). The self-test installs this one libtest binary under several names, and
 //! the name picks what it does: `*crash*` dies by SIGSEGV in the middle of a line, exactly as
-//! a crashed test leaves libtest's `test x ... `; `*hang*` never finishes; any other name
-//! passes.
+//! a crashed test leaves libtest's `test x ... `; `*hang*` never finishes; `*panic*` fails
+//! by a panic, which the matrix must name with its message; any other name passes.
 
 use std::io::Write;
 
@@ -34,6 +34,7 @@ fn r1_runs_as_named() {
         }
         unreachable!("SIGSEGV did not end the process");
     }
+    assert!(!name.contains("panic"), "fixture {name} panics as named");
     if name.contains("hang") {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
