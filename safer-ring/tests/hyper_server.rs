@@ -235,7 +235,11 @@ backend_test!(half_a_head_is_cut_off_by_header_read_timeout, |ring| {
         "closed after {took:?}, before the timeout"
     );
     let ok = outcomes.borrow();
-    assert!(ok[0].is_ok(), "the normal connection ended with {:?}", ok[0]);
+    assert!(
+        ok[0].is_ok(),
+        "the normal connection ended with {:?}",
+        ok[0]
+    );
     let slow = slow_outcomes.borrow();
     let err = slow[0].as_ref().unwrap_err();
     assert!(

@@ -71,7 +71,10 @@ fn waiting_receiver(
         })
     });
     let h = rx.recv().unwrap();
-    assert!(waiting_rx.recv().unwrap(), "setup: a message before any was sent");
+    assert!(
+        waiting_rx.recv().unwrap(),
+        "setup: a message before any was sent"
+    );
     Some((h, t))
 }
 

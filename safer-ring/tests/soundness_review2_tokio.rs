@@ -79,9 +79,11 @@ fn transient(kind: BackendKind, call: safer_ring::fault::Syscall) {
         safer_ring::fault::fail_next(call, libc::ENOMEM, 1);
         let (r, w) = ring.pipe().unwrap();
         dup_std(&w).write_all(b"x").unwrap();
-        let res =
-            tokio::time::timeout(Duration::from_secs(20), ring.read(&r, Vec::with_capacity(8)))
-                .await;
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            ring.read(&r, Vec::with_capacity(8)),
+        )
+        .await;
         safer_ring::fault::fail_next(call, 0, 0);
         match res {
             Ok((n, _)) => n.map(drop).map_err(|e| e.to_string()),

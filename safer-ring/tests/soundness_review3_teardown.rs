@@ -253,4 +253,3 @@ fn buffer_select_recv_completed_before_owner_drop_reports_false_eof() {
         Err(_) => {} // an error is honest
     }
 }
-

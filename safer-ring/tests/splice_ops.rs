@@ -439,7 +439,10 @@ fn copy_until_bytes_arrive(
                 return false;
             }
             // A hang, not speed.
-            assert!(t.elapsed() < Duration::from_secs(30), "the copy moved no byte");
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the copy moved no byte"
+            );
         }
     })
 }
@@ -536,10 +539,7 @@ fn drop_ring_with_stalled_copy(ring: Ring) {
     let took = t.elapsed();
     // The drain timeout is a minute (`stalled_copy_ring`): a cancelled splice ends long
     // before it, a splice the drop waits out does not.
-    assert!(
-        took < Duration::from_secs(30),
-        "ring drop took {took:?}"
-    );
+    assert!(took < Duration::from_secs(30), "ring drop took {took:?}");
     // The cancelled op released the socket: the peer sees it close after the bytes sent.
     let mut server = server;
     server

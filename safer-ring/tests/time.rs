@@ -31,7 +31,10 @@ backend_test!(timeout_elapses_and_cancels_the_future, |ring| {
     let took = t.elapsed();
     // Upper bound: the deadline ended it, not the read (which never completes); how late is
     // the machine's, so only a hang's worth.
-    assert!(took >= 19 * MS && took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        took >= 19 * MS && took < Duration::from_secs(20),
+        "{took:?}"
+    );
     // The read was dropped: its cancel completes and nothing stays in flight.
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(20) {

@@ -141,7 +141,11 @@ mod unix_accept {
             // Natively the dropped stream's multishot had taken the others: closed. On the single
             // path they are still in the backlog: all three are served (however many 100 ms
             // windows a slow machine needs), else a client would wait for nothing.
-            let backlog = if ring.uses_native(Feature::MultiShotAccept) { 0 } else { 3 };
+            let backlog = if ring.uses_native(Feature::MultiShotAccept) {
+                0
+            } else {
+                3
+            };
             ring.block_on(async {
                 let (mut served, t) = (0, std::time::Instant::now());
                 loop {
