@@ -52,7 +52,7 @@ fn two_rings_share_a_port_and_stop_together() {
         let addr = running.local_addr();
         for i in 0..40 {
             let mut c = std::net::TcpStream::connect(addr).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             let msg = format!("hi {i}");
             c.write_all(msg.as_bytes()).unwrap();
             let mut back = vec![0u8; msg.len()];
@@ -62,9 +62,11 @@ fn two_rings_share_a_port_and_stop_together() {
         let t = Instant::now();
         running.shutdown();
         running.join().unwrap();
+        // A hang, not speed: the rings stop when woken, so only a lost wake-up lasts this long.
         assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{kind}: shutdown was slow"
+            t.elapsed() < Duration::from_secs(30),
+            "{kind}: shutdown took {:?}",
+            t.elapsed()
         );
         let served = served.lock().unwrap();
         assert_eq!(served.values().sum::<usize>(), 40);

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use safer_ring::{BackendKind, Ring, SaferRingConfig};
 use soundness_util::*;
 
-const LIMIT: Duration = Duration::from_secs(5);
+/// A hang, not speed: generous for an emulated guest on a loaded host.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A ring on `kind` (availability was checked by `backend_test!`).
 fn ring_on(kind: BackendKind) -> Ring {
@@ -125,7 +126,7 @@ backend_test!(panicking_orphan_buffer_loses_no_completion, |ring| {
         dup_std(w).write_all(b"u").unwrap();
     }
     let panics = drive(&ring, 10);
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut done = 0;
     for u in &mut us {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -142,9 +143,17 @@ backend_test!(panicking_orphan_buffer_loses_no_completion, |ring| {
 
 // Defect 6(e): `sleep(Duration::MAX)` and `nop().timeout(Duration::MAX)`. Correct: no panic
 // (current epoll: `Instant + Duration` overflows inside the driver, leaking a Waiting slot),
-// and dropping the ring afterwards is quick (< 1 s; current epoll waits the 2 s drain timeout
-// for the leaked slot).
+// and dropping the ring afterwards does not wait for its drain timeout (current epoll waits
+// the whole drain timeout for the leaked slot). The drain timeout is a minute, so that a stall
+// is told from a slow machine.
 backend_test!(max_durations_do_not_panic_or_stall_drop, |ring| {
+    let kind = ring.backend();
+    drop(ring);
+    let cfg = SaferRingConfig::default()
+        .entries(64)
+        .backend(kind)
+        .drain_timeout(Duration::from_secs(60));
+    let ring = common::ring_with(cfg).unwrap();
     let sleep = caught(|| {
         let mut s = ring.sleep(Duration::MAX);
         format!("{:?}", poll_once(&mut s))
@@ -164,7 +173,10 @@ backend_test!(max_durations_do_not_panic_or_stall_drop, |ring| {
         nop.is_ok(),
         "nop().timeout(Duration::MAX) panicked: {nop:?}"
     );
-    assert!(took < Duration::from_secs(1), "ring drop took {took:?}");
+    assert!(
+        took < Duration::from_secs(30),
+        "ring drop took {took:?}: it waited for the drain timeout"
+    );
 });
 
 // Defect 6(f): two tasks each `recv_enhanced` on one socket; data arrives for one, then the
@@ -173,7 +185,7 @@ backend_test!(max_durations_do_not_panic_or_stall_drop, |ring| {
 backend_test!(two_concurrent_recv_enhanced_both_complete, |ring| {
     let kind = ring.backend();
     drop(ring);
-    let r = within(Duration::from_secs(8), move || {
+    let r = within(Duration::from_secs(60), move || {
         let ring = leak(ring_on(kind));
         let (a, b) = ring.unix_pair().unwrap();
         let a: &'static _ = Box::leak(Box::new(a));
@@ -190,7 +202,7 @@ backend_test!(two_concurrent_recv_enhanced_both_complete, |ring| {
             let got = got.clone();
             async move {
                 let t = Instant::now();
-                while got.borrow().len() < n && t.elapsed() < Duration::from_secs(2) {
+                while got.borrow().len() < n && t.elapsed() < Duration::from_secs(20) {
                     ring.sleep(Duration::from_millis(5)).await.unwrap();
                 }
             }

@@ -15,7 +15,8 @@ use soundness_util::*;
 /// panics that escaped `poll_completions` on the way.
 fn drive_until_victim_dropped(ring: &safer_ring::Ring) -> Vec<String> {
     let mut panics = Vec::new();
-    for _ in 0..500 {
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
         if let Err(p) = caught(|| ring.poll_completions()) {
             panics.push(p);
         }
@@ -83,7 +84,7 @@ backend_test!(panicking_waker_loses_no_completion, |ring| {
         dup_std(w).write_all(b"u").unwrap();
     }
     let panics = drive(&ring, 10);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut done = 0;
     for u in &mut us {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

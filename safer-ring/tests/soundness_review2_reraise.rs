@@ -67,11 +67,11 @@ fn recv_select(attack: bool) {
     eprintln!("first poll of recv_enhanced: {first:?}");
     let got = match first {
         Ok(Some((n, buf))) => Some((n, buf)),
-        Ok(None) => run_for(&ring, &mut rx, Duration::from_secs(2)).map(|(r, buf)| (r.ok(), buf)),
+        Ok(None) => run_for(&ring, &mut rx, Duration::from_secs(20)).map(|(r, buf)| (r.ok(), buf)),
         // The panic is the user's own and may surface; the bytes must still come.
         Err(_) => {
             let mut again = Box::pin(ring.recv_enhanced(&b, Vec::with_capacity(64)));
-            run_for(&ring, &mut again, Duration::from_secs(2)).map(|(r, buf)| (r.ok(), buf))
+            run_for(&ring, &mut again, Duration::from_secs(20)).map(|(r, buf)| (r.ok(), buf))
         }
     };
     assert_eq!(

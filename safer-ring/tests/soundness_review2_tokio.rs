@@ -44,7 +44,7 @@ async fn waker_panic_kills_the_drive(ring: Rc<Ring>) -> Result<(), String> {
     dup_std(&w).write_all(b"x").unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await; // the drive reaps it
     // A healthy task: one nop.
-    let nop = tokio::time::timeout(Duration::from_secs(2), ring.nop()).await;
+    let nop = tokio::time::timeout(Duration::from_secs(20), ring.nop()).await;
     match nop {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => Err(format!(
@@ -79,9 +79,11 @@ fn transient(kind: BackendKind, call: safer_ring::fault::Syscall) {
         safer_ring::fault::fail_next(call, libc::ENOMEM, 1);
         let (r, w) = ring.pipe().unwrap();
         dup_std(&w).write_all(b"x").unwrap();
-        let res =
-            tokio::time::timeout(Duration::from_secs(2), ring.read(&r, Vec::with_capacity(8)))
-                .await;
+        let res = tokio::time::timeout(
+            Duration::from_secs(20),
+            ring.read(&r, Vec::with_capacity(8)),
+        )
+        .await;
         safer_ring::fault::fail_next(call, 0, 0);
         match res {
             Ok((n, _)) => n.map(drop).map_err(|e| e.to_string()),
@@ -157,7 +159,7 @@ fn marks_only() -> std::task::Waker {
 }
 
 fn push_from_user_code(kind: BackendKind, from_waker: bool) {
-    let r = within(Duration::from_secs(20), move || {
+    let r = within(Duration::from_secs(60), move || {
         let Some(ring) = common::ring_with(SaferRingConfig::for_tokio().backend(kind)) else {
             return Ok(());
         };
@@ -180,8 +182,10 @@ fn push_from_user_code(kind: BackendKind, from_waker: bool) {
             let mut x = Box::pin(ring.nop());
             let w = if from_waker { starts_y() } else { marks_only() };
             assert!(poll_with(&mut x, &w).is_pending());
-            // Let the drive run its turn (which runs X's waker, which pushes Y) first.
-            for _ in 0..10 {
+            // Let the drive run its turn (which runs X's waker, which pushes Y) first; yields,
+            // bounded by a hang's time rather than a count that a slow machine may not match.
+            let t0 = std::time::Instant::now();
+            while !Y_STARTED.with(|c| c.get()) && t0.elapsed() < Duration::from_secs(20) {
                 tokio::task::yield_now().await;
             }
             assert!(
@@ -189,7 +193,7 @@ fn push_from_user_code(kind: BackendKind, from_waker: bool) {
                 "harness: the drive should have run X's waker by now"
             );
             let res =
-                tokio::time::timeout(Duration::from_secs(2), std::future::poll_fn(poll_y)).await;
+                tokio::time::timeout(Duration::from_secs(20), std::future::poll_fn(poll_y)).await;
             drop(x);
             match res {
                 Ok(r) => r.map_err(|e| e.to_string()),

@@ -19,7 +19,7 @@ use soundness_util::*;
 fn synchronous_completion_inside_an_exhausted_task_spins_forever() {
     let mut all = Vec::new();
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(10), move || {
+        let r = within(Duration::from_secs(60), move || {
             let Some(ring) = common::ring(kind) else {
                 return Ok(());
             };
@@ -41,8 +41,8 @@ fn synchronous_completion_inside_an_exhausted_task_spins_forever() {
                     if poll_once(&mut last).is_ready() {
                         return Ok(());
                     }
-                    if t.elapsed() > Duration::from_secs(2) {
-                        return Err("an already-completed op stayed Pending for 2 s");
+                    if t.elapsed() > Duration::from_secs(20) {
+                        return Err("an already-completed op stayed Pending for 20 s");
                     }
                     ring.poll_completions().unwrap();
                 }
@@ -59,7 +59,7 @@ fn synchronous_completion_inside_an_exhausted_task_spins_forever() {
 #[test]
 fn budget_yield_is_not_a_lost_wakeup() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(10), move || {
+        let r = within(Duration::from_secs(60), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };

@@ -12,7 +12,7 @@ use soundness_util::*;
 #[test]
 fn slices_never_claim_uninitialized_bytes() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(10), move || {
+        let r = within(Duration::from_secs(60), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };
@@ -77,7 +77,7 @@ fn slices_never_claim_uninitialized_bytes() {
 #[test]
 fn read_exact_and_write_all_keep_order_across_short_transfers() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(20), move || {
+        let r = within(Duration::from_secs(60), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };

@@ -44,7 +44,7 @@ fn join_handle_is_not_send() {
 #[test]
 fn aborting_a_task_with_a_panicking_destructor_kills_the_others() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring(kind) else {
                 return Ok(());
             };
@@ -84,7 +84,7 @@ fn aborting_a_task_with_a_panicking_destructor_kills_the_others() {
 /// outside the catch_unwind) escapes block_on.
 #[test]
 fn detached_task_output_with_panicking_drop_escapes_block_on() {
-    let r = within(Duration::from_secs(5), move || {
+    let r = within(Duration::from_secs(30), move || {
         let Some(ring) =
             common::ring(BackendKind::IoUring).or_else(|| common::ring(BackendKind::Epoll))
         else {
@@ -101,7 +101,7 @@ fn detached_task_output_with_panicking_drop_escapes_block_on() {
 #[test]
 fn abort_variants() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };
@@ -160,20 +160,27 @@ fn abort_variants() {
 #[test]
 fn cross_ring_join_and_spawn_during_teardown() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(a) = common::ring(kind) else {
                 return;
             };
             let b = common::ring(kind).unwrap();
-            let ra = a.clone();
+            let (ra, a_done) = (a.clone(), Rc::new(Cell::new(false)));
+            let done = a_done.clone();
             let h = a.spawn(async move {
                 ra.sleep(Duration::from_millis(20)).await.unwrap();
+                done.set(true);
                 11
             });
             let rb = b.clone();
             let hb = b.spawn(async move { h.await.unwrap() + 1 });
-            // Drive a on this thread while b waits: a's task finishes and wakes b's.
-            a.block_on(a.sleep(Duration::from_millis(40))).unwrap();
+            // Drive a on this thread while b waits, until a's task finished (a fixed sleep can
+            // end first on a slow machine, and b's block_on does not drive a) and woke b's.
+            a.block_on(async {
+                while !a_done.get() {
+                    a.sleep(Duration::from_millis(1)).await.unwrap();
+                }
+            });
             assert_eq!(b.block_on(hb).unwrap(), 12);
             drop(rb);
 
@@ -214,7 +221,7 @@ fn cross_ring_join_and_spawn_during_teardown() {
 #[test]
 fn main_panic_drops_tasks_ring_stays_usable() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };

@@ -19,7 +19,7 @@ fn kinds() -> [BackendKind; 2] {
 fn interval_with_huge_period_does_not_panic() {
     for kind in kinds() {
         for missed in [MissedTicks::Burst, MissedTicks::Delay, MissedTicks::Skip] {
-            let r = within(Duration::from_secs(5), move || {
+            let r = within(Duration::from_secs(30), move || {
                 let Some(ring) = common::ring(kind) else {
                     return;
                 };
@@ -40,7 +40,7 @@ fn interval_with_huge_period_does_not_panic() {
 /// Same with a period that merely does not fit in an `Instant` (2^63 s).
 #[test]
 fn interval_with_period_beyond_instant_range_does_not_panic() {
-    let r = within(Duration::from_secs(5), move || {
+    let r = within(Duration::from_secs(30), move || {
         let Some(ring) =
             common::ring(BackendKind::IoUring).or_else(|| common::ring(BackendKind::Epoll))
         else {
@@ -58,7 +58,7 @@ fn interval_with_period_beyond_instant_range_does_not_panic() {
 #[test]
 fn extreme_deadlines_are_clamped() {
     for kind in kinds() {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring(kind) else {
                 return;
             };

@@ -18,7 +18,7 @@ use soundness_util::*;
 fn drive_on_tokio_notices_ring_drop_when_idle() {
     let mut all = Vec::new();
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring_with(SaferRingConfig::for_tokio().backend(kind)) else {
                 return Ok(());
             };
@@ -28,11 +28,11 @@ fn drive_on_tokio_notices_ring_drop_when_idle() {
                 ring.nop().await.unwrap(); // the drive task runs and parks
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 drop(ring);
-                match tokio::time::timeout(Duration::from_secs(1), drv).await {
+                match tokio::time::timeout(Duration::from_secs(20), drv).await {
                     Ok(Ok(Err(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
                     Ok(other) => Err(format!("unexpected: {other:?}")),
                     Err(_) => {
-                        Err("drive_on_tokio still parked 1 s after its ring was dropped".into())
+                        Err("drive_on_tokio still parked 20 s after its ring was dropped".into())
                     }
                 }
             })
@@ -48,7 +48,7 @@ fn drive_on_tokio_notices_ring_drop_when_idle() {
 #[test]
 fn drive_on_tokio_with_op_in_flight_across_drop() {
     for kind in [BackendKind::IoUring, BackendKind::Epoll] {
-        let r = within(Duration::from_secs(5), move || {
+        let r = within(Duration::from_secs(30), move || {
             let Some(ring) = common::ring_with(SaferRingConfig::for_tokio().backend(kind)) else {
                 return Ok(());
             };
@@ -63,11 +63,11 @@ fn drive_on_tokio_with_op_in_flight_across_drop() {
                 });
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 drop(ring);
-                let rd = tokio::time::timeout(Duration::from_secs(1), reader)
+                let rd = tokio::time::timeout(Duration::from_secs(20), reader)
                     .await
                     .map_err(|_| "reader hung".to_string())?
                     .unwrap();
-                let dv = tokio::time::timeout(Duration::from_secs(1), drv)
+                let dv = tokio::time::timeout(Duration::from_secs(20), drv)
                     .await
                     .map_err(|_| "driver hung".to_string())?
                     .unwrap();

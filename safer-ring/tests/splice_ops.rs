@@ -410,6 +410,43 @@ three_rings_test!(paths splice_bad_input_is_a_clear_error, Feature::Splice, |rin
     assert_eq!(buf, b"234");
 });
 
+/// Drives `copy` (of far more than the sockets buffer) until bytes wait in `server`'s receive
+/// queue: a fixed time may pass before a slow machine moved any. Whether it finished first.
+fn copy_until_bytes_arrive(
+    ring: &RingRef,
+    copy: impl std::future::Future,
+    server: &std::net::TcpStream,
+) -> bool {
+    use std::os::fd::AsRawFd;
+    let queued = || {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer we pass.
+        let r = unsafe { libc::ioctl(server.as_raw_fd(), libc::FIONREAD, &mut n) };
+        assert_eq!(r, 0, "{}", io::Error::last_os_error());
+        n
+    };
+    ring.block_on(async {
+        let mut copy = std::pin::pin!(copy);
+        let t = Instant::now();
+        loop {
+            let timer = ring.sleep(Duration::from_millis(300));
+            if let futures_util::future::Either::Left(_) =
+                futures_util::future::select(copy.as_mut(), timer).await
+            {
+                return true;
+            }
+            if queued() > 0 {
+                return false;
+            }
+            // A hang, not speed.
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the copy moved no byte"
+            );
+        }
+    })
+}
+
 /// A client whose peer does not read, with small buffers so a copy stalls soon.
 async fn stalled_pair(ring: &RingRef) -> (TcpStream, std::net::TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -433,15 +470,8 @@ three_rings_test!(paths splice_dropped_copy_keeps_its_fds, Feature::Splice, |rin
     let (client, server) = ring.block_on(stalled_pair(ring));
     // The peer does not read: the copy fills the socket and its pipe, then waits.
     let copy = ring.copy(&src, 0, &client, data.len() as u64);
-    let stalled = ring.block_on(async {
-        let mut copy = std::pin::pin!(copy);
-        let timer = ring.sleep(Duration::from_millis(300));
-        matches!(
-            futures_util::future::select(copy.as_mut(), timer).await,
-            futures_util::future::Either::Right(_)
-        )
-    });
-    assert!(stalled, "the copy finished although nobody read");
+    let finished = copy_until_bytes_arrive(ring, copy, &server);
+    assert!(!finished, "the copy finished although nobody read");
     // The copy future is gone; its ops are not. New pipes now would take any fd number the
     // copy's pipe gave up early; a splice still parked on that number would feed them.
     let markers: Vec<_> = (0..4).map(|_| ring.pipe().unwrap()).collect();
@@ -500,28 +530,20 @@ fn drop_ring_with_stalled_copy(ring: Ring) {
     let data = pattern(8 << 20, 8);
     let (_p, src, _) = file_with("copy-drop-ring", &data, 0);
     let (client, server) = ring.block_on(stalled_pair(&ring));
-    let stalled = ring.block_on(async {
-        let copy = std::pin::pin!(ring.copy(&src, 0, &client, data.len() as u64));
-        let timer = ring.sleep(Duration::from_millis(300));
-        matches!(
-            futures_util::future::select(copy, timer).await,
-            futures_util::future::Either::Right(_)
-        )
-    });
-    assert!(stalled, "the copy finished although nobody read");
+    let copy = ring.copy(&src, 0, &client, data.len() as u64);
+    let finished = copy_until_bytes_arrive(&ring, copy, &server);
+    assert!(!finished, "the copy finished although nobody read");
     drop((client, src));
     let t = Instant::now();
     drop(ring);
     let took = t.elapsed();
-    // The drain timeout is 2 s: a cancelled splice ends well before it.
-    assert!(
-        took < Duration::from_millis(1500),
-        "ring drop took {took:?}"
-    );
+    // The drain timeout is a minute (`stalled_copy_ring`): a cancelled splice ends long
+    // before it, a splice the drop waits out does not.
+    assert!(took < Duration::from_secs(30), "ring drop took {took:?}");
     // The cancelled op released the socket: the peer sees it close after the bytes sent.
     let mut server = server;
     server
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut got = Vec::new();
     server.read_to_end(&mut got).unwrap();
@@ -531,23 +553,29 @@ fn drop_ring_with_stalled_copy(ring: Ring) {
     );
 }
 
+/// `cfg` with a drain timeout of a minute: a drop that waits it out is told from a slow one.
+fn stalled_copy_ring(cfg: safer_ring::SaferRingConfig) -> Option<Ring> {
+    common::ring_with(cfg.entries(64).drain_timeout(Duration::from_secs(60)))
+}
+
 mod splice_ring_drop_with_stalled_copy {
     use super::*;
     #[test]
     fn io_uring() {
-        if let Some(r) = common::ring(BackendKind::IoUring) {
+        let cfg = safer_ring::SaferRingConfig::default().backend(BackendKind::IoUring);
+        if let Some(r) = stalled_copy_ring(cfg) {
             drop_ring_with_stalled_copy(r)
         }
     }
     #[test]
     fn io_uring_fallback() {
-        let cfg = common::uring_wishing(Feature::Splice, Some(false)).entries(64);
-        if let Some(r) = common::ring_with(cfg) {
+        if let Some(r) = stalled_copy_ring(common::uring_wishing(Feature::Splice, Some(false))) {
             drop_ring_with_stalled_copy(r)
         }
     }
     #[test]
     fn epoll() {
-        drop_ring_with_stalled_copy(common::ring(BackendKind::Epoll).unwrap())
+        let cfg = safer_ring::SaferRingConfig::default().backend(BackendKind::Epoll);
+        drop_ring_with_stalled_copy(stalled_copy_ring(cfg).unwrap())
     }
 }

@@ -329,9 +329,24 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    /// Sleeps `len` milliseconds (a "syscall" that blocks), then returns `fd`.
+    /// Opened by the test that parks ops on it (`GATED`).
+    static GATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// An fd that makes `sleepy` block until `GATE` opens: threads that stay busy for as long
+    /// as the test needs, however slow the machine (a fixed sleep can end before the test
+    /// looked).
+    const GATED: i32 = 999;
+
+    /// Sleeps `fd` milliseconds (a "syscall" that blocks), or until `GATE` opens for `GATED`;
+    /// then returns `fd`.
     unsafe fn sleepy(op: OpKind) -> i32 {
         match op {
+            OpKind::Fsync { fd: GATED, .. } => {
+                let end = Instant::now() + Duration::from_secs(60);
+                while !GATE.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                GATED
+            }
             OpKind::Fsync { fd, .. } => {
                 std::thread::sleep(Duration::from_millis(fd as u64));
                 fd
@@ -342,7 +357,7 @@ mod tests {
 
     fn wait_for(pool: &mut Pool, n: usize) -> Vec<(u64, i32)> {
         let mut got = Vec::new();
-        let end = Instant::now() + Duration::from_secs(10);
+        let end = Instant::now() + Duration::from_secs(30);
         while got.len() < n && Instant::now() < end {
             pool.drain(|ud, res| got.push((ud, res)));
             std::thread::sleep(Duration::from_millis(1));
@@ -367,7 +382,7 @@ mod tests {
         assert_eq!(threads(&pool), 0, "lazy");
         for ud in 0..3 {
             let op = OpKind::Fsync {
-                fd: 200,
+                fd: GATED,
                 datasync: false,
             };
             // SAFETY: the op carries no pointers.
@@ -376,11 +391,12 @@ mod tests {
         assert_eq!(threads(&pool), 2, "capped");
         assert!(pool.cancel(2), "the third is queued");
         assert!(!pool.cancel(2), "only once");
+        GATE.store(true, std::sync::atomic::Ordering::SeqCst);
         let got = wait_for(&mut pool, 3);
-        assert_eq!(got, vec![(0, 200), (1, 200), (2, -libc::ECANCELED)]);
+        assert_eq!(got, vec![(0, GATED), (1, GATED), (2, -libc::ECANCELED)]);
         assert!(!pool.has_completions());
         // Idle threads exit.
-        let end = Instant::now() + Duration::from_secs(5);
+        let end = Instant::now() + Duration::from_secs(30);
         while threads(&pool) > 0 && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
