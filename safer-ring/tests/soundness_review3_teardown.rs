@@ -7,6 +7,7 @@ mod soundness_util;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -26,13 +27,19 @@ fn ring_drain(kind: BackendKind, drain: Duration) -> Option<Ring> {
     )
 }
 
-/// HELD UP (no UAF): an op created from a RingRef, in flight, survives the owner's drop with a
+/// HELD UP (no UAF): an op created from a RingRef, submitted, survives the owner's drop with a
 /// drain that times out at once; the op is then dropped, its buffer must be leaked (the kernel
-/// may still complete the read). The probe: fresh same-size allocations, then make the read
-/// complete by writing into the pipe.
+/// may still complete the read). Two checks: the buffer's destructor never runs on io_uring
+/// (a freed buffer is caught whatever the kernel does next), and the kernel-write probe (fresh
+/// same-size allocations, then bytes written into the pipe). On the kernels we run, the read
+/// never completes after the drop (the drop's cancel reaches the kernel, or under
+/// DEFER_TASKRUN nobody runs its task work), so the probe alone would see nothing: it prints
+/// how many bytes the stale read left.
 #[test]
 fn live_op_after_drain_timeout_does_not_free_its_buffer() {
+    static FREED: AtomicBool = AtomicBool::new(false);
     for kind in kinds() {
+        FREED.store(false, Ordering::SeqCst);
         let r = within(Duration::from_secs(60), move || {
             let Some(ring) = ring_drain(kind, Duration::ZERO) else {
                 return 0;
@@ -40,8 +47,12 @@ fn live_op_after_drain_timeout_does_not_free_its_buffer() {
             let rr = ring.clone();
             let (rx, tx) = rr.pipe().unwrap();
             let txs = dup_std(&tx);
-            let mut op = rr.read(&rx, Vec::with_capacity(SIZE));
+            let buf = OnDropBuf(Vec::with_capacity(SIZE), || {
+                FREED.store(true, Ordering::SeqCst)
+            });
+            let mut op = rr.read(&rx, buf);
             assert!(poll_once(&mut op).is_pending());
+            rr.poll_completions().unwrap(); // submitted: the kernel holds the buffer
             drop(ring); // drain_timeout(0): leaks the slot
             // The op still holds the buffer; dropping it must leak, not free.
             {
@@ -66,6 +77,13 @@ fn live_op_after_drain_timeout_does_not_free_its_buffer() {
             s
         });
         assert_eq!(r, Ok(0), "{kind:?}: kernel wrote into freed memory");
+        if kind == BackendKind::IoUring {
+            let freed = FREED.load(Ordering::SeqCst);
+            assert!(
+                !freed,
+                "the buffer of a read the kernel may finish was freed"
+            );
+        }
     }
 }
 
