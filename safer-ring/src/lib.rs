@@ -65,6 +65,7 @@ pub mod features;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod io;
+mod kernel;
 #[allow(unsafe_code)]
 pub mod ops;
 mod ring;

@@ -17,8 +17,6 @@ use crate::config::BackendKind;
 /// A completion as the sink takes it.
 type Cqe = (u64, i32, u32);
 
-const CQE_F_MORE: u32 = 1 << 1;
-
 /// An operation of a fault-injecting ring between its push and its last completion, with the
 /// memory the kernel may read or write meanwhile.
 struct InFlight {
@@ -587,7 +585,7 @@ impl Backend for FaultyBackend {
             let Some((ud, res, flags)) = self.ready.pop_front() else {
                 break;
             };
-            if flags & CQE_F_MORE == 0 {
+            if !io_uring::cqueue::more(flags) {
                 self.untrack(ud);
             }
             sink(ud, res, flags);

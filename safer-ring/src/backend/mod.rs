@@ -62,24 +62,6 @@ pub(crate) use uring::IoUringBackend;
 
 use crate::config::BackendKind;
 
-/// `user_data` values at and above this are the backends' own and never reach the sink.
-pub(crate) const RESERVED_USER_DATA: u64 = u64::MAX - 16;
-
-/// `user_data` of the doorbell completion that OP_MSG_RING posts into a target ring.
-pub(crate) const MSG_TOKEN: u64 = RESERVED_USER_DATA + 4;
-
-/// Tag bit of the `user_data` a passed fd arrives with: `MSG_FD_TAG | seq` (see
-/// `enhanced::msg_ring`); the completion's res is the target file-table slot.
-pub(crate) const MSG_FD_TAG: u64 = 1 << 61;
-
-/// Tag bits: a completion with one of them set belongs to no op's slot.
-pub(crate) const TAGS: u64 = LINK_TAG | MSG_FD_TAG;
-
-/// The message sequence number of a passed fd's arrival completion.
-pub(crate) fn parse_msg_fd(ud: u64) -> Option<u64> {
-    (ud & MSG_FD_TAG != 0 && ud & LINK_TAG == 0).then_some(ud & !MSG_FD_TAG)
-}
-
 /// Offset meaning "the file's current position" (stream semantics).
 pub(crate) const CURRENT_POS: u64 = u64::MAX;
 
@@ -93,15 +75,6 @@ pub struct TimeoutSpec {
 /// Longest timeout: longer ones are clamped, so no deadline arithmetic overflows (an epoll
 /// `Instant`, the kernel's signed seconds).
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(u32::MAX as u64);
-
-/// Tag bit of a linked timeout's own `user_data`: `LINK_TAG | op's user_data`. Its completion
-/// is reported to the sink so the driver can re-cancel an op whose timeout fired but missed it.
-pub(crate) const LINK_TAG: u64 = 1 << 62;
-
-/// The `user_data` of the op a linked timeout's completion belongs to.
-pub(crate) fn parse_link(ud: u64) -> Option<u64> {
-    (ud & LINK_TAG != 0).then_some(ud & !LINK_TAG)
-}
 
 impl TimeoutSpec {
     pub(crate) fn new(dur: Duration) -> Box<TimeoutSpec> {

@@ -21,11 +21,7 @@ use io_uring::{opcode, types};
 
 use super::OpKind;
 use super::pool::{Pool, PoolConfig, run_blocking};
-
-/// Tag bit of a pooled op's deadline timer (`POOL_TIMER | op's user_data`). Clear of the
-/// driver's generation bits (32..56) and of the tags it sees (`backend::TAGS`): the backend
-/// consumes these completions itself.
-pub(super) const POOL_TIMER: u64 = 1 << 58;
+use crate::kernel::user_data::POOL_TIMER;
 
 pub(super) struct Offload {
     pool: Pool,

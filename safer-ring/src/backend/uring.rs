@@ -10,20 +10,14 @@ use io_uring::{IoUring, opcode, squeue, types};
 
 use super::op::{Direction, OpcodeSet};
 use super::syscall::Attempt;
-use super::{Backend, Full, OpKind, RESERVED_USER_DATA, TimeoutSpec};
+use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
 
-const CANCEL_TOKEN: u64 = RESERVED_USER_DATA;
-const WAKE_TOKEN: u64 = RESERVED_USER_DATA + 2;
-const TIMER_TOKEN: u64 = RESERVED_USER_DATA + 3;
-/// Tag of a parked fallback op's poll: `PARK_TAG | token` (the driver's user_data stay below
-/// bit 56; never reaches the sink).
-const PARK_TAG: u64 = 1 << 60;
-/// Tag of a native splice/tee's own timer: `SPLICE_TIMER_TAG | user_data` (see `push`).
-const SPLICE_TIMER_TAG: u64 = 1 << 59;
-/// The tags of completions this backend consumes itself (never the sink's).
-const OWN_TAGS: u64 = PARK_TAG | SPLICE_TIMER_TAG | super::offload::POOL_TIMER;
+use crate::kernel::user_data::{
+    CANCEL_TOKEN, LINK_TAG, MSG_TOKEN, PARK_TAG, POOL_TIMER, RESERVED_USER_DATA, SPLICE_TIMER_TAG,
+    TIMER_TOKEN, URING_TAGS, WAKE_TOKEN,
+};
 
 /// A fallback op waiting for its fd's readiness.
 struct ParkedOp {
@@ -303,7 +297,7 @@ impl IoUringBackend {
         let mut disarm = Vec::new();
         offload.drain(sink, &mut disarm);
         for ud in disarm {
-            let e = opcode::TimeoutRemove::new(super::offload::POOL_TIMER | ud)
+            let e = opcode::TimeoutRemove::new(POOL_TIMER | ud)
                 .build()
                 .user_data(CANCEL_TOKEN);
             // SAFETY: a timeout removal carries no pointers. If the SQ is full the timer just
@@ -332,7 +326,7 @@ impl IoUringBackend {
                 let ts = unsafe { &(*t).ts };
                 let lt = opcode::LinkTimeout::new(ts)
                     .build()
-                    .user_data(super::LINK_TAG | p.ud);
+                    .user_data(LINK_TAG | p.ud);
                 vec![poll.flags(squeue::Flags::IO_LINK), lt]
             }
         };
@@ -949,7 +943,7 @@ impl Backend for IoUringBackend {
             Some(t) => {
                 let lt = opcode::LinkTimeout::new(&t.ts)
                     .build()
-                    .user_data(super::LINK_TAG | user_data);
+                    .user_data(LINK_TAG | user_data);
                 // push_multiple is all-or-nothing, so the link is never split across submits.
                 // SAFETY: the caller keeps `op`'s pointers and `t` valid until the completion.
                 unsafe { self.push_entries(&[entry.flags(squeue::Flags::IO_LINK), lt]) }
@@ -1073,10 +1067,10 @@ impl Backend for IoUringBackend {
             if ud >= RESERVED_USER_DATA {
                 if ud == WAKE_TOKEN {
                     rearm = true;
-                } else if ud == super::MSG_TOKEN {
+                } else if ud == MSG_TOKEN {
                     self.doorbells += 1;
                 }
-            } else if ud & OWN_TAGS == 0 {
+            } else if ud & URING_TAGS == 0 {
                 let mut res = cqe.result();
                 if !self.splicing.is_empty() && self.splicing.remove(&ud) {
                     timers_done.push(ud);
@@ -1096,7 +1090,7 @@ impl Backend for IoUringBackend {
                 }
             } else if let Some(o) = self.offload.as_mut() {
                 // POOL_TIMER: a pooled op's deadline.
-                o.timer_done(ud & !super::offload::POOL_TIMER, cqe.result());
+                o.timer_done(ud & !POOL_TIMER, cqe.result());
             }
         }
         if rearm {

@@ -24,6 +24,7 @@ use slab::Slab;
 use crate::backend::{AnyBackend, Backend, OpKind, TimeoutSpec};
 use crate::config::SubmitPolicy;
 use crate::io::SharedFd;
+use crate::kernel::user_data;
 pub(crate) use cell::{DriverCell, DriverRef, Later};
 
 /// State of one in-flight operation.
@@ -51,20 +52,6 @@ struct Entry {
     slot: Slot,
 }
 
-const KEY_BITS: u32 = 32;
-const GEN_MASK: u32 = 0xff_ffff; // bits 32..56: clear of the tag bits and reserved values
-
-fn user_data(key: usize, generation: u32) -> u64 {
-    (u64::from(generation) << KEY_BITS) | key as u64
-}
-
-fn split(ud: u64) -> (usize, u32) {
-    (
-        (ud & 0xffff_ffff) as usize,
-        (ud >> KEY_BITS) as u32 & GEN_MASK,
-    )
-}
-
 /// Which multishot op, so an abandoned one can release what its completions hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MultiKind {
@@ -83,9 +70,6 @@ pub(crate) struct Held {
     _hdr: Option<Box<crate::backend::msghdr::MultiHdr>>,
 }
 
-const CQE_F_BUFFER: u32 = 1 << 0;
-const CQE_F_MORE: u32 = 1 << 1;
-
 /// Whether a completion says more will follow for the same multishot op.
 /// A turn error that clears by itself once completions are reaped (CQ overflow, EAGAIN).
 fn transient(e: &io::Error) -> bool {
@@ -93,12 +77,12 @@ fn transient(e: &io::Error) -> bool {
 }
 
 fn more(flags: u32) -> bool {
-    flags & CQE_F_MORE != 0
+    io_uring::cqueue::more(flags)
 }
 
 /// The provided buffer a completion consumed, if any.
 pub(crate) fn buffer_id(flags: u32) -> Option<u16> {
-    (flags & CQE_F_BUFFER != 0).then_some((flags >> 16) as u16)
+    io_uring::cqueue::buffer_select(flags)
 }
 
 /// Releases what one completion of an abandoned multishot op of `kind` holds.
@@ -222,16 +206,16 @@ pub(crate) fn ring_gone() -> io::Error {
     )
 }
 
-/// A completion whose `user_data` carries a tag (see `backend::TAGS`): not an op's own.
+/// A completion whose `user_data` carries a tag (see `kernel::user_data`): not an op's own.
 #[cold]
 fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
-    if let Some(seq) = crate::backend::parse_msg_fd(ud) {
+    if let Some(seq) = user_data::parse_msg_fd(ud) {
         books.arrivals.push((seq, res));
-    } else if let Some(op) = crate::backend::parse_link(ud) {
+    } else if let Some(op) = user_data::parse_link(ud) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again. The
         // generation in `op` makes sure it is still the same op.
-        let (key, generation) = split(op);
+        let (key, generation) = user_data::split_op(op);
         let pending = slots.get(key).is_some_and(|e| {
             e.generation == generation && matches!(e.slot, Slot::Waiting(_) | Slot::Partial { .. })
         });
@@ -249,10 +233,10 @@ fn complete(
     res: i32,
     flags: u32,
 ) {
-    if ud & crate::backend::TAGS != 0 {
+    if ud & user_data::TAGS != 0 {
         return complete_tagged(slots, books, ud, res);
     }
-    let (key, generation) = split(ud);
+    let (key, generation) = user_data::split_op(ud);
     let Some(entry) = slots.get_mut(key).filter(|e| e.generation == generation) else {
         tracing::error!(user_data = ud, "completion for an unknown operation");
         return;
@@ -363,19 +347,19 @@ impl Driver {
     /// Inserts a slot; its `user_data`.
     #[inline]
     fn insert(&mut self, slot: Slot) -> io::Result<u64> {
-        self.generation = self.generation.wrapping_add(1) & GEN_MASK;
+        self.generation = self.generation.wrapping_add(1) & user_data::GEN_MASK;
         let generation = self.generation;
         let key = self.slots.insert(Entry { generation, slot });
-        if key >> KEY_BITS != 0 {
+        if key >> user_data::KEY_BITS != 0 {
             self.slots.remove(key);
             return Err(io::Error::other("more than 2^32 operations in flight"));
         }
-        Ok(user_data(key, generation))
+        Ok(user_data::for_op(key, generation))
     }
 
     #[inline]
     fn slot_mut(&mut self, ud: u64) -> Option<&mut Slot> {
-        let (key, generation) = split(ud);
+        let (key, generation) = user_data::split_op(ud);
         self.slots
             .get_mut(key)
             .filter(|e| e.generation == generation)
@@ -384,7 +368,7 @@ impl Driver {
 
     #[inline]
     fn remove(&mut self, ud: u64) -> Option<Slot> {
-        let (key, generation) = split(ud);
+        let (key, generation) = user_data::split_op(ud);
         match self.slots.get(key) {
             Some(e) if e.generation == generation => Some(self.slots.remove(key).slot),
             _ => None,
@@ -483,7 +467,7 @@ impl Driver {
             later,
             ..
         } = self;
-        let (key, generation) = split(ud);
+        let (key, generation) = user_data::split_op(ud);
         let entry = slots.get_mut(key).filter(|e| e.generation == generation);
         match entry.map(|e| &mut e.slot) {
             Some(Slot::Waiting(w) | Slot::Partial { waker: w, .. }) => {
@@ -778,7 +762,12 @@ impl Driver {
         let uds: Vec<(u64, bool)> = self
             .slots
             .iter()
-            .map(|(k, e)| (user_data(k, e.generation), matches!(e.slot, Slot::Multi(_))))
+            .map(|(k, e)| {
+                (
+                    user_data::for_op(k, e.generation),
+                    matches!(e.slot, Slot::Multi(_)),
+                )
+            })
             .collect();
         for (ud, multi) in uds {
             match self.slot_mut(ud) {
@@ -976,21 +965,4 @@ pub(crate) fn ring_gone_for(w: &Weak<ChoreQueue>) -> bool {
 /// Identifies the ring behind `chores` for I/O objects holding a `Weak` to it.
 pub(crate) fn same_ring(a: &Weak<ChoreQueue>, b: &Chores) -> bool {
     std::ptr::eq(a.as_ptr(), Rc::as_ptr(b))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{GEN_MASK, split, user_data};
-
-    #[test]
-    fn user_data_carries_key_and_generation_clear_of_the_tags() {
-        for (key, generation) in [(0, 0), (7, 1), (u32::MAX as usize, GEN_MASK)] {
-            let ud = user_data(key, generation);
-            assert_eq!(split(ud), (key, generation));
-            assert_eq!(ud & crate::backend::TAGS, 0);
-            assert!(ud < crate::backend::RESERVED_USER_DATA);
-        }
-        // A reused key with the next generation is a different op.
-        assert_ne!(user_data(5, 1), user_data(5, 2));
-    }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use crate::backend::MSG_FD_TAG;
+use crate::kernel::user_data::MSG_FD_TAG;
 
 /// What a [`RingHandle`](super::RingHandle) carries.
 ///

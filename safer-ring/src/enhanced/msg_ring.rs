@@ -21,10 +21,11 @@ use std::time::Instant;
 use super::mailbox::{Mailbox, Message, Next, gone};
 use super::stats::PathTaken;
 use crate::RingRef;
-use crate::backend::{MSG_FD_TAG, MSG_TOKEN, OpKind};
+use crate::backend::OpKind;
 use crate::driver::op::{Op, OpData};
 use crate::driver::{Chore, Chores, budget};
 use crate::features::Feature;
+use crate::kernel::user_data::{MSG_FD_TAG, MSG_TOKEN};
 
 /// A handle to a [`Ring`](crate::Ring), usable from any thread, to post messages to it.
 ///
