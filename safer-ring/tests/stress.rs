@@ -79,7 +79,8 @@ fn churn(ring: &Rc<Ring>, total: usize, width: usize) -> usize {
                 // A lost completion shows up as a wave that never finishes: fail, don't hang.
                 assert!(
                     started.elapsed() < Duration::from_secs(60),
-                    "wave stuck: {} of {issued} done, {} in flight, outstanding [nop, write, read, sleep] = {:?}",
+                    "{}: wave stuck: {} of {issued} done, {} in flight, outstanding [nop, write, read, sleep] = {:?}",
+                    ring.backend(),
                     completed.get(),
                     ring.in_flight(),
                     pending.get()

@@ -554,6 +554,13 @@ impl Backend for FaultyBackend {
         self.inner.cancel(user_data)
     }
 
+    fn recancel(&mut self, user_data: u64) -> Result<(), Full> {
+        if self.injected.iter().any(|c| c.0 == user_data) {
+            return Ok(());
+        }
+        self.inner.recancel(user_data)
+    }
+
     fn offers(&self, feature: crate::Feature) -> bool {
         self.inner.offers(feature)
     }

@@ -113,6 +113,12 @@ pub(crate) trait Backend {
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full>;
     fn cancel(&mut self, user_data: u64) -> Result<(), Full>;
+    /// Cancels again an op whose linked timeout or last repeat did not find it; the cancel's
+    /// own completion, `RECANCEL_TAG | user_data`, reaches the sink (io_uring only: elsewhere
+    /// no linked timeout reports a miss).
+    fn recancel(&mut self, user_data: u64) -> Result<(), Full> {
+        self.cancel(user_data)
+    }
     /// Whether this backend can offer `feature` at all (io_uring: detected and not demoted;
     /// epoll: no io_uring feature). The ring combines this with the configuration.
     fn offers(&self, feature: crate::Feature) -> bool;
@@ -236,6 +242,9 @@ impl Backend for AnyBackend {
     }
     fn cancel(&mut self, user_data: u64) -> Result<(), Full> {
         dispatch!(self, b => b.cancel(user_data))
+    }
+    fn recancel(&mut self, user_data: u64) -> Result<(), Full> {
+        dispatch!(self, b => b.recancel(user_data))
     }
     fn offers(&self, feature: crate::Feature) -> bool {
         dispatch!(self, b => b.offers(feature))

@@ -15,8 +15,8 @@ use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
 
 use crate::kernel::user_data::{
-    CANCEL_TOKEN, LINK_TAG, MSG_TOKEN, PARK_TAG, POOL_TIMER, RESERVED_USER_DATA, SPLICE_TIMER_TAG,
-    TIMER_TOKEN, URING_TAGS, WAKE_TOKEN,
+    CANCEL_TOKEN, LINK_TAG, MSG_TOKEN, PARK_TAG, POOL_TIMER, RECANCEL_TAG, RESERVED_USER_DATA,
+    SPLICE_TIMER_TAG, TIMER_TOKEN, URING_TAGS, WAKE_TOKEN,
 };
 
 /// A fallback op waiting for its fd's readiness.
@@ -996,6 +996,18 @@ impl Backend for IoUringBackend {
             self.cancel_unsent = self.enter(0).is_err();
         }
         Ok(())
+    }
+
+    fn recancel(&mut self, user_data: u64) -> Result<(), Full> {
+        let offloaded = self.offload.as_ref().is_some_and(|o| o.holds(user_data));
+        if offloaded || self.park_of.contains_key(&user_data) {
+            return self.cancel(user_data);
+        }
+        let e = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(RECANCEL_TAG | user_data);
+        // SAFETY: a cancel carries no pointers.
+        unsafe { self.push_entries(&[e]) }
     }
 
     fn leak_on_drop(&mut self) {

@@ -215,14 +215,27 @@ fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again. The
         // generation in `op` makes sure it is still the same op.
-        let (key, generation) = user_data::split_op(op);
-        let pending = slots.get(key).is_some_and(|e| {
-            e.generation == generation && matches!(e.slot, Slot::Waiting(_) | Slot::Partial { .. })
-        });
-        if pending && (res == -libc::ENOENT || res == -libc::EALREADY) {
+        if pending(slots, op) && (res == -libc::ENOENT || res == -libc::EALREADY) {
+            books.recancel.push(op);
+        }
+    } else if let Some(op) = user_data::parse_recancel(ud) {
+        // The repeat missed too: the op was again between states (seen on 6.1 in a slow guest:
+        // an io-wq worker had taken the read off its queue but not yet started it, so neither
+        // the timer nor one repeat found it, and the read then blocked on an empty pipe for
+        // good). Again, until a cancel finds it or it completes. Not on -EALREADY: that op is
+        // running and was interrupted, it ends by itself.
+        if pending(slots, op) && res == -libc::ENOENT {
             books.recancel.push(op);
         }
     }
+}
+
+/// Whether `op` (key and generation) is still waiting for its completion.
+fn pending(slots: &Slab<Entry>, op: u64) -> bool {
+    let (key, generation) = user_data::split_op(op);
+    slots.get(key).is_some_and(|e| {
+        e.generation == generation && matches!(e.slot, Slot::Waiting(_) | Slot::Partial { .. })
+    })
 }
 
 fn complete(
@@ -731,7 +744,7 @@ impl Driver {
         self.recycle_pending();
         // Cancel again what a linked timeout missed; if the SQ is full, the next turn retries.
         while let Some(ud) = self.books.recancel.pop() {
-            if self.backend.cancel(ud).is_err() {
+            if self.backend.recancel(ud).is_err() {
                 self.books.recancel.push(ud);
                 break;
             }
@@ -965,4 +978,52 @@ pub(crate) fn ring_gone_for(w: &Weak<ChoreQueue>) -> bool {
 /// Identifies the ring behind `chores` for I/O objects holding a `Weak` to it.
 pub(crate) fn same_ring(a: &Weak<ChoreQueue>, b: &Chores) -> bool {
     std::ptr::eq(a.as_ptr(), Rc::as_ptr(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Books, Entry, Slab, Slot, complete_tagged};
+    use crate::kernel::user_data::{self, LINK_TAG, RECANCEL_TAG};
+
+    /// One waiting op in slot 0, generation 3; its `user_data`.
+    fn one_op() -> (Slab<Entry>, u64) {
+        let mut slots = Slab::new();
+        let key = slots.insert(Entry {
+            generation: 3,
+            slot: Slot::Waiting(0),
+        });
+        (slots, user_data::for_op(key, 3))
+    }
+
+    #[test]
+    fn a_missed_cancel_is_repeated_until_found_while_the_op_waits() {
+        let (mut slots, op) = one_op();
+        let mut books = Books::default();
+        // The timer missed the op (not there, or running): cancel again.
+        for res in [-libc::ENOENT, -libc::EALREADY] {
+            complete_tagged(&slots, &mut books, LINK_TAG | op, res);
+            assert_eq!(books.recancel.drain(..).collect::<Vec<_>>(), [op]);
+        }
+        // A timer that cancelled it, or a stale op's timer (another generation): nothing.
+        complete_tagged(&slots, &mut books, LINK_TAG | op, -libc::ETIME);
+        complete_tagged(
+            &slots,
+            &mut books,
+            LINK_TAG | user_data::for_op(0, 4),
+            -libc::ENOENT,
+        );
+        assert!(books.recancel.is_empty());
+        // The repeat missed again: and again, until it finds the op; a running op (EALREADY)
+        // was interrupted and ends by itself.
+        complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
+        assert_eq!(books.recancel.drain(..).collect::<Vec<_>>(), [op]);
+        for res in [0, -libc::EALREADY] {
+            complete_tagged(&slots, &mut books, RECANCEL_TAG | op, res);
+            assert!(books.recancel.is_empty(), "{res}");
+        }
+        // Once the op has completed, a late miss repeats nothing.
+        slots[0].slot = Slot::Done { res: 0, flags: 0 };
+        complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
+        assert!(books.recancel.is_empty());
+    }
 }

@@ -5,6 +5,7 @@
 //! |--------------------|------------------------------------------------------------|--------------------|
 //! | 0..32              | an op's slab key                                           | driver             |
 //! | 32..56             | the key's generation: a stale completion misses a reused key | driver           |
+//! | bit 57 `RECANCEL_TAG` | a repeated cancel of an op its linked timeout missed   | driver, io_uring   |
 //! | bit 58 `POOL_TIMER`| the timer of an op offloaded to the blocking pool          | io_uring backend   |
 //! | bit 59 `SPLICE_TIMER_TAG` | a native splice/tee's own timer                     | io_uring backend   |
 //! | bit 60 `PARK_TAG`  | the poll of a parked fallback op                           | io_uring backend   |
@@ -33,6 +34,9 @@ pub(crate) fn split_op(ud: u64) -> (usize, u32) {
     )
 }
 
+/// Tag bit of a cancel repeated because the op's linked timeout (or the last repeat) did not
+/// find it: `RECANCEL_TAG | op`. Its result tells the driver whether to try again.
+pub(crate) const RECANCEL_TAG: u64 = 1 << 57;
 /// Tag bit of the timer of an op offloaded to the pool: `POOL_TIMER | op`.
 pub(crate) const POOL_TIMER: u64 = 1 << 58;
 /// Tag bit of a native splice/tee's own timer: `SPLICE_TIMER_TAG | op` (see the backend's `push`).
@@ -47,7 +51,7 @@ pub(crate) const MSG_FD_TAG: u64 = 1 << 61;
 pub(crate) const LINK_TAG: u64 = 1 << 62;
 
 /// Tag bits the driver reads: a completion with one of them set belongs to no op's slot.
-pub(crate) const TAGS: u64 = LINK_TAG | MSG_FD_TAG;
+pub(crate) const TAGS: u64 = LINK_TAG | MSG_FD_TAG | RECANCEL_TAG;
 /// Tag bits the io_uring backend handles itself; they never reach the driver.
 pub(crate) const URING_TAGS: u64 = PARK_TAG | SPLICE_TIMER_TAG | POOL_TIMER;
 
@@ -72,11 +76,23 @@ pub(crate) fn parse_link(ud: u64) -> Option<u64> {
     (ud & LINK_TAG != 0).then_some(ud & !LINK_TAG)
 }
 
+/// The `user_data` of the op a repeated cancel's completion belongs to.
+pub(crate) fn parse_recancel(ud: u64) -> Option<u64> {
+    (ud & TAGS == RECANCEL_TAG).then_some(ud & !RECANCEL_TAG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TAG_BITS: [u64; 5] = [POOL_TIMER, SPLICE_TIMER_TAG, PARK_TAG, MSG_FD_TAG, LINK_TAG];
+    const TAG_BITS: [u64; 6] = [
+        RECANCEL_TAG,
+        POOL_TIMER,
+        SPLICE_TIMER_TAG,
+        PARK_TAG,
+        MSG_FD_TAG,
+        LINK_TAG,
+    ];
     const TOKENS: [u64; 4] = [CANCEL_TOKEN, WAKE_TOKEN, TIMER_TOKEN, MSG_TOKEN];
     /// Every bit an op's own `user_data` may set.
     const OP_BITS: u64 = (GEN_MASK as u64) << KEY_BITS | 0xffff_ffff;
@@ -124,5 +140,9 @@ mod tests {
         assert_eq!(parse_msg_fd(op), None);
         // A link timeout's value is never read as a passed fd.
         assert_eq!(parse_msg_fd(LINK_TAG | MSG_FD_TAG | 42), None);
+        assert_eq!(parse_recancel(RECANCEL_TAG | op), Some(op));
+        assert_eq!(parse_recancel(op), None);
+        assert_eq!(parse_recancel(LINK_TAG | RECANCEL_TAG | op), None);
+        assert_eq!(parse_link(RECANCEL_TAG | op), None);
     }
 }
