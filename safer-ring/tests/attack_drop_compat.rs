@@ -10,7 +10,7 @@ mod soundness_util;
 use std::io::Write;
 use std::time::Duration;
 
-use attack_drop_util::{each, within_2s};
+use attack_drop_util::{each, must_arrive};
 use futures_util::future::{Either, select};
 use futures_util::io::AsyncReadExt;
 use safer_ring::{Compat, RingRef, UnixStream};
@@ -33,7 +33,7 @@ fn adapter_reads_dropped_by_select_lose_nothing_after() {
             }
             a.write_all(&[round; 3]).unwrap();
             let mut buf = [0u8; 64];
-            let n = within_2s(ring, what, io.read(&mut buf)).unwrap();
+            let n = must_arrive(ring, what, io.read(&mut buf)).unwrap();
             got.extend_from_slice(&buf[..n]);
         }
         let want: Vec<u8> = (0..20u8).flat_map(|r| [r; 3]).collect();

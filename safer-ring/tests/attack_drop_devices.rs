@@ -10,7 +10,7 @@ mod soundness_util;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-use attack_drop_util::{arm_and_drop, each, within_2s};
+use attack_drop_util::{arm_and_drop, each, must_arrive};
 
 /// A pty pair in raw mode: (master, slave), both blocking; `None` (with the reason printed)
 /// where the system has no ptys (the kernel matrix's guests mount no devpts).
@@ -64,7 +64,7 @@ fn pty_reads_dropped_then_written_lose_nothing() {
             // A raw pty may hand the bytes over in pieces: read until all came.
             let mut got = Vec::new();
             while got.len() < 14 {
-                let (n, buf) = within_2s(ring, &what, ring.read(&m, vec![0u8; 64]));
+                let (n, buf) = must_arrive(ring, &what, ring.read(&m, vec![0u8; 64]));
                 got.extend_from_slice(&buf[..n.unwrap()]);
             }
             assert_eq!(got, b"after the drop", "{what}");
@@ -94,7 +94,7 @@ fn fifo_reads_dropped_then_written_lose_nothing() {
             let r = safer_ring::File::from(rw);
             arm_and_drop(ring, ring.read(&r, vec![0u8; 64]), when, &what);
             w.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.read(&r, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.read(&r, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
         }
     });
@@ -114,7 +114,7 @@ fn eventfd_reads_dropped_then_signalled_lose_nothing() {
             let efd = safer_ring::File::from_owned_fd(fd);
             arm_and_drop(ring, ring.read(&efd, vec![0u8; 8]), when, &what);
             w.write_all(&7u64.to_ne_bytes()).unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.read(&efd, vec![0u8; 8]));
+            let (n, buf) = must_arrive(ring, &what, ring.read(&efd, vec![0u8; 8]));
             assert_eq!(n.unwrap(), 8, "{what}");
             assert_eq!(
                 u64::from_ne_bytes(buf[..8].try_into().unwrap()),

@@ -12,7 +12,7 @@ mod soundness_util;
 
 use std::io::Write;
 
-use attack_drop_util::{When, each_on, rings, within_2s};
+use attack_drop_util::{When, each_on, must_arrive, rings};
 use safer_ring::fault::{Syscall, fail_next};
 
 fn recv_dropped_with_a_failing_enter(errno: i32) {
@@ -30,7 +30,7 @@ fn recv_dropped_with_a_failing_enter(errno: i32) {
         drop(op);
         fail_next(Syscall::IoUringEnter, 0, 0);
         a.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.recv(&b, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&b, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use attack_drop_util::{When, arm_and_drop, each, each_on, rings_with, within_2s};
+use attack_drop_util::{When, arm_and_drop, each, each_on, must_arrive, rings_with};
 use safer_ring::Feature;
 use soundness_util::poll_once;
 
@@ -61,7 +61,7 @@ fn fds_passed_after_a_dropped_recv_msg_reach_the_next_one() {
         send_with_fd(&a, b"fd after the drop", &pw);
         let id = attack_util::identity(&pw);
         drop(pw);
-        let (m, buf) = within_2s(ring, what, ring.recv_msg(&b, vec![0u8; 64], 4));
+        let (m, buf) = must_arrive(ring, what, ring.recv_msg(&b, vec![0u8; 64], 4));
         let m = m.unwrap();
         assert_eq!(&buf[..m.len], b"fd after the drop", "{what}");
         assert_eq!(m.fds.len(), 1, "{what}: {m:?}");
@@ -91,11 +91,18 @@ fn fds_taken_by_a_dropped_recv_msg_are_closed() {
         send_with_fd(&a, b"fd before the drop", &pw);
         drop(pw);
         drop(op);
-        // Either the next receive gets it, or the orphan took it and closed it.
-        let next = ring.block_on(ring.timeout(
-            Duration::from_millis(300),
-            ring.recv_msg(&b, vec![0u8; 64], 4),
-        ));
+        // Either the next receive gets it, or the orphan took it and closed it. A marker
+        // behind it means the next receive always has something to take (the fd's message,
+        // or the marker if the orphan took that), so no deadline decides which case ran.
+        // SAFETY: send reads the live buffer.
+        let n = unsafe { libc::send(a.as_raw_fd(), b"marker".as_ptr().cast(), 6, 0) };
+        assert_eq!(n, 6, "send: {}", std::io::Error::last_os_error());
+        let next = ring
+            .block_on(ring.timeout(Duration::from_secs(30), ring.recv_msg(&b, vec![0u8; 64], 4)));
+        assert!(
+            next.is_ok(),
+            "{what}: neither the fd's message nor the marker came"
+        );
         drop(next);
         let _ = soundness_util::drive(ring, 5);
         assert!(
@@ -113,7 +120,7 @@ fn datagrams_sent_after_a_dropped_recv_msg_reach_the_next_one() {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         arm_and_drop(ring, ring.recv_msg(&sock, vec![0u8; 64], 0), when, what);
         peer.send_to(b"after the drop", to).unwrap();
-        let (m, buf) = within_2s(ring, what, ring.recv_msg(&sock, vec![0u8; 64], 0));
+        let (m, buf) = must_arrive(ring, what, ring.recv_msg(&sock, vec![0u8; 64], 0));
         let m = m.unwrap();
         assert_eq!(&buf[..m.len], b"after the drop", "{what}");
         assert_eq!(m.peer_addr(), Some(peer.local_addr().unwrap()), "{what}");
@@ -128,7 +135,7 @@ fn unix_stream_bytes_after_a_dropped_read_reach_the_next_one() {
         let mut a = a;
         arm_and_drop(ring, ring.read(&b, vec![0u8; 64]), when, what);
         a.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.read(&b, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.read(&b, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }
@@ -143,12 +150,12 @@ fn datagrams_after_a_recv_from_multiple_stream_dropped_midway_reach_the_next_rec
             let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             let mut stream = ring.recv_from_multiple(&sock);
             peer.send_to(b"first", to).unwrap();
-            let d = within_2s(ring, what, stream.next()).unwrap().unwrap();
+            let d = must_arrive(ring, what, stream.next()).unwrap().unwrap();
             assert_eq!(d.data, b"first", "{what}");
             arm_and_drop(ring, Box::pin(stream.next()), when, what);
             drop(stream);
             peer.send_to(b"after the drop", to).unwrap();
-            let (r, buf) = within_2s(ring, what, ring.recv_from(&sock, vec![0u8; 64]));
+            let (r, buf) = must_arrive(ring, what, ring.recv_from(&sock, vec![0u8; 64]));
             let (n, _) = r.unwrap();
             assert_eq!(&buf[..n], b"after the drop", "{what}");
         },
@@ -164,14 +171,14 @@ fn connections_after_an_accept_stream_dropped_midway_reach_the_next_accept() {
             let addr = l.local_addr().unwrap();
             let mut stream = ring.accept_multiple(&l);
             let _c1 = std::net::TcpStream::connect(addr).unwrap();
-            let _s1 = within_2s(ring, what, stream.next()).unwrap().unwrap();
+            let _s1 = must_arrive(ring, what, stream.next()).unwrap().unwrap();
             arm_and_drop(ring, Box::pin(stream.next()), when, what);
             drop(stream);
             let mut c2 = std::net::TcpStream::connect(addr).unwrap();
             c2.write_all(b"second").unwrap();
-            let (s2, peer) = within_2s(ring, what, ring.accept(&l)).unwrap();
+            let (s2, peer) = must_arrive(ring, what, ring.accept(&l)).unwrap();
             assert_eq!(peer, c2.local_addr().unwrap(), "{what}");
-            let (n, buf) = within_2s(ring, what, ring.recv(&s2, vec![0u8; 8]));
+            let (n, buf) = must_arrive(ring, what, ring.recv(&s2, vec![0u8; 8]));
             assert_eq!(&buf[..n.unwrap()], b"second", "{what}");
         },
     );
@@ -185,7 +192,7 @@ fn connections_after_a_dropped_accept_up_to_reach_the_next_accept() {
         let fut = Box::pin(ring.accept_up_to(&l, 4, Duration::from_secs(30)));
         arm_and_drop(ring, fut, when, what);
         let c = std::net::TcpStream::connect(addr).unwrap();
-        let (_, peer) = within_2s(ring, what, ring.accept(&l)).unwrap();
+        let (_, peer) = must_arrive(ring, what, ring.accept(&l)).unwrap();
         assert_eq!(peer, c.local_addr().unwrap(), "{what}");
     });
 }
@@ -202,7 +209,7 @@ fn bytes_after_a_dropped_recv_enhanced_reach_the_next_one() {
             let mut a = a;
             // A first chunk arms the multishot where there is one.
             a.write_all(b"first").unwrap();
-            let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"first", "{what}");
             arm_and_drop(
                 ring,
@@ -211,7 +218,7 @@ fn bytes_after_a_dropped_recv_enhanced_reach_the_next_one() {
                 what,
             );
             a.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
         },
     );
@@ -228,7 +235,7 @@ fn bytes_after_a_dropped_recv_with_a_timeout_reach_the_next_one() {
             .timeout(Duration::from_secs(30));
         arm_and_drop(ring, op, when, what);
         a.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.recv(&b, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&b, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }
@@ -242,7 +249,7 @@ fn bytes_after_a_dropped_ring_timeout_around_a_recv_reach_the_next_one() {
         let fut = Box::pin(ring.timeout(Duration::from_secs(30), ring.recv(&b, vec![0u8; 64])));
         arm_and_drop(ring, fut, when, what);
         a.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.recv(&b, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&b, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }
@@ -261,7 +268,7 @@ fn bytes_after_a_ring_timeout_fired_reach_the_next_recv() {
                 ring.block_on(ring.timeout(Duration::from_millis(2), ring.recv(&b, vec![0u8; 64])));
             assert!(r.is_err(), "{what}: nothing was sent yet");
             a.write_all(b"after the timeout").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.recv(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.recv(&b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the timeout", "{what}");
         }
     });
@@ -280,7 +287,7 @@ fn bytes_after_a_dropped_recv_enhanced_are_never_lost_to_a_plain_recv() {
             let b = safer_ring::UnixStream::from(b);
             let mut a = a;
             a.write_all(b"first").unwrap();
-            let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"first", "{what}");
             arm_and_drop(
                 ring,
@@ -294,7 +301,7 @@ fn bytes_after_a_dropped_recv_enhanced_are_never_lost_to_a_plain_recv() {
             let got = match plain {
                 Ok((n, buf)) => buf[..n.unwrap()].to_vec(),
                 Err(_) => {
-                    let (n, buf) = within_2s(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
+                    let (n, buf) = must_arrive(ring, what, ring.recv_enhanced(&b, vec![0u8; 64]));
                     buf[..n.unwrap()].to_vec()
                 }
             };

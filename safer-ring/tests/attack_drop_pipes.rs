@@ -11,7 +11,7 @@ mod soundness_util;
 
 use std::io::Write;
 
-use attack_drop_util::{arm_and_drop, each, each_on, rings_with, within_2s};
+use attack_drop_util::{arm_and_drop, each, each_on, must_arrive, rings_with};
 use safer_ring::Feature;
 
 const ROUNDS: usize = 150;
@@ -25,7 +25,7 @@ fn pipe_reads_dropped_then_written_lose_nothing() {
             let mut tx = soundness_util::dup_std(&tx);
             arm_and_drop(ring, ring.read(&rx, vec![0u8; 64]), when, &what);
             tx.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.read(&rx, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.read(&rx, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
         }
     });
@@ -46,7 +46,7 @@ fn splices_out_of_a_pipe_dropped_then_written_lose_nothing() {
             let mut tx = soundness_util::dup_std(&tx);
             arm_and_drop(ring, ring.splice(&rx, None, &a, None, 64, 0), when, &what);
             tx.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.read(&rx, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.read(&rx, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
             // Nothing went to the socket either.
             let mut peek = [0u8; 64];
@@ -79,7 +79,7 @@ fn splices_out_of_a_socket_dropped_then_sent_lose_nothing() {
             let mut a = a;
             arm_and_drop(ring, ring.splice(&b, None, &tx, None, 64, 0), when, &what);
             a.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.recv(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.recv(&b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
             assert!(
                 !attack_util::writers_closed(&rx),
@@ -102,11 +102,11 @@ fn tees_dropped_then_written_copy_nothing() {
             let mut tx = soundness_util::dup_std(&tx);
             arm_and_drop(ring, ring.tee(&rx, &tx2, 64), when, &what);
             tx.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, &what, ring.read(&rx, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, &what, ring.read(&rx, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
             drop(tx2);
             // The copy's pipe got nothing: its read sees the end at once.
-            let (n, _) = within_2s(ring, &what, ring.read(&rx2, vec![0u8; 64]));
+            let (n, _) = must_arrive(ring, &what, ring.read(&rx2, vec![0u8; 64]));
             assert_eq!(
                 n.unwrap(),
                 0,

@@ -11,7 +11,7 @@ mod soundness_util;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use attack_drop_util::within_2s;
+use attack_drop_util::must_arrive;
 use safer_ring::{BackendKind, Feature, OpenOptions, SaferRingConfig};
 use soundness_util::poll_once;
 use tracing::span::{Attributes, Id, Record};
@@ -78,13 +78,13 @@ fn attack(cfg: SaferRingConfig, what: &str) {
         "{what}: the victim was dropped"
     );
     a.write_all(b"after the drop").unwrap();
-    let (n, buf) = within_2s(ring, what, ring.recv(b, vec![0u8; 64]));
+    let (n, buf) = must_arrive(ring, what, ring.recv(b, vec![0u8; 64]));
     assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     // Later bytes, with a turn in between (any other task's work makes one): a dropped op
     // that was cancelled is gone; one that was leaked uncancelled is still armed.
     a.write_all(b"later").unwrap();
     ring.poll_completions().unwrap();
-    let (n, buf) = within_2s(ring, what, ring.recv(b, vec![0u8; 64]));
+    let (n, buf) = must_arrive(ring, what, ring.recv(b, vec![0u8; 64]));
     assert_eq!(&buf[..n.unwrap()], b"later", "{what}");
 }
 

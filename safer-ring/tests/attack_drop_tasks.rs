@@ -14,7 +14,7 @@ use std::os::unix::net::UnixStream as StdUnix;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use attack_drop_util::{When, each, each_on, within_2s};
+use attack_drop_util::{When, each, each_on, must_arrive};
 use futures_util::future::{Either, select};
 use safer_ring::{BackendKind, Ring, SaferRingConfig, UnixStream};
 use soundness_util::poll_once;
@@ -43,8 +43,9 @@ fn recvs_dropped_by_select_in_a_spawned_task_lose_nothing_after() {
                     Either::Left(_) => return Err("the recv finished with nothing sent"),
                 }
                 a.write_all(b"after the drop").unwrap();
+                // Already sent: the bound only ends a lost one.
                 let got = r
-                    .timeout(Duration::from_secs(2), r.recv(&b, vec![0u8; 64]))
+                    .timeout(Duration::from_secs(30), r.recv(&b, vec![0u8; 64]))
                     .await;
                 match got {
                     Ok((Ok(n), buf)) if buf[..n] == b"after the drop"[..] => {}
@@ -71,7 +72,7 @@ fn recvs_dropped_by_select_in_block_on_lose_nothing_after() {
                 Either::Left(_) => panic!("{what}: the recv finished with nothing sent"),
             }
             a.write_all(b"after the drop").unwrap();
-            let (n, buf) = within_2s(ring, what, ring.recv(&b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, what, ring.recv(&b, vec![0u8; 64]));
             assert_eq!(
                 &buf[..n.unwrap()],
                 b"after the drop",
@@ -103,10 +104,12 @@ fn abort_task_with_64_recvs(ring: &Ring, what: &str, turn_first: bool) {
     for w in &mut writers {
         w.write_all(b"after the abort").unwrap();
     }
+    // Every byte was sent already: a generous bound until the first loss (the verdict), a
+    // short one after it (only the count in the message, a lower bound).
     let mut lost = 0;
     for b in readers.iter() {
-        let got =
-            ring.block_on(ring.timeout(Duration::from_millis(200), ring.recv(b, vec![0u8; 64])));
+        let limit = Duration::from_millis(if lost == 0 { 30_000 } else { 200 });
+        let got = ring.block_on(ring.timeout(limit, ring.recv(b, vec![0u8; 64])));
         match got {
             Ok((Ok(n), buf)) if buf[..n] == b"after the abort"[..] => {}
             _ => lost += 1,
@@ -114,7 +117,7 @@ fn abort_task_with_64_recvs(ring: &Ring, what: &str, turn_first: bool) {
     }
     assert_eq!(
         lost, 0,
-        "{what}: {lost} of 64 sockets lost the bytes sent after the abort"
+        "{what}: at least {lost} of 64 sockets lost the bytes sent after the abort"
     );
 }
 
@@ -142,12 +145,18 @@ fn bytes_right_after_abort_reach_the_next_recvs() {
 }
 
 /// Drops the ring with `tasks` tasks each awaiting a recv (16 sockets), times the drop, then
-/// checks that every byte sent after the drop is still in its socket.
-fn drop_ring_with_recvs_in_flight(cfg: SaferRingConfig, name: &str, tasks: usize) -> Duration {
+/// checks that every byte sent after the drop is still in its socket. Returns how long the
+/// drop took and how long setting up those receives took (the same machine's yardstick).
+fn drop_ring_with_recvs_in_flight(
+    cfg: SaferRingConfig,
+    name: &str,
+    tasks: usize,
+) -> (Duration, Duration) {
     attack_util::raise_nofile();
     let Some(ring) = common::ring_with(cfg) else {
-        return Duration::ZERO;
+        return (Duration::ZERO, Duration::ZERO);
     };
+    let setup = Instant::now();
     let socks = pairs(16);
     let mut outside = Vec::new();
     let mut readers = Vec::new();
@@ -167,10 +176,13 @@ fn drop_ring_with_recvs_in_flight(cfg: SaferRingConfig, name: &str, tasks: usize
     }
     let in_flight = ring.in_flight();
     assert!(in_flight >= tasks, "{name}: {in_flight} in flight");
+    let setup = setup.elapsed();
     let t = Instant::now();
     drop(ring);
     let took = t.elapsed();
-    eprintln!("{name}: dropping the ring with {in_flight} recvs in flight took {took:?}");
+    eprintln!(
+        "{name}: dropping the ring with {in_flight} recvs in flight took {took:?} (setup {setup:?})"
+    );
     drop(readers);
     for (i, (a, b)) in outside.iter_mut().enumerate() {
         a.write_all(b"after the drop").unwrap();
@@ -181,7 +193,7 @@ fn drop_ring_with_recvs_in_flight(cfg: SaferRingConfig, name: &str, tasks: usize
             .unwrap_or_else(|e| panic!("{name}: socket {i}: {e}"));
         assert_eq!(&buf[..n], b"after the drop", "{name}: socket {i}");
     }
-    took
+    (took, setup)
 }
 
 trait NonBlocking {
@@ -199,24 +211,33 @@ impl NonBlocking for std::fs::File {
     }
 }
 
+/// "Quick" on the machine's own scale: the drop does about the work of setting the receives
+/// up, so it is held to a multiple of that (at least 5 s), capped far below the drain timeout,
+/// which is huge so that a drop waiting for cancels that never complete cannot pass.
 #[test]
 fn dropping_a_ring_with_4000_recvs_in_flight_is_quick_and_loses_nothing_after() {
+    let drain = Duration::from_secs(120);
     let no_defer = SaferRingConfig::for_tokio()
         .entries(256)
-        .backend(BackendKind::IoUring);
+        .backend(BackendKind::IoUring)
+        .drain_timeout(drain);
     let defer = SaferRingConfig::default()
         .entries(256)
-        .backend(BackendKind::IoUring);
-    let epoll = SaferRingConfig::default().backend(BackendKind::Epoll);
+        .backend(BackendKind::IoUring)
+        .drain_timeout(drain);
+    let epoll = SaferRingConfig::default()
+        .backend(BackendKind::Epoll)
+        .drain_timeout(drain);
     for (name, cfg) in [
         ("io_uring-no-defer", no_defer),
         ("io_uring", defer),
         ("epoll", epoll),
     ] {
-        let took = drop_ring_with_recvs_in_flight(cfg, name, 4000);
+        let (took, setup) = drop_ring_with_recvs_in_flight(cfg, name, 4000);
+        let bound = (setup * 20).clamp(Duration::from_secs(5), drain / 2);
         assert!(
-            took < Duration::from_secs(5),
-            "{name}: the drop took {took:?}"
+            took < bound,
+            "{name}: the drop took {took:?}, over {bound:?} (20 x the setup's {setup:?})"
         );
     }
 }
@@ -251,7 +272,7 @@ fn recvs_dropped_while_the_sq_is_full_lose_nothing_after() {
             (&*a).write_all(b"after the drop").unwrap();
         }
         for (i, (_, b)) in socks.iter().enumerate() {
-            let (n, buf) = within_2s(ring, what, ring.recv(b, vec![0u8; 64]));
+            let (n, buf) = must_arrive(ring, what, ring.recv(b, vec![0u8; 64]));
             assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}: socket {i}");
         }
     });
@@ -293,7 +314,7 @@ fn a_recv_dropped_while_the_cq_overflows_loses_nothing_after() {
         }
         drop(victim);
         va.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.recv(&vb, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&vb, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
         for op in ops {
             let (n, _) = ring.block_on(op);
@@ -328,7 +349,7 @@ fn recvs_dropped_by_select_under_drive_on_tokio_lose_nothing_after() {
                 }
                 a.write_all(b"after the drop").unwrap();
                 let got =
-                    tokio::time::timeout(Duration::from_secs(2), ring.recv(&b, vec![0u8; 64]))
+                    tokio::time::timeout(Duration::from_secs(30), ring.recv(&b, vec![0u8; 64]))
                         .await
                         .unwrap_or_else(|_| panic!("{kind:?}, round {round}: the bytes were lost"));
                 let (n, buf) = got;
@@ -342,14 +363,21 @@ fn recvs_dropped_by_select_under_drive_on_tokio_lose_nothing_after() {
             let (mut a, b) = pairs(1).pop().unwrap();
             let b = Rc::new(b);
             let (r, b2) = (ring.clone(), b.clone());
+            let polled = Rc::new(std::cell::Cell::new(false));
+            let polled2 = polled.clone();
             let t = tokio::task::spawn_local(async move {
+                // Set in the same poll that pushes the recv.
+                polled2.set(true);
                 let _ = r.recv(&*b2, vec![0u8; 64]).await;
             });
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // Abort only once the recv is in flight (a sleep may end before tokio ran the task).
+            while !polled.get() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             t.abort();
             let _ = t.await; // dropped now
             a.write_all(b"after the abort").unwrap();
-            let got = tokio::time::timeout(Duration::from_secs(2), ring.recv(&*b, vec![0u8; 64]))
+            let got = tokio::time::timeout(Duration::from_secs(30), ring.recv(&*b, vec![0u8; 64]))
                 .await
                 .unwrap_or_else(|_| panic!("{kind:?}: the bytes after the abort were lost"));
             assert_eq!(&got.1[..got.0.unwrap()], b"after the abort", "{kind:?}");

@@ -246,7 +246,7 @@ fn inline_msg_ops_wait_like_native_ones() {
         ),
     ];
     for (name, cfg) in cfgs {
-        let r = soundness_util::within(std::time::Duration::from_secs(5), move || {
+        let r = soundness_util::within(std::time::Duration::from_secs(60), move || {
             let Some(ring) = common::ring_with(cfg) else {
                 return "skipped".to_string();
             };

@@ -21,10 +21,18 @@ fn all_are(fds: &[OwnedFd], want: (u64, u64)) {
     }
 }
 
-/// What is left in `b`: one datagram's fds, received with room for `max` (none if empty).
+/// What is left in `b`: one datagram's fds (none if empty). Whether one is queued is asked
+/// first (a non-blocking peek), so the receive's bound never decides it: it only ends the
+/// wait if a dropped op still in flight takes the datagram meanwhile.
 fn leftover_fds(ring: &Ring, b: &UnixDatagram) -> Vec<OwnedFd> {
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    // SAFETY: a zero-length peek: recv writes no buffer.
+    let queued = unsafe { libc::recv(b.as_raw_fd(), std::ptr::null_mut(), 0, flags) } >= 0;
+    if !queued {
+        return Vec::new();
+    }
     let mut op = ring.recv_msg(b, Vec::with_capacity(SIZE), 253);
-    match soundness_util::run_for(ring, &mut op, Duration::from_millis(200)) {
+    match soundness_util::run_for(ring, &mut op, Duration::from_secs(30)) {
         Some((r, _)) => r.expect("leftover datagram").fds,
         None => Vec::new(),
     }

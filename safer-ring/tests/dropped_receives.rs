@@ -16,7 +16,7 @@ mod soundness_util;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
-use attack_drop_util::{arm_and_drop, each, within_2s};
+use attack_drop_util::{arm_and_drop, each, must_arrive};
 use safer_ring::TcpStream;
 
 #[test]
@@ -27,7 +27,7 @@ fn tcp_bytes_sent_after_a_dropped_recv_reach_the_next_one() {
         let server = TcpStream::from(l.accept().unwrap().0);
         arm_and_drop(ring, ring.recv(&server, vec![0u8; 64]), when, what);
         client.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.recv(&server, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&server, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }
@@ -40,7 +40,7 @@ fn datagram_sent_after_a_dropped_recv_from_reaches_the_next_one() {
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         arm_and_drop(ring, ring.recv_from(&sock, vec![0u8; 64]), when, what);
         peer.send_to(b"after the drop", to).unwrap();
-        let (r, buf) = within_2s(ring, what, ring.recv_from(&sock, vec![0u8; 64]));
+        let (r, buf) = must_arrive(ring, what, ring.recv_from(&sock, vec![0u8; 64]));
         let (n, from) = r.unwrap();
         assert_eq!(&buf[..n], b"after the drop", "{what}");
         assert_eq!(from, peer.local_addr().unwrap(), "{what}");
@@ -54,7 +54,7 @@ fn pipe_bytes_written_after_a_dropped_read_reach_the_next_one() {
         let mut tx = soundness_util::dup_std(&tx);
         arm_and_drop(ring, ring.read(&rx, vec![0u8; 64]), when, what);
         tx.write_all(b"after the drop").unwrap();
-        let (n, buf) = within_2s(ring, what, ring.read(&rx, vec![0u8; 64]));
+        let (n, buf) = must_arrive(ring, what, ring.read(&rx, vec![0u8; 64]));
         assert_eq!(&buf[..n.unwrap()], b"after the drop", "{what}");
     });
 }
@@ -66,9 +66,9 @@ fn connection_made_after_a_dropped_accept_reaches_the_next_one() {
         arm_and_drop(ring, ring.accept(&l), when, what);
         let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         client.write_all(b"hello").unwrap();
-        let (s, peer) = within_2s(ring, what, ring.accept(&l)).unwrap();
+        let (s, peer) = must_arrive(ring, what, ring.accept(&l)).unwrap();
         assert_eq!(peer, client.local_addr().unwrap(), "{what}");
-        let (n, buf) = within_2s(ring, what, ring.recv(&s, vec![0u8; 8]));
+        let (n, buf) = must_arrive(ring, what, ring.recv(&s, vec![0u8; 8]));
         assert_eq!(&buf[..n.unwrap()], b"hello", "{what}");
         // The orphan accept did not take it and close it either.
         client.set_nonblocking(true).unwrap();
@@ -90,7 +90,7 @@ fn connection_made_after_a_dropped_accept_stream_reaches_the_next_one() {
         let l = ring.bind_tcp("127.0.0.1:0").unwrap();
         arm_and_drop(ring, ring.accept_multiple(&l).into_future(), when, what);
         let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (_, peer) = within_2s(ring, what, ring.accept(&l)).unwrap();
+        let (_, peer) = must_arrive(ring, what, ring.accept(&l)).unwrap();
         assert_eq!(peer, client.local_addr().unwrap(), "{what}");
     });
 }

@@ -289,10 +289,7 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
     mkfifo(&fifo.0);
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    // Opening a FIFO for reading blocks until a writer opens it: 500 ms from now.
-    const BLOCKED: Duration = Duration::from_millis(500);
-    let writer = open_writer_later(&fifo.0, BLOCKED, b"x");
-    let t0 = Instant::now();
+    let mut writer = None;
     ring.block_on(async {
         let client = ring.connect_tcp(addr).await.unwrap();
         let (server, _) = ring.accept(&listener).await.unwrap();
@@ -312,6 +309,23 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
                 }
             }
         });
+        // What an echo costs on this machine, before anything blocks: the open blocks for
+        // 200 times that (at least 1 s; a loaded host showed single echoes of 85 ms), so an
+        // echo held by it is unmistakable anywhere.
+        let mut base = Duration::ZERO;
+        for _ in 0..5 {
+            let sent = Instant::now();
+            let (n, _) = ring.send(&client, b"ping".to_vec()).await;
+            n.unwrap();
+            let (n, _) = ring.recv(&client, Vec::with_capacity(64)).await;
+            assert_eq!(n.unwrap(), 4);
+            base = base.max(sent.elapsed());
+        }
+        let blocked = (base * 200).max(Duration::from_secs(1));
+        // Opening a FIFO for reading blocks until a writer opens it: `blocked` from now (t0
+        // first: the writer's sleep starts after it, so the open cannot end sooner).
+        let t0 = Instant::now();
+        writer = Some(open_writer_later(&fifo.0, blocked, b"x"));
         let opened = Rc::new(Cell::new(None));
         let open = ring.clone().spawn({
             let (ring, opened, path) = (ring.clone(), opened.clone(), fifo.0.clone());
@@ -325,7 +339,7 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
             }
         });
         let (mut echoes, mut worst) = (0u32, Duration::ZERO);
-        while opened.get().is_none() && t0.elapsed() < Duration::from_secs(10) {
+        while opened.get().is_none() && t0.elapsed() < blocked + Duration::from_secs(60) {
             let sent = Instant::now();
             let (n, _) = ring.send(&client, b"ping".to_vec()).await;
             n.unwrap();
@@ -336,18 +350,16 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
         }
         let blocked_for = opened.get().expect("the FIFO open finished");
         eprintln!(
-            "{kind}: open blocked {blocked_for:?}; meanwhile {echoes} echoes, slowest {worst:?}"
+            "{kind}: open blocked {blocked_for:?} (writer after {blocked:?}); meanwhile \
+             {echoes} echoes, slowest {worst:?} (before: {base:?})"
         );
         if kind == BackendKind::Epoll {
             // (io_uring opens a FIFO without waiting for the writer: nothing blocks there.)
-            assert!(
-                blocked_for >= BLOCKED - Duration::from_millis(50),
-                "{blocked_for:?}"
-            );
+            assert!(blocked_for >= blocked, "{blocked_for:?}");
         }
-        // Inline, the open would have held every echo for the whole 500 ms.
-        assert!(worst < BLOCKED / 2, "an echo took {worst:?}");
-        if blocked_for >= BLOCKED {
+        // Inline, the open would have held an echo for the whole wait.
+        assert!(worst < blocked / 2, "an echo took {worst:?}");
+        if blocked_for >= blocked {
             assert!(
                 echoes >= 10,
                 "only {echoes} echoes while the open was blocked"
@@ -361,13 +373,28 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
             .unwrap();
         echo.await.unwrap();
     });
-    drop(writer.join().unwrap());
+    drop(writer.unwrap().join().unwrap());
 });
 
-/// epoll only: io_uring's kernel decides itself what runs and what waits (io-wq).
+/// epoll only: io_uring's kernel decides itself what runs and what waits (io-wq). `a`'s
+/// deadline must fire while its open runs: where the pool's threads took longer than it to
+/// start (a slow machine), `a` was cancelled while queued, and the case is run again with
+/// twice the deadline.
 #[test]
 fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
     let _serial = serial();
+    let mut deadline = Duration::from_millis(400);
+    while !queued_pool_work_case(deadline) {
+        assert!(
+            deadline < Duration::from_secs(30),
+            "the pool's threads never started within {deadline:?}"
+        );
+        deadline *= 2;
+    }
+}
+
+/// The case with `a`'s deadline; false if it fired before both opens were seen running.
+fn queued_pool_work_case(deadline: Duration) -> bool {
     let cfg = SaferRingConfig::default()
         .backend(BackendKind::Epoll)
         .blocking_threads(2);
@@ -384,11 +411,11 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
     );
     let read = OpenOptions::new().read(true);
     let create = OpenOptions::new().write(true).create(true);
-    ring.block_on(async {
+    let ran = ring.block_on(async {
         // Both threads of the pool block in a FIFO open; `a`'s timeout fires while it runs.
         let ha = ring.clone().spawn({
             let (ring, p, o) = (ring.clone(), a.0.clone(), read);
-            async move { ring.open(&p, &o).timeout(Duration::from_millis(400)).await }
+            async move { ring.open(&p, &o).timeout(deadline).await }
         });
         let hb = ring.clone().spawn({
             let (ring, p, o) = (ring.clone(), b.0.clone(), read);
@@ -396,8 +423,15 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
         });
         let t0 = Instant::now();
         while pool_threads_in(libc::SYS_openat) < 2 {
+            if ha.is_finished() {
+                // `a` timed out before a thread took it: unblock `b`, try a longer deadline.
+                let wb = open_writer_later(&b.0, Duration::ZERO, b"b");
+                drop(hb.await.unwrap().unwrap());
+                drop(wb.join().unwrap());
+                return false;
+            }
             assert!(
-                t0.elapsed() < Duration::from_secs(5),
+                t0.elapsed() < Duration::from_secs(60),
                 "the pool threads never opened"
             );
             ring.sleep(Duration::from_millis(2)).await.unwrap();
@@ -416,7 +450,7 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
             .await;
         assert!(elapsed.is_err(), "the open cannot have run");
         // Past `a`'s timeout: it fired while the open ran.
-        let left = Duration::from_millis(500).saturating_sub(t0.elapsed());
+        let left = (deadline + Duration::from_millis(100)).saturating_sub(t0.elapsed());
         ring.sleep(left).await.unwrap();
         let wa = open_writer_later(&a.0, Duration::ZERO, b"a");
         let wb = open_writer_later(&b.0, Duration::ZERO, b"b");
@@ -433,9 +467,13 @@ fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
         drop((wa.join().unwrap(), wb.join().unwrap()));
         // Give a wrongly started open every chance to create its file.
         ring.sleep(Duration::from_millis(100)).await.unwrap();
+        true
     });
-    assert!(!c.0.exists(), "a cancelled queued open ran");
-    assert!(!d.0.exists(), "a dropped queued open ran");
+    if ran {
+        assert!(!c.0.exists(), "a cancelled queued open ran");
+        assert!(!d.0.exists(), "a dropped queued open ran");
+    }
+    ran
 }
 
 /// A buffer inside memory the test owns for good: its drop is recorded ("freed"), its bytes stay
@@ -564,8 +602,19 @@ fn drop_with_reads_in_flight(kind: BackendKind, drain: Duration) -> (usize, usiz
             untouched[i] = window.iter().step_by(4096).any(|&b| b == 0);
         }
     }
-    // Let every read finish (a cold 1 MiB read takes a few ms), then compare.
+    // Let every read finish (a cold 1 MiB read takes a few ms), then compare. A leaked buffer
+    // half written is a read still under way (an emulated disk is slow): wait for it, by the
+    // clock and generously, rather than call it garbage.
     std::thread::sleep(Duration::from_millis(500));
+    let settled = |i: usize| {
+        // SAFETY: window `i` of the live arena; only compared.
+        let got = unsafe { std::slice::from_raw_parts(arena.add(i * LEN), LEN) };
+        got == &zeros[..] || got == &content[i * LEN..(i + 1) * LEN]
+    };
+    let end = Instant::now() + Duration::from_secs(30);
+    while (0..N).any(|i| !was_freed[i] && !settled(i)) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let (mut leaked, mut late) = (0, 0);
     for i in 0..N {
         // SAFETY: window `i` of the live arena; every read is over by now.
@@ -608,10 +657,12 @@ pool_test!(
     a_ring_dropped_with_time_to_drain_waits_for_running_reads,
     |kind| {
         let _serial = serial();
-        let (leaked, _) = drop_with_reads_in_flight(kind, Duration::from_secs(5));
+        // Far more than the reads need anywhere (an emulated disk included): the drop
+        // waits only as long as they run.
+        let (leaked, _) = drop_with_reads_in_flight(kind, Duration::from_secs(120));
         assert_eq!(
             leaked, 0,
-            "{kind}: {leaked} buffers leaked despite 5 s to drain"
+            "{kind}: {leaked} buffers leaked despite 120 s to drain"
         );
     }
 );
@@ -620,9 +671,9 @@ pool_test!(
 fn idle_pool_threads_exit_and_cost_nothing() {
     let _serial = serial();
     assert_eq!(
-        settle_pool_threads(0, Duration::from_secs(10)),
+        settle_pool_threads(0, Duration::from_secs(60)),
         0,
-        "pool threads of earlier tests"
+        "pool threads of earlier tests (10 s default idle timeout)"
     );
     let cfg = SaferRingConfig::default()
         .backend(BackendKind::Epoll)
@@ -639,12 +690,15 @@ fn idle_pool_threads_exit_and_cost_nothing() {
         assert_eq!(ring.metadata(&file).await.unwrap().len, 4);
     });
     assert!(pool_threads() >= 1, "open, fsync and statx ran on the pool");
-    ring.block_on(ring.sleep(Duration::from_millis(600)))
-        .unwrap();
-    assert_eq!(
-        pool_threads(),
-        0,
-        "idle pool threads exit after their timeout"
+    // They exit after the configured 200 ms, not the default 10 s: a wait of half the default
+    // tells them apart on any machine.
+    let t = Instant::now();
+    let left = settle_pool_threads(0, Duration::from_secs(60));
+    assert_eq!(left, 0, "idle pool threads exit after their timeout");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the pool threads took {:?} to exit, not 200 ms",
+        t.elapsed()
     );
     // The whole process (no pool thread, the ring asleep in epoll_wait) uses no CPU.
     let cpu = |ru: libc::rusage| {
@@ -659,11 +713,22 @@ fn idle_pool_threads_exit_and_cost_nothing() {
             cpu(ru)
         }
     };
-    let before = usage();
-    ring.block_on(ring.sleep(Duration::from_secs(1))).unwrap();
-    let spent = usage() - before;
+    // Against what a 10 ms sleep costs this machine (an emulated CPU makes each wake-up
+    // dearer): idling 1 s costs about the same, spinning ~1 s.
+    let idle = |d: Duration| {
+        let before = usage();
+        ring.block_on(ring.sleep(d)).unwrap();
+        usage() - before
+    };
+    idle(Duration::from_millis(10));
+    let base = (0..3)
+        .map(|_| idle(Duration::from_millis(10)))
+        .max()
+        .unwrap();
+    let spent = idle(Duration::from_secs(1));
+    let bound = base * 4 + Duration::from_millis(50);
     assert!(
-        spent < Duration::from_millis(50),
-        "{spent:?} of CPU while idle"
+        spent < bound,
+        "{spent:?} of CPU while idle for 1 s, over {bound:?} (10 ms idle: {base:?})"
     );
 }
