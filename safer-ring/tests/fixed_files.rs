@@ -8,7 +8,7 @@ mod common;
 
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -362,9 +362,28 @@ files_test!(
         let (n, _) = ring.block_on(ring.write_registered(&h2, b"new file".to_vec(), Some(0)));
         assert_eq!(n.unwrap(), 8);
         // Drain the old pipe: whatever the cancelled write moved went there, not into the file.
+        // Its end closes once the write's completion is reaped (the op holds the fd until
+        // then), which may be later on a slow machine, or only once the pipe has room again
+        // (a cancel that reached an io-wq worker too early leaves the write blocked): so read
+        // without blocking and drive the ring, until EOF.
         let mut old_rx = std::fs::File::from(rx.into_owned_fd().unwrap());
+        // SAFETY: fcntl on an fd this test owns.
+        unsafe { libc::fcntl(old_rx.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
         let mut drained = Vec::new();
-        old_rx.read_to_end(&mut drained).unwrap();
+        let t = std::time::Instant::now();
+        loop {
+            match old_rx.read_to_end(&mut drained) {
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            let _ = ring.block_on(ring.sleep(Duration::from_millis(1)));
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "the dropped write never finished ({} in flight)",
+                ring.in_flight()
+            );
+        }
         assert!(drained.iter().all(|&b| b == 0xEE));
         assert_eq!(std::fs::read(&path.0).unwrap(), b"new file");
     }

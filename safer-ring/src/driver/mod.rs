@@ -215,7 +215,11 @@ fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
         // The timer fired but the kernel could not find the op to cancel (it was between
         // issue and arming: -ENOENT), or found it running (-EALREADY): cancel it again. The
         // generation in `op` makes sure it is still the same op.
-        if pending(slots, op) && (res == -libc::ENOENT || res == -libc::EALREADY) {
+        let pending = matches!(
+            slot_of(slots, op),
+            Some(Slot::Waiting(_) | Slot::Partial { .. })
+        );
+        if pending && (res == -libc::ENOENT || res == -libc::EALREADY) {
             books.recancel.push(op);
         }
     } else if let Some(op) = user_data::parse_recancel(ud) {
@@ -223,19 +227,22 @@ fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
         // an io-wq worker had taken the read off its queue but not yet started it, so neither
         // the timer nor one repeat found it, and the read then blocked on an empty pipe for
         // good). Again, until a cancel finds it or it completes. Not on -EALREADY: that op is
-        // running and was interrupted, it ends by itself.
-        if pending(slots, op) && res == -libc::ENOENT {
+        // running and was interrupted, it ends by itself. Not for a zero-copy send that has its
+        // result (`Partial`): no cancel finds it while the kernel holds its buffer, for as long
+        // as the network keeps the data, and repeating would spin.
+        if matches!(slot_of(slots, op), Some(Slot::Waiting(_))) && res == -libc::ENOENT {
             books.recancel.push(op);
         }
     }
 }
 
-/// Whether `op` (key and generation) is still waiting for its completion.
-fn pending(slots: &Slab<Entry>, op: u64) -> bool {
+/// The slot of `op` (key and generation), if it still holds that op.
+fn slot_of(slots: &Slab<Entry>, op: u64) -> Option<&Slot> {
     let (key, generation) = user_data::split_op(op);
-    slots.get(key).is_some_and(|e| {
-        e.generation == generation && matches!(e.slot, Slot::Waiting(_) | Slot::Partial { .. })
-    })
+    slots
+        .get(key)
+        .filter(|e| e.generation == generation)
+        .map(|e| &e.slot)
 }
 
 fn complete(
@@ -1021,6 +1028,11 @@ mod tests {
             complete_tagged(&slots, &mut books, RECANCEL_TAG | op, res);
             assert!(books.recancel.is_empty(), "{res}");
         }
+        // A zero-copy send with its result, waiting for the buffer: no cancel finds it, and
+        // repeating would spin until the network lets go of the data.
+        slots[0].slot = Slot::Partial { res: 8, waker: 0 };
+        complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
+        assert!(books.recancel.is_empty());
         // Once the op has completed, a late miss repeats nothing.
         slots[0].slot = Slot::Done { res: 0, flags: 0 };
         complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
