@@ -529,14 +529,21 @@ impl RingRef {
             !self.is_closed(),
             "RingRef::block_on: the ring was dropped (its owning Ring is gone); nothing can drive it"
         );
-        self.0.exec.block_on(fut, |wait| {
+        self.0.exec.block_on(fut, |wait, batch| {
             // The owning Ring was dropped by a task: nothing completes any more.
             assert!(
                 !(wait && self.is_closed()),
                 "RingRef::block_on: the ring was dropped while block_on ran and nothing can \
                  make progress"
             );
-            self.turn(wait)
+            let r = {
+                let mut d = self.driver();
+                let r = d.turn(wait, None);
+                d.take_woken(batch);
+                r
+            };
+            self.0.driver.reraise();
+            r
         })
     }
 
@@ -625,6 +632,12 @@ impl RingRef {
         let r = self.driver().turn(wait, None);
         self.0.driver.reraise();
         r
+    }
+
+    /// The executor's identity, which its tasks' ops compare (see `driver/budget.rs`).
+    #[inline]
+    pub(crate) fn exec_id(&self) -> *const () {
+        self.0.exec.id()
     }
 
     /// The driver, borrowed; see `driver/cell.rs` for what dropping the borrow runs.

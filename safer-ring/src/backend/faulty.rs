@@ -585,7 +585,7 @@ impl Backend for FaultyBackend {
         self.inner.turn(wait, timeout)
     }
 
-    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+    fn reap(&mut self, sink: &mut impl FnMut(u64, i32, u32)) {
         self.collect();
         let take = self.plan.cq_capacity.unwrap_or(usize::MAX);
         for _ in 0..take {

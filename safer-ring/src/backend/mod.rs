@@ -125,7 +125,7 @@ pub(crate) trait Backend {
     /// Operations may still be in flight at drop: leak kernel-visible memory, never free it.
     fn leak_on_drop(&mut self);
     fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()>;
-    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32));
+    fn reap(&mut self, sink: &mut impl FnMut(u64, i32, u32));
     /// Whether blocking fds (io_uring) or O_NONBLOCK fds (epoll) suit this backend.
     fn wants_nonblocking(&self) -> bool;
     /// An fd that polls readable when completions may be waiting (for external event loops);
@@ -217,7 +217,7 @@ impl Backend for Closed {
     fn turn(&mut self, _: bool, _: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
-    fn reap(&mut self, _: &mut dyn FnMut(u64, i32, u32)) {}
+    fn reap(&mut self, _: &mut impl FnMut(u64, i32, u32)) {}
     fn wants_nonblocking(&self) -> bool {
         false
     }
@@ -257,7 +257,7 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.turn(wait, timeout))
     }
     #[inline]
-    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+    fn reap(&mut self, sink: &mut impl FnMut(u64, i32, u32)) {
         dispatch!(self, b => b.reap(sink))
     }
     fn wants_nonblocking(&self) -> bool {

@@ -1056,7 +1056,7 @@ impl Backend for IoUringBackend {
     }
 
     #[inline]
-    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+    fn reap(&mut self, sink: &mut impl FnMut(u64, i32, u32)) {
         if !self.ready.is_empty() {
             for (ud, res) in self.ready.drain(..) {
                 sink(ud, res, 0);

@@ -16,9 +16,13 @@ use crate::backend::sys;
 
 pub(crate) const MAIN_TASK: usize = usize::MAX;
 
-/// State shared with wakers, which may be cloned to and woken from other threads.
+/// State shared with wakers, which may be cloned to and woken from other threads. Completions
+/// of a task's own ops do not come through here: the driver lists those tasks by id
+/// (`Woken`), and `block_on` collects them after each turn.
 pub(crate) struct WakeShared {
     queue: Mutex<VecDeque<usize>>,
+    /// Set after an id is queued: an empty queue is seen without taking the lock.
+    queued: AtomicBool,
     sleeping: AtomicBool,
     pub(crate) eventfd: OwnedFd,
 }
@@ -27,6 +31,7 @@ impl WakeShared {
     pub(crate) fn new() -> std::io::Result<Arc<WakeShared>> {
         Ok(Arc::new(WakeShared {
             queue: Mutex::new(VecDeque::new()),
+            queued: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             eventfd: sys::eventfd()?,
         }))
@@ -37,6 +42,7 @@ impl WakeShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_back(id);
+        self.queued.store(true, Ordering::Release);
         // Pairs with the SeqCst store in `prepare_sleep`: either the sleeper sees the queue
         // entry, or we see it sleeping and kick the eventfd.
         if self.sleeping.load(Ordering::SeqCst) {
@@ -48,17 +54,30 @@ impl WakeShared {
     /// Puts not-yet-run task ids back at the front of the run queue, in order.
     fn requeue(&self, batch: &mut VecDeque<usize>) {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if batch.is_empty() {
+            return;
+        }
         while let Some(id) = batch.pop_back() {
             q.push_front(id);
         }
+        self.queued.store(true, Ordering::Release);
     }
 
-    /// Moves the run queue into `into` (which must be empty), keeping both allocations.
+    /// Moves the run queue to the end of `into`, keeping both allocations.
+    #[inline]
     fn take_into(&self, into: &mut VecDeque<usize>) {
-        std::mem::swap(
-            &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
-            into,
-        );
+        // An id queued after this load is seen by the next call (its store follows its push),
+        // and `prepare_sleep` checks the queue itself under the lock before the ring sleeps.
+        if !self.queued.load(Ordering::Acquire) {
+            return;
+        }
+        self.queued.store(false, Ordering::Relaxed);
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if into.is_empty() {
+            std::mem::swap(&mut *q, into);
+        } else {
+            into.extend(q.drain(..));
+        }
     }
 
     /// Returns true if the driver may block: nothing was queued after `sleeping` was set.
@@ -207,6 +226,12 @@ impl Executor {
         &self.main_waker
     }
 
+    /// This executor's identity, for ops polled by its tasks (`budget::Current::task_of`).
+    #[inline]
+    pub(crate) fn id(&self) -> *const () {
+        (self as *const Executor).cast()
+    }
+
     /// Spawns `fut` as a task whose output (or panic) goes to the returned handle; also
     /// returns the task's key, for `abort_task`.
     pub(crate) fn spawn<F: Future + 'static>(
@@ -267,11 +292,12 @@ impl Executor {
         }
     }
 
-    /// Runs `fut` to completion, together with spawned tasks. `turn(wait)` is one driver turn.
+    /// Runs `fut` to completion, together with spawned tasks. `turn(wait, batch)` is one
+    /// driver turn, which appends the tasks its completions woke to `batch`.
     pub(crate) fn block_on<F: Future>(
         &self,
         fut: F,
-        mut turn: impl FnMut(bool) -> std::io::Result<()>,
+        mut turn: impl FnMut(bool, &mut VecDeque<usize>) -> std::io::Result<()>,
     ) -> F::Output {
         assert!(
             !self.running.replace(true),
@@ -295,7 +321,7 @@ impl Executor {
                 ran = true;
                 if id == MAIN_TASK {
                     self.main.queued.store(false, Ordering::Release);
-                    let polled = super::budget::with_budget(&self.main_waker, || {
+                    let polled = super::budget::with_task(&self.main_waker, self.id(), id, || {
                         fut.as_mut().poll(&mut main_cx)
                     });
                     if let Poll::Ready(v) = polled {
@@ -308,7 +334,7 @@ impl Executor {
                 self.poll_task(id);
             }
             let wait = !ran && self.shared.prepare_sleep();
-            let res = turn(wait);
+            let res = turn(wait, &mut guard.batch);
             if wait {
                 self.shared.woke();
             }
@@ -343,7 +369,7 @@ impl Executor {
             }
         };
         let guard = PollGuard { exec: self, id };
-        let done = super::budget::with_budget(&waker, || {
+        let done = super::budget::with_task(&waker, self.id(), id, || {
             task.as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready()

@@ -26,14 +26,15 @@ use crate::config::SubmitPolicy;
 use crate::io::SharedFd;
 use crate::kernel::user_data;
 pub(crate) use cell::{DriverCell, DriverRef, Later};
+pub(crate) use wakers::Waiter;
 
 /// State of one in-flight operation.
 pub(crate) enum Slot {
     /// Pushed; the future (if still alive) waits for the completion.
-    Waiting(usize),
+    Waiting(Waiter),
     /// First of two completions (zero-copy send: result, then buffer-release notification):
     /// the result is kept, the buffer stays with the kernel until the second arrives.
-    Partial { res: i32, waker: usize },
+    Partial { res: i32, waiter: Waiter },
     /// The completion arrived and waits for the future's next poll.
     Done { res: i32, flags: u32 },
     /// The future was dropped; the slot owns its data until the kernel is done with it.
@@ -172,8 +173,10 @@ struct Books {
     recancel: Vec<u64>,
     /// Provided buffers of dropped receives, to hand back after the reap.
     recycle: Vec<u16>,
-    /// Wakers of the ops in `Waiting`/`Partial` slots.
-    wakers: wakers::Wakers,
+    /// Tasks of the ring's own executor woken by completions, for it to collect.
+    woken: wakers::Woken,
+    /// The vtable of safer-ring executors' wakers (woken and dropped inline: no user code).
+    own: Option<&'static std::task::RawWakerVTable>,
     /// Fds passed to this ring with MSG_RING: (message sequence, file-table slot or -errno).
     arrivals: Vec<(u64, i32)>,
 }
@@ -204,6 +207,10 @@ pub(crate) fn ring_gone() -> io::Error {
         io::ErrorKind::BrokenPipe,
         "the ring was dropped (its owning Ring is gone); operations through a RingRef fail",
     )
+}
+
+fn too_many_ops() -> io::Error {
+    io::Error::other("more than 2^32 operations in flight")
 }
 
 /// A completion whose `user_data` carries a tag (see `kernel::user_data`): not an op's own.
@@ -245,6 +252,7 @@ fn slot_of(slots: &Slab<Entry>, op: u64) -> Option<&Slot> {
         .map(|e| &e.slot)
 }
 
+#[inline]
 fn complete(
     slots: &mut Slab<Entry>,
     books: &mut Books,
@@ -263,19 +271,22 @@ fn complete(
     };
     let slot = &mut entry.slot;
     match slot {
-        Slot::Waiting(w) if more(flags) => {
-            *slot = Slot::Partial { res, waker: *w };
+        Slot::Waiting(_) if more(flags) => {
+            if let Slot::Waiting(waiter) = std::mem::replace(slot, Slot::Done { res, flags }) {
+                *slot = Slot::Partial { res, waiter };
+            }
         }
-        Slot::Waiting(w) => {
-            let w = *w;
-            // The replaced `Waiting` owns nothing: forgetting it skips `Slot`'s drop glue.
-            std::mem::forget(std::mem::replace(slot, Slot::Done { res, flags }));
-            books.wakers.wake_release(w, later);
+        Slot::Waiting(_) => {
+            if let Slot::Waiting(w) = std::mem::replace(slot, Slot::Done { res, flags }) {
+                wakers::wake_waiter(books.own, w, &mut books.woken, later);
+            }
         }
-        Slot::Partial { res: first, waker } => {
-            let w = *waker;
-            *slot = Slot::Done { res: *first, flags };
-            books.wakers.wake_release(w, later);
+        Slot::Partial { res: first, .. } => {
+            let res = *first;
+            if let Slot::Partial { waiter, .. } = std::mem::replace(slot, Slot::Done { res, flags })
+            {
+                wakers::wake_waiter(books.own, waiter, &mut books.woken, later);
+            }
         }
         // Not the last completion of a dropped two-completion op: keep its memory.
         Slot::Orphan(_) if more(flags) => {}
@@ -291,7 +302,7 @@ fn complete(
             m.queue.push_back((res, flags));
             m.finished |= !more(flags);
             for w in m.wakers.drain(..) {
-                wakers::wake(books.wakers.own(), w, later);
+                wakers::wake(books.own, w, later);
             }
         }
         Slot::MultiOrphan(kind, _) => {
@@ -307,6 +318,16 @@ fn complete(
 /// memory is leaked and can never be handed back.
 #[derive(Debug)]
 pub(crate) struct Lost;
+
+/// What [`Driver::poll_op`] found.
+pub(crate) enum Polled {
+    /// Still in flight; it will wake this poller.
+    Pending,
+    /// Still in flight, and it holds another waker: hand it this poll's.
+    NeedsWaker,
+    /// Completed (the slot is freed).
+    Ready(i32, u32),
+}
 
 /// What [`Driver::drop_op`] did with a dropped op's data.
 pub(crate) enum Dropped {
@@ -346,7 +367,20 @@ impl Driver {
 
     /// Wakers of the ring's own executor (like `own`) are woken and dropped inline.
     pub(crate) fn set_own_waker(&mut self, own: &Waker) {
-        self.books.wakers.set_own(own);
+        self.books.own = Some(own.vtable());
+    }
+
+    /// Moves the tasks of the ring's executor that completions woke into its run batch.
+    #[inline]
+    pub(crate) fn take_woken(&mut self, batch: &mut VecDeque<usize>) {
+        if !self.books.woken.is_empty() {
+            self.books.woken.take_into(batch);
+        }
+    }
+
+    /// Gives up a waiter (its waker's drop, user code, runs after the borrow).
+    fn discard(&mut self, w: Waiter) {
+        wakers::discard(self.books.own, w, &mut self.later);
     }
 
     #[inline]
@@ -364,16 +398,16 @@ impl Driver {
         }
     }
 
-    /// Inserts a slot; its `user_data`.
+    /// Inserts a slot; its `user_data`, or the slot back if the key space is full (its
+    /// wakers are the caller's to give up outside the borrow).
     #[inline]
-    fn insert(&mut self, slot: Slot) -> io::Result<u64> {
+    fn insert(&mut self, slot: Slot) -> Result<u64, Slot> {
+        if self.slots.vacant_key() >> user_data::KEY_BITS != 0 {
+            return Err(slot);
+        }
         self.generation = self.generation.wrapping_add(1) & user_data::GEN_MASK;
         let generation = self.generation;
         let key = self.slots.insert(Entry { generation, slot });
-        if key >> user_data::KEY_BITS != 0 {
-            self.slots.remove(key);
-            return Err(io::Error::other("more than 2^32 operations in flight"));
-        }
         Ok(user_data::for_op(key, generation))
     }
 
@@ -452,34 +486,45 @@ impl Driver {
         &mut self,
         op: OpKind,
         timeout: Option<&TimeoutSpec>,
-        waker: &Waker,
+        waiter: Waiter,
     ) -> io::Result<u64> {
         if self.closed {
+            self.discard(waiter);
             return Err(ring_gone());
         }
-        // Clone the waker before anything is queued: a waker's clone is user code.
-        let id = self.books.wakers.acquire(waker);
-        let ud = match self.insert(Slot::Waiting(id)) {
+        let ud = match self.insert(Slot::Waiting(waiter)) {
             Ok(ud) => ud,
-            Err(e) => {
-                self.books.wakers.release(id, &mut self.later);
-                return Err(e);
+            Err(slot) => {
+                if let Slot::Waiting(w) = slot {
+                    self.discard(w);
+                }
+                return Err(too_many_ops());
             }
         };
         // SAFETY: forwarded from the caller.
         if let Err(e) = unsafe { self.push_raw(ud, op, timeout) } {
-            self.remove(ud);
-            self.books.wakers.release(id, &mut self.later);
+            if let Some(Slot::Waiting(w)) = self.remove(ud) {
+                self.discard(w);
+            }
             return Err(e);
         }
         self.submitted();
         Ok(ud)
     }
 
-    /// The result of op `ud` if it has completed (its slot is freed), else registers `waker`.
-    /// `Err` when the ring was dropped while the kernel still had the op: it is leaked.
+    /// The result of op `ud` if it has completed (its slot is freed), else whether the op
+    /// waits for this poller (`task`, a task of this ring's executor, or else `waker`).
+    /// A waiting op polled by a task of this ring now names it; one polled by anyone else
+    /// whose waker it does not hold asks for it ([`Polled::NeedsWaker`]: cloning a waker is
+    /// user code, done after the borrow). `Err` when the ring was dropped while the kernel
+    /// still had the op: it is leaked.
     #[inline]
-    pub(crate) fn poll_op(&mut self, ud: u64, waker: &Waker) -> Result<Option<(i32, u32)>, Lost> {
+    pub(crate) fn poll_op(
+        &mut self,
+        ud: u64,
+        task: Option<usize>,
+        waker: &Waker,
+    ) -> Result<Polled, Lost> {
         let closed = self.closed;
         let Driver {
             slots,
@@ -490,24 +535,41 @@ impl Driver {
         let (key, generation) = user_data::split_op(ud);
         let entry = slots.get_mut(key).filter(|e| e.generation == generation);
         match entry.map(|e| &mut e.slot) {
-            Some(Slot::Waiting(w) | Slot::Partial { waker: w, .. }) => {
-                if !books.wakers.will_wake(*w, waker) {
-                    let new = books.wakers.acquire(waker);
-                    books.wakers.release(*w, later);
-                    *w = new;
+            Some(Slot::Waiting(w) | Slot::Partial { waiter: w, .. }) => {
+                if w.matches(task, waker) {
+                    return Ok(Polled::Pending);
                 }
-                Ok(None)
+                let Some(t) = task else {
+                    return Ok(Polled::NeedsWaker);
+                };
+                let old = std::mem::replace(w, Waiter::Task(t));
+                wakers::discard(books.own, old, later);
+                Ok(Polled::Pending)
             }
             Some(&mut Slot::Done { res, flags }) => {
                 // A `Done` slot owns nothing: forgetting it skips `Slot`'s drop glue.
                 std::mem::forget(slots.remove(key));
-                Ok(Some((res, flags)))
+                Ok(Polled::Ready(res, flags))
             }
             // A live op's slot is never anything else (only its own drop orphans it), unless
             // the ring was dropped and its drain timed out: the op is then leaked, never
             // handed back (the kernel may still use its memory).
             _ if closed => Err(Lost),
-            _ => Ok(None),
+            _ => Ok(Polled::Pending),
+        }
+    }
+
+    /// Op `ud`, still waiting, is to wake `waker` (cloned by [`Polled::NeedsWaker`]'s caller);
+    /// its previous waiter is given up. `Err` hands `waker` back if the op no longer waits
+    /// (it completed meanwhile): the caller drops it after the borrow and polls again.
+    pub(crate) fn set_waker(&mut self, ud: u64, waker: Waker) -> Result<(), Waker> {
+        match self.slot_mut(ud) {
+            Some(Slot::Waiting(w) | Slot::Partial { waiter: w, .. }) => {
+                let old = std::mem::replace(w, Waiter::Waker(waker));
+                self.discard(old);
+                Ok(())
+            }
+            _ => Err(waker),
         }
     }
 
@@ -524,11 +586,11 @@ impl Driver {
                 Dropped::Finished(data, res, flags)
             }
             Some(slot @ (Slot::Waiting(_) | Slot::Partial { .. })) => {
-                let (Slot::Waiting(w) | Slot::Partial { waker: w, .. }) = *slot else {
-                    unreachable!("matched above")
-                };
-                *slot = Slot::Orphan(data);
-                self.books.wakers.release(w, &mut self.later);
+                if let Slot::Waiting(w) | Slot::Partial { waiter: w, .. } =
+                    std::mem::replace(slot, Slot::Orphan(data))
+                {
+                    self.discard(w);
+                }
                 self.cancel(ud);
                 Dropped::Orphaned
             }
@@ -572,7 +634,15 @@ impl Driver {
             wakers: vec![waker.clone()],
             finished: false,
         };
-        let ud = self.insert(Slot::Multi(Box::new(state)))?;
+        let ud = match self.insert(Slot::Multi(Box::new(state))) {
+            Ok(ud) => ud,
+            Err(slot) => {
+                if let Slot::Multi(m) = slot {
+                    self.later.extend(m.wakers.into_iter().map(Later::Drop));
+                }
+                return Err(too_many_ops());
+            }
+        };
         // SAFETY: multishot accept and recv carry no pointers; recvmsg's header is boxed (its
         // address does not move) and, like the fd they name, held by the slot until the final
         // completion (`Held`, moved into the orphan slot if the reader goes first).
@@ -711,7 +781,7 @@ impl Driver {
     /// Never blocks while user code waits to run (`later`).
     pub(crate) fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<()> {
         self.do_chores();
-        let wait = wait && self.later.is_empty();
+        let wait = wait && self.later.is_empty() && self.books.woken.is_empty();
         let Driver {
             backend,
             slots,
@@ -720,7 +790,6 @@ impl Driver {
             later,
             ..
         } = self;
-        books.wakers.new_batch();
         let mut sink = |ud, res, flags| complete(slots, books, later, ud, res, flags);
         let mut tries = 0;
         loop {
@@ -734,7 +803,7 @@ impl Driver {
             }
         }
         backend.reap(&mut sink);
-        let own = books.wakers.own();
+        let own = books.own;
         if !books.arrivals.is_empty() {
             for w in mailbox.land(&mut books.arrivals) {
                 wakers::wake(own, w, later);
@@ -812,7 +881,8 @@ impl Driver {
                 break;
             }
         }
-        self.books.wakers.drain(&mut self.later);
+        // Waiters of ops still in flight stay in their slots: leaked with them, or dropped
+        // with the driver (no borrow is held then).
         let left = self.leak_in_flight();
         if left > 0 {
             tracing::warn!(
@@ -989,7 +1059,7 @@ pub(crate) fn same_ring(a: &Weak<ChoreQueue>, b: &Chores) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Books, Entry, Slab, Slot, complete_tagged};
+    use super::{Books, Entry, Slab, Slot, Waiter, complete_tagged};
     use crate::kernel::user_data::{self, LINK_TAG, RECANCEL_TAG};
 
     /// One waiting op in slot 0, generation 3; its `user_data`.
@@ -997,7 +1067,7 @@ mod tests {
         let mut slots = Slab::new();
         let key = slots.insert(Entry {
             generation: 3,
-            slot: Slot::Waiting(0),
+            slot: Slot::Waiting(Waiter::Task(0)),
         });
         (slots, user_data::for_op(key, 3))
     }
@@ -1030,7 +1100,10 @@ mod tests {
         }
         // A zero-copy send with its result, waiting for the buffer: no cancel finds it, and
         // repeating would spin until the network lets go of the data.
-        slots[0].slot = Slot::Partial { res: 8, waker: 0 };
+        slots[0].slot = Slot::Partial {
+            res: 8,
+            waiter: Waiter::Task(0),
+        };
         complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
         assert!(books.recancel.is_empty());
         // Once the op has completed, a late miss repeats nothing.

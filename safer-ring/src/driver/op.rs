@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::{Later, Orphan};
+use super::{Later, Orphan, Polled, Waiter};
 use crate::RingRef;
 use crate::backend::{OpKind, TimeoutSpec};
 
@@ -135,49 +135,87 @@ impl<T: OpData> Future for Op<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
+        // One thread-local read: the polling task's budget and, if it is a task of this
+        // ring's executor, its id (its op then names it instead of holding a waker).
+        let cur = super::budget::current(cx);
+        let task = cur.and_then(|c| c.task_of(this.ring.exec_id()));
         if this.ud == UNSUBMITTED {
-            let data = this.data.as_mut().expect("Op polled after completion");
-            if let Some(e) = this.early.take() {
-                let data = this.data.take().expect("checked above");
-                return Poll::Ready(data.complete(Err(e), 0));
-            }
-            // User code (the buffer's IoBuf methods) runs here, before the driver is borrowed.
-            let kind = data.kind();
-            let mut driver = this.ring.driver();
-            this.ud = PUSHING;
-            // SAFETY: `kind` points into `this.data` (OpData's contract: heap memory that does
-            // not move) and `this.timeout` (boxed). Both stay in this Op until `poll_op` reports
-            // the slot Done, or move into the slot with `drop_op`: valid until the completion.
-            let pushed = unsafe { driver.push(kind, this.timeout.as_deref(), cx.waker()) };
-            return match pushed {
-                Ok(ud) => {
-                    // Recorded before `driver` is released (and collected user code runs).
-                    this.ud = ud;
-                    drop(driver);
-                    Poll::Pending
-                }
-                Err(e) => {
-                    this.ud = UNSUBMITTED;
-                    drop(driver);
-                    let data = this.data.take().expect("checked above");
-                    Poll::Ready(data.complete(Err(e), 0))
-                }
-            };
+            return this.submit(cx, task);
         }
-        let unit = std::task::ready!(super::budget::poll_unit(cx));
-        let done = this.ring.driver().poll_op(this.ud, cx.waker());
+        std::task::ready!(super::budget::check(cur, cx));
+        let done = this.ring.driver().poll_op(this.ud, task, cx.waker());
         match done {
-            Ok(None) => Poll::Pending,
-            Ok(Some((res, flags))) => {
-                unit.spend();
+            Ok(Polled::Pending) => Poll::Pending,
+            Ok(Polled::Ready(res, flags)) => {
+                super::budget::spend_from(cur);
                 Poll::Ready(this.finish(res, flags))
             }
-            Err(super::Lost) => panic!(
-                "safer-ring: the ring was dropped while this operation was in flight and the \
-                 kernel did not finish it within drain_timeout; its buffer is leaked, not \
-                 handed back"
-            ),
+            Ok(Polled::NeedsWaker) => {
+                this.set_waker(cx);
+                Poll::Pending
+            }
+            Err(super::Lost) => lost(),
         }
+    }
+}
+
+#[cold]
+fn lost() -> ! {
+    panic!(
+        "safer-ring: the ring was dropped while this operation was in flight and the kernel \
+         did not finish it within drain_timeout; its buffer is leaked, not handed back"
+    )
+}
+
+impl<T: OpData> Op<'_, T> {
+    /// The first poll: pushes the op (or completes it with its input error).
+    fn submit(&mut self, cx: &mut Context<'_>, task: Option<usize>) -> Poll<T::Output> {
+        let data = self.data.as_mut().expect("Op polled after completion");
+        if let Some(e) = self.early.take() {
+            let data = self.data.take().expect("checked above");
+            return Poll::Ready(data.complete(Err(e), 0));
+        }
+        // User code (the buffer's IoBuf methods, a foreign waker's clone) runs here, before
+        // the driver is borrowed.
+        let kind = data.kind();
+        let waiter = match task {
+            Some(t) => Waiter::Task(t),
+            None => Waiter::Waker(cx.waker().clone()),
+        };
+        let mut driver = self.ring.driver();
+        self.ud = PUSHING;
+        // SAFETY: `kind` points into `self.data` (OpData's contract: heap memory that does
+        // not move) and `self.timeout` (boxed). Both stay in this Op until `poll_op` reports
+        // the slot Done, or move into the slot with `drop_op`: valid until the completion.
+        let pushed = unsafe { driver.push(kind, self.timeout.as_deref(), waiter) };
+        match pushed {
+            Ok(ud) => {
+                // Recorded before `driver` is released (and collected user code runs).
+                self.ud = ud;
+                drop(driver);
+                Poll::Pending
+            }
+            Err(e) => {
+                self.ud = UNSUBMITTED;
+                drop(driver);
+                let data = self.data.take().expect("checked above");
+                Poll::Ready(data.complete(Err(e), 0))
+            }
+        }
+    }
+
+    /// The op waits, polled by someone other than the waiter it names: it takes this poll's
+    /// waker, cloned with the driver free (user code); the previous one is dropped after the
+    /// borrow too.
+    #[cold]
+    fn set_waker(&mut self, cx: &Context<'_>) {
+        let waker = cx.waker().clone();
+        let done_meanwhile = self.ring.driver().set_waker(self.ud, waker);
+        if done_meanwhile.is_err() {
+            // Completed while the driver was free: poll again.
+            cx.waker().wake_by_ref();
+        }
+        drop(done_meanwhile);
     }
 }
 

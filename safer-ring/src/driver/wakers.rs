@@ -1,30 +1,91 @@
-//! Wakers of in-flight ops, shared between the ops of one task: a slot names its waker by
-//! index, and consecutive ops of the same task reuse one entry with a plain (non-atomic) count,
-//! so the per-op path clones no `Waker` (each clone/wake/drop is an atomic operation).
+//! Who an in-flight op wakes, and how, without running user code while the driver is borrowed.
 //!
-//! Nothing here wakes or drops a user's `Waker`: both can run user code, so they are handed to
-//! the caller as [`Later`] work, run once the driver's borrow is released. The ring's own
-//! executor's wakers (recognised by their vtable) run only safer-ring's code — a flag, a queue
-//! push, an eventfd write — so they are woken and dropped at once, which keeps the per-op path
-//! free of clones and deferred work.
+//! An op polled by a task of its own ring's executor names that task by id ([`Waiter::Task`]):
+//! no `Waker` is cloned, and its completion only records the id in [`Woken`], which the executor
+//! collects after the turn (no atomics, no lock, no user code). Any other poller (a tokio task,
+//! a `FuturesUnordered` inside a task, another ring's executor) hands over a clone of its waker,
+//! cloned before the driver is borrowed; waking or dropping it is user code, so it is handed to
+//! the caller as [`Later`] work, except for wakers of a safer-ring executor (recognised by their
+//! vtable), which run only a flag, a queue push and an eventfd write and are handled at once.
 
+use std::collections::VecDeque;
 use std::task::{RawWakerVTable, Waker};
-
-use slab::Slab;
 
 use super::cell::Later;
 
-#[derive(Default)]
-pub(crate) struct Wakers {
-    entries: Slab<(Waker, u32)>,
-    last: Option<usize>,
-    /// The entry woken last in the current reap: N completions of one task wake it once.
-    woken: Option<usize>,
-    /// The vtable of the ring's own executor's wakers.
-    own: Option<&'static RawWakerVTable>,
+/// Who to wake when an op completes.
+pub(crate) enum Waiter {
+    /// A task of the ring's own executor (its id there; `MAIN_TASK` for `block_on`'s future).
+    Task(usize),
+    /// Anyone else.
+    Waker(Waker),
 }
 
-/// Wakes `w` now if it is one of the ring's own executor's (`own`), else queues the wake.
+impl Waiter {
+    /// Whether this waiter is the one a poll from `task` (if a task of this ring) with `waker`
+    /// would register.
+    #[inline]
+    pub(crate) fn matches(&self, task: Option<usize>, waker: &Waker) -> bool {
+        match (self, task) {
+            (Waiter::Task(t), Some(c)) => *t == c,
+            (Waiter::Waker(w), None) => w.will_wake(waker),
+            _ => false,
+        }
+    }
+}
+
+/// Tasks of the ring's own executor that completions woke, not yet collected by it. A task
+/// whose ops complete one after another is listed once; one listed twice apart is polled once
+/// more than needed, which a future tolerates (and the executor skips a finished task).
+#[derive(Default)]
+pub(crate) struct Woken {
+    ids: Vec<usize>,
+}
+
+impl Woken {
+    #[inline]
+    pub(crate) fn push(&mut self, id: usize) {
+        if self.ids.last() != Some(&id) {
+            self.ids.push(id);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Moves the listed tasks to the end of the executor's run batch.
+    pub(crate) fn take_into(&mut self, batch: &mut VecDeque<usize>) {
+        batch.extend(self.ids.drain(..));
+    }
+}
+
+/// Wakes `w`: a task of this ring is listed in `woken`, a safer-ring executor's waker is woken
+/// now, any other waker is queued in `later`.
+#[inline(always)]
+pub(crate) fn wake_waiter(
+    own: Option<&'static RawWakerVTable>,
+    w: Waiter,
+    woken: &mut Woken,
+    later: &mut Vec<Later>,
+) {
+    match w {
+        Waiter::Task(id) => woken.push(id),
+        Waiter::Waker(w) => wake(own, w, later),
+    }
+}
+
+/// Gives up `w` without waking it: a foreign waker's drop is queued in `later`.
+pub(crate) fn discard(own: Option<&'static RawWakerVTable>, w: Waiter, later: &mut Vec<Later>) {
+    if let Waiter::Waker(w) = w
+        && !is_own(own, &w)
+    {
+        later.push(Later::Drop(w));
+    }
+}
+
+/// Wakes `w` now if it is a safer-ring executor's (`own`), else queues the wake.
 pub(crate) fn wake(own: Option<&'static RawWakerVTable>, w: Waker, later: &mut Vec<Later>) {
     if is_own(own, &w) {
         w.wake();
@@ -37,105 +98,15 @@ fn is_own(own: Option<&'static RawWakerVTable>, w: &Waker) -> bool {
     own.is_some_and(|v| std::ptr::eq(v, w.vtable()))
 }
 
-impl Wakers {
-    /// Wakers with the vtable of `own` belong to the ring's executor: handled inline.
-    pub(crate) fn set_own(&mut self, own: &Waker) {
-        self.own = Some(own.vtable());
-    }
-
-    pub(crate) fn own(&self) -> Option<&'static RawWakerVTable> {
-        self.own
-    }
-
-    fn drop_waker(&self, w: Waker, later: &mut Vec<Later>) {
-        if !is_own(self.own, &w) {
-            later.push(Later::Drop(w));
-        }
-    }
-
-    /// An entry for `w`: the most recent one if it wakes the same task, else a new one.
-    pub(crate) fn acquire(&mut self, w: &Waker) -> usize {
-        if let Some(i) = self.last
-            && let Some((waker, refs)) = self.entries.get_mut(i)
-            && waker.will_wake(w)
-        {
-            *refs += 1;
-            return i;
-        }
-        let i = self.entries.insert((w.clone(), 1));
-        self.last = Some(i);
-        i
-    }
-
-    /// Drops one reference to entry `id`; the waker itself, if that was the last, goes to
-    /// `later` to be dropped.
-    pub(crate) fn release(&mut self, id: usize, later: &mut Vec<Later>) {
-        if let Some(w) = self.unref(id) {
-            self.drop_waker(w, later);
-        }
-    }
-
-    fn unref(&mut self, id: usize) -> Option<Waker> {
-        let (_, refs) = self.entries.get_mut(id)?;
-        *refs -= 1;
-        if *refs > 0 {
-            return None;
-        }
-        if self.last == Some(id) {
-            self.last = None;
-        }
-        Some(self.entries.remove(id).0)
-    }
-
-    /// Starts a reap: wakes are deduplicated within one.
-    pub(crate) fn new_batch(&mut self) {
-        self.woken = None;
-    }
-
-    /// Queues a wake of entry `id` in `later` (once per reap) and drops the op's reference.
-    pub(crate) fn wake_release(&mut self, id: usize, later: &mut Vec<Later>) {
-        let first = self.woken != Some(id);
-        self.woken = Some(id);
-        if first
-            && let Some((w, _)) = self.entries.get(id)
-            && is_own(self.own, w)
-        {
-            w.wake_by_ref();
-            self.release(id, later);
-            return;
-        }
-        match self.unref(id) {
-            Some(w) if first => later.push(Later::Wake(w)),
-            Some(w) => self.drop_waker(w, later),
-            None if first => {
-                if let Some((w, _)) = self.entries.get(id) {
-                    later.push(Later::Wake(w.clone()));
-                }
-            }
-            None => {}
-        }
-    }
-
-    pub(crate) fn will_wake(&self, id: usize, w: &Waker) -> bool {
-        self.entries.get(id).is_some_and(|(x, _)| x.will_wake(w))
-    }
-
-    /// Every waker still held (ring shutdown).
-    pub(crate) fn drain(&mut self, later: &mut Vec<Later>) {
-        self.last = None;
-        for (_, (w, _)) in std::mem::take(&mut self.entries) {
-            self.drop_waker(w, later);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::{Wake, Waker};
 
-    use super::{Later, Wakers};
+    use super::{Later, Waiter, Woken, discard, wake_waiter};
+    use crate::driver::executor::MAIN_TASK;
 
     #[derive(Default)]
     struct Count(AtomicUsize);
@@ -145,56 +116,50 @@ mod tests {
         }
     }
 
-    fn run(later: &mut Vec<Later>) -> (usize, usize) {
-        let (mut wakes, mut drops) = (0, 0);
-        for l in later.drain(..) {
-            match l {
-                Later::Wake(w) => {
-                    wakes += 1;
-                    w.wake()
-                }
-                Later::Drop(_) => drops += 1,
-                Later::Complete(..) => unreachable!(),
-            }
-        }
-        (wakes, drops)
-    }
-
-    /// The table never wakes or drops a waker itself, wakes a task once per reap however many
-    /// of its ops completed, and hands every waker out exactly once.
+    /// A foreign waker is never woken or dropped here: both are handed out, once each.
     #[test]
-    fn wakes_and_drops_are_handed_out_not_run() {
+    fn foreign_wakers_are_handed_out_not_run() {
         let task = Arc::new(Count::default());
         let w = Waker::from(task.clone());
-        let mut t = Wakers::default();
-        let ids: Vec<usize> = (0..3).map(|_| t.acquire(&w)).collect();
-        let mut entries = ids.clone();
-        entries.dedup();
-        // Miri does not deduplicate vtables, so `will_wake` may say no there.
-        #[cfg(not(miri))]
-        assert_eq!(entries.len(), 1, "one entry per task");
-        let mut later = Vec::new();
-        t.new_batch();
-        for id in ids {
-            t.wake_release(id, &mut later);
-        }
-        assert_eq!(
-            task.0.load(Ordering::SeqCst),
-            0,
-            "nothing ran inside the table"
-        );
-        let n = entries.len();
-        // One entry: a clone is woken, the entry's own waker dropped with its last reference.
-        // One entry per op (Miri): each entry's waker is moved into its wake.
-        let drops = usize::from(n == 1);
-        assert_eq!(run(&mut later), (n, drops));
-        assert_eq!(task.0.load(Ordering::SeqCst), n);
+        let (mut woken, mut later) = (Woken::default(), Vec::new());
+        wake_waiter(None, Waiter::Waker(w.clone()), &mut woken, &mut later);
+        discard(None, Waiter::Waker(w.clone()), &mut later);
+        assert_eq!(task.0.load(Ordering::SeqCst), 0, "nothing ran inside");
+        assert!(woken.is_empty());
+        assert!(matches!(later.as_slice(), [Later::Wake(_), Later::Drop(_)]));
+        later.drain(..).for_each(|l| match l {
+            Later::Wake(w) => w.wake(),
+            Later::Drop(w) => drop(w),
+            Later::Complete(..) => unreachable!(),
+        });
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
         drop(w);
         assert_eq!(Arc::strong_count(&task), 1, "no waker kept");
+    }
 
+    /// Tasks of the ring are listed, not woken through a waker, once per run of completions.
+    #[test]
+    fn own_tasks_are_listed_once_per_run() {
+        let (mut woken, mut later) = (Woken::default(), Vec::new());
+        for id in [3, 3, 3, MAIN_TASK, MAIN_TASK, 3, 0] {
+            wake_waiter(None, Waiter::Task(id), &mut woken, &mut later);
+        }
+        assert!(later.is_empty());
+        let mut batch = VecDeque::new();
+        woken.take_into(&mut batch);
+        assert_eq!(batch, [3, MAIN_TASK, 3, 0]);
+        assert!(woken.is_empty());
+    }
+
+    #[test]
+    fn a_waiter_matches_only_its_own_poller() {
+        let w = Waker::from(Arc::new(Count::default()));
         let other = Waker::from(Arc::new(Count::default()));
-        let id = t.acquire(&other);
-        t.release(id, &mut later);
-        assert_eq!(run(&mut later), (0, 1));
+        assert!(Waiter::Task(4).matches(Some(4), &other));
+        assert!(!Waiter::Task(4).matches(Some(5), &w));
+        assert!(!Waiter::Task(4).matches(None, &w));
+        assert!(Waiter::Waker(w.clone()).matches(None, &w));
+        assert!(!Waiter::Waker(w.clone()).matches(None, &other));
+        assert!(!Waiter::Waker(w.clone()).matches(Some(4), &w));
     }
 }

@@ -467,7 +467,7 @@ impl Backend for EpollBackend {
         Ok(())
     }
 
-    fn reap(&mut self, sink: &mut dyn FnMut(u64, i32, u32)) {
+    fn reap(&mut self, sink: &mut impl FnMut(u64, i32, u32)) {
         self.collect();
         for (ud, res) in self.ready.drain(..) {
             sink(ud, res, 0);
