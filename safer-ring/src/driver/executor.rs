@@ -63,7 +63,7 @@ impl WakeShared {
         self.queued.store(true, Ordering::Release);
     }
 
-    /// Moves the run queue to the end of `into`, keeping both allocations.
+    /// Moves the run queue to the end of `into`.
     #[inline]
     fn take_into(&self, into: &mut VecDeque<usize>) {
         // An id queued after this load is seen by the next call (its store follows its push),
@@ -72,12 +72,9 @@ impl WakeShared {
             return;
         }
         self.queued.store(false, Ordering::Relaxed);
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if into.is_empty() {
-            std::mem::swap(&mut *q, into);
-        } else {
-            into.extend(q.drain(..));
-        }
+        // Drained, not swapped: each queue keeps its own allocation (a swap could leave the
+        // shared queue with an empty one, to grow again at the next `block_on`).
+        into.extend(self.queue.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
     }
 
     /// Returns true if the driver may block: nothing was queued after `sleeping` was set.

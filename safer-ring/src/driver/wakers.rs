@@ -158,6 +158,8 @@ mod tests {
         assert!(Waiter::Task(4).matches(Some(4), &other));
         assert!(!Waiter::Task(4).matches(Some(5), &w));
         assert!(!Waiter::Task(4).matches(None, &w));
+        // Miri does not deduplicate vtables, so `will_wake` of a clone may say no there.
+        #[cfg(not(miri))]
         assert!(Waiter::Waker(w.clone()).matches(None, &w));
         assert!(!Waiter::Waker(w.clone()).matches(None, &other));
         assert!(!Waiter::Waker(w.clone()).matches(Some(4), &w));
