@@ -74,7 +74,12 @@ impl WakeShared {
         self.queued.store(false, Ordering::Relaxed);
         // Drained, not swapped: each queue keeps its own allocation (a swap could leave the
         // shared queue with an empty one, to grow again at the next `block_on`).
-        into.extend(self.queue.lock().unwrap_or_else(|e| e.into_inner()).drain(..));
+        into.extend(
+            self.queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..),
+        );
     }
 
     /// Returns true if the driver may block: nothing was queued after `sleeping` was set.

@@ -8,6 +8,7 @@ pub(crate) mod budget;
 pub(crate) mod cell;
 pub(crate) mod executor;
 pub(crate) mod op;
+mod slots;
 pub(crate) mod task;
 mod wakers;
 
@@ -19,7 +20,7 @@ use std::rc::{Rc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use slab::Slab;
+use slots::Slots;
 
 use crate::backend::{AnyBackend, Backend, OpKind, TimeoutSpec};
 use crate::config::SubmitPolicy;
@@ -44,13 +45,6 @@ pub(crate) enum Slot {
     /// A multishot op nobody reads any more: what each completion still produces is released
     /// (see [`MultiKind`]); the slot, and its fd, go with the final completion.
     MultiOrphan(MultiKind, #[allow(dead_code)] Held), // held for the kernel, never read
-}
-
-/// A slab entry: the op's state and the generation its `user_data` carries, so a completion,
-/// a cancel or a reader naming a finished op never reaches the op that reused its key.
-struct Entry {
-    generation: u32,
-    slot: Slot,
 }
 
 /// Which multishot op, so an abandoned one can release what its completions hold.
@@ -183,7 +177,10 @@ struct Books {
 
 pub(crate) struct Driver {
     backend: AnyBackend,
-    slots: Slab<Entry>,
+    /// Each op's slot under its key, with the generation its `user_data` carries, so a
+    /// completion, a cancel or a reader naming a finished op never reaches the op that reused
+    /// its key.
+    slots: Slots,
     generation: u32,
     policy: SubmitPolicy,
     drain_timeout: Duration,
@@ -215,7 +212,7 @@ fn too_many_ops() -> io::Error {
 
 /// A completion whose `user_data` carries a tag (see `kernel::user_data`): not an op's own.
 #[cold]
-fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
+fn complete_tagged(slots: &Slots, books: &mut Books, ud: u64, res: i32) {
     if let Some(seq) = user_data::parse_msg_fd(ud) {
         books.arrivals.push((seq, res));
     } else if let Some(op) = user_data::parse_link(ud) {
@@ -244,17 +241,14 @@ fn complete_tagged(slots: &Slab<Entry>, books: &mut Books, ud: u64, res: i32) {
 }
 
 /// The slot of `op` (key and generation), if it still holds that op.
-fn slot_of(slots: &Slab<Entry>, op: u64) -> Option<&Slot> {
+fn slot_of(slots: &Slots, op: u64) -> Option<&Slot> {
     let (key, generation) = user_data::split_op(op);
-    slots
-        .get(key)
-        .filter(|e| e.generation == generation)
-        .map(|e| &e.slot)
+    slots.get(key, generation)
 }
 
 #[inline]
 fn complete(
-    slots: &mut Slab<Entry>,
+    slots: &mut Slots,
     books: &mut Books,
     later: &mut Vec<Later>,
     ud: u64,
@@ -265,11 +259,10 @@ fn complete(
         return complete_tagged(slots, books, ud, res);
     }
     let (key, generation) = user_data::split_op(ud);
-    let Some(entry) = slots.get_mut(key).filter(|e| e.generation == generation) else {
+    let Some(slot) = slots.get_mut(key, generation) else {
         tracing::error!(user_data = ud, "completion for an unknown operation");
         return;
     };
-    let slot = &mut entry.slot;
     match slot {
         Slot::Waiting(_) if more(flags) => {
             if let Slot::Waiting(waiter) = std::mem::replace(slot, Slot::Done { res, flags }) {
@@ -293,7 +286,7 @@ fn complete(
         Slot::Orphan(_) => {
             // A dropped receive may still have been given a provided buffer: recycle it.
             books.recycle.extend(buffer_id(flags));
-            if let Slot::Orphan(o) = slots.remove(key).slot {
+            if let Some(Slot::Orphan(o)) = slots.remove(key) {
                 later.push(Later::Complete(o, res, flags));
             }
         }
@@ -347,7 +340,7 @@ impl Driver {
         Driver {
             mailbox,
             backend,
-            slots: Slab::with_capacity(256),
+            slots: Slots::with_capacity(256),
             generation: 0,
             policy,
             drain_timeout,
@@ -407,26 +400,21 @@ impl Driver {
         }
         self.generation = self.generation.wrapping_add(1) & user_data::GEN_MASK;
         let generation = self.generation;
-        let key = self.slots.insert(Entry { generation, slot });
+        let key = self.slots.insert(generation, slot);
         Ok(user_data::for_op(key, generation))
     }
 
     #[inline]
     fn slot_mut(&mut self, ud: u64) -> Option<&mut Slot> {
         let (key, generation) = user_data::split_op(ud);
-        self.slots
-            .get_mut(key)
-            .filter(|e| e.generation == generation)
-            .map(|e| &mut e.slot)
+        self.slots.get_mut(key, generation)
     }
 
     #[inline]
     fn remove(&mut self, ud: u64) -> Option<Slot> {
         let (key, generation) = user_data::split_op(ud);
-        match self.slots.get(key) {
-            Some(e) if e.generation == generation => Some(self.slots.remove(key).slot),
-            _ => None,
-        }
+        self.slots.get(key, generation)?;
+        self.slots.remove(key)
     }
 
     /// Pushes `op` under `ud`, making room in the SQ by submitting if needed. `Err` means the
@@ -533,8 +521,7 @@ impl Driver {
             ..
         } = self;
         let (key, generation) = user_data::split_op(ud);
-        let entry = slots.get_mut(key).filter(|e| e.generation == generation);
-        match entry.map(|e| &mut e.slot) {
+        match slots.get_mut(key, generation) {
             Some(Slot::Waiting(w) | Slot::Partial { waiter: w, .. }) => {
                 if w.matches(task, waker) {
                     return Ok(Polled::Pending);
@@ -832,7 +819,7 @@ impl Driver {
     pub(crate) fn in_flight(&self) -> usize {
         self.slots
             .iter()
-            .filter(|(_, e)| match &e.slot {
+            .filter(|(_, _, slot)| match slot {
                 Slot::Done { .. } => false,
                 Slot::Multi(m) => !m.finished,
                 _ => true,
@@ -851,10 +838,10 @@ impl Driver {
         let uds: Vec<(u64, bool)> = self
             .slots
             .iter()
-            .map(|(k, e)| {
+            .map(|(k, generation, slot)| {
                 (
-                    user_data::for_op(k, e.generation),
-                    matches!(e.slot, Slot::Multi(_)),
+                    user_data::for_op(k, generation),
+                    matches!(slot, Slot::Multi(_)),
                 )
             })
             .collect();
@@ -913,8 +900,8 @@ impl Driver {
         let left = self.in_flight();
         if left > 0 {
             self.backend.leak_on_drop();
-            for entry in self.slots.drain() {
-                std::mem::forget(entry);
+            for slot in self.slots.drain() {
+                std::mem::forget(slot);
             }
         }
         left
@@ -1059,16 +1046,13 @@ pub(crate) fn same_ring(a: &Weak<ChoreQueue>, b: &Chores) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Books, Entry, Slab, Slot, Waiter, complete_tagged};
+    use super::{Books, Slot, Slots, Waiter, complete_tagged};
     use crate::kernel::user_data::{self, LINK_TAG, RECANCEL_TAG};
 
     /// One waiting op in slot 0, generation 3; its `user_data`.
-    fn one_op() -> (Slab<Entry>, u64) {
-        let mut slots = Slab::new();
-        let key = slots.insert(Entry {
-            generation: 3,
-            slot: Slot::Waiting(Waiter::Task(0)),
-        });
+    fn one_op() -> (Slots, u64) {
+        let mut slots = Slots::with_capacity(1);
+        let key = slots.insert(3, Slot::Waiting(Waiter::Task(0)));
         (slots, user_data::for_op(key, 3))
     }
 
@@ -1100,14 +1084,14 @@ mod tests {
         }
         // A zero-copy send with its result, waiting for the buffer: no cancel finds it, and
         // repeating would spin until the network lets go of the data.
-        slots[0].slot = Slot::Partial {
+        *slots.get_mut(0, 3).unwrap() = Slot::Partial {
             res: 8,
             waiter: Waiter::Task(0),
         };
         complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
         assert!(books.recancel.is_empty());
         // Once the op has completed, a late miss repeats nothing.
-        slots[0].slot = Slot::Done { res: 0, flags: 0 };
+        *slots.get_mut(0, 3).unwrap() = Slot::Done { res: 0, flags: 0 };
         complete_tagged(&slots, &mut books, RECANCEL_TAG | op, -libc::ENOENT);
         assert!(books.recancel.is_empty());
     }
