@@ -78,11 +78,16 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(u32::MAX as u64);
 
 impl TimeoutSpec {
     pub(crate) fn new(dur: Duration) -> Box<TimeoutSpec> {
+        Box::new(TimeoutSpec::value(dur))
+    }
+
+    /// As `new`, for a caller that keeps it at a stable address itself.
+    pub(crate) fn value(dur: Duration) -> TimeoutSpec {
         let dur = dur.min(MAX_TIMEOUT);
-        Box::new(TimeoutSpec {
+        TimeoutSpec {
             ts: dur.into(),
             dur,
-        })
+        }
     }
 
     /// Changes the duration (before the op is submitted).

@@ -54,7 +54,17 @@ pub struct Op<'r, T: OpData> {
     /// `UNSUBMITTED`, `PUSHING`, or the op's `user_data` while it is in flight.
     ud: u64,
     data: Option<T>,
-    timeout: Option<Box<TimeoutSpec>>,
+    /// What few ops have (a deadline, an input error), boxed so that the common op carries,
+    /// moves and drops one null pointer for both.
+    extra: Option<Box<Extra>>,
+}
+
+/// See [`Op::timeout`] and [`Op::fail`].
+#[derive(Default)]
+struct Extra {
+    /// Read by the kernel (a linked timeout) until the op's completion: inside the box, its
+    /// address does not move with the `Op`.
+    timeout: Option<TimeoutSpec>,
     early: Option<io::Error>,
 }
 
@@ -72,15 +82,14 @@ impl<'r, T: OpData> Op<'r, T> {
             ring,
             ud: UNSUBMITTED,
             data: Some(data),
-            timeout: None,
-            early: None,
+            extra: None,
         }
     }
 
     /// An op that completes with `err` on first poll without reaching the kernel (bad input).
     pub(crate) fn fail(ring: &'r RingRef, data: T, err: io::Error) -> Self {
         let mut op = Op::new(ring, data);
-        op.early = Some(err);
+        op.extra.get_or_insert_default().early = Some(err);
         op
     }
 
@@ -110,8 +119,13 @@ impl<'r, T: OpData> Op<'r, T> {
     /// ```
     #[doc(alias = "io_uring_prep_link_timeout")]
     pub fn timeout(mut self, dur: Duration) -> Self {
-        self.timeout = Some(TimeoutSpec::new(dur));
+        self.extra.get_or_insert_default().timeout = Some(TimeoutSpec::value(dur));
         self
+    }
+
+    #[inline]
+    fn deadline(&self) -> Option<&TimeoutSpec> {
+        self.extra.as_ref().and_then(|x| x.timeout.as_ref())
     }
 
     fn finish(&mut self, res: i32, flags: u32) -> T::Output {
@@ -119,7 +133,7 @@ impl<'r, T: OpData> Op<'r, T> {
         let data = self.data.take().expect("data of a live op");
         let result = if res >= 0 {
             Ok(res as u32)
-        } else if self.timeout.is_some() && (res == -libc::ECANCELED || res == -libc::EINTR) {
+        } else if self.deadline().is_some() && (res == -libc::ECANCELED || res == -libc::EINTR) {
             // The linked timeout fired: ECANCELED, or EINTR when the kernel had to
             // interrupt an io-wq worker (seen on 5.10 for pipe reads).
             Err(io::Error::from_raw_os_error(libc::ETIMEDOUT))
@@ -171,7 +185,7 @@ impl<T: OpData> Op<'_, T> {
     /// The first poll: pushes the op (or completes it with its input error).
     fn submit(&mut self, cx: &mut Context<'_>, task: Option<usize>) -> Poll<T::Output> {
         let data = self.data.as_mut().expect("Op polled after completion");
-        if let Some(e) = self.early.take() {
+        if let Some(e) = self.extra.as_mut().and_then(|x| x.early.take()) {
             let data = self.data.take().expect("checked above");
             return Poll::Ready(data.complete(Err(e), 0));
         }
@@ -185,9 +199,9 @@ impl<T: OpData> Op<'_, T> {
         let mut driver = self.ring.driver();
         self.ud = PUSHING;
         // SAFETY: `kind` points into `self.data` (OpData's contract: heap memory that does
-        // not move) and `self.timeout` (boxed). Both stay in this Op until `poll_op` reports
+        // not move) and `self.extra` (boxed). Both stay in this Op until `poll_op` reports
         // the slot Done, or move into the slot with `drop_op`: valid until the completion.
-        let pushed = unsafe { driver.push(kind, self.timeout.as_deref(), waiter) };
+        let pushed = unsafe { driver.push(kind, self.deadline(), waiter) };
         match pushed {
             Ok(ud) => {
                 // Recorded before `driver` is released (and collected user code runs).
@@ -221,7 +235,7 @@ impl<T: OpData> Op<'_, T> {
 
 /// The data of an op whose future was dropped; completing it runs the op's own completion so
 /// that kernel-created resources (accepted fds, opened files) are released.
-struct Abandoned<T: OpData>(T, #[allow(dead_code)] Option<Box<TimeoutSpec>>);
+struct Abandoned<T: OpData>(T, #[allow(dead_code)] Option<Box<Extra>>);
 
 impl<T: OpData> Orphan for Abandoned<T> {
     fn complete(self: Box<Self>, res: i32, flags: u32) {
@@ -250,13 +264,13 @@ impl<T: OpData> Op<'_, T> {
         if self.ud == PUSHING {
             // Unwound out of the push: the SQE may be queued. Leak, never free.
             std::mem::forget(self.data.take());
-            std::mem::forget(self.timeout.take());
+            std::mem::forget(self.extra.take());
             return;
         }
         let Some(data) = self.data.take() else {
             return;
         };
-        let orphan: Box<dyn Orphan> = Box::new(Abandoned(data, self.timeout.take()));
+        let orphan: Box<dyn Orphan> = Box::new(Abandoned(data, self.extra.take()));
         let Some(mut driver) = self.ring.driver_in_drop() else {
             std::mem::forget(orphan); // the driver is busy (never from safe code): leak
             return;
