@@ -13,6 +13,7 @@ use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
+use crate::kernel::probe::sys_features;
 
 use crate::kernel::user_data::{
     CANCEL_TOKEN, LINK_TAG, MSG_TOKEN, PARK_TAG, POOL_TIMER, RECANCEL_TAG, RESERVED_USER_DATA,
@@ -592,31 +593,6 @@ impl Drop for IoUringBackend {
             }
         }
     }
-}
-
-pub(crate) fn sys_features(p: &io_uring::Parameters) -> u32 {
-    // The crate exposes features as predicates; rebuild the kernel's bit set (IORING_FEAT_*)
-    // from those it makes public. REG_REG_RING (bit 13) and RW_ATTR (bit 16) are not exposed.
-    let bits = [
-        (0, p.is_feature_single_mmap()),
-        (1, p.is_feature_nodrop()),
-        (2, p.is_feature_submit_stable()),
-        (3, p.is_feature_rw_cur_pos()),
-        (4, p.is_feature_cur_personality()),
-        (5, p.is_feature_fast_poll()),
-        (6, p.is_feature_poll_32bits()),
-        (7, p.is_feature_sqpoll_nonfixed()),
-        (8, p.is_feature_ext_arg()),
-        (9, p.is_feature_native_workers()),
-        (10, p.is_feature_resource_tagging()),
-        (11, p.is_feature_skip_cqe_on_success()),
-        (12, p.is_feature_linked_file()),
-        (14, p.is_feature_recvsend_bundle()),
-        (15, p.is_feature_min_timeout()),
-        (17, p.is_feature_no_iowait()),
-    ];
-    bits.iter()
-        .fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
 }
 
 fn build(op: OpKind) -> squeue::Entry {
