@@ -6,8 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use super::UdpSocket;
 use crate::RingRef;
 use crate::kernel::msghdr;
-use crate::kernel::sockaddr::{connect_now, sock_name};
-use crate::kernel::sys::RawAddr;
+use crate::kernel::sockaddr::{RawAddr, connect_now, sock_name};
 
 impl From<std::net::UdpSocket> for UdpSocket {
     fn from(s: std::net::UdpSocket) -> Self {

@@ -9,8 +9,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::kernel::sockaddr::{self, UnixName};
-use crate::kernel::sys::RawAddr;
+use crate::kernel::sockaddr::{self, RawAddr, UnixName};
 
 /// `addr` for the kernel; an unnamed address names nothing to bind or connect to.
 pub(crate) fn raw_from_std(addr: &SocketAddr) -> io::Result<Box<RawAddr>> {

@@ -14,7 +14,7 @@ use crate::driver::op::{Op, OpData};
 use crate::io::unix_addr::{raw_from_path, raw_from_std, std_from_raw, unnamed};
 use crate::io::{AsIoFd, SharedFd, UdpSocket, UnixDatagram};
 use crate::kernel::msghdr::MsgParts;
-use crate::kernel::sys::RawAddr;
+use crate::kernel::sockaddr::RawAddr;
 use crate::ops::split_len;
 
 /// What a [`Ring::send_msg`](crate::RingRef::send_msg) sends besides its bytes: a destination

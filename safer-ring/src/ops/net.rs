@@ -7,7 +7,8 @@ use crate::backend::OpKind;
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
-use crate::kernel::sys::{self, RawAddr};
+use crate::kernel::sockaddr::RawAddr;
+use crate::kernel::sys;
 use crate::{RingRef, ops::split_len};
 
 /// accept; see [`Ring::accept`](crate::RingRef::accept).

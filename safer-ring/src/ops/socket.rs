@@ -13,7 +13,8 @@ use crate::enhanced::PathTaken;
 use crate::features::Feature;
 use crate::io::unix_addr::raw_from_path;
 use crate::io::{SharedFd, TcpListener, UnixListener};
-use crate::kernel::sys::{self, RawAddr};
+use crate::kernel::sockaddr::RawAddr;
+use crate::kernel::sys;
 
 /// IORING_OP_SOCKET; see [`Ring::socket`](crate::RingRef::socket).
 pub struct Socket {
