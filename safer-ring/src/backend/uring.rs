@@ -1134,7 +1134,7 @@ mod tests {
     fn blocking_ops_the_probe_lacks_run_on_the_pool() {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let open = OpKind::OpenAt {
             dirfd: 0,
             path: std::ptr::null(),
@@ -1223,7 +1223,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "io_uring syscalls")]
     fn ops_the_probe_lacks_run_as_syscalls() {
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let shutdown = OpKind::Shutdown { fd: 0, how: 0 }.opcode();
         let all_but: Vec<u8> = (0..=u8::MAX).filter(|&o| o != shutdown).collect();
         let cfg = SaferRingConfig::default();
