@@ -39,6 +39,7 @@ mod faulty;
 pub(crate) mod file_table;
 mod offload;
 pub(crate) mod op;
+pub(crate) mod opcodes;
 pub(crate) mod pool;
 mod ring_fd;
 pub(crate) mod syscall;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::op::{Direction, OpcodeSet};
+use super::op::Direction;
+use super::opcodes::OpcodeSet;
 use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
@@ -203,11 +204,11 @@ impl IoUringBackend {
     }
 
     /// Makes `native` and the path taken agree for features whose op has a syscall fallback
-    /// ([`super::op::SYSCALL_FALLBACK`]): the opcodes of those the ring does not use natively
+    /// ([`super::opcodes::SYSCALL_FALLBACK`]): the opcodes of those the ring does not use natively
     /// (turned off by the configuration) are not pushed, and those whose opcode this ring
     /// cannot push (forced on where the probe lacks it) leave `native`.
     pub(crate) fn use_native(&mut self, native: &mut crate::AvailableFeatures) {
-        for &f in super::op::SYSCALL_FALLBACK {
+        for &f in super::opcodes::SYSCALL_FALLBACK {
             let crate::features::Detection::Probe(ops) = f.detection() else {
                 continue;
             };

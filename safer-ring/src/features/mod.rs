@@ -58,7 +58,7 @@ pub const USED_BY_RING: &[Feature] = &[
 /// ascending order: without one of them `Ring::new` in `auto` mode uses epoll (kernels before
 /// 5.6 lack read/write/send/recv/openat/close/statx; shutdown is 5.11; sendmsg/recvmsg are
 /// 5.3). Derived from the op table's `core` column and the opcodes a ring pushes on its own.
-pub const CORE_OPCODES: &[u8] = crate::backend::op::CORE_OPCODES;
+pub const CORE_OPCODES: &[u8] = crate::backend::opcodes::CORE_OPCODES;
 
 /// Whether io_uring can serve every core operation per `report`; `Err` names what is missing.
 ///
