@@ -195,12 +195,18 @@ mod tests {
     #[test]
     fn core_opcodes_are_those_of_kernel_facts() {
         let first = |op: u8| match op {
-            0..=3 | 6 => (5, 1), // NOP, READV, WRITEV, FSYNC, POLL_ADD
-            9 | 10 => (5, 3),    // SENDMSG, RECVMSG
-            11 => (5, 4),        // TIMEOUT
-            13..=16 => (5, 5),   // ACCEPT, ASYNC_CANCEL, LINK_TIMEOUT, CONNECT
-            18 | 19 | 21 | 22 | 23 | 26 | 27 => (5, 6), // OPENAT, CLOSE, STATX, READ, WRITE, SEND, RECV
-            34 => (5, 11),                              // SHUTDOWN
+            // NOP, READV, WRITEV, FSYNC, POLL_ADD
+            0..=3 | 6 => (5, 1),
+            // SENDMSG, RECVMSG
+            9 | 10 => (5, 3),
+            // TIMEOUT
+            11 => (5, 4),
+            // ACCEPT, ASYNC_CANCEL, LINK_TIMEOUT, CONNECT
+            13..=16 => (5, 5),
+            // OPENAT, CLOSE, STATX, READ, WRITE, SEND, RECV
+            18 | 19 | 21 | 22 | 23 | 26 | 27 => (5, 6),
+            // SHUTDOWN
+            34 => (5, 11),
             _ => panic!("{} is not an opcode every ring needs", opcode_name(op)),
         };
         let latest = CORE_OPCODES.iter().map(|&o| first(o)).max();
