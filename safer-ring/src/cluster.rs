@@ -264,7 +264,7 @@ impl PerCore {
                 .spawn(move || {
                     let setup = (|| -> io::Result<_> {
                         if let Some(cpu) = pin {
-                            crate::backend::sys::pin_current_thread(cpu)?;
+                            crate::kernel::sys::pin_current_thread(cpu)?;
                         }
                         let ring = Ring::with_config(config).map_err(io::Error::from)?;
                         let listener = TcpListener::from(listener);

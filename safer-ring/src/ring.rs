@@ -225,7 +225,7 @@ impl Ring {
         }
         // MSG_RING targets this ring through a duplicate of its fd (see enhanced::msg_ring).
         let target_fd = match info.backend {
-            BackendKind::IoUring => crate::backend::sys::dup_fd(backend.pollable_fd()).ok(),
+            BackendKind::IoUring => crate::kernel::sys::dup_fd(backend.pollable_fd()).ok(),
             _ => None,
         };
         let mailbox = crate::enhanced::Mailbox::new(target_fd);
@@ -718,7 +718,7 @@ fn open_backend(
             if e.raw_os_error() == Some(libc::ENOMEM) {
                 return Err(SaferRingError::RingMemoryLimit {
                     entries: cfg.entries,
-                    memlock_limit: crate::backend::sys::memlock_limit(),
+                    memlock_limit: crate::kernel::sys::memlock_limit(),
                 });
             }
             Err(SaferRingError::BackendUnavailable {
@@ -783,7 +783,7 @@ pub(crate) fn unavailable_reason(e: &io::Error) -> String {
         Some(libc::EACCES) => "io_uring_setup: EACCES (blocked by a security policy)".into(),
         Some(libc::ENOMEM) => format!(
             "io_uring_setup: ENOMEM (RLIMIT_MEMLOCK is {} bytes; kernels before 5.12 charge rings to it)",
-            crate::backend::sys::memlock_limit()
+            crate::kernel::sys::memlock_limit()
         ),
         _ => format!("io_uring_setup: {e}"),
     }

@@ -224,10 +224,10 @@ fn syscall_fallback_matches_native_and_epoll() {
 }
 
 // recvmsg/sendmsg that would block, on io_uring natively, with SendRecvMsg off and on epoll:
-// they wait for the peer. Note: SendRecvMsg is not in `SYSCALL_FALLBACK` (backend/op.rs), so
-// turning it off still pushes the opcode; only a kernel without IORING_OP_RECVMSG (before 5.3,
-// io_uring forced) runs it inline, where `run_fallback` turns MSG_DONTWAIT's EAGAIN into an
-// error instead of waiting. This kernel cannot show that case.
+// they wait for the peer. Note: SendRecvMsg is not in `SYSCALL_FALLBACK`
+// (backend/opcodes.rs), so turning it off still pushes the opcode; only a kernel without
+// IORING_OP_RECVMSG (before 5.3, io_uring forced) runs it inline, where `run_fallback` turns
+// MSG_DONTWAIT's EAGAIN into an error instead of waiting. This kernel cannot show that case.
 #[test]
 fn inline_msg_ops_wait_like_native_ones() {
     let mut all = Vec::new();

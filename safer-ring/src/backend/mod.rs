@@ -37,17 +37,14 @@ mod fault_plan;
 #[cfg(feature = "fault-injection")]
 mod faulty;
 pub(crate) mod file_table;
-pub(crate) mod msghdr;
 mod offload;
 pub(crate) mod op;
+pub(crate) mod opcodes;
 pub(crate) mod pool;
-pub(crate) mod probe;
 mod ring_fd;
-pub(crate) mod sys;
 pub(crate) mod syscall;
 #[cfg(feature = "tokio")]
 mod tokio;
-pub(crate) mod unix_addr;
 mod uring;
 
 pub use op::OpKind;
@@ -61,6 +58,8 @@ pub(crate) use epoll::EpollBackend;
 pub(crate) use uring::IoUringBackend;
 
 use crate::config::BackendKind;
+// The children's `super::sys` paths: the syscall wrappers live in the kernel layer.
+use crate::kernel::sys;
 
 /// Offset meaning "the file's current position" (stream semantics).
 pub(crate) const CURRENT_POS: u64 = u64::MAX;

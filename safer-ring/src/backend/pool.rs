@@ -373,7 +373,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "eventfd and threads")]
     fn runs_in_parallel_up_to_the_cap_then_queues_and_cancels() {
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let cfg = PoolConfig {
             max_threads: 2,
             idle_timeout: Duration::from_millis(50),

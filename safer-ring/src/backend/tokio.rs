@@ -59,7 +59,7 @@ impl RingRef {
         }
         // A duplicate: it stays valid (registered with tokio) even if the ring is dropped while
         // this future lives, whose fd number could then be reused.
-        let fd = crate::backend::sys::dup_fd(self.driver().pollable_fd())?;
+        let fd = crate::kernel::sys::dup_fd(self.driver().pollable_fd())?;
         // SAFETY: the AsyncFd owns `fd` (our own duplicate) for as long as it is registered, so
         // the fd cannot be closed or reused under tokio's reactor.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;

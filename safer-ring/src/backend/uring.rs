@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
-use super::op::{Direction, OpcodeSet};
+use super::op::Direction;
+use super::opcodes::OpcodeSet;
 use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
+use crate::kernel::probe::sys_features;
 
 use crate::kernel::user_data::{
     CANCEL_TOKEN, LINK_TAG, MSG_TOKEN, PARK_TAG, POOL_TIMER, RECANCEL_TAG, RESERVED_USER_DATA,
@@ -202,11 +204,11 @@ impl IoUringBackend {
     }
 
     /// Makes `native` and the path taken agree for features whose op has a syscall fallback
-    /// ([`super::op::SYSCALL_FALLBACK`]): the opcodes of those the ring does not use natively
+    /// ([`super::opcodes::SYSCALL_FALLBACK`]): the opcodes of those the ring does not use natively
     /// (turned off by the configuration) are not pushed, and those whose opcode this ring
     /// cannot push (forced on where the probe lacks it) leave `native`.
     pub(crate) fn use_native(&mut self, native: &mut crate::AvailableFeatures) {
-        for &f in super::op::SYSCALL_FALLBACK {
+        for &f in super::opcodes::SYSCALL_FALLBACK {
             let crate::features::Detection::Probe(ops) = f.detection() else {
                 continue;
             };
@@ -592,31 +594,6 @@ impl Drop for IoUringBackend {
             }
         }
     }
-}
-
-pub(crate) fn sys_features(p: &io_uring::Parameters) -> u32 {
-    // The crate exposes features as predicates; rebuild the kernel's bit set (IORING_FEAT_*)
-    // from those it makes public. REG_REG_RING (bit 13) and RW_ATTR (bit 16) are not exposed.
-    let bits = [
-        (0, p.is_feature_single_mmap()),
-        (1, p.is_feature_nodrop()),
-        (2, p.is_feature_submit_stable()),
-        (3, p.is_feature_rw_cur_pos()),
-        (4, p.is_feature_cur_personality()),
-        (5, p.is_feature_fast_poll()),
-        (6, p.is_feature_poll_32bits()),
-        (7, p.is_feature_sqpoll_nonfixed()),
-        (8, p.is_feature_ext_arg()),
-        (9, p.is_feature_native_workers()),
-        (10, p.is_feature_resource_tagging()),
-        (11, p.is_feature_skip_cqe_on_success()),
-        (12, p.is_feature_linked_file()),
-        (14, p.is_feature_recvsend_bundle()),
-        (15, p.is_feature_min_timeout()),
-        (17, p.is_feature_no_iowait()),
-    ];
-    bits.iter()
-        .fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
 }
 
 fn build(op: OpKind) -> squeue::Entry {
@@ -1158,7 +1135,7 @@ mod tests {
     fn blocking_ops_the_probe_lacks_run_on_the_pool() {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let open = OpKind::OpenAt {
             dirfd: 0,
             path: std::ptr::null(),
@@ -1247,7 +1224,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "io_uring syscalls")]
     fn ops_the_probe_lacks_run_as_syscalls() {
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let shutdown = OpKind::Shutdown { fd: 0, how: 0 }.opcode();
         let all_but: Vec<u8> = (0..=u8::MAX).filter(|&o| o != shutdown).collect();
         let cfg = SaferRingConfig::default();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use slab::Slab;
 
-use crate::backend::sys;
+use crate::kernel::sys;
 
 pub(crate) const MAIN_TASK: usize = usize::MAX;
 

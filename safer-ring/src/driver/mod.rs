@@ -62,7 +62,7 @@ pub(crate) enum MultiKind {
 /// it names and, for recvmsg, the header it names.
 pub(crate) struct Held {
     _fd: SharedFd,
-    _hdr: Option<Box<crate::backend::msghdr::MultiHdr>>,
+    _hdr: Option<Box<crate::kernel::msghdr::MultiHdr>>,
 }
 
 /// Whether a completion says more will follow for the same multishot op.
@@ -85,7 +85,7 @@ fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<u16>) {
     match kind {
         // SAFETY: a successful multishot accept completion carries a new fd that nothing else
         // owns; each completion is handled exactly once.
-        MultiKind::Accept if res >= 0 => drop(unsafe { crate::backend::sys::own_fd(res) }),
+        MultiKind::Accept if res >= 0 => drop(unsafe { crate::kernel::sys::own_fd(res) }),
         MultiKind::Recv { .. } | MultiKind::RecvMsg { .. } => recycle.extend(buffer_id(flags)),
         _ => {}
     }
@@ -601,7 +601,7 @@ impl Driver {
             return Err(ring_gone());
         }
         let hdr =
-            matches!(kind, MultiKind::RecvMsg { .. }).then(crate::backend::msghdr::MultiHdr::new);
+            matches!(kind, MultiKind::RecvMsg { .. }).then(crate::kernel::msghdr::MultiHdr::new);
         let op = match kind {
             MultiKind::Accept => OpKind::AcceptMulti { fd: fd.raw() },
             MultiKind::Recv { bgid } => OpKind::RecvMulti { fd: fd.raw(), bgid },

@@ -14,10 +14,10 @@ use super::stats::PathTaken;
 use crate::RingRef;
 use std::rc::Rc;
 
-use crate::backend::sys;
 use crate::driver::{MultiKind, MultiNext, budget, ring_gone_for};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::kernel::sys;
 
 /// A listener [`Ring::accept_multiple`](crate::RingRef::accept_multiple) serves:
 /// [`TcpListener`] or [`UnixListener`]. Sealed (through [`AsIoFd`]).

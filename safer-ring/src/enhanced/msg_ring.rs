@@ -216,7 +216,7 @@ unsafe impl OpData for Install {
         let fd = res?;
         // SAFETY: a successful OP_FIXED_FD_INSTALL returns a new fd nothing else owns; each
         // completion is handled once.
-        let fd = unsafe { crate::backend::sys::own_fd(fd as i32) };
+        let fd = unsafe { crate::kernel::sys::own_fd(fd as i32) };
         self.mailbox.requeue_fd(fd);
         Ok(())
     }

@@ -14,12 +14,12 @@ use futures_core::Stream;
 use super::stats::PathTaken;
 use crate::RingRef;
 use crate::Slice;
-use crate::backend::msghdr::{MULTI_HEAD, parse_multi};
 use crate::buf::IoBuf;
 use crate::driver::op::Op;
 use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, UdpSocket};
+use crate::kernel::msghdr::{MULTI_HEAD, parse_multi};
 use crate::ops::RecvMsg;
 
 /// The most payload one datagram of the stream carries, on every path: a provided buffer

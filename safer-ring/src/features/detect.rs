@@ -3,7 +3,7 @@
 
 use super::table::{Detection, Try};
 use super::{AvailableFeatures, Feature, KernelVersion};
-use crate::backend::probe::{self, KernelAnswers};
+use crate::kernel::probe::{self, KernelAnswers};
 
 /// Everything detection looks at. Build one by hand to inject a kernel (tests, mocks).
 ///
@@ -240,7 +240,7 @@ pub fn decide(inputs: DetectionInputs) -> FeatureReport {
 /// ```
 pub fn detect_now() -> FeatureReport {
     let mut warnings = Vec::new();
-    let release = match crate::backend::sys::kernel_release() {
+    let release = match crate::kernel::sys::kernel_release() {
         Ok(r) => Some(r),
         Err(e) => {
             warnings.push(format!("reading the kernel release: {e}"));

@@ -114,7 +114,7 @@ impl KernelVersion {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn current() -> Result<Self, SaferRingError> {
-        let release = crate::backend::sys::kernel_release().map_err(|e| {
+        let release = crate::kernel::sys::kernel_release().map_err(|e| {
             SaferRingError::FeatureDetectionFailed {
                 step: "reading the kernel release",
                 reason: e.to_string(),

@@ -54,12 +54,11 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::RegisteredBuffers,
 ];
 
-/// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring): without
-/// one of them `Ring::new` in `auto` mode uses epoll (kernels before 5.6 lack read/write/send/
-/// recv/openat/close/statx; shutdown is 5.11; sendmsg/recvmsg are 5.3).
-pub const CORE_OPCODES: &[u8] = &[
-    0, 1, 2, 3, 6, 9, 10, 11, 13, 14, 15, 16, 18, 19, 21, 22, 23, 26, 27, 34,
-];
+/// Opcodes the io_uring backend needs for every operation of [`Ring`](crate::Ring), in
+/// ascending order: without one of them `Ring::new` in `auto` mode uses epoll (kernels before
+/// 5.6 lack read/write/send/recv/openat/close/statx; shutdown is 5.11; sendmsg/recvmsg are
+/// 5.3). Derived from the op table's `core` column and the opcodes a ring pushes on its own.
+pub const CORE_OPCODES: &[u8] = crate::backend::opcodes::CORE_OPCODES;
 
 /// Whether io_uring can serve every core operation per `report`; `Err` names what is missing.
 ///
@@ -184,4 +183,49 @@ pub fn opcode_name(op: u8) -> String {
     OPCODE_NAMES
         .get(op as usize)
         .map_or_else(|| format!("OP_{op}"), |s| (*s).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first kernel of each core opcode (io_uring.h history, docs KERNEL-FACTS.md): all by
+    /// 5.11, the version `io_uring_serves_core_ops` accepts when there is no probe, and 5.11
+    /// exactly because of SHUTDOWN.
+    #[test]
+    fn core_opcodes_are_those_of_kernel_facts() {
+        let first = |op: u8| match op {
+            // NOP, READV, WRITEV, FSYNC, POLL_ADD
+            0..=3 | 6 => (5, 1),
+            // SENDMSG, RECVMSG
+            9 | 10 => (5, 3),
+            // TIMEOUT
+            11 => (5, 4),
+            // ACCEPT, ASYNC_CANCEL, LINK_TIMEOUT, CONNECT
+            13..=16 => (5, 5),
+            // OPENAT, CLOSE, STATX, READ, WRITE, SEND, RECV
+            18 | 19 | 21 | 22 | 23 | 26 | 27 => (5, 6),
+            // SHUTDOWN
+            34 => (5, 11),
+            _ => panic!("{} is not an opcode every ring needs", opcode_name(op)),
+        };
+        let latest = CORE_OPCODES.iter().map(|&o| first(o)).max();
+        assert_eq!(latest, Some((5, 11)));
+        let mut want = vec![
+            0, 1, 2, 3, 6, 9, 10, 11, 13, 14, 15, 16, 18, 19, 21, 22, 23, 26, 27, 34,
+        ];
+        want.sort_unstable();
+        assert_eq!(
+            CORE_OPCODES, want,
+            "the list written by hand before it was derived"
+        );
+        assert!(CORE_OPCODES.windows(2).all(|w| w[0] < w[1]));
+        let v5_11 = DetectionInputs::version_only(KernelVersion::new(5, 11, 0));
+        assert!(io_uring_serves_core_ops(&decide(v5_11)).is_ok());
+        // Mainline 5.10's probe (opcodes 0..=33, up to TEE) lacks only SHUTDOWN of them.
+        let mut v5_10 = DetectionInputs::version_only(KernelVersion::new(5, 10, 0));
+        v5_10.opcodes = Some((0..=33).collect());
+        let err = io_uring_serves_core_ops(&decide(v5_10)).unwrap_err();
+        assert!(err.ends_with("opcodes SHUTDOWN on this kernel"), "{err}");
+    }
 }

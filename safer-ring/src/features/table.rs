@@ -5,35 +5,38 @@ use std::str::FromStr;
 
 use super::KernelVersion;
 
-/// io_uring opcodes named in the table (values of the kernel's `enum io_uring_op`).
+/// io_uring opcodes named in the table (the kernel's `enum io_uring_op`, as the `io-uring`
+/// crate numbers it).
 pub(crate) mod op {
-    pub const READ_FIXED: u8 = 4;
-    pub const WRITE_FIXED: u8 = 5;
-    pub const SYNC_FILE_RANGE: u8 = 8;
-    pub const SENDMSG: u8 = 9;
-    pub const RECVMSG: u8 = 10;
-    pub const ACCEPT: u8 = 13;
-    pub const ASYNC_CANCEL: u8 = 14;
-    pub const FALLOCATE: u8 = 17;
-    pub const FILES_UPDATE: u8 = 20;
-    pub const FADVISE: u8 = 24;
-    pub const RECV: u8 = 27;
-    pub const SPLICE: u8 = 30;
-    pub const PROVIDE_BUFFERS: u8 = 31;
-    pub const TEE: u8 = 33;
-    pub const RENAMEAT: u8 = 35;
-    pub const UNLINKAT: u8 = 36;
-    pub const MKDIRAT: u8 = 37;
-    pub const SYMLINKAT: u8 = 38;
-    pub const LINKAT: u8 = 39;
-    pub const MSG_RING: u8 = 40;
-    pub const SOCKET: u8 = 45;
-    pub const SEND_ZC: u8 = 47;
-    pub const READ_MULTISHOT: u8 = 49;
-    pub const FIXED_FD_INSTALL: u8 = 54;
-    pub const BIND: u8 = 56;
-    pub const FTRUNCATE: u8 = 55;
-    pub const LISTEN: u8 = 57;
+    use io_uring::opcode;
+
+    pub const READ_FIXED: u8 = opcode::ReadFixed::CODE;
+    pub const WRITE_FIXED: u8 = opcode::WriteFixed::CODE;
+    pub const SYNC_FILE_RANGE: u8 = opcode::SyncFileRange::CODE;
+    pub const SENDMSG: u8 = opcode::SendMsg::CODE;
+    pub const RECVMSG: u8 = opcode::RecvMsg::CODE;
+    pub const ACCEPT: u8 = opcode::Accept::CODE;
+    pub const ASYNC_CANCEL: u8 = opcode::AsyncCancel::CODE;
+    pub const FALLOCATE: u8 = opcode::Fallocate::CODE;
+    pub const FILES_UPDATE: u8 = opcode::FilesUpdate::CODE;
+    pub const FADVISE: u8 = opcode::Fadvise::CODE;
+    pub const RECV: u8 = opcode::Recv::CODE;
+    pub const SPLICE: u8 = opcode::Splice::CODE;
+    pub const PROVIDE_BUFFERS: u8 = opcode::ProvideBuffers::CODE;
+    pub const TEE: u8 = opcode::Tee::CODE;
+    pub const RENAMEAT: u8 = opcode::RenameAt::CODE;
+    pub const UNLINKAT: u8 = opcode::UnlinkAt::CODE;
+    pub const MKDIRAT: u8 = opcode::MkDirAt::CODE;
+    pub const SYMLINKAT: u8 = opcode::SymlinkAt::CODE;
+    pub const LINKAT: u8 = opcode::LinkAt::CODE;
+    pub const MSG_RING: u8 = opcode::MsgRingData::CODE;
+    pub const SOCKET: u8 = opcode::Socket::CODE;
+    pub const SEND_ZC: u8 = opcode::SendZc::CODE;
+    pub const READ_MULTISHOT: u8 = opcode::ReadMulti::CODE;
+    pub const FIXED_FD_INSTALL: u8 = opcode::FixedFdInstall::CODE;
+    pub const BIND: u8 = opcode::Bind::CODE;
+    pub const FTRUNCATE: u8 = opcode::Ftruncate::CODE;
+    pub const LISTEN: u8 = opcode::Listen::CODE;
 }
 
 /// `IORING_FEAT_*` bits named in the table.
@@ -495,6 +498,43 @@ mod tests {
                 KernelVersion::new(maj, min, 0),
                 "{f}"
             );
+        }
+    }
+
+    /// The opcode numbers as they were written by hand before the `io-uring` crate's were used.
+    #[test]
+    fn opcode_numbers_are_the_kernels() {
+        let ops = [
+            (op::READ_FIXED, 4),
+            (op::WRITE_FIXED, 5),
+            (op::SYNC_FILE_RANGE, 8),
+            (op::SENDMSG, 9),
+            (op::RECVMSG, 10),
+            (op::ACCEPT, 13),
+            (op::ASYNC_CANCEL, 14),
+            (op::FALLOCATE, 17),
+            (op::FILES_UPDATE, 20),
+            (op::FADVISE, 24),
+            (op::RECV, 27),
+            (op::SPLICE, 30),
+            (op::PROVIDE_BUFFERS, 31),
+            (op::TEE, 33),
+            (op::RENAMEAT, 35),
+            (op::UNLINKAT, 36),
+            (op::MKDIRAT, 37),
+            (op::SYMLINKAT, 38),
+            (op::LINKAT, 39),
+            (op::MSG_RING, 40),
+            (op::SOCKET, 45),
+            (op::SEND_ZC, 47),
+            (op::READ_MULTISHOT, 49),
+            (op::FIXED_FD_INSTALL, 54),
+            (op::FTRUNCATE, 55),
+            (op::BIND, 56),
+            (op::LISTEN, 57),
+        ];
+        for (code, number) in ops {
+            assert_eq!(code, number);
         }
     }
 

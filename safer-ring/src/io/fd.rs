@@ -5,8 +5,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::{Rc, Weak};
 
-use crate::backend::sys;
 use crate::driver::{Chore, ChoreQueue};
+use crate::kernel::sys;
 
 /// An fd shared by an I/O value and the operations in flight on it.
 #[derive(Clone, Debug)]

@@ -166,7 +166,7 @@ fn with_std_stream<T>(
     s: &TcpStream,
     f: impl FnOnce(&std::net::TcpStream) -> io::Result<T>,
 ) -> io::Result<T> {
-    let dup = crate::backend::sys::dup_fd(s.fd.raw())?;
+    let dup = crate::kernel::sys::dup_fd(s.fd.raw())?;
     f(&std::net::TcpStream::from(dup))
 }
 
@@ -174,7 +174,7 @@ fn with_std_listener<T>(
     l: &TcpListener,
     f: impl FnOnce(&std::net::TcpListener) -> io::Result<T>,
 ) -> io::Result<T> {
-    let dup = crate::backend::sys::dup_fd(l.fd.raw())?;
+    let dup = crate::kernel::sys::dup_fd(l.fd.raw())?;
     f(&std::net::TcpListener::from(dup))
 }
 

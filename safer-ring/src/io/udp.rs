@@ -5,9 +5,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use super::UdpSocket;
 use crate::RingRef;
-use crate::backend::msghdr;
-use crate::backend::sys::RawAddr;
-use crate::backend::unix_addr::{connect_now, sock_name};
+use crate::kernel::msghdr;
+use crate::kernel::sockaddr::{RawAddr, connect_now, sock_name};
 
 impl From<std::net::UdpSocket> for UdpSocket {
     fn from(s: std::net::UdpSocket) -> Self {

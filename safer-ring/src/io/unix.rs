@@ -7,8 +7,8 @@ use std::path::Path;
 use super::unix_addr::{name_of, raw_from_path, raw_from_std};
 use super::{SharedFd, UnixDatagram, UnixListener, UnixStream};
 use crate::RingRef;
-use crate::backend::sys::{self, RawAddr};
-use crate::backend::unix_addr::{bind, connect_now, pair};
+use crate::kernel::sockaddr::{RawAddr, bind, connect_now, pair};
+use crate::kernel::sys;
 
 impl From<std::os::unix::net::UnixListener> for UnixListener {
     fn from(s: std::os::unix::net::UnixListener) -> Self {

@@ -9,8 +9,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::backend::sys::RawAddr;
-use crate::backend::unix_addr::{self, UnixName};
+use crate::kernel::sockaddr::{self, RawAddr, UnixName};
 
 /// `addr` for the kernel; an unnamed address names nothing to bind or connect to.
 pub(crate) fn raw_from_std(addr: &SocketAddr) -> io::Result<Box<RawAddr>> {
@@ -52,7 +51,7 @@ pub(crate) fn std_from_raw(raw: &RawAddr) -> io::Result<SocketAddr> {
 
 /// The socket's own address (`peer`: its peer's).
 pub(crate) fn name_of(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
-    std_from_raw(&*unix_addr::sock_name(fd, peer)?)
+    std_from_raw(&*sockaddr::sock_name(fd, peer)?)
 }
 
 /// std has no constructor for an unnamed address: take the one an unbound socket reports,

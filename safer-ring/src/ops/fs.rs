@@ -8,9 +8,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::RingRef;
-use crate::backend::{OpKind, sys};
+use crate::backend::OpKind;
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, OpenOptions, SharedFd};
+use crate::kernel::sys;
 
 /// fsync / fdatasync; see [`Ring::fsync`](crate::RingRef::fsync).
 ///

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use crate::RingRef;
 use crate::backend::OpKind;
-use crate::backend::msghdr::MsgParts;
-use crate::backend::sys::RawAddr;
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::unix_addr::{raw_from_path, raw_from_std, std_from_raw, unnamed};
 use crate::io::{AsIoFd, SharedFd, UdpSocket, UnixDatagram};
+use crate::kernel::msghdr::MsgParts;
+use crate::kernel::sockaddr::RawAddr;
 use crate::ops::split_len;
 
 /// What a [`Ring::send_msg`](crate::RingRef::send_msg) sends besides its bytes: a destination

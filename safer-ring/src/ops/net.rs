@@ -4,10 +4,11 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::backend::OpKind;
-use crate::backend::sys::{self, RawAddr};
 use crate::buf::{BufResult, Held, IoBuf, IoBufMut};
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, Pipe, SharedFd, TcpListener, TcpStream, UnixStream};
+use crate::kernel::sockaddr::RawAddr;
+use crate::kernel::sys;
 use crate::{RingRef, ops::split_len};
 
 /// accept; see [`Ring::accept`](crate::RingRef::accept).

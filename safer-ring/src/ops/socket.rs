@@ -8,12 +8,13 @@ use std::path::Path;
 
 use crate::RingRef;
 use crate::backend::OpKind;
-use crate::backend::sys::{self, RawAddr};
 use crate::driver::op::{Op, OpData};
 use crate::enhanced::PathTaken;
 use crate::features::Feature;
 use crate::io::unix_addr::raw_from_path;
 use crate::io::{SharedFd, TcpListener, UnixListener};
+use crate::kernel::sockaddr::RawAddr;
+use crate::kernel::sys;
 
 /// IORING_OP_SOCKET; see [`Ring::socket`](crate::RingRef::socket).
 pub struct Socket {

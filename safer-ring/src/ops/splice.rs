@@ -10,10 +10,11 @@
 
 use std::io;
 
-use crate::backend::{CURRENT_POS, OpKind, sys};
+use crate::backend::{CURRENT_POS, OpKind};
 use crate::buf::IoBuf;
 use crate::driver::op::{Op, OpData};
 use crate::io::{AsIoFd, File, Pipe, SharedFd};
+use crate::kernel::sys;
 use crate::{Feature, RingRef};
 
 /// Flags `splice` accepts: `SPLICE_F_MOVE`, `SPLICE_F_MORE` (hints). Not `SPLICE_F_NONBLOCK`:

@@ -7,10 +7,11 @@ use std::path::Path;
 
 use crate::RingRef;
 use crate::backend::OpKind;
-use crate::backend::sys::{self, RawAddr};
 use crate::driver::op::{Op, OpData};
 use crate::io::unix_addr::{raw_from_path, raw_from_std, std_from_raw};
 use crate::io::{AsIoFd, SharedFd, UnixListener, UnixStream};
+use crate::kernel::sockaddr::RawAddr;
+use crate::kernel::sys;
 
 /// accept on a Unix listener; see [`Ring::accept_unix`](crate::RingRef::accept_unix).
 pub struct AcceptUnix {

@@ -499,7 +499,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
     fn io_uring_only_calls_are_out_of_reach() {
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let mut b = super::super::AnyBackend::Epoll(
             EpollBackend::new(wake.as_raw_fd(), test_pool()).unwrap(),
         );
@@ -512,7 +512,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "epoll and timerfd syscalls")]
     fn io_uring_only_operations_complete_with_eopnotsupp() {
-        let wake = crate::backend::sys::eventfd().unwrap();
+        let wake = crate::kernel::sys::eventfd().unwrap();
         let mut b = EpollBackend::new(wake.as_raw_fd(), test_pool()).unwrap();
         let fd = wake.as_raw_fd();
         let ops = [

@@ -1,11 +1,104 @@
-//! `sockaddr_un` in the boxed [`RawAddr`] storage: what the Unix socket types hand the kernel
-//! and read back from accept/recvmsg.
+//! Socket addresses at a stable heap address ([`RawAddr`]) for the kernel to read or fill, in
+//! their IP and Unix (`sockaddr_un`) forms, and the calls that take or fill one.
 
 use std::io;
 use std::mem;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use super::sys::RawAddr;
+/// Socket address storage at a stable heap address for the kernel to read or fill.
+pub(crate) struct RawAddr {
+    pub(crate) storage: libc::sockaddr_storage,
+    pub(crate) len: libc::socklen_t,
+}
+
+impl RawAddr {
+    pub(crate) fn empty() -> Box<RawAddr> {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid (AF_UNSPEC) value.
+        let storage = unsafe { mem::zeroed() };
+        Box::new(RawAddr {
+            storage,
+            len: mem::size_of::<libc::sockaddr_storage>() as _,
+        })
+    }
+
+    pub(crate) fn from_socket_addr(addr: &SocketAddr) -> Box<RawAddr> {
+        let mut raw = RawAddr::empty();
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as _,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+                unsafe {
+                    (&raw mut raw.storage)
+                        .cast::<libc::sockaddr_in>()
+                        .write(sin)
+                };
+                raw.len = mem::size_of::<libc::sockaddr_in>() as _;
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as _,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: a.ip().octets(),
+                    },
+                    sin6_scope_id: a.scope_id(),
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+                unsafe {
+                    (&raw mut raw.storage)
+                        .cast::<libc::sockaddr_in6>()
+                        .write(sin6)
+                };
+                raw.len = mem::size_of::<libc::sockaddr_in6>() as _;
+            }
+        }
+        raw
+    }
+
+    pub(crate) fn sockaddr_ptr(&self) -> *const libc::sockaddr {
+        (&raw const self.storage).cast()
+    }
+
+    pub(crate) fn sockaddr_mut_ptr(&mut self) -> *mut libc::sockaddr {
+        (&raw mut self.storage).cast()
+    }
+
+    /// The address as a std type; `None` for families other than IPv4/IPv6 (e.g. Unix).
+    pub(crate) fn to_socket_addr(&self) -> Option<SocketAddr> {
+        match self.storage.ss_family as i32 {
+            libc::AF_INET => {
+                // SAFETY: the family says the kernel wrote a sockaddr_in here.
+                let sin = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in>() };
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says the kernel wrote a sockaddr_in6 here.
+                let s = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in6>() };
+                let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    u16::from_be(s.sin6_port),
+                    s.sin6_flowinfo,
+                    s.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
 
 /// Offset of `sun_path` in `sockaddr_un` (the family field before it).
 const PATH_OFFSET: usize = mem::size_of::<libc::sa_family_t>();

@@ -5,7 +5,8 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::sys::{RawAddr, own_fd};
+use super::sockaddr::RawAddr;
+use super::sys::own_fd;
 
 /// A message header and everything it points to, boxed so that the pointers stay valid while
 /// the operation moves (it is kept in a `Held` by the op, like its buffer).

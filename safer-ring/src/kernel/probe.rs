@@ -98,7 +98,7 @@ pub(crate) fn ask_kernel() -> KernelAnswers {
             }
         },
     };
-    a.features = Some(raw_features().unwrap_or_else(|_| super::uring::sys_features(ring.params())));
+    a.features = Some(raw_features().unwrap_or_else(|_| sys_features(ring.params())));
 
     let mut probe = Probe::new();
     let probed = super::fault::check(super::fault::Syscall::IoUringProbe)
@@ -208,6 +208,33 @@ fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {
         unsafe { dealloc(mem, layout) };
     }
     out
+}
+
+/// `params.features` as a bit set (IORING_FEAT_*), from the predicates the `io-uring` crate
+/// exposes.
+pub(crate) fn sys_features(p: &io_uring::Parameters) -> u32 {
+    // The crate exposes features as predicates; rebuild the kernel's bit set (IORING_FEAT_*)
+    // from those it makes public. REG_REG_RING (bit 13) and RW_ATTR (bit 16) are not exposed.
+    let bits = [
+        (0, p.is_feature_single_mmap()),
+        (1, p.is_feature_nodrop()),
+        (2, p.is_feature_submit_stable()),
+        (3, p.is_feature_rw_cur_pos()),
+        (4, p.is_feature_cur_personality()),
+        (5, p.is_feature_fast_poll()),
+        (6, p.is_feature_poll_32bits()),
+        (7, p.is_feature_sqpoll_nonfixed()),
+        (8, p.is_feature_ext_arg()),
+        (9, p.is_feature_native_workers()),
+        (10, p.is_feature_resource_tagging()),
+        (11, p.is_feature_skip_cqe_on_success()),
+        (12, p.is_feature_linked_file()),
+        (14, p.is_feature_recvsend_bundle()),
+        (15, p.is_feature_min_timeout()),
+        (17, p.is_feature_no_iowait()),
+    ];
+    bits.iter()
+        .fold(0, |acc, &(i, b)| acc | (u32::from(b) << i))
 }
 
 /// `params.features` exactly as the kernel reports it (the `io-uring` crate exposes only some
