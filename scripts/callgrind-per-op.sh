@@ -6,13 +6,13 @@
 #   scripts/callgrind-per-op.sh nop "io_uring hand-batched 32" "raw io-uring, batch 32"
 #   scripts/callgrind-per-op.sh file_reads "io_uring 32 tasks read_at"
 #   scripts/callgrind-per-op.sh peers:nop "tokio-uring 32 spawned tasks" "safer-ring join_all 32"
-#   scripts/callgrind-per-op.sh peers:file "tokio-uring 32 tasks read_at"
-# The first argument is a safer-ring bench (benches/<name>.rs) or peers:<table> (the peers
-# crate, peers/). Prints "<variant>: N instructions per op". Needs valgrind; builds (release,
-# at nice 19) first.
+#   scripts/callgrind-per-op.sh peers:file_reads "tokio-uring 32 tasks read_at"
+# The first argument is a safer-ring bench (safer-ring/benches/<name>.rs) or peers:<name>
+# (peers/benches/<name>.rs). Prints "<variant>: N instructions per op". Needs valgrind; builds
+# the bench (release, at nice 19) first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-(( $# >= 2 )) || { sed -n 2,11p "$0" >&2; exit 2; }
+(( $# >= 2 )) || { sed -n 2,12p "$0" >&2; exit 2; }
 target=$1
 shift
 
@@ -21,14 +21,8 @@ exe() { # cargo args...: the path of the one executable the build produced
         grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4
 }
 case $target in
-    peers:*)
-        bin=$(exe build -q --release --manifest-path peers/Cargo.toml)
-        pre=("${target#peers:}")
-        ;;
-    *)
-        bin=$(exe bench -q -p safer-ring --bench "$target" --no-run)
-        pre=()
-        ;;
+    peers:*) bin=$(exe bench -q --manifest-path peers/Cargo.toml --bench "${target#peers:}" --no-run) ;;
+    *) bin=$(exe bench -q -p safer-ring --bench "$target" --no-run) ;;
 esac
 [[ -x $bin ]] || { echo "no executable for $target" >&2; exit 1; }
 
@@ -37,8 +31,8 @@ trap 'rm -rf "$tmp"' EXIT
 run() { # VARIANT N: prints "instructions ops"
     local log=$tmp/log
     nice -n 19 valgrind --tool=callgrind --callgrind-out-file="$tmp/out" \
-        "$bin" "${pre[@]}" profile "$1" "$2" >/dev/null 2>"$log" || {
-        cat "$log" >&2
+        "$bin" profile "$1" "$2" >/dev/null 2>"$log" || {
+        head -n 20 "$log" >&2 # valgrind's own complaint comes first (a crash dumps every thread)
         return 1
     }
     local ir ops

@@ -4,6 +4,11 @@
 //! way (what `tokio::fs` does: `spawn_blocking` around a `pread`), each with 32 readers on the
 //! same file. The file (64 MiB, as in safer-ring's file_reads bench) goes to
 //! `SAFER_RING_BENCH_DIR` or the temp dir and is read once first, so every read hits the cache.
+//!
+//! `cargo bench --manifest-path peers/Cargo.toml --bench file_reads`; `<bench binary> profile
+//! <variant> <n>` runs one variant alone (`scripts/callgrind-per-op.sh peers:file_reads ...`).
+
+mod measure;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use io_uring::{IoUring, opcode, types};
 use safer_ring::{BackendKind, File, Ring, RingRef, SaferRingConfig};
 
-use crate::measure::{self, Clock, Variant};
+use measure::{Clock, Variant};
 
 const FILE_SIZE: u64 = 64 << 20;
 const BLOCK: usize = 4096;
@@ -181,7 +186,7 @@ fn tokio_round(
     OPS
 }
 
-pub fn main() -> bool {
+fn main() {
     let path = make_file();
     let open = || std::fs::File::open(&path).expect("open the bench file");
     let raw_file = open();
@@ -209,13 +214,19 @@ pub fn main() -> bool {
     let tk = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
+    // The default pool grows to its 512-thread cap here: a task's next `spawn_blocking` comes
+    // before the thread that ran its last one is idle again. Capped at the readers' count as
+    // a tuned application would.
+    let tk32 = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(QD)
+        .build()
+        .expect("tokio runtime");
     let tk_file = Arc::new(open());
-    let bufs = |len| (0..QD).map(|_| vec![0u8; len]).collect::<Vec<_>>();
     // safer-ring and tokio-uring read into a Vec's capacity, pread into its initialised length.
-    let (mut b1, mut b2, mut b3) = (bufs(0), bufs(0), bufs(BLOCK));
-    for b in b1.iter_mut().chain(b2.iter_mut()) {
-        b.reserve_exact(BLOCK);
-    }
+    let bufs = |f: fn() -> Vec<u8>| (0..QD).map(|_| f()).collect::<Vec<_>>();
+    let empty = || Vec::with_capacity(BLOCK);
+    let (mut b1, mut b2) = (bufs(empty), bufs(empty));
+    let (mut b3, mut b4) = (bufs(|| vec![0; BLOCK]), bufs(|| vec![0; BLOCK]));
 
     let mut v = vec![
         Variant::new("raw io-uring loop, QD 32", || {
@@ -230,6 +241,9 @@ pub fn main() -> bool {
         Variant::new("tokio 32 tasks spawn_blocking+pread", || {
             tokio_round(&tk, &tk_file, &mut b3)
         }),
+        Variant::new("same, max_blocking_threads(32)", || {
+            tokio_round(&tk32, &tk_file, &mut b4)
+        }),
     ];
     let ok = measure::run(
         "4 KiB random reads, page cache, QD 32, ratio to raw",
@@ -238,5 +252,5 @@ pub fn main() -> bool {
     );
     drop(v);
     let _ = std::fs::remove_file(&path);
-    ok
+    std::process::exit(if ok { 0 } else { 2 });
 }

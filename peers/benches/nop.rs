@@ -1,6 +1,11 @@
 //! NOPs per thread-CPU-second: a raw io-uring loop, safer-ring's io_uring backend and
 //! tokio-uring's `no_op()`, in the shapes of `safer-ring/benches/nop.rs` (hand-batched 32, 32
 //! spawned tasks, `join_all` of 32), 64 Ki NOPs per round, ratios to the raw loop.
+//!
+//! `cargo bench --manifest-path peers/Cargo.toml --bench nop`; `<bench binary> profile
+//! <variant> <n>` runs one variant alone (`scripts/callgrind-per-op.sh peers:nop ...`).
+
+mod measure;
 
 use std::future::Future;
 use std::hint::black_box;
@@ -11,7 +16,7 @@ use futures_util::future::{join_all, maybe_done};
 use io_uring::{IoUring, opcode};
 use safer_ring::{BackendKind, Ring, RingRef, SaferRingConfig};
 
-use crate::measure::{self, Clock, Variant};
+use measure::{Clock, Variant};
 
 /// Operations per round (as in safer-ring's nop bench).
 const OPS: u64 = 64 * 1024;
@@ -162,7 +167,7 @@ fn tu_join_all(rt: &tokio_uring::Runtime) -> u64 {
     OPS
 }
 
-pub fn main() -> bool {
+fn main() {
     let mut raw = raw_ring();
     let sr = Ring::with_config(
         SaferRingConfig::default()
@@ -182,9 +187,10 @@ pub fn main() -> bool {
         Variant::new("tokio-uring 32 spawned tasks", || tu_spawned(&tu)),
         Variant::new("tokio-uring join_all 32", || tu_join_all(&tu)),
     ];
-    measure::run(
+    let ok = measure::run(
         "NOP, 64 Ki per round, ratio to raw io-uring batch 32",
         Clock::Thread,
         &mut v,
-    )
+    );
+    std::process::exit(if ok { 0 } else { 2 });
 }

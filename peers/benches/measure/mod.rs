@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 #[derive(Clone, Copy)]
+#[allow(dead_code)] // each bench uses one
 pub enum Clock {
     /// `CLOCK_THREAD_CPUTIME_ID`: user + system time of the calling thread.
     Thread,
