@@ -109,3 +109,76 @@ backend_test!(a_panicking_main_future_drops_its_tasks, |ring| {
     ring.block_on(ring.nop()).unwrap();
     assert!(ring.block_on(h).unwrap_err().is_cancelled());
 });
+
+/// Counts its wakes (a waker that is not the ring's).
+#[derive(Default)]
+struct Count(std::sync::atomic::AtomicUsize);
+impl std::task::Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+fn wakes(c: &Count) -> usize {
+    c.0.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+// An op names the ring's task that polled it (no waker), or holds a foreign poller's waker: a
+// change of poller in either direction must move the wake-up to the new one.
+backend_test!(an_op_wakes_the_ring_task_that_polled_it_last, |ring| {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let ring = Rc::new(ring);
+    let (rx, tx) = ring.pipe().unwrap();
+    let foreign = std::sync::Arc::new(Count::default());
+    let fw = Waker::from(foreign.clone());
+    let r = ring.clone();
+    let got = ring.block_on(async {
+        let mut read = r.read(&rx, vec![0u8; 8]);
+        // Submitted by a foreign poller: the op holds its waker.
+        let first = std::pin::Pin::new(&mut read).poll(&mut Context::from_waker(&fw));
+        assert!(first.is_pending());
+        let w = r.clone();
+        r.spawn(async move {
+            w.nop().await.unwrap(); // after the main task awaits the read
+            w.write(&tx, b"ab".to_vec()).await.0.unwrap();
+        });
+        // Awaited by the main task from now on: the data must wake it, not the foreign
+        // waker (else only the 5 s timer would, and the count below says so).
+        r.timeout(Duration::from_secs(5), read).await
+    });
+    let (n, buf) = got.expect("the read's completion never woke the task awaiting it");
+    assert_eq!((n.unwrap(), &buf[..2]), (2, &b"ab"[..]));
+    assert_eq!(wakes(&foreign), 0, "the replaced foreign waker was woken");
+});
+
+backend_test!(an_op_wakes_the_foreign_poller_that_polled_it_last, |ring| {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let ring = Rc::new(ring);
+    let (rx, tx) = ring.pipe().unwrap();
+    let foreign = std::sync::Arc::new(Count::default());
+    let fw = Waker::from(foreign.clone());
+    let r = ring.clone();
+    ring.block_on(async {
+        let mut read = r.read(&rx, vec![0u8; 8]);
+        // Submitted by the main task, then polled by a foreign poller only.
+        std::future::poll_fn(|cx| {
+            assert!(std::pin::Pin::new(&mut read).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let again = std::pin::Pin::new(&mut read).poll(&mut Context::from_waker(&fw));
+        assert!(again.is_pending());
+        r.write(&tx, b"cd".to_vec()).await.0.unwrap();
+        // The completion wakes the foreign poller (within 5 s of turns).
+        for _ in 0..500 {
+            if wakes(&foreign) > 0 {
+                break;
+            }
+            r.sleep(Duration::from_millis(10)).await.unwrap();
+        }
+        assert_eq!(wakes(&foreign), 1, "the foreign poller was never woken");
+        let (n, buf) = (&mut read).await;
+        assert_eq!((n.unwrap(), &buf[..2]), (2, &b"cd"[..]));
+    });
+});
