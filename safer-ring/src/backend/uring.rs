@@ -596,6 +596,7 @@ impl Drop for IoUringBackend {
     }
 }
 
+#[inline(always)]
 fn build(op: OpKind) -> squeue::Entry {
     match op {
         OpKind::Nop => opcode::Nop::new().build(),

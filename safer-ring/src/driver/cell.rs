@@ -139,12 +139,14 @@ impl DriverCell {
 
 impl Deref for DriverRef<'_> {
     type Target = Driver;
+    #[inline]
     fn deref(&self) -> &Driver {
         self.guard.as_ref().expect("borrowed until dropped")
     }
 }
 
 impl DerefMut for DriverRef<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Driver {
         self.guard.as_mut().expect("borrowed until dropped")
     }
