@@ -8,116 +8,19 @@
 //! `cargo bench --manifest-path peers/Cargo.toml --bench file_reads`; `<bench binary> profile
 //! <variant> <n>` runs one variant alone (`scripts/callgrind-per-op.sh peers:file_reads ...`).
 
+#[path = "../../safer-ring/benches/common/mod.rs"]
 mod measure;
 
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use io_uring::{IoUring, opcode, types};
-use safer_ring::{BackendKind, File, Ring, RingRef, SaferRingConfig};
+use safer_ring::{BackendKind, File, Ring, SaferRingConfig};
 
+use measure::nops::raw_ring;
+use measure::reads::{BLOCK, OPS, Offsets, QD, make_file, raw_round, tasks_round};
 use measure::{Clock, Variant};
-
-const FILE_SIZE: u64 = 64 << 20;
-const BLOCK: usize = 4096;
-const QD: usize = 32;
-/// Reads per round.
-const OPS: u64 = 32 * 1024;
-
-/// A cheap deterministic sequence of block-aligned offsets (xorshift), one per reader.
-struct Offsets(u64);
-
-impl Offsets {
-    fn reader(i: usize) -> Self {
-        Offsets(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % (FILE_SIZE / BLOCK as u64)) * BLOCK as u64
-    }
-}
-
-fn make_file() -> PathBuf {
-    let dir = std::env::var_os("SAFER_RING_BENCH_DIR")
-        .map(Into::into)
-        .unwrap_or_else(std::env::temp_dir);
-    let path = dir.join(format!("safer-ring-peers-reads-{}", std::process::id()));
-    let mut f = std::fs::File::create(&path).expect("create the bench file");
-    let chunk: Vec<u8> = (0..1 << 20).map(|i| (i * 7 + 3) as u8).collect();
-    for _ in 0..FILE_SIZE >> 20 {
-        f.write_all(&chunk).expect("write the bench file");
-    }
-    drop(f);
-    // Into the page cache.
-    std::fs::read(&path).expect("read the bench file back");
-    path
-}
-
-/// QD reads kept in flight, each resubmitted as it is reaped.
-fn raw_round(ring: &mut IoUring, fd: i32, bufs: &mut [[u8; BLOCK]], at: &mut Offsets) -> u64 {
-    let mut push = |ring: &mut IoUring, i: usize, bufs: &mut [[u8; BLOCK]]| {
-        let e = opcode::Read::new(types::Fd(fd), bufs[i].as_mut_ptr(), BLOCK as u32)
-            .offset(at.next())
-            .build()
-            .user_data(i as u64);
-        // SAFETY: buffer `i` is not touched again until this read's completion is reaped
-        // below, and every read is reaped before the round returns the borrow of `bufs`.
-        unsafe { ring.submission().push(&e).expect("SQ has room for QD") };
-    };
-    for i in 0..QD {
-        push(ring, i, bufs);
-    }
-    let (mut issued, mut done) = (QD as u64, 0);
-    while done < OPS {
-        ring.submit_and_wait(1).expect("enter");
-        let cqes: Vec<(u64, i32)> = ring
-            .completion()
-            .map(|c| (c.user_data(), c.result()))
-            .collect();
-        for (ud, res) in cqes {
-            assert_eq!(res, BLOCK as i32);
-            done += 1;
-            if issued < OPS {
-                push(ring, ud as usize, bufs);
-                issued += 1;
-            }
-        }
-    }
-    OPS
-}
-
-/// 32 safer-ring tasks, each looping on `read_at` with its own buffer.
-fn sr_round(ring: &Ring, file: &Rc<File>, bufs: &mut Vec<Vec<u8>>) -> u64 {
-    ring.block_on(async {
-        let tasks: Vec<_> = bufs
-            .drain(..)
-            .enumerate()
-            .map(|(i, mut buf)| {
-                let (r, file) = (RingRef::clone(ring), file.clone());
-                ring.spawn(async move {
-                    let mut at = Offsets::reader(i);
-                    for _ in 0..OPS / QD as u64 {
-                        let (n, b) = r.read_at(&*file, buf, at.next()).await;
-                        assert_eq!(n.expect("read_at"), BLOCK);
-                        buf = b;
-                    }
-                    buf
-                })
-            })
-            .collect();
-        for t in tasks {
-            bufs.push(t.await.expect("reader task"));
-        }
-    });
-    OPS
-}
 
 /// 32 tokio-uring tasks, each looping on `read_at` with its own buffer.
 fn tu_round(
@@ -187,17 +90,10 @@ fn tokio_round(
 }
 
 fn main() {
-    let path = make_file();
+    let path = make_file("peers-reads");
     let open = || std::fs::File::open(&path).expect("open the bench file");
     let raw_file = open();
-    let mut raw = IoUring::builder()
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(256)
-        .or_else(|_| IoUring::new(256))
-        .expect("io_uring");
+    let mut raw = raw_ring();
     let (mut raw_bufs, mut raw_at) = (vec![[0u8; BLOCK]; QD], Offsets(0x2545_f491_4f6c_dd1d));
 
     let sr = Ring::with_config(
@@ -233,7 +129,7 @@ fn main() {
             raw_round(&mut raw, raw_file.as_raw_fd(), &mut raw_bufs, &mut raw_at)
         }),
         Variant::new("safer-ring 32 tasks read_at", || {
-            sr_round(&sr, &sr_file, &mut b1)
+            tasks_round(&sr, &sr_file, &mut b1)
         }),
         Variant::new("tokio-uring 32 tasks read_at", || {
             tu_round(&tu, &tu_file, &mut b2)

@@ -5,104 +5,20 @@
 //! `cargo bench --manifest-path peers/Cargo.toml --bench nop`; `<bench binary> profile
 //! <variant> <n>` runs one variant alone (`scripts/callgrind-per-op.sh peers:nop ...`).
 
+#[path = "../../safer-ring/benches/common/mod.rs"]
 mod measure;
 
 use std::future::Future;
-use std::hint::black_box;
 use std::pin::Pin;
 use std::task::Poll;
 
 use futures_util::future::{join_all, maybe_done};
-use io_uring::{IoUring, opcode};
-use safer_ring::{BackendKind, Ring, RingRef, SaferRingConfig};
+use safer_ring::{BackendKind, Ring, SaferRingConfig};
 
+use measure::nops::{OPS, batched_round, join_all_round, raw_ring, raw_round, spawned_round};
 use measure::{Clock, Variant};
 
-/// Operations per round (as in safer-ring's nop bench).
-const OPS: u64 = 64 * 1024;
 const BATCH: usize = 32;
-
-/// The safe ring's io_uring setup flags, as in safer-ring's nop bench.
-fn raw_ring() -> IoUring {
-    IoUring::builder()
-        .setup_coop_taskrun()
-        .setup_taskrun_flag()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .build(256)
-        .or_else(|_| IoUring::new(256))
-        .expect("io_uring")
-}
-
-fn raw_round(ring: &mut IoUring) -> u64 {
-    for _ in 0..OPS / BATCH as u64 {
-        for i in 0..BATCH {
-            let e = opcode::Nop::new().build().user_data(i as u64);
-            // SAFETY: a NOP carries no pointers for the kernel to use.
-            unsafe { ring.submission().push(&e).expect("SQ has room for a batch") };
-        }
-        ring.submit_and_wait(BATCH).expect("enter");
-        let n = ring
-            .completion()
-            .inspect(|c| {
-                black_box(c.result());
-            })
-            .count();
-        assert_eq!(n, BATCH);
-    }
-    OPS
-}
-
-/// 32 NOPs, each pushed by a first poll (one enter for the batch), then awaited in order.
-fn sr_batched(ring: &Ring) -> u64 {
-    ring.block_on(async {
-        for _ in 0..OPS / BATCH as u64 {
-            let mut ops: [_; BATCH] = std::array::from_fn(|_| Some(ring.nop()));
-            for op in ops.iter_mut() {
-                let f = op.as_mut().unwrap();
-                std::future::poll_fn(|cx| {
-                    let _ = Pin::new(&mut *f).poll(cx);
-                    Poll::Ready(())
-                })
-                .await;
-            }
-            for op in ops.iter_mut() {
-                op.take().unwrap().await.unwrap();
-            }
-        }
-    });
-    OPS
-}
-
-fn sr_spawned(ring: &Ring) -> u64 {
-    ring.block_on(async {
-        let tasks: Vec<_> = (0..BATCH)
-            .map(|_| {
-                let r = RingRef::clone(ring);
-                ring.spawn(async move {
-                    for _ in 0..OPS / BATCH as u64 {
-                        r.nop().await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-    });
-    OPS
-}
-
-fn sr_join_all(ring: &Ring) -> u64 {
-    ring.block_on(async {
-        for _ in 0..OPS / BATCH as u64 {
-            for r in join_all((0..BATCH).map(|_| ring.nop())).await {
-                r.unwrap();
-            }
-        }
-    });
-    OPS
-}
 
 /// Element `i` of a pinned array, pinned.
 fn pinned_at<F>(a: Pin<&mut [F; BATCH]>, i: usize) -> Pin<&mut F> {
@@ -179,10 +95,10 @@ fn main() {
     // runtime for every round, so its creation is not counted.
     let tu = tokio_uring::Runtime::new(&tokio_uring::builder()).expect("tokio-uring runtime");
     let mut v = vec![
-        Variant::new("raw io-uring, batch 32", || raw_round(&mut raw)),
-        Variant::new("safer-ring hand-batched 32", || sr_batched(&sr)),
-        Variant::new("safer-ring 32 spawned tasks", || sr_spawned(&sr)),
-        Variant::new("safer-ring join_all 32", || sr_join_all(&sr)),
+        Variant::new("raw io-uring, batch 32", || raw_round(&mut raw, BATCH)),
+        Variant::new("safer-ring hand-batched 32", || batched_round(&sr)),
+        Variant::new("safer-ring 32 spawned tasks", || spawned_round(&sr)),
+        Variant::new("safer-ring join_all 32", || join_all_round(&sr, BATCH)),
         Variant::new("tokio-uring hand-batched 32", || tu_batched(&tu)),
         Variant::new("tokio-uring 32 spawned tasks", || tu_spawned(&tu)),
         Variant::new("tokio-uring join_all 32", || tu_join_all(&tu)),
