@@ -118,7 +118,8 @@ fn bundles_receive_a_large_stream_byte_exact() {
     let bundles = kernel_has_bundles();
     assert_eq!(ring.uses_native(Feature::RecvSendBundle), bundles);
     if !bundles {
-        common::skip("no receive bundles on this kernel (6.10+): the fallback test covers it");
+        // Not a skip: the stream below is then the fallback's (one buffer per completion).
+        eprintln!("no receive bundles on this kernel (6.10+): checking the fallback");
     }
     let data = pattern(8 * MIB, 1);
     let (got, _) = receive(&ring, &data, usize::MAX);
@@ -190,11 +191,9 @@ fn dropped_reader_mid_bundle_leaves_no_buffer_out() {
         // `receive` returned only once every buffer was back (or panicked).
         assert_eq!(ring.provided_buffers_out(), 0);
     }
-    // Dropped with buffers in hand: a partly read bundle and/or queued completions.
-    assert!(
-        most_out > 1,
-        "the reader never stopped with buffers out ({most_out})"
-    );
+    // Dropped with buffers in hand: a partly read completion (a bundle's, where the kernel has
+    // them) and/or queued completions.
+    assert!(most_out > 0, "the reader never stopped with buffers out");
     let before = ring.enhancement_stats(Feature::RecvSendBundle).native;
     let data = pattern(3 * MIB, 99);
     let (got, _) = receive(&ring, &data, usize::MAX);
