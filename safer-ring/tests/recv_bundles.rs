@@ -170,7 +170,7 @@ fn bundles_switched_off_give_the_same_bytes() {
 /// every buffer back, those it was reading, those queued and those still arriving; the next
 /// connection on the same ring receives byte-exact with bundles again.
 #[test]
-fn dropped_reader_mid_bundle_leaves_no_buffer_out() {
+fn bundles_dropped_reader_mid_stream_leaves_no_buffer_out() {
     let Some(ring) = common::ring(BackendKind::IoUring) else {
         return;
     };
