@@ -434,6 +434,13 @@ impl RingRef {
         self.0.stats.get(feature)
     }
 
+    /// Provided buffers (of the ring's receive group) handed out by completions and not yet
+    /// given back to the kernel. For tests: a finished or dropped receive leaves none out.
+    #[doc(hidden)]
+    pub fn provided_buffers_out(&self) -> usize {
+        self.driver().buffers_out()
+    }
+
     pub(crate) fn record(&self, feature: Feature, path: PathTaken, took: Duration) {
         self.0.stats.record(feature, path, took);
     }

@@ -176,12 +176,20 @@ fn multishot_recv_rejected_by_the_kernel_is_demoted_and_falls_back() {
         common::skip("multishot recv over buffer rings needs Linux 6.0");
         return;
     }
-    let plan = FaultPlan::new().fail(OpClass::RecvMulti, libc::EINVAL, 1);
+    // With receive bundles (6.10+) the first refusal is put down to the bundle flag and the
+    // multishot recv is tried once more without it: the kernel refuses that one too.
+    let bundles = features::is_available(Feature::RecvSendBundle);
+    let plan = FaultPlan::new().fail(OpClass::RecvMulti, libc::EINVAL, 1 + u32::from(bundles));
     let ring = uring(ProgressiveEnhancementConfig::default(), plan).unwrap();
     assert!(ring.uses_native(Feature::MultiShotRecv));
     recv_enhanced_echo(&ring);
     let s = ring.enhancement_stats(Feature::MultiShotRecv);
     assert_eq!(s.demotions, 1, "{s:?}");
+    let b = ring.enhancement_stats(Feature::RecvSendBundle);
+    assert_eq!(b.demotions, u64::from(bundles), "{b:?}");
+    assert!(!ring.uses_native(Feature::RecvSendBundle));
+    // Detection-confirmed (the setup flag): the refusal stays with this ring.
+    assert!(!features::is_demoted(Feature::RecvSendBundle));
     assert!(s.fallback > 0, "{s:?}");
     // Version-detected: the kernel's word is final for the process.
     assert!(features::is_demoted(Feature::MultiShotRecv));

@@ -41,10 +41,16 @@ fn set_features(v: &str) {
 fn features_env() {
     let has = |f| features::is_available(f);
     let uring = || SaferRingConfig::default().backend(BackendKind::Auto);
-    set_features("-MultiShotAccept, -sendzerocopy");
+    set_features("-MultiShotAccept, -sendzerocopy, -RecvSendBundle");
     let r = Ring::with_config(uring()).unwrap();
     assert!(!r.uses_native(Feature::MultiShotAccept));
     assert!(!r.uses_native(Feature::SendZeroCopy));
+    // Receive bundles off: `recv_enhanced`'s multishot recv fills one buffer per completion.
+    assert!(!r.uses_native(Feature::RecvSendBundle));
+    assert_eq!(
+        r.uses_native(Feature::MultiShotRecv),
+        r.backend() == BackendKind::IoUring && has(Feature::MultiShotRecv)
+    );
     let io_uring = r.backend() == BackendKind::IoUring;
     assert_eq!(
         r.uses_native(Feature::AsyncCancel),

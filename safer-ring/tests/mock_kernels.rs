@@ -1,7 +1,7 @@
 //! Detection and backend decisions on kernels the matrix cannot boot (mock kernels).
 
 use safer_ring::features::mock::MockKernel;
-use safer_ring::features::{decide, io_uring_serves_core_ops};
+use safer_ring::features::{DetectionInputs, decide, io_uring_serves_core_ops};
 use safer_ring::{AvailableFeatures, Feature};
 
 #[test]
@@ -67,4 +67,31 @@ fn every_mock_is_consistent() {
             }
         }
     }
+}
+
+/// Receive bundles are detected from IORING_FEAT_RECVSEND_BUNDLE alone: a 6.10+ kernel that
+/// sets it has them, one whose version says 6.10 but that does not set it (a vendor kernel)
+/// does not, so `recv_enhanced` keeps its one-buffer-per-completion multishot recv there.
+#[test]
+fn recv_bundles_follow_the_setup_feature_flag() {
+    let mut k = MockKernel::linux_6_8_broken_buffer_rings().inputs;
+    k.release = Some("6.10.0".to_string());
+    k.version = k.release.as_deref().and_then(|r| r.parse().ok());
+    let flags = k.feature_flags.unwrap();
+    let with = decide(DetectionInputs {
+        feature_flags: Some(flags | 1 << 14),
+        ..k.clone()
+    });
+    let s = with.status(Feature::RecvSendBundle);
+    assert!(
+        s.by_version && s.by_detection == Some(true) && s.available,
+        "{s:?}"
+    );
+    let without = decide(k);
+    let s = without.status(Feature::RecvSendBundle);
+    assert!(
+        s.by_version && s.by_detection == Some(false) && !s.available,
+        "{s:?}"
+    );
+    assert!(without.available.contains(Feature::MultiShotRecv));
 }

@@ -23,6 +23,15 @@ pub(crate) struct BufRing {
     /// Buffers a completion handed to us and not yet given back: only these may be read, and
     /// only these are given back (once), whatever bid a caller names.
     out: Vec<bool>,
+    /// `next[b]`: the buffer written at the ring position after the one `b` was last written
+    /// at. A bundle completion names only its first buffer; its bytes continue through the
+    /// buffers the kernel took next from the ring, which are these. `next[b]` changes only when
+    /// `b` is provided again (a later write after `b`'s position needs `b` to be the newest
+    /// entry, and then its position's successor is exactly that write), so while `b` is ours
+    /// (out) its successor stays known.
+    next: Vec<u16>,
+    /// The buffer at ring position `tail - 1` (`None` before the first write).
+    last: Option<u16>,
 }
 
 fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
@@ -83,6 +92,8 @@ impl BufRing {
             bgid,
             tail: 0,
             out: vec![false; entries as usize],
+            next: vec![0; entries as usize],
+            last: None,
         };
         for bid in 0..entries {
             b.provide(bid);
@@ -94,12 +105,74 @@ impl BufRing {
         self.buf_size
     }
 
-    /// A completion handed buffer `bid` to us: the kernel wrote it and will not touch it again
-    /// until it is recycled.
-    pub(crate) fn mark_out(&mut self, bid: u16) {
-        if let Some(o) = self.out.get_mut(bid as usize) {
-            *o = true;
+    /// A completion with `res` bytes handed buffer `bid` to us, and with it, for a bundle
+    /// (`res` > one buffer), the buffers that followed `bid` in the ring: `ceil(res / size)`
+    /// buffers in all, each full but the last (the kernel fills a bundle's buffers in ring
+    /// order and consumes exactly those it wrote into). The kernel wrote them and will not
+    /// touch them again until they are recycled. "Full but the last" holds because the kernel
+    /// shortens only the first buffer it maps for a receive (to the bytes queued) and does not
+    /// append a second receive to a bundle whose map was shortened ("io_uring/kbuf: flag
+    /// partial buffer mappings", June 2025, for stable: the kernels between the bundle retry
+    /// of "io_uring/net: improve recv bundles" and that fix could leave such a gap for every
+    /// user of bundles).
+    pub(crate) fn mark_out(&mut self, bid: u16, res: i32) {
+        let mut bid = bid;
+        let mut n = self.count(res);
+        loop {
+            match self.out.get_mut(bid as usize) {
+                Some(o) if !*o => *o = true,
+                // A buffer already ours cannot have been in the ring: the chain is not what
+                // the kernel consumed. Stop rather than claim a buffer the kernel may own.
+                _ => {
+                    tracing::error!(bid, "bundle completion names a buffer not in the ring");
+                    return;
+                }
+            }
+            n -= 1;
+            if n == 0 {
+                return;
+            }
+            bid = self.next[bid as usize];
         }
+    }
+
+    /// How many buffers a completion of `res` bytes filled (at least one).
+    pub(crate) fn count(&self, res: i32) -> usize {
+        let res = res.max(1) as usize;
+        res.div_ceil(self.buf_size as usize)
+            .min(self.entries as usize)
+    }
+
+    /// The buffer after `bid` in the completion that handed `bid` to us; `None` unless both
+    /// are ours.
+    pub(crate) fn next_out(&self, bid: u16) -> Option<u16> {
+        if !self.out.get(bid as usize).copied().unwrap_or(false) {
+            return None;
+        }
+        let next = self.next[bid as usize];
+        self.out[next as usize].then_some(next)
+    }
+
+    /// Hands back the buffers of a completion's bytes from the start of `bid` on: `len` bytes
+    /// (at least one buffer), following the ring order as [`mark_out`](Self::mark_out) did.
+    pub(crate) fn recycle_run(&mut self, bid: u16, len: u32) {
+        let mut bid = bid;
+        let mut n = self.count(len.min(i32::MAX as u32) as i32);
+        loop {
+            // The successor is read before `bid` is provided again (which may change it).
+            let next = self.next_out(bid);
+            self.recycle(bid);
+            n -= 1;
+            match next {
+                Some(b) if n > 0 => bid = b,
+                _ => return,
+            }
+        }
+    }
+
+    /// Buffers handed to us and not yet given back.
+    pub(crate) fn out_count(&self) -> usize {
+        self.out.iter().filter(|o| **o).count()
     }
 
     /// Hands buffer `bid` back to the kernel, if it is ours to give.
@@ -122,6 +195,9 @@ impl BufRing {
             e.cast::<u64>().write_unaligned(addr);
             e.add(8).cast::<u32>().write_unaligned(self.buf_size);
             e.add(12).cast::<u16>().write_unaligned(bid);
+        }
+        if let Some(prev) = self.last.replace(bid) {
+            self.next[prev as usize] = bid;
         }
         self.tail = self.tail.wrapping_add(1);
         // SAFETY: offset 14 is 2-byte aligned inside the page-aligned ring; the kernel reads

@@ -182,8 +182,9 @@ op_table! {
     AcceptMulti { fd: RawFd }
         => fd: fd, exec: UringOnly, opcode: opcode::AcceptMulti::CODE, class: AcceptMulti,
            core: false;
-    /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk.
-    RecvMulti { fd: RawFd, bgid: u16 }
+    /// Multishot recv over provided-buffer group `bgid` (6.0+): a completion per chunk; with
+    /// `bundle` (IORING_RECVSEND_BUNDLE, 6.10+) a chunk may fill several buffers in ring order.
+    RecvMulti { fd: RawFd, bgid: u16, bundle: bool }
         => fd: fd, exec: UringOnly, opcode: opcode::RecvMulti::CODE, class: RecvMulti, core: false;
     /// Multishot recvmsg over provided-buffer group `bgid` (6.0+): a completion per datagram,
     /// its buffer headed by `io_uring_recvmsg_out` and the sender's address. The kernel reads

@@ -466,6 +466,24 @@ impl IoUringBackend {
         }
     }
 
+    /// Returns the buffers holding a completion's `len` bytes from the start of `bid` on
+    /// (a bundle's run; one buffer otherwise).
+    pub(crate) fn recycle_run(&mut self, bid: u16, len: u32) {
+        if let Some(b) = self.buf_ring.as_mut() {
+            b.recycle_run(bid, len);
+        }
+    }
+
+    /// The buffer that follows `bid` in the bundle completion that handed both to us.
+    pub(crate) fn next_buffer(&self, bid: u16) -> Option<u16> {
+        self.buf_ring.as_ref().and_then(|b| b.next_out(bid))
+    }
+
+    /// Provided buffers handed to us and not yet given back.
+    pub(crate) fn buffers_out(&self) -> usize {
+        self.buf_ring.as_ref().map_or(0, |b| b.out_count())
+    }
+
     /// This ring's registered-file table, registered on first use; the kernel's refusal
     /// (remembered: it is asked once).
     fn file_table(&mut self) -> io::Result<&mut super::file_table::FileTable> {
@@ -768,7 +786,17 @@ fn build(op: OpKind) -> squeue::Entry {
         OpKind::AcceptMulti { fd } => opcode::AcceptMulti::new(types::Fd(fd))
             .flags(libc::SOCK_CLOEXEC)
             .build(),
-        OpKind::RecvMulti { fd, bgid } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
+        OpKind::RecvMulti {
+            fd,
+            bgid,
+            bundle: false,
+        } => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
+        // IORING_RECVSEND_BUNDLE (6.10+): a completion may fill several buffers in ring order.
+        OpKind::RecvMulti {
+            fd,
+            bgid,
+            bundle: true,
+        } => opcode::RecvMultiBundle::new(types::Fd(fd), bgid).build(),
         OpKind::RecvMsgMulti { fd, msg, bgid } => {
             opcode::RecvMsgMulti::new(types::Fd(fd), msg, bgid)
                 .flags(libc::MSG_CMSG_CLOEXEC as u32)
@@ -1051,8 +1079,9 @@ impl Backend for IoUringBackend {
             if cqe.flags() & 1 != 0
                 && let Some(b) = self.buf_ring.as_mut()
             {
-                // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer.
-                b.mark_out((cqe.flags() >> 16) as u16);
+                // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer (and, for a
+                // bundle, the ones after it in the ring that the result's bytes fill).
+                b.mark_out((cqe.flags() >> 16) as u16, cqe.result());
             }
             if ud >= RESERVED_USER_DATA {
                 if ud == WAKE_TOKEN {

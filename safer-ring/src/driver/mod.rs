@@ -52,8 +52,9 @@ pub(crate) enum Slot {
 pub(crate) enum MultiKind {
     /// Accepted fds: closed.
     Accept,
-    /// Chunks in provided buffers of group `bgid`: recycled unread.
-    Recv { bgid: u16 },
+    /// Chunks in provided buffers of group `bgid`: recycled unread. With `bundle`
+    /// (IORING_RECVSEND_BUNDLE), one chunk may fill several buffers in ring order.
+    Recv { bgid: u16, bundle: bool },
     /// Datagrams (with their sender) in provided buffers of group `bgid`: recycled unread.
     RecvMsg { bgid: u16 },
 }
@@ -81,12 +82,14 @@ pub(crate) fn buffer_id(flags: u32) -> Option<u16> {
 }
 
 /// Releases what one completion of an abandoned multishot op of `kind` holds.
-fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<u16>) {
+fn release(kind: MultiKind, res: i32, flags: u32, recycle: &mut Vec<(u16, u32)>) {
     match kind {
         // SAFETY: a successful multishot accept completion carries a new fd that nothing else
         // owns; each completion is handled exactly once.
         MultiKind::Accept if res >= 0 => drop(unsafe { crate::kernel::sys::own_fd(res) }),
-        MultiKind::Recv { .. } | MultiKind::RecvMsg { .. } => recycle.extend(buffer_id(flags)),
+        // Every buffer the completion's bytes fill (several for a bundle).
+        MultiKind::Recv { .. } => recycle.extend(buffer_id(flags).map(|b| (b, res.max(0) as u32))),
+        MultiKind::RecvMsg { .. } => recycle.extend(buffer_id(flags).map(|b| (b, 0))),
         _ => {}
     }
 }
@@ -120,10 +123,11 @@ pub(crate) trait Orphan {
 /// Work left for the driver by code that cannot borrow it (drop hooks, orphaned completions).
 pub(crate) enum Chore {
     /// An I/O object with a multishot op on this ring went away: cancel the op (if armed)
-    /// and recycle the provided buffer it was partly read from.
+    /// and recycle the provided buffers it was partly read from: `(bid, len)`, the completion's
+    /// bytes from the start of `bid` on (a bundle's rest spans the buffers after it).
     Abandon {
         ud: Option<u64>,
-        leftover: Option<u16>,
+        leftover: Option<(u16, u32)>,
     },
     /// A registered-file slot to empty: a sent fd's staging slot, an installed arrival, or a
     /// `FixedFile`'s slot once the handle and every op naming the slot are gone.
@@ -165,8 +169,9 @@ impl ChoreQueue {
 struct Books {
     /// Ops whose linked timeout fired without finding them (ENOENT race): cancel again.
     recancel: Vec<u64>,
-    /// Provided buffers of dropped receives, to hand back after the reap.
-    recycle: Vec<u16>,
+    /// Provided buffers of dropped receives, to hand back after the reap: `(bid, len)`, every
+    /// buffer of a completion's `len` bytes from `bid` on (at least `bid`).
+    recycle: Vec<(u16, u32)>,
     /// Tasks of the ring's own executor woken by completions, for it to collect.
     woken: wakers::Woken,
     /// The vtable of safer-ring executors' wakers (woken and dropped inline: no user code).
@@ -285,7 +290,7 @@ fn complete(
         Slot::Orphan(_) if more(flags) => {}
         Slot::Orphan(_) => {
             // A dropped receive may still have been given a provided buffer: recycle it.
-            books.recycle.extend(buffer_id(flags));
+            books.recycle.extend(buffer_id(flags).map(|b| (b, 0)));
             if let Some(Slot::Orphan(o)) = slots.remove(key) {
                 later.push(Later::Complete(o, res, flags));
             }
@@ -604,7 +609,11 @@ impl Driver {
             matches!(kind, MultiKind::RecvMsg { .. }).then(crate::kernel::msghdr::MultiHdr::new);
         let op = match kind {
             MultiKind::Accept => OpKind::AcceptMulti { fd: fd.raw() },
-            MultiKind::Recv { bgid } => OpKind::RecvMulti { fd: fd.raw(), bgid },
+            MultiKind::Recv { bgid, bundle } => OpKind::RecvMulti {
+                fd: fd.raw(),
+                bgid,
+                bundle,
+            },
             MultiKind::RecvMsg { bgid } => OpKind::RecvMsgMulti {
                 fd: fd.raw(),
                 msg: hdr.as_ref().map_or(std::ptr::null(), |h| h.ptr()),
@@ -706,7 +715,7 @@ impl Driver {
     fn recycle_pending(&mut self) {
         let bids = self.books.recycle.drain(..);
         if let Some(u) = self.backend.as_uring_mut() {
-            bids.for_each(|bid| u.recycle_buffer(bid));
+            bids.for_each(|(bid, len)| u.recycle_run(bid, len));
         }
     }
 
@@ -751,8 +760,8 @@ impl Driver {
         for chore in chores {
             match chore {
                 Chore::Abandon { ud, leftover } => {
-                    if let Some(bid) = leftover {
-                        self.recycle_buffer(bid);
+                    if let Some((bid, len)) = leftover {
+                        self.recycle_run(bid, len);
                     }
                     if let Some(ud) = ud {
                         self.abandon_multi(ud);
@@ -972,6 +981,23 @@ impl Driver {
         if let Some(u) = self.backend.as_uring_mut() {
             u.recycle_buffer(bid);
         }
+    }
+
+    /// Hands back every buffer of a completion's `len` bytes from the start of `bid` on.
+    pub(crate) fn recycle_run(&mut self, bid: u16, len: u32) {
+        if let Some(u) = self.backend.as_uring_mut() {
+            u.recycle_run(bid, len);
+        }
+    }
+
+    /// The buffer after `bid` in the bundle completion that handed both to this ring.
+    pub(crate) fn next_buffer(&self, bid: u16) -> Option<u16> {
+        self.backend.as_uring().and_then(|u| u.next_buffer(bid))
+    }
+
+    /// Provided buffers handed to this ring and not yet given back.
+    pub(crate) fn buffers_out(&self) -> usize {
+        self.backend.as_uring().map_or(0, |u| u.buffers_out())
     }
 
     /// Registers this ring's file table for native fd passing (once); whether it has one.

@@ -13,7 +13,7 @@ use crate::RingRef;
 use crate::backend::OpKind;
 use crate::buf::{BufResult, IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
-use crate::driver::{MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
+use crate::driver::{Driver, MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd};
 
@@ -49,14 +49,58 @@ fn other_ring() -> io::Error {
     )
 }
 
+/// A completion's bytes from `(bid, off, len)` on into `spare`: `len` bytes from the start of
+/// buffer `bid`, of which `off` were handed out. A bundle's bytes continue, `size` per buffer,
+/// in the buffers the kernel took after `bid` from the ring (`Driver::next_buffer`). Each
+/// buffer is recycled once read to its end (its successor looked up first); what does not fit
+/// is returned as the new leftover.
+fn drain_run<B: IoBufMut>(
+    d: &mut Driver,
+    spare: &mut Spare<'_, B>,
+    size: u32,
+    (mut bid, mut off, mut len): (u16, u32, u32),
+) -> io::Result<Option<(u16, u32, u32)>> {
+    loop {
+        let end = len.min(size);
+        let chunk = d.chunk(bid, off, end);
+        if chunk.is_empty() {
+            // Not ours (never, for a completion of this ring): nothing to read or give back.
+            d.recycle_run(bid, len);
+            return Ok(None);
+        }
+        let (want, n) = (chunk.len(), spare.write(chunk));
+        if n < want {
+            return Ok(Some((bid, off + n as u32, len))); // the caller's buffer is full
+        }
+        if len <= size {
+            d.recycle_buffer(bid);
+            return Ok(None);
+        }
+        let next = d.next_buffer(bid);
+        d.recycle_buffer(bid);
+        match next {
+            Some(b) => (bid, off, len) = (b, 0, len - size),
+            None => {
+                // The rest of the bundle is not where the ring order says: never hand out a
+                // stream with a hole.
+                return Err(io::Error::other(
+                    "recv_enhanced: a receive bundle's next buffer is missing; its bytes are lost",
+                ));
+            }
+        }
+    }
+}
+
 impl RingRef {
-    /// One chunk from the socket's multishot recv (arming it on first use).
+    /// One chunk from the socket's multishot recv (arming it on first use, with receive
+    /// bundles if `bundle`); `Ok((bytes, whether they came from a multi-buffer bundle))`.
     async fn recv_multishot<S: AsIoFd, B: IoBufMut>(
         &self,
         sock: &S,
         buf: &mut B,
-        bgid: u16,
-    ) -> io::Result<usize> {
+        (bgid, size): (u16, u32),
+        bundle: bool,
+    ) -> io::Result<(usize, bool)> {
         let fd = sock.shared_fd();
         self.prepare(fd)?;
         let multi = sock.multishot();
@@ -81,6 +125,7 @@ impl RingRef {
             }
         }
         let mut spare = Spare::new(buf);
+        let mut bundled = false;
         std::future::poll_fn(|cx| {
             budget::counted(cx, |cx| {
                 let mut d = self.driver();
@@ -91,15 +136,10 @@ impl RingRef {
                     leftover: None,
                 });
                 // A chunk larger than the caller's buffer: hand out the rest first.
-                if let Some((bid, off, len)) = a.leftover {
-                    let n = spare.write(d.chunk(bid, off, len));
-                    if off as usize + n >= len as usize || n == 0 {
-                        d.recycle_buffer(bid);
-                        a.leftover = None;
-                    } else {
-                        a.leftover = Some((bid, off + n as u32, len));
-                    }
-                    return Poll::Ready(Ok(()));
+                if let Some(run) = a.leftover.take() {
+                    return Poll::Ready(drain_run(&mut d, &mut spare, size, run).map(|rest| {
+                        a.leftover = rest;
+                    }));
                 }
                 loop {
                     let ud = match a.ud {
@@ -116,7 +156,8 @@ impl RingRef {
                         }
                         Some(ud) => ud,
                         None => {
-                            let ud = d.push_multishot(MultiKind::Recv { bgid }, fd, cx.waker())?;
+                            let kind = MultiKind::Recv { bgid, bundle };
+                            let ud = d.push_multishot(kind, fd, cx.waker())?;
                             a.ud = Some(ud);
                             ud
                         }
@@ -140,18 +181,16 @@ impl RingRef {
                     let Some(bid) = buffer_id(flags).filter(|_| res > 0) else {
                         return Poll::Ready(Ok(())); // EOF
                     };
-                    let n = spare.write(d.chunk(bid, 0, res as u32));
-                    if n < res as usize {
-                        a.leftover = Some((bid, n as u32, res as u32));
-                    } else {
-                        d.recycle_buffer(bid);
-                    }
-                    return Poll::Ready(Ok(()));
+                    bundled = res as u32 > size;
+                    return Poll::Ready(
+                        drain_run(&mut d, &mut spare, size, (bid, 0, res as u32))
+                            .map(|rest| a.leftover = rest),
+                    );
                 }
             })
         })
         .await?;
-        Ok(spare.commit())
+        Ok((spare.commit(), bundled))
     }
 }
 
@@ -161,8 +200,11 @@ impl RingRef {
     /// and fills the ring's provided buffers ([`Feature::BufferRings`]) as data arrives; each call
     /// copies the next chunk (at most 16 KiB) into `buf`. Without multishot, each call is one
     /// buffer-select recv; without buffer rings, or when the kernel's buffers run out
-    /// (ENOBUFS), a plain recv. Use either `recv_enhanced` or `recv` on one socket, not both:
-    /// an armed multishot may already hold the next bytes.
+    /// (ENOBUFS), a plain recv. With receive bundles ([`Feature::RecvSendBundle`], Linux
+    /// 6.10+) one completion of the multishot recv may fill several provided buffers in a row
+    /// (fewer completions on a busy stream); the bytes come out the same. Use either
+    /// `recv_enhanced` or `recv` on one socket, not both: an armed multishot may already hold
+    /// the next bytes.
     ///
     /// # Examples
     /// ```
@@ -190,16 +232,38 @@ impl RingRef {
             && self.uses_native(Feature::BufferRings)
         {
             let group = self.driver().buffer_group();
-            if let Some((bgid, _)) = group {
-                match self.recv_multishot(sock, &mut buf, bgid).await {
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
+            if let Some(group) = group {
+                let mut bundle = self.uses_native(Feature::RecvSendBundle);
+                loop {
+                    match self.recv_multishot(sock, &mut buf, group, bundle).await {
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
+                        // The flag is the newer one: it is what the kernel refused unless a
+                        // multishot recv without it is refused too (then that is demoted).
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && bundle => {
+                            self.demote(Feature::RecvSendBundle, "recv bundle answered EINVAL");
+                            bundle = false;
+                            continue;
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
+                        }
+                        res => {
+                            let took = start.elapsed();
+                            self.record(Feature::MultiShotRecv, PathTaken::Native, took);
+                            match &res {
+                                // A completion that filled several buffers at once.
+                                Ok((_, true)) => {
+                                    self.record(Feature::RecvSendBundle, PathTaken::Native, took)
+                                }
+                                Ok(_) if !bundle => {
+                                    self.record(Feature::RecvSendBundle, PathTaken::Fallback, took)
+                                }
+                                _ => {}
+                            }
+                            return (res.map(|(n, _)| n), buf);
+                        }
                     }
-                    res => {
-                        self.record(Feature::MultiShotRecv, PathTaken::Native, start.elapsed());
-                        return (res, buf);
-                    }
+                    break;
                 }
                 let start = Instant::now();
                 let out = self.recv(sock, buf).await;

@@ -19,7 +19,7 @@ pub use table::{AvailableFeatures, Detection, Feature, Try};
 
 /// Features the ring uses today when the kernel has them and the configuration allows (the
 /// `enabled` column of `safer-ring features`). The others are detected and reported; nothing
-/// in safer-ring uses them yet (bundles, multishot reads, ...).
+/// in safer-ring uses them yet (multishot reads, ...).
 pub const USED_BY_RING: &[Feature] = &[
     Feature::BatchedSubmissions,
     Feature::AsyncCancel,
@@ -36,6 +36,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::FixedFdInstall,
     Feature::BufferRings,
     Feature::MultiShotRecv,
+    Feature::RecvSendBundle,
     Feature::MultiShotRecvMsg,
     Feature::UnlinkAt,
     Feature::RenameAt,

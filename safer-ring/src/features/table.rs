@@ -167,8 +167,10 @@ features! {
     BindListen = (6, 11), Detection::Probe(&[op::BIND, op::LISTEN]), "bind and listen through the ring";
     /// OP_READ_MULTISHOT. Available since Linux 6.7.
     ReadMultishot = (6, 7), Detection::Probe(&[op::READ_MULTISHOT]), "one read request yields a completion per chunk (pipes, eventfds)";
-    /// Send/recv bundles (IORING_FEAT_RECVSEND_BUNDLE). Available since Linux 6.10.
-    RecvSendBundle = (6, 10), Detection::FeatureFlag(feat::RECVSEND_BUNDLE), "one send/recv moves several provided buffers";
+    /// Send/recv bundles (IORING_FEAT_RECVSEND_BUNDLE). Available since Linux 6.10. Used by
+    /// `recv_enhanced`'s multishot recv (IORING_RECVSEND_BUNDLE): one completion fills several
+    /// provided buffers in ring order; without it, one buffer per completion.
+    RecvSendBundle = (6, 10), Detection::FeatureFlag(feat::RECVSEND_BUNDLE), "one multishot recv completion fills several provided buffers in a row (else one buffer per completion)";
     /// IORING_FEAT_FAST_POLL. Available since Linux 5.7.
     FastPoll = (5, 7), Detection::FeatureFlag(feat::FAST_POLL), "internal poll instead of a worker thread for unready sockets";
     /// IORING_FEAT_EXT_ARG. Available since Linux 5.11.

@@ -35,7 +35,9 @@ pub(crate) struct Armed {
     pub(crate) ring: Weak<ChoreQueue>,
     /// The op's `user_data` while it is armed.
     pub(crate) ud: Option<u64>,
-    /// recv: a provided buffer of that ring partly handed out (bid, bytes handed out, length).
+    /// recv: a completion of that ring partly handed out: (bid, bytes of `bid` handed out,
+    /// the completion's bytes from the start of `bid` on). A bundle's bytes past the first
+    /// buffer continue in the buffers after `bid` in ring order.
     pub(crate) leftover: Option<(u16, u32, u32)>,
 }
 
@@ -62,7 +64,7 @@ impl Drop for Multishot {
         if let Some(ring) = a.ring.upgrade() {
             ring.push(Chore::Abandon {
                 ud: a.ud,
-                leftover: a.leftover.map(|l| l.0),
+                leftover: a.leftover.map(|(bid, _, len)| (bid, len)),
             });
         }
     }

@@ -517,7 +517,11 @@ mod tests {
         let fd = wake.as_raw_fd();
         let ops = [
             OpKind::AcceptMulti { fd },
-            OpKind::RecvMulti { fd, bgid: 0 },
+            OpKind::RecvMulti {
+                fd,
+                bgid: 0,
+                bundle: false,
+            },
             OpKind::RecvSelect {
                 fd,
                 len: 16,
