@@ -60,8 +60,17 @@ fn receive(ring: &Ring, data: &[u8], stop_after: usize) -> (Vec<u8>, usize) {
     });
     let (got, out_at_drop) = ring.block_on(async {
         let (s, _) = ring.accept(&listener).await.unwrap();
-        // Let data pile up so the first completions find more than one buffer's worth.
-        ring.sleep(Duration::from_millis(20)).await.unwrap();
+        // Data piles up before the first receive is armed, so its first completion finds more
+        // than one buffer's worth queued (by construction, not by a deadline).
+        let want = data.len().min(48 * 1024); // three buffers, well inside a fresh socket's receive window
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queued(&s) < want {
+            assert!(
+                Instant::now() < deadline,
+                "the writer never queued {want} bytes"
+            );
+            ring.sleep(Duration::from_millis(1)).await.unwrap();
+        }
         let sizes = [1000, 64 * 1024, 5000, 40_000, 16 * 1024 + 1];
         let mut got = Vec::with_capacity(data.len());
         let mut out_at_drop = 0;
@@ -85,6 +94,15 @@ fn receive(ring: &Ring, data: &[u8], stop_after: usize) -> (Vec<u8>, usize) {
     wait_all_buffers_back(ring);
     writer.join().unwrap();
     (got, out_at_drop)
+}
+
+/// Bytes queued for reading on `s`.
+fn queued(s: &impl std::os::fd::AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer we pass.
+    let r = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n as usize
 }
 
 /// Turns the ring until every provided buffer is back with the kernel (the cancel of a dropped
