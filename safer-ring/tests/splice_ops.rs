@@ -5,24 +5,13 @@
 
 mod common;
 
+use common::pattern;
+
 use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use safer_ring::{BackendKind, Feature, File, OpenOptions, Ring, RingRef, TcpStream};
-
-/// Bytes that do not repeat with any short period (a misplaced chunk shows).
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 /// A temp file holding `data` at `at` (sparse before it), opened on the ring for reading
 /// (`write` too if asked), with a std handle sharing its position.

@@ -12,6 +12,25 @@
 use std::time::Instant;
 
 pub mod nops;
+
+/// The hand-batched shape: polls each op once (each pushes its SQE, so one enter submits the
+/// batch), then awaits them in order, handing each output to `done`.
+pub async fn hand_batched<F: std::future::Future + Unpin>(
+    ops: &mut [Option<F>],
+    mut done: impl FnMut(F::Output),
+) {
+    for op in ops.iter_mut() {
+        let f = op.as_mut().expect("an op per slot");
+        std::future::poll_fn(|cx| {
+            let _ = std::pin::Pin::new(&mut *f).poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+    }
+    for op in ops.iter_mut() {
+        done(op.take().expect("an op per slot").await);
+    }
+}
 pub mod reads;
 
 #[derive(Clone, Copy)]

@@ -2,10 +2,7 @@
 //! io-uring loop with the safe ring's setup flags, and safer-ring hand-batched, in spawned tasks
 //! and under `join_all`.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::Poll;
 
 use io_uring::{IoUring, opcode};
 use safer_ring::{BackendKind, Ring, SaferRingConfig};
@@ -53,17 +50,7 @@ pub fn batched_round(ring: &Ring) -> u64 {
     ring.block_on(async {
         for _ in 0..OPS / 32 {
             let mut ops: [_; 32] = std::array::from_fn(|_| Some(ring.nop()));
-            for op in ops.iter_mut() {
-                let f = op.as_mut().unwrap();
-                std::future::poll_fn(|cx| {
-                    let _ = Pin::new(&mut *f).poll(cx);
-                    Poll::Ready(())
-                })
-                .await;
-            }
-            for op in ops.iter_mut() {
-                op.take().unwrap().await.unwrap();
-            }
+            super::hand_batched(&mut ops, |r| r.unwrap()).await;
         }
     });
     OPS

@@ -2,10 +2,7 @@
 //! file read once into the cache, a raw io-uring loop keeping QD reads in flight, and safer-ring
 //! with 32 tasks on `read_at` or one task hand-batching 32.
 
-use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
-use std::task::Poll;
 
 use io_uring::{IoUring, opcode, types};
 use safer_ring::{File, Ring};
@@ -116,19 +113,11 @@ pub fn batched_round(ring: &Ring, file: &File, bufs: &mut Vec<Vec<u8>>, at: &mut
                 .drain(..)
                 .map(|b| Some(ring.read_at(file, b, at.next())))
                 .collect();
-            for op in ops.iter_mut() {
-                let f = op.as_mut().unwrap();
-                std::future::poll_fn(|cx| {
-                    let _ = Pin::new(&mut *f).poll(cx);
-                    Poll::Ready(())
-                })
-                .await;
-            }
-            for op in ops.iter_mut() {
-                let (n, b) = op.take().unwrap().await;
+            super::hand_batched(&mut ops, |(n, b)| {
                 assert_eq!(n.expect("read_at"), BLOCK);
                 bufs.push(b);
-            }
+            })
+            .await;
         }
     });
     OPS

@@ -160,8 +160,8 @@ pub(crate) struct Executor {
     main_waker: Waker,
     /// Set while `block_on` runs: a nested call would never return.
     running: std::cell::Cell<bool>,
-    /// The run batch's allocation, kept between `block_on` calls: it trades places with the
-    /// run queue, so a fresh one per call would cost both an allocation.
+    /// The run batch's allocation, kept between `block_on` calls (a fresh one per call would
+    /// cost an allocation).
     spare: std::cell::Cell<VecDeque<usize>>,
 }
 

@@ -249,3 +249,17 @@ pub fn pool_thread_calls() -> Vec<String> {
         .filter_map(|t| std::fs::read_to_string(t.path().join("syscall")).ok())
         .collect()
 }
+
+/// `len` bytes that do not repeat with any short period, different per `seed`: a misplaced,
+/// repeated or missing chunk (a 16 KiB buffer, a splice's page) shows in a comparison.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
