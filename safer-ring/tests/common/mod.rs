@@ -69,13 +69,24 @@ impl TempPath {
     pub fn new(tag: &str) -> TempPath {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        TempPath(std::env::temp_dir().join(format!("safer-ring-{tag}-{}-{n}", std::process::id())))
+        let p = std::env::temp_dir().join(format!("safer-ring-{tag}-{}-{n}", std::process::id()));
+        // A leftover of an earlier process with the same pid (pids are reused across a run
+        // of ~100 test binaries) would make a test's create fail with EEXIST.
+        remove(&p);
+        TempPath(p)
+    }
+}
+
+/// Removes `p`, a file or a directory tree, if it exists.
+fn remove(p: &std::path::Path) {
+    if std::fs::remove_file(p).is_err() {
+        let _ = std::fs::remove_dir_all(p);
     }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        remove(&self.0);
     }
 }
 
