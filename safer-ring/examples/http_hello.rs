@@ -20,64 +20,60 @@ use std::time::{Duration, Instant};
 mod http;
 
 async fn serve(ring: safer_ring::RingRef, stream: safer_ring::TcpStream, idle: Duration) {
+    // Between requests a connection holds no buffer: `recv_provided` lends the ring's provided
+    // buffer (a multishot recv armed once per connection, 6.0+; readiness then a buffer of its
+    // own elsewhere), `Conn` keeps only a split request, and each answer's buffer is freed
+    // once sent (scripts/idle-connections.sh measures what an idle connection costs).
     let mut conn = http::Conn::default();
-    // Small per-connection buffers (they grow when needed): an idle connection's memory is
-    // mostly its buffers' touched pages (scripts/idle-connections.sh).
-    let mut chunk = Vec::with_capacity(2048);
-    let mut out = Vec::with_capacity(512);
     // The idle timer is armed once and re-armed only when it fires early: a timeout per
     // request (`ring.timeout`) would cancel a kernel timer on every request.
     let mut last = Instant::now();
     let mut timer = ring.sleep_until(last + idle);
     loop {
-        // Multishot recv where the kernel has it (6.0+): armed once per connection, not per
-        // request; about 4 % less CPU per request than plain recv (README, "http_hello").
-        let mut recv = std::pin::pin!(ring.recv_enhanced(&stream, chunk));
-        let (n, c) = loop {
-            let got = std::future::poll_fn(|cx| {
-                if let Poll::Ready(v) = recv.as_mut().poll(cx) {
-                    return Poll::Ready(Some(v));
+        // In a block of its own: the receive's state is gone before the send's begins.
+        let got = {
+            let mut recv = std::pin::pin!(ring.recv_provided(&stream));
+            loop {
+                let got = std::future::poll_fn(|cx| {
+                    if let Poll::Ready(v) = recv.as_mut().poll(cx) {
+                        return Poll::Ready(Some(v));
+                    }
+                    Pin::new(&mut timer).poll(cx).map(|_| None)
+                })
+                .await;
+                match got {
+                    Some(v) => break v,
+                    // A connection idle for `idle` is closed (dropping the recv is safe).
+                    None if last.elapsed() >= idle => return,
+                    None => timer = ring.sleep_until(last + idle),
                 }
-                Pin::new(&mut timer).poll(cx).map(|_| None)
-            })
-            .await;
-            match got {
-                Some(v) => break v,
-                // A connection idle for `idle` is closed (dropping the recv is safe).
-                None if last.elapsed() >= idle => return,
-                None => timer = ring.sleep_until(last + idle),
             }
         };
         last = Instant::now();
-        chunk = c;
-        match n {
-            Ok(0) | Err(_) => return,
-            Ok(_) => conn.push(&chunk),
-        }
-        let close = conn.answer(&mut out);
-        if !out.is_empty() {
-            let (w, o) = ring.send_all(&stream, out).await;
-            out = o;
-            out.clear();
-            if w.is_err() {
-                return;
-            }
+        let mut out = Vec::new();
+        let close = match got {
+            Ok(bytes) if !bytes.is_empty() => conn.feed(&bytes, &mut out),
+            _ => return, // end of stream, or an error
+        };
+        if !out.is_empty() && ring.send_all(&stream, out).await.0.is_err() {
+            return;
         }
         if close {
-            return linger(&ring, &stream, chunk).await;
+            // Boxed: a closing connection's state (~1 KB) is not part of every idle one's.
+            return Box::pin(linger(&ring, &stream)).await;
         }
     }
 }
 
 /// Closes gracefully: stop sending, then read and discard what the client still sends (up to
 /// a second), so closing does not reset the connection (RST) before it read our answer.
-async fn linger(ring: &safer_ring::RingRef, stream: &safer_ring::TcpStream, mut buf: Vec<u8>) {
+async fn linger(ring: &safer_ring::RingRef, stream: &safer_ring::TcpStream) {
     let _ = ring.shutdown(stream, std::net::Shutdown::Write).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match ring.timeout(left, ring.recv_enhanced(stream, buf)).await {
-            Ok((Ok(n), b)) if n > 0 => buf = b,
+        match ring.timeout(left, ring.recv_provided(stream)).await {
+            Ok(Ok(b)) if !b.is_empty() => {}
             _ => return,
         }
     }

@@ -19,8 +19,7 @@ async fn serve(mut s: tokio::net::TcpStream) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        conn.push(&chunk[..n]);
-        let close = conn.answer(&mut out);
+        let close = conn.feed(&chunk[..n], &mut out);
         if !out.is_empty() && s.write_all(&out).await.is_err() {
             return;
         }

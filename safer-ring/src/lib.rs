@@ -83,7 +83,7 @@ pub use driver::op::Op;
 pub use driver::task::{JoinError, JoinHandle};
 pub use enhanced::{
     AcceptListener, AcceptStream, DATAGRAM_ROOM, Datagram, FEATURES_ENV, FeatureStats, Message,
-    PathTaken, ProgressiveEnhancementConfig, RecvFromStream, RingHandle,
+    PathTaken, ProgressiveEnhancementConfig, ProvidedBuf, RecvFromStream, RingHandle,
 };
 pub use error::{Result, SaferRingError};
 pub use features::{AvailableFeatures, Feature, KernelVersion};

@@ -67,17 +67,33 @@ fn parse(buf: &[u8], end: usize) -> Head {
 }
 
 impl Conn {
-    /// Adds received bytes.
-    pub fn push(&mut self, data: &[u8]) {
-        self.inbuf.extend_from_slice(data);
+    /// Answers the complete requests in `data` (appending to what is buffered); whether to
+    /// close after sending `out`. With nothing buffered, `data` is read in place and only an
+    /// unfinished request is kept, so a connection between requests holds no input buffer.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        if !self.inbuf.is_empty() {
+            self.inbuf.extend_from_slice(data);
+            let inbuf = std::mem::take(&mut self.inbuf);
+            let (used, close) = self.scan(&inbuf, out);
+            self.inbuf = inbuf;
+            self.inbuf.drain(..used);
+            if self.inbuf.is_empty() {
+                self.inbuf = Vec::new(); // free what a split request needed
+            }
+            return close;
+        }
+        let (used, close) = self.scan(data, out);
+        self.inbuf.extend_from_slice(&data[used..]);
+        close
     }
 
-    /// Appends one response per complete request (consuming them); whether to close the
-    /// connection after sending `out` (the client asked, or its input was refused).
-    pub fn answer(&mut self, out: &mut Vec<u8>) -> bool {
+    /// Appends one response per complete request at the start of `input`; the bytes those
+    /// requests took, and whether to close the connection after sending `out` (the client
+    /// asked, or its input was refused).
+    fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, bool) {
         let mut used = 0;
         let close = loop {
-            let buf = &self.inbuf[used..];
+            let buf = &input[used..];
             // Resume the search where the last one stopped (3 bytes back: "\r\n\r" may end it).
             let from = self.scanned.saturating_sub(3);
             let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -112,7 +128,6 @@ impl Conn {
                 }
             }
         };
-        self.inbuf.drain(..used);
-        close
+        (used, close)
     }
 }

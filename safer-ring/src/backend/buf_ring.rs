@@ -226,9 +226,26 @@ impl BufRing {
         }
     }
 
+    /// Lends bytes `from..to` (clamped) of buffer `bid`, if it is ours, to a holder outside the
+    /// driver ([`Lent`]); the buffer stays out until that holder has it recycled.
+    pub(crate) fn lend(&self, bid: u16, from: usize, to: usize) -> Option<Lent> {
+        let bytes = self.chunk(bid, from, to);
+        if bytes.is_empty() {
+            return None; // not ours, or nothing in range
+        }
+        let ptr = NonNull::new(bytes.as_ptr().cast_mut())?;
+        Some(Lent {
+            ptr,
+            len: bytes.len(),
+        })
+    }
+
     /// Unregisters and frees; with `leak` (operations may still be in flight) the memory is
     /// leaked instead of freed.
+    /// A buffer still out (lent to a holder, or a multishot stream's unread rest) is read after
+    /// this, so the memory is leaked then too.
     pub(crate) fn release(self, ring: &IoUring, leak: bool) {
+        let leak = leak || self.out_count() > 0;
         let unregistered = ring.submitter().unregister_buf_ring(self.bgid).is_ok();
         if unregistered && !leak {
             // SAFETY: no longer registered and no operation in flight: nothing references it.
@@ -237,5 +254,22 @@ impl BufRing {
                 dealloc(self.mem.as_ptr(), self.mem_layout);
             }
         }
+    }
+}
+
+/// Bytes of a provided buffer lent out of the driver (a `ProvidedBuf`): the kernel wrote them
+/// and does not touch the buffer until it is recycled, which only the holder's drop asks for;
+/// the buffers' memory is never freed while one is out ([`BufRing::release`] leaks it then).
+pub(crate) struct Lent {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Lent {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` lay inside a buffer that was out when lent (`chunk` checked
+        // it); it stays out, so unwritten by the kernel, until this lender's holder is dropped,
+        // and the allocation is leaked rather than freed while any buffer is out.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }

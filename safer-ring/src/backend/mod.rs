@@ -54,6 +54,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+pub(crate) use buf_ring::Lent;
 pub(crate) use epoll::EpollBackend;
 pub(crate) use uring::IoUringBackend;
 

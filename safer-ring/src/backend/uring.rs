@@ -459,6 +459,13 @@ impl IoUringBackend {
             .map_or(&[], |b| b.chunk(bid, from, to))
     }
 
+    /// Lends bytes `from..to` of provided buffer `bid` (see [`BufRing::lend`]).
+    ///
+    /// [`BufRing::lend`]: super::buf_ring::BufRing::lend
+    pub(crate) fn lend(&self, bid: u16, from: usize, to: usize) -> Option<super::buf_ring::Lent> {
+        self.buf_ring.as_ref()?.lend(bid, from, to)
+    }
+
     /// Returns provided buffer `bid` to the kernel (once; a buffer not ours is ignored).
     pub(crate) fn recycle_buffer(&mut self, bid: u16) {
         if let Some(b) = self.buf_ring.as_mut() {

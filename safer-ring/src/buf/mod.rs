@@ -182,6 +182,11 @@ impl<'a, B: IoBufMut> Spare<'a, B> {
         n
     }
 
+    /// Bytes written so far.
+    pub(crate) fn filled(&self) -> usize {
+        self.filled
+    }
+
     /// Marks the bytes written as the buffer's initialized contents; returns their count.
     pub(crate) fn commit(self) -> usize {
         // SAFETY: `write` initialized exactly the first `filled <= cap` bytes.

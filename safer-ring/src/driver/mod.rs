@@ -132,6 +132,8 @@ pub(crate) enum Chore {
     /// A registered-file slot to empty: a sent fd's staging slot, an installed arrival, or a
     /// `FixedFile`'s slot once the handle and every op naming the slot are gone.
     ReleaseFile(u32),
+    /// A lent provided buffer's holder was dropped: give the buffer back to the kernel.
+    Recycle(u16),
 }
 
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
@@ -768,6 +770,7 @@ impl Driver {
                     }
                 }
                 Chore::ReleaseFile(slot) => self.release_file(slot),
+                Chore::Recycle(bid) => self.recycle_buffer(bid),
             }
         }
     }
@@ -974,6 +977,14 @@ impl Driver {
         self.backend
             .as_uring()
             .map_or(&[], |u| u.chunk(bid, from as usize, to as usize))
+    }
+
+    /// Lends bytes `from..to` of provided buffer `bid` to a holder outside the driver, which
+    /// gives it back with [`Chore::Recycle`]; `None` for a buffer not out to this ring.
+    pub(crate) fn lend(&self, bid: u16, from: u32, to: u32) -> Option<crate::backend::Lent> {
+        self.backend
+            .as_uring()?
+            .lend(bid, from as usize, to as usize)
     }
 
     /// Hands provided buffer `bid` back to the kernel.

@@ -8,6 +8,7 @@ mod fallback;
 mod mailbox;
 #[allow(unsafe_code)] // OpData impls, own_fd
 mod msg_ring;
+mod provided;
 mod recv_msg_multi;
 #[allow(unsafe_code)] // OpData impl
 mod recv_select;
@@ -19,6 +20,7 @@ pub use config::{FEATURES_ENV, ProgressiveEnhancementConfig};
 pub(crate) use mailbox::Mailbox;
 pub use mailbox::Message;
 pub use msg_ring::RingHandle;
+pub use provided::ProvidedBuf;
 pub use recv_msg_multi::{DATAGRAM_ROOM, Datagram, RecvFromStream};
 pub(crate) use stats::{EnterCounts, Stats};
 pub use stats::{FeatureStats, PathTaken};

@@ -49,58 +49,76 @@ fn other_ring() -> io::Error {
     )
 }
 
-/// A completion's bytes from `(bid, off, len)` on into `spare`: `len` bytes from the start of
-/// buffer `bid`, of which `off` were handed out. A bundle's bytes continue, `size` per buffer,
-/// in the buffers the kernel took after `bid` from the ring (`Driver::next_buffer`). Each
-/// buffer is recycled once read to its end (its successor looked up first); what does not fit
-/// is returned as the new leftover.
-fn drain_run<B: IoBufMut>(
-    d: &mut Driver,
-    spare: &mut Spare<'_, B>,
-    size: u32,
-    (mut bid, mut off, mut len): (u16, u32, u32),
-) -> io::Result<Option<(u16, u32, u32)>> {
-    loop {
-        let end = len.min(size);
-        let chunk = d.chunk(bid, off, end);
-        if chunk.is_empty() {
-            // Not ours (never, for a completion of this ring): nothing to read or give back.
-            d.recycle_run(bid, len);
-            return Ok(None);
-        }
-        let (want, n) = (chunk.len(), spare.write(chunk));
-        if n < want {
-            return Ok(Some((bid, off + n as u32, len))); // the caller's buffer is full
-        }
-        if len <= size {
+/// A completion's bytes: `len` bytes from the start of provided buffer `bid`, of which `off`
+/// were handed out already (a bundle's bytes continue in the buffers after `bid`).
+pub(super) type Run = (u16, u32, u32);
+
+/// Where a provided-buffer receive puts a completion's bytes: copied into the caller's buffer
+/// ([`Spare`]) or lent as the provided buffer itself (`ProvidedBuf`). Called with the
+/// driver borrowed: crate code only.
+pub(super) trait Sink {
+    /// Takes what it can of `run` (buffers `size` bytes each); returns the rest, which the
+    /// socket keeps as its leftover for the next call.
+    fn take(&mut self, d: &mut Driver, size: u32, run: Run) -> io::Result<Option<Run>>;
+    /// Bytes taken so far.
+    fn taken(&self) -> usize;
+}
+
+/// Copies a completion's bytes from `(bid, off, len)` on into the caller's buffer. Each
+/// provided buffer is recycled once read to its end (its successor looked up first); what
+/// does not fit is returned as the new leftover.
+impl<B: IoBufMut> Sink for Spare<'_, B> {
+    fn take(
+        &mut self,
+        d: &mut Driver,
+        size: u32,
+        (mut bid, mut off, mut len): Run,
+    ) -> io::Result<Option<Run>> {
+        loop {
+            let end = len.min(size);
+            let chunk = d.chunk(bid, off, end);
+            if chunk.is_empty() {
+                // Not ours (never, for a completion of this ring): nothing to read or give back.
+                d.recycle_run(bid, len);
+                return Ok(None);
+            }
+            let (want, n) = (chunk.len(), self.write(chunk));
+            if n < want {
+                return Ok(Some((bid, off + n as u32, len))); // the caller's buffer is full
+            }
+            if len <= size {
+                d.recycle_buffer(bid);
+                return Ok(None);
+            }
+            let next = d.next_buffer(bid);
             d.recycle_buffer(bid);
-            return Ok(None);
-        }
-        let next = d.next_buffer(bid);
-        d.recycle_buffer(bid);
-        match next {
-            Some(b) => (bid, off, len) = (b, 0, len - size),
-            None => {
-                // The rest of the bundle is not where the ring order says: never hand out a
-                // stream with a hole.
-                return Err(io::Error::other(
-                    "recv_enhanced: a receive bundle's next buffer is missing; its bytes are lost",
-                ));
+            match next {
+                Some(b) => (bid, off, len) = (b, 0, len - size),
+                None => return Err(bundle_hole()),
             }
         }
     }
+
+    fn taken(&self) -> usize {
+        self.filled()
+    }
+}
+
+/// The rest of a bundle is not where the ring order says: never hand out a stream with a hole.
+pub(super) fn bundle_hole() -> io::Error {
+    io::Error::other("recv_enhanced: a receive bundle's next buffer is missing; its bytes are lost")
 }
 
 impl RingRef {
     /// One chunk from the socket's multishot recv (arming it on first use, with receive
     /// bundles if `bundle`); `Ok((bytes, whether they came from a multi-buffer bundle))`.
-    async fn recv_multishot<S: AsIoFd, B: IoBufMut>(
+    async fn recv_multishot<S: AsIoFd, K: Sink>(
         &self,
         sock: &S,
-        buf: &mut B,
+        sink: &mut K,
         (bgid, size): (u16, u32),
         bundle: bool,
-    ) -> io::Result<(usize, bool)> {
+    ) -> io::Result<bool> {
         let fd = sock.shared_fd();
         self.prepare(fd)?;
         let multi = sock.multishot();
@@ -124,7 +142,6 @@ impl RingRef {
                 }
             }
         }
-        let mut spare = Spare::new(buf);
         let mut bundled = false;
         std::future::poll_fn(|cx| {
             budget::counted(cx, |cx| {
@@ -137,7 +154,7 @@ impl RingRef {
                 });
                 // A chunk larger than the caller's buffer: hand out the rest first.
                 if let Some(run) = a.leftover.take() {
-                    return Poll::Ready(drain_run(&mut d, &mut spare, size, run).map(|rest| {
+                    return Poll::Ready(sink.take(&mut d, size, run).map(|rest| {
                         a.leftover = rest;
                     }));
                 }
@@ -183,18 +200,112 @@ impl RingRef {
                     };
                     bundled = res as u32 > size;
                     return Poll::Ready(
-                        drain_run(&mut d, &mut spare, size, (bid, 0, res as u32))
+                        sink.take(&mut d, size, (bid, 0, res as u32))
                             .map(|rest| a.leftover = rest),
                     );
                 }
             })
         })
         .await?;
-        Ok((spare.commit(), bundled))
+        Ok(bundled)
     }
 }
 
 impl RingRef {
+    /// The native tiers of a provided-buffer receive into `sink`: the socket's multishot recv,
+    /// else one buffer-select recv. `Err(feature)`: no native tier applies, or it gave up
+    /// (ENOBUFS: the kernel's buffers ran dry; EINVAL: demoted), and the caller's plain
+    /// receive follows, recorded as `feature`'s fallback. `Ok(Ok(()))` with nothing taken is
+    /// the end of the stream.
+    pub(super) async fn recv_native<S: AsIoFd, K: Sink>(
+        &self,
+        sock: &S,
+        sink: &mut K,
+        want: usize,
+    ) -> Result<io::Result<()>, Feature> {
+        let start = Instant::now();
+        let group = if want > 0 && self.uses_native(Feature::BufferRings) {
+            self.driver().buffer_group()
+        } else {
+            None
+        };
+        let Some((bgid, size)) = group else {
+            return Err(Feature::BufferRings);
+        };
+        if self.uses_native(Feature::MultiShotRecv) {
+            let mut bundle = self.uses_native(Feature::RecvSendBundle);
+            loop {
+                match self.recv_multishot(sock, sink, (bgid, size), bundle).await {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
+                    // The flag is the newer one: it is what the kernel refused unless a
+                    // multishot recv without it is refused too (then that is demoted).
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && bundle => {
+                        self.demote(Feature::RecvSendBundle, "recv bundle answered EINVAL");
+                        bundle = false;
+                        continue;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
+                    }
+                    res => {
+                        let took = start.elapsed();
+                        self.record(Feature::MultiShotRecv, PathTaken::Native, took);
+                        match &res {
+                            // A completion that filled several buffers at once.
+                            Ok(true) => {
+                                self.record(Feature::RecvSendBundle, PathTaken::Native, took)
+                            }
+                            Ok(_) if !bundle => {
+                                self.record(Feature::RecvSendBundle, PathTaken::Fallback, took)
+                            }
+                            _ => {}
+                        }
+                        return Ok(res.map(|_| ()));
+                    }
+                }
+                return Err(Feature::MultiShotRecv);
+            }
+        }
+        let fd = sock.shared_fd();
+        if let Err(e) = self.prepare(fd) {
+            return Ok(Err(e));
+        }
+        let len = want.min(size as usize) as u32;
+        let (res, flags) = Op::new(
+            self,
+            RecvSelect {
+                fd: fd.clone(),
+                len,
+                bgid,
+            },
+        )
+        .await;
+        match res {
+            Ok(n) => {
+                // No buffer consumed: EOF.
+                if let Some(bid) = buffer_id(flags) {
+                    let mut d = self.driver();
+                    if let Err(e) = sink.take(&mut d, size, (bid, 0, n)) {
+                        return Ok(Err(e));
+                    }
+                }
+                if sink.taken() < (n as usize).min(want) {
+                    // The ring was dropped after the kernel filled its buffer: those bytes
+                    // are gone, which is not an end of file.
+                    return Ok(Err(crate::driver::ring_gone()));
+                }
+                self.record(Feature::BufferRings, PathTaken::Native, start.elapsed());
+                Ok(Ok(()))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(Feature::BufferRings),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                self.demote(Feature::BufferRings, "buffer-select recv answered EINVAL");
+                Err(Feature::BufferRings)
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
     /// Receives like [`Ring::recv`](crate::RingRef::recv) (same signature, same bytes). Natively, a multishot recv
     /// ([`Feature::MultiShotRecv`], Linux 6.0+) stays armed on the socket after the first call
     /// and fills the ring's provided buffers ([`Feature::BufferRings`]) as data arrives; each call
@@ -225,100 +336,19 @@ impl RingRef {
         sock: &S,
         mut buf: B,
     ) -> BufResult<usize, B> {
-        let start = Instant::now();
-        let cap = buf.bytes_total();
-        if cap > 0
-            && self.uses_native(Feature::MultiShotRecv)
-            && self.uses_native(Feature::BufferRings)
-        {
-            let group = self.driver().buffer_group();
-            if let Some(group) = group {
-                let mut bundle = self.uses_native(Feature::RecvSendBundle);
-                loop {
-                    match self.recv_multishot(sock, &mut buf, group, bundle).await {
-                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
-                        // The flag is the newer one: it is what the kernel refused unless a
-                        // multishot recv without it is refused too (then that is demoted).
-                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && bundle => {
-                            self.demote(Feature::RecvSendBundle, "recv bundle answered EINVAL");
-                            bundle = false;
-                            continue;
-                        }
-                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                            self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
-                        }
-                        res => {
-                            let took = start.elapsed();
-                            self.record(Feature::MultiShotRecv, PathTaken::Native, took);
-                            match &res {
-                                // A completion that filled several buffers at once.
-                                Ok((_, true)) => {
-                                    self.record(Feature::RecvSendBundle, PathTaken::Native, took)
-                                }
-                                Ok(_) if !bundle => {
-                                    self.record(Feature::RecvSendBundle, PathTaken::Fallback, took)
-                                }
-                                _ => {}
-                            }
-                            return (res.map(|(n, _)| n), buf);
-                        }
-                    }
-                    break;
-                }
-                let start = Instant::now();
-                let out = self.recv(sock, buf).await;
-                self.record(Feature::MultiShotRecv, PathTaken::Fallback, start.elapsed());
-                return out;
+        let want = buf.bytes_total();
+        let mut spare = Spare::new(&mut buf);
+        let fell_back = match self.recv_native(sock, &mut spare, want).await {
+            Ok(res) => {
+                let n = spare.commit();
+                return (res.map(|()| n), buf);
             }
-        }
-        let group = if self.uses_native(Feature::BufferRings) && cap > 0 {
-            self.driver().buffer_group()
-        } else {
-            None
+            Err(feature) => feature,
         };
-        if let Some((bgid, size)) = group {
-            let fd = sock.shared_fd();
-            if let Err(e) = self.prepare(fd) {
-                return (Err(e), buf);
-            }
-            let len = cap.min(size as usize) as u32;
-            let (res, flags) = Op::new(
-                self,
-                RecvSelect {
-                    fd: fd.clone(),
-                    len,
-                    bgid,
-                },
-            )
-            .await;
-            match res {
-                Ok(n) => {
-                    let mut spare = Spare::new(&mut buf);
-                    // No buffer consumed: EOF.
-                    if let Some(bid) = buffer_id(flags) {
-                        let mut d = self.driver();
-                        spare.write(d.chunk(bid, 0, n));
-                        d.recycle_buffer(bid);
-                    }
-                    let copied = spare.commit();
-                    if copied < (n as usize).min(cap) {
-                        // The ring was dropped after the kernel filled its buffer: those bytes
-                        // are gone, which is not an end of file.
-                        return (Err(crate::driver::ring_gone()), buf);
-                    }
-                    self.record(Feature::BufferRings, PathTaken::Native, start.elapsed());
-                    return (Ok(copied), buf);
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // ring ran dry: plain recv
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    self.demote(Feature::BufferRings, "buffer-select recv answered EINVAL");
-                }
-                Err(e) => return (Err(e), buf),
-            }
-        }
+        // `spare` ends here: nothing was written.
         let start = Instant::now();
         let out = self.recv(sock, buf).await;
-        self.record(Feature::BufferRings, PathTaken::Fallback, start.elapsed());
+        self.record(fell_back, PathTaken::Fallback, start.elapsed());
         out
     }
 }
