@@ -12,6 +12,7 @@ use crate::RingRef;
 use crate::backend::Lent;
 use crate::driver::{Chore, ChoreQueue, Driver};
 use crate::io::AsIoFd;
+use crate::kernel::sys;
 
 /// Buffer size of the fallback paths (no provided buffers): the ring's provided buffers' size.
 const FALLBACK_LEN: usize = 16 * 1024;
@@ -133,9 +134,9 @@ impl RingRef {
     /// [`ProvidedBuf`] gives it back. So a connection waiting for data holds no receive
     /// buffer, where `recv` and `recv_enhanced` hold the caller's for as long as they wait.
     /// Without multishot, one buffer-select recv; without provided buffers (the epoll
-    /// backend, kernels before 5.19) or when all are lent, it waits until the socket is
-    /// readable and then receives into a buffer of its own, so an idle socket holds none
-    /// there either. The bytes are the same on every path; an empty `ProvidedBuf` is the end
+    /// backend, kernels before 5.19) or when all are lent, it receives what is queued into a
+    /// buffer of its own, and when nothing is, lets that buffer go while it waits for the
+    /// socket to become readable, so an idle socket holds none there either. The bytes are the same on every path; an empty `ProvidedBuf` is the end
     /// of the stream. Use one receive API per socket (see
     /// [`recv_enhanced`](crate::RingRef::recv_enhanced), with which it shares the armed
     /// multishot).
@@ -172,11 +173,23 @@ impl RingRef {
             Err(feature) => feature,
         };
         let start = Instant::now();
-        // Readiness first: the buffer exists only once there are bytes to put in it.
-        self.readable(sock).await?;
-        let (n, buf) = self.recv(sock, Vec::with_capacity(FALLBACK_LEN)).await;
+        let fd = sock.shared_fd();
+        self.prepare(fd)?;
+        // Bytes already queued are taken at once; otherwise the buffer is let go while the
+        // socket waits to become readable, so an idle one holds none.
+        let got = loop {
+            let mut buf = Vec::with_capacity(FALLBACK_LEN);
+            match sys::recv_now(fd.raw(), &mut buf) {
+                Ok(_) => break buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drop(buf);
+                    self.readable(sock).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.record(fell_back, PathTaken::Fallback, start.elapsed());
-        n?;
-        Ok(ProvidedBuf(Inner::Owned(buf)))
+        Ok(ProvidedBuf(Inner::Owned(got)))
     }
 }

@@ -205,6 +205,29 @@ pub(crate) fn kernel_release() -> io::Result<String> {
     Ok(c.to_string_lossy().into_owned())
 }
 
+/// One receive that does not wait (MSG_DONTWAIT) into `buf`'s spare capacity; the bytes
+/// become part of `buf`. WouldBlock when nothing is queued.
+pub(crate) fn recv_now(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: the kernel writes at most `spare.len()` bytes into the vector's spare capacity,
+    // which is allocated and not aliased while `buf` is mutably borrowed.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: recv initialized the first `n <= spare.len()` bytes after the length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// Re-listens with a larger backlog (std binds with 128).
 pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
     // SAFETY: listen takes no pointers.
