@@ -182,6 +182,17 @@ fn running_kernel_reports_what_it_should() {
             minor >= (6, 10),
             "RecvSendBundle on {version}"
         );
+        // IOU_PBUF_RING_INC: a real registration decides (6.12 has it, 6.1 refuses it).
+        assert_eq!(
+            has(Feature::IncrementalBuffers),
+            minor >= (6, 12),
+            "IncrementalBuffers on {version}"
+        );
+        assert_eq!(
+            report.status(Feature::IncrementalBuffers).by_detection,
+            Some(minor >= (6, 12)),
+            "a real call decided"
+        );
         // SEND_FD is found by sending an fd for real (6.0, not 6.2); the receiver's half,
         // FIXED_FD_INSTALL, is 6.8: so 6.1 can send fds natively but not receive them.
         assert!(has(Feature::MsgRingSendFd), "MsgRingSendFd on {version}");
@@ -361,6 +372,7 @@ fn every_feature_has_the_kernel_that_introduced_it() {
         ("BindListen", 6, 11),
         ("ReadMultishot", 6, 7),
         ("RecvSendBundle", 6, 10),
+        ("IncrementalBuffers", 6, 12),
         ("FastPoll", 5, 7),
         ("ExtArg", 5, 11),
         ("NoDrop", 5, 5),

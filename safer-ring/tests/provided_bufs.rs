@@ -194,3 +194,137 @@ fn a_held_buffer_outlives_its_ring() {
     drop(blocks);
     drop(held); // its ring is gone: nothing to give back
 }
+
+/// A ring that asks for incrementally consumed buffers (opt-in): `Some` where io_uring runs;
+/// whether the kernel granted them is `uses_native(IncrementalBuffers)` (6.12+).
+fn incremental_ring() -> Option<Ring> {
+    common::ring_with(common::uring_wishing(Feature::IncrementalBuffers, Some(true)).entries(64))
+}
+
+/// Receives `count` small messages one at a time, holding every buffer; returns how many
+/// receives were lent. The bytes of each must be the message sent.
+fn hold_small_messages(ring: &Ring, count: usize) -> usize {
+    let (rx, tx) = ring.unix_pair().unwrap();
+    ring.block_on(async {
+        let (mut held, mut sent) = (Vec::new(), Vec::new());
+        for i in 0..count {
+            let msg = common::pattern(100, i as u32);
+            let (n, _) = ring.send_all(&tx, msg.clone()).await;
+            n.unwrap();
+            // A buffer's rest may end a message early: its tail comes in the next receive.
+            let mut got = Vec::new();
+            while got.len() < msg.len() {
+                let b = ring.recv_provided(&rx).await.unwrap();
+                got.extend_from_slice(&b);
+                held.push(b);
+            }
+            assert!(got == msg, "message {i} differs");
+            sent.extend_from_slice(&msg);
+        }
+        // Still what was received: no held buffer was given back to the kernel early.
+        assert!(joined(&held) == sent, "a held buffer changed");
+        held.iter().filter(|b| b.is_lent()).count()
+    })
+}
+
+/// Incrementally consumed buffers: 300 small receives held at once all stay in provided
+/// buffers (each takes 100 bytes of one, not a whole 16 KiB buffer of 64); without them the
+/// ring runs dry after 64 and the rest take buffers of their own. Where the kernel lacks
+/// them (before 6.12) the wish is refused and the ring behaves as without.
+#[test]
+fn incremental_buffers_hold_many_small_receives() {
+    let Some(plain) = common::ring(BackendKind::IoUring) else {
+        return;
+    };
+    if !plain.uses_native(Feature::MultiShotRecv) {
+        return common::skip("no multishot recv: nothing is lent");
+    }
+    assert!(!plain.uses_native(Feature::IncrementalBuffers), "opt-in");
+    let lent = hold_small_messages(&plain, 300);
+    assert!(lent <= 64, "{lent} lent from 64 whole buffers");
+    let ring = incremental_ring().unwrap();
+    let granted = safer_ring::features::detected()
+        .available
+        .contains(Feature::IncrementalBuffers);
+    assert_eq!(ring.uses_native(Feature::IncrementalBuffers), granted);
+    let lent = hold_small_messages(&ring, 300);
+    let stats = ring.enhancement_stats(Feature::IncrementalBuffers);
+    if granted {
+        assert!(lent >= 300, "incremental buffers ran dry: {lent} lent");
+        assert!(stats.native >= 300, "{stats:?}");
+    } else {
+        common::skip("no IOU_PBUF_RING_INC on this kernel: checked the ring runs without");
+        assert!(lent <= 64 && stats.native == 0, "{lent} lent, {stats:?}");
+    }
+}
+
+// A stream through incrementally consumed buffers: the bytes of each receive start where the
+// last one's ended in the same buffer (600 KiB in pieces of many sizes).
+#[test]
+fn incremental_buffers_stream_the_same_bytes() {
+    if let Some(ring) = incremental_ring() {
+        stream_through(&ring);
+    }
+}
+
+/// `recv_enhanced` over incrementally consumed buffers, into a buffer smaller than most
+/// chunks: what does not fit is carried over from the middle of a buffer.
+#[test]
+fn incremental_buffers_copy_out_in_small_reads() {
+    let Some(ring) = incremental_ring() else {
+        return;
+    };
+    let data = Rc::new(common::pattern(300 * 1024, 9));
+    let (rx, tx) = ring.unix_pair().unwrap();
+    send_in_pieces(&ring, tx, data.clone());
+    let got = ring.block_on(async {
+        let mut got = Vec::new();
+        let mut buf = Vec::with_capacity(777);
+        loop {
+            let (n, b) = ring.recv_enhanced(&rx, buf).await;
+            if n.unwrap() == 0 {
+                return got;
+            }
+            got.extend_from_slice(&b);
+            buf = b;
+            buf.clear();
+        }
+    });
+    assert!(got == *data, "{} bytes of {}", got.len(), data.len());
+}
+
+/// Datagrams keep their room: `recv_from_multiple` does not take incrementally consumed
+/// buffers (a buffer's rest could cut a datagram) and takes its single receives instead.
+#[test]
+fn incremental_buffers_leave_datagrams_whole() {
+    let Some(ring) = incremental_ring() else {
+        return;
+    };
+    let sock = ring.bind_udp("127.0.0.1:0").unwrap();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sizes = [10usize, 9000, 100, 16_000, 1];
+    // A stream receive first, so the ring's provided buffers are created (incremental).
+    let (rx, tx) = ring.unix_pair().unwrap();
+    ring.block_on(async {
+        ring.send_all(&tx, b"x".to_vec()).await.0.unwrap();
+        assert_eq!(&ring.recv_provided(&rx).await.unwrap()[..], b"x");
+    });
+    for (i, &n) in sizes.iter().enumerate() {
+        peer.send_to(&common::pattern(n, i as u32), sock.local_addr().unwrap())
+            .unwrap();
+    }
+    ring.block_on(async {
+        let mut datagrams = ring.recv_from_multiple(&sock);
+        for (i, &n) in sizes.iter().enumerate() {
+            let d = datagrams.next().await.expect("a datagram").unwrap();
+            assert!(
+                !d.truncated && d.data == common::pattern(n, i as u32),
+                "datagram {i}"
+            );
+        }
+    });
+    if ring.uses_native(Feature::IncrementalBuffers) {
+        let s = ring.enhancement_stats(Feature::MultiShotRecvMsg);
+        assert!(s.native == 0 && s.fallback > 0, "{s:?}");
+    }
+}

@@ -8,6 +8,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::IoUring;
 
+/// At most this many buffers per ring: a completion's flags carry the buffer id in 6 bits
+/// (`kernel::user_data::pack_buffer`).
+pub(crate) const MAX_BUFFERS: u16 = 64;
+/// Buffer sizes up to this: a completion's start in its buffer is carried in 21 bits.
+pub(crate) const MAX_BASE: u32 = 1 << 21;
+const IOU_PBUF_RING_INC: u16 = crate::kernel::probe::IOU_PBUF_RING_INC;
 const ENTRY: usize = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv/tail }
 const PAGE: usize = 4096;
 
@@ -20,9 +26,20 @@ pub(crate) struct BufRing {
     buf_size: u32,
     pub(crate) bgid: u16,
     tail: u16,
-    /// Buffers a completion handed to us and not yet given back: only these may be read, and
-    /// only these are given back (once), whatever bid a caller names.
-    out: Vec<bool>,
+    /// Registered with IOU_PBUF_RING_INC: a completion takes only its bytes from a buffer,
+    /// whose rest stays in the ring for the next receive (`base`), until the kernel is done
+    /// with it (a completion without IORING_CQE_F_BUF_MORE).
+    incremental: bool,
+    /// Per buffer, the completions that handed us part of it (one, without `incremental`)
+    /// and were not given back: only buffers with pieces out may be read, and a piece is given
+    /// back once, whatever bid a caller names.
+    pieces: Vec<u16>,
+    /// Per buffer, whether the kernel is done with it (always, with pieces out, unless
+    /// `incremental`): it is provided again once its last piece is given back.
+    done: Vec<bool>,
+    /// Per buffer (`incremental`), where the kernel writes next: a piece's bytes end at or
+    /// before it, and nothing at or after it may be read while the kernel is not done.
+    base: Vec<u32>,
     /// `next[b]`: the buffer written at the ring position after the one `b` was last written
     /// at. A bundle completion names only its first buffer; its bytes continue through the
     /// buffers the kernel took next from the ring, which are these. `next[b]` changes only when
@@ -41,15 +58,17 @@ fn alloc(layout: Layout) -> io::Result<NonNull<u8>> {
 }
 
 impl BufRing {
-    /// Allocates `entries` (a power of two) buffers of `buf_size` bytes and registers them as
-    /// group `bgid`.
+    /// Allocates `entries` (a power of two, at most [`MAX_BUFFERS`]) buffers of `buf_size`
+    /// bytes and registers them as group `bgid`, consumed incrementally if `incremental`.
     pub(crate) fn new(
         ring: &IoUring,
         bgid: u16,
         entries: u16,
         buf_size: u32,
+        incremental: bool,
     ) -> io::Result<BufRing> {
-        debug_assert!(entries.is_power_of_two());
+        debug_assert!(entries.is_power_of_two() && entries <= MAX_BUFFERS);
+        debug_assert!(buf_size <= MAX_BASE);
         let ring_layout =
             Layout::from_size_align((entries as usize * ENTRY).next_multiple_of(PAGE), PAGE)
                 .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -71,7 +90,7 @@ impl BufRing {
                 ring_mem.as_ptr() as u64,
                 entries,
                 bgid,
-                0,
+                if incremental { IOU_PBUF_RING_INC } else { 0 },
             )
         };
         if let Err(e) = r {
@@ -91,7 +110,10 @@ impl BufRing {
             buf_size,
             bgid,
             tail: 0,
-            out: vec![false; entries as usize],
+            incremental,
+            pieces: vec![0; entries as usize],
+            done: vec![false; entries as usize],
+            base: vec![0; entries as usize],
             next: vec![0; entries as usize],
             last: None,
         };
@@ -103,6 +125,39 @@ impl BufRing {
 
     pub(crate) fn buf_size(&self) -> u32 {
         self.buf_size
+    }
+
+    pub(crate) fn incremental(&self) -> bool {
+        self.incremental
+    }
+
+    fn is_out(&self, bid: u16) -> bool {
+        self.pieces.get(bid as usize).is_some_and(|&p| p > 0)
+    }
+
+    /// A completion of `res` bytes named buffer `bid`; returns where its bytes start in it.
+    /// Incrementally consumed, the bytes start where the last completion naming `bid` ended,
+    /// and `more` (IORING_CQE_F_BUF_MORE) says the kernel keeps the buffer's rest; otherwise
+    /// see [`mark_out`](Self::mark_out).
+    pub(crate) fn completed(&mut self, bid: u16, res: i32, more: bool) -> u32 {
+        if !self.incremental {
+            self.mark_out(bid, res);
+            return 0;
+        }
+        let i = bid as usize;
+        match self.done.get(i) {
+            Some(false) => {}
+            // Finished by the kernel and not provided again: it cannot hand it out.
+            _ => {
+                tracing::error!(bid, "completion names a buffer not in the ring");
+                return 0;
+            }
+        }
+        let start = self.base[i];
+        self.base[i] = start.saturating_add(res.max(0) as u32).min(self.buf_size);
+        self.pieces[i] += 1;
+        self.done[i] = !more;
+        start
     }
 
     /// A completion with `res` bytes handed buffer `bid` to us, and with it, for a bundle
@@ -119,8 +174,11 @@ impl BufRing {
         let mut bid = bid;
         let mut n = self.count(res);
         loop {
-            match self.out.get_mut(bid as usize) {
-                Some(o) if !*o => *o = true,
+            match self.pieces.get_mut(bid as usize) {
+                Some(p) if *p == 0 => {
+                    *p = 1;
+                    self.done[bid as usize] = true;
+                }
                 // A buffer already ours cannot have been in the ring: the chain is not what
                 // the kernel consumed. Stop rather than claim a buffer the kernel may own.
                 _ => {
@@ -146,11 +204,11 @@ impl BufRing {
     /// The buffer after `bid` in the completion that handed `bid` to us; `None` unless both
     /// are ours.
     pub(crate) fn next_out(&self, bid: u16) -> Option<u16> {
-        if !self.out.get(bid as usize).copied().unwrap_or(false) {
-            return None;
+        if self.incremental || !self.is_out(bid) {
+            return None; // no bundles over incrementally consumed buffers
         }
         let next = self.next[bid as usize];
-        self.out[next as usize].then_some(next)
+        self.is_out(next).then_some(next)
     }
 
     /// Hands back the buffers of a completion's bytes from the start of `bid` on: `len` bytes
@@ -172,15 +230,21 @@ impl BufRing {
 
     /// Buffers handed to us and not yet given back.
     pub(crate) fn out_count(&self) -> usize {
-        self.out.iter().filter(|o| **o).count()
+        self.pieces.iter().filter(|p| **p > 0).count()
     }
 
-    /// Hands buffer `bid` back to the kernel, if it is ours to give.
+    /// Gives back one piece of buffer `bid` (if it has one out); the buffer goes back to the
+    /// kernel with its last piece, once the kernel is done with it.
     pub(crate) fn recycle(&mut self, bid: u16) {
-        if let Some(o) = self.out.get_mut(bid as usize)
-            && std::mem::take(o)
+        let i = bid as usize;
+        if let Some(p) = self.pieces.get_mut(i)
+            && *p > 0
         {
-            self.provide(bid);
+            *p -= 1;
+            if *p == 0 && std::mem::take(&mut self.done[i]) {
+                self.base[i] = 0;
+                self.provide(bid);
+            }
         }
     }
 
@@ -209,13 +273,21 @@ impl BufRing {
 
     /// Bytes `from..to` (clamped to the buffer) of buffer `bid`; empty unless it is ours.
     pub(crate) fn chunk(&self, bid: u16, from: usize, to: usize) -> &[u8] {
-        let to = to.min(self.buf_size as usize);
-        if !self.out.get(bid as usize).copied().unwrap_or(false) || from >= to {
+        let mut to = to.min(self.buf_size as usize);
+        if !self.is_out(bid) {
             return &[];
         }
-        // SAFETY: the kernel finished writing buffer `bid` (a completion handed it to us) and
-        // does not touch it until it is recycled, which takes `&mut self`; `from < to <=
-        // buf_size` keeps the slice inside buffer `bid` of the live allocation.
+        if !self.done[bid as usize] {
+            to = to.min(self.base[bid as usize] as usize); // the kernel may write past it
+        }
+        if from >= to {
+            return &[];
+        }
+        // SAFETY: buffer `bid` has pieces out, so it is not provided again (which takes
+        // `&mut self` and every piece back); the kernel wrote its bytes before `to` and does
+        // not touch them again: all of it once done, else only from `base` on, and `to <=
+        // base` then. `from < to <= buf_size` keeps the slice inside buffer `bid` of the live
+        // allocation.
         unsafe {
             std::slice::from_raw_parts(
                 self.mem

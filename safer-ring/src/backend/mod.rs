@@ -55,6 +55,15 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub(crate) use buf_ring::Lent;
+
+/// A ring's provided-buffer group: its id, buffer size, and whether its buffers are
+/// consumed incrementally (IOU_PBUF_RING_INC).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BufGroup {
+    pub(crate) bgid: u16,
+    pub(crate) size: u32,
+    pub(crate) incremental: bool,
+}
 pub(crate) use epoll::EpollBackend;
 pub(crate) use uring::IoUringBackend;
 

@@ -14,6 +14,7 @@ use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
 use crate::enhanced::EnterCounts;
+use crate::kernel::cqe_flags;
 use crate::kernel::probe::sys_features;
 
 use crate::kernel::user_data::{
@@ -437,10 +438,18 @@ impl IoUringBackend {
 
     /// The provided-buffer group for `RecvSelect` (created on first use): `(bgid, buffer
     /// size)`, or `None` when the kernel refused it.
-    pub(crate) fn buffer_group(&mut self) -> Option<(u16, u32)> {
+    pub(crate) fn buffer_group(&mut self, incremental: bool) -> Option<super::BufGroup> {
         if self.buf_ring.is_none() && !self.buf_ring_failed {
             // 64 buffers of 16 KiB: 1 MiB per ring, shared by every receive in flight.
-            match super::buf_ring::BufRing::new(&self.ring, 0, 64, 16 * 1024) {
+            let new = |inc| super::buf_ring::BufRing::new(&self.ring, 0, 64, 16 * 1024, inc);
+            let made = match new(incremental) {
+                Err(e) if incremental => {
+                    tracing::info!(error = %e, "incremental buffer ring refused; a plain one");
+                    new(false)
+                }
+                made => made,
+            };
+            match made {
                 Ok(b) => self.buf_ring = Some(b),
                 Err(e) => {
                     tracing::info!(error = %e, "provided-buffer ring unavailable; plain recv");
@@ -448,7 +457,11 @@ impl IoUringBackend {
                 }
             }
         }
-        self.buf_ring.as_ref().map(|b| (b.bgid, b.buf_size()))
+        self.buf_ring.as_ref().map(|b| super::BufGroup {
+            bgid: b.bgid,
+            size: b.buf_size(),
+            incremental: b.incremental(),
+        })
     }
 
     /// Bytes `from..to` (clamped) of provided buffer `bid`; empty unless a completion of this
@@ -1083,12 +1096,17 @@ impl Backend for IoUringBackend {
         let (mut expired, mut timers_done) = (Vec::new(), Vec::new());
         for cqe in self.ring.completion() {
             let ud = cqe.user_data();
-            if cqe.flags() & 1 != 0
+            let mut flags = cqe.flags();
+            if flags & 1 != 0
                 && let Some(b) = self.buf_ring.as_mut()
             {
                 // IORING_CQE_F_BUFFER: the kernel handed us this provided buffer (and, for a
-                // bundle, the ones after it in the ring that the result's bytes fill).
-                b.mark_out((cqe.flags() >> 16) as u16, cqe.result());
+                // bundle, the ones after it in the ring that the result's bytes fill), or a
+                // part of it; the flags carry on where that part starts.
+                let bid = (flags >> 16) as u16;
+                let more = io_uring::cqueue::buffer_more(flags);
+                let start = b.completed(bid, cqe.result(), more);
+                flags = cqe_flags::pack_buffer(flags, bid, start);
             }
             if ud >= RESERVED_USER_DATA {
                 if ud == WAKE_TOKEN {
@@ -1106,7 +1124,7 @@ impl Backend for IoUringBackend {
                         res = -libc::EINTR;
                     }
                 }
-                sink(ud, res, cqe.flags());
+                sink(ud, res, flags);
             } else if ud & PARK_TAG != 0 {
                 woken.push((ud & !PARK_TAG, cqe.result()));
             } else if ud & SPLICE_TIMER_TAG != 0 {

@@ -78,7 +78,7 @@ fn more(flags: u32) -> bool {
 
 /// The provided buffer a completion consumed, if any.
 pub(crate) fn buffer_id(flags: u32) -> Option<u16> {
-    io_uring::cqueue::buffer_select(flags)
+    crate::kernel::cqe_flags::buffer_id(flags)
 }
 
 /// Releases what one completion of an abandoned multishot op of `kind` holds.
@@ -966,9 +966,10 @@ impl Driver {
         }
     }
 
-    /// The provided-buffer group for receives: `(bgid, buffer size)`, created on first use.
-    pub(crate) fn buffer_group(&mut self) -> Option<(u16, u32)> {
-        self.backend.as_uring_mut()?.buffer_group()
+    /// The provided-buffer group for receives, created on first use (incrementally consumed
+    /// if `incremental` and the kernel agrees).
+    pub(crate) fn buffer_group(&mut self, incremental: bool) -> Option<crate::backend::BufGroup> {
+        self.backend.as_uring_mut()?.buffer_group(incremental)
     }
 
     /// Bytes `from..to` of provided buffer `bid`; empty for a buffer the kernel has not

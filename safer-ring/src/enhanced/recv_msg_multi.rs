@@ -171,10 +171,13 @@ impl Stream for RecvFromStream<'_> {
                     let group = (!single
                         && this.ring.uses_native(Feature::MultiShotRecvMsg)
                         && this.ring.uses_native(Feature::BufferRings))
-                    .then(|| this.ring.driver().buffer_group())
+                    .then(|| this.ring.provided_group())
                     .flatten()
-                    .filter(|&(_, size)| size as usize == DATAGRAM_ROOM + MULTI_HEAD as usize);
-                    if let Some((bgid, _)) = group {
+                    // Incrementally consumed buffers would cut a datagram to a buffer's rest.
+                    .filter(|g| {
+                        !g.incremental && g.size as usize == DATAGRAM_ROOM + MULTI_HEAD as usize
+                    });
+                    if let Some(crate::backend::BufGroup { bgid, .. }) = group {
                         match this.arm(bgid, cx.waker()) {
                             Some(Ok(ud)) => {
                                 this.state = State::Native {
@@ -235,7 +238,9 @@ impl Stream for RecvFromStream<'_> {
                         // Copy the datagram out and give the buffer straight back.
                         let item = match buffer_id(flags) {
                             Some(bid) => {
-                                let out = parse_multi(d.chunk(bid, 0, res as u32)).and_then(|p| {
+                                let start = crate::kernel::cqe_flags::buffer_start(flags);
+                                let end = start + res as u32;
+                                let out = parse_multi(d.chunk(bid, start, end)).and_then(|p| {
                                     let from = p.addr.to_socket_addr().ok_or_else(no_ip_sender)?;
                                     Ok(Datagram {
                                         data: p.payload.to_vec(),

@@ -10,12 +10,13 @@ use super::stats::PathTaken;
 use std::rc::Rc;
 
 use crate::RingRef;
-use crate::backend::OpKind;
+use crate::backend::{BufGroup, OpKind};
 use crate::buf::{BufResult, IoBufMut, Spare};
 use crate::driver::op::{Op, OpData};
 use crate::driver::{Driver, MultiKind, MultiNext, budget, buffer_id, ring_gone_for, same_ring};
 use crate::features::Feature;
 use crate::io::{Armed, AsIoFd, SharedFd};
+use crate::kernel::cqe_flags::buffer_start;
 
 /// A receive with IOSQE_BUFFER_SELECT; its output is the raw result and CQE flags.
 pub struct RecvSelect {
@@ -195,12 +196,17 @@ impl RingRef {
                     if res < 0 {
                         return Poll::Ready(Err(io::Error::from_raw_os_error(-res)));
                     }
-                    let Some(bid) = buffer_id(flags).filter(|_| res > 0) else {
+                    let Some(bid) = buffer_id(flags) else {
                         return Poll::Ready(Ok(())); // EOF
                     };
+                    if res == 0 {
+                        d.recycle_buffer(bid); // an end of file that named a buffer
+                        return Poll::Ready(Ok(()));
+                    }
                     bundled = res as u32 > size;
+                    let start = buffer_start(flags);
                     return Poll::Ready(
-                        sink.take(&mut d, size, (bid, 0, res as u32))
+                        sink.take(&mut d, size, (bid, start, start + res as u32))
                             .map(|rest| a.leftover = rest),
                     );
                 }
@@ -212,6 +218,20 @@ impl RingRef {
 }
 
 impl RingRef {
+    /// The ring's provided-buffer group (created on first use), consumed incrementally where
+    /// [`Feature::IncrementalBuffers`] is in use; a kernel that refuses that demotes it.
+    pub(crate) fn provided_group(&self) -> Option<BufGroup> {
+        let wish = self.uses_native(Feature::IncrementalBuffers);
+        let group = self.driver().buffer_group(wish);
+        if wish && group.is_some_and(|g| !g.incremental) {
+            self.demote(
+                Feature::IncrementalBuffers,
+                "incremental buffer ring registration refused",
+            );
+        }
+        group
+    }
+
     /// The native tiers of a provided-buffer receive into `sink`: the socket's multishot recv,
     /// else one buffer-select recv. `Err(feature)`: no native tier applies, or it gave up
     /// (ENOBUFS: the kernel's buffers ran dry; EINVAL: demoted), and the caller's plain
@@ -225,15 +245,22 @@ impl RingRef {
     ) -> Result<io::Result<()>, Feature> {
         let start = Instant::now();
         let group = if want > 0 && self.uses_native(Feature::BufferRings) {
-            self.driver().buffer_group()
+            self.provided_group()
         } else {
             None
         };
-        let Some((bgid, size)) = group else {
+        let Some(BufGroup {
+            bgid,
+            size,
+            incremental,
+        }) = group
+        else {
             return Err(Feature::BufferRings);
         };
         if self.uses_native(Feature::MultiShotRecv) {
-            let mut bundle = self.uses_native(Feature::RecvSendBundle);
+            // Bundles fill whole buffers in ring order; incrementally consumed buffers are
+            // taken a part at a time instead.
+            let mut bundle = self.uses_native(Feature::RecvSendBundle) && !incremental;
             loop {
                 match self.recv_multishot(sock, sink, (bgid, size), bundle).await {
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
@@ -250,6 +277,9 @@ impl RingRef {
                     res => {
                         let took = start.elapsed();
                         self.record(Feature::MultiShotRecv, PathTaken::Native, took);
+                        if incremental {
+                            self.record(Feature::IncrementalBuffers, PathTaken::Native, took);
+                        }
                         match &res {
                             // A completion that filled several buffers at once.
                             Ok(true) => {
@@ -285,7 +315,8 @@ impl RingRef {
                 // No buffer consumed: EOF.
                 if let Some(bid) = buffer_id(flags) {
                     let mut d = self.driver();
-                    if let Err(e) = sink.take(&mut d, size, (bid, 0, n)) {
+                    let start = buffer_start(flags);
+                    if let Err(e) = sink.take(&mut d, size, (bid, start, start + n)) {
                         return Ok(Err(e));
                     }
                 }
@@ -294,7 +325,11 @@ impl RingRef {
                     // are gone, which is not an end of file.
                     return Ok(Err(crate::driver::ring_gone()));
                 }
-                self.record(Feature::BufferRings, PathTaken::Native, start.elapsed());
+                let took = start.elapsed();
+                self.record(Feature::BufferRings, PathTaken::Native, took);
+                if incremental {
+                    self.record(Feature::IncrementalBuffers, PathTaken::Native, took);
+                }
                 Ok(Ok(()))
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(Feature::BufferRings),

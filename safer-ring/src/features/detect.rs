@@ -67,6 +67,8 @@ pub struct TryResults {
     pub register_ring_fd: Option<bool>,
     /// IORING_REGISTER_PBUF_RING.
     pub register_buf_ring: Option<bool>,
+    /// IORING_REGISTER_PBUF_RING with IOU_PBUF_RING_INC.
+    pub register_buf_ring_inc: Option<bool>,
     /// OP_MSG_RING with IORING_MSG_SEND_FD.
     pub msg_ring_send_fd: Option<bool>,
     /// Setup with COOP_TASKRUN.
@@ -82,6 +84,7 @@ impl TryResults {
         match t {
             Try::RegisterRingFd => self.register_ring_fd,
             Try::RegisterBufRing => self.register_buf_ring,
+            Try::RegisterBufRingInc => self.register_buf_ring_inc,
             Try::MsgRingSendFd => self.msg_ring_send_fd,
             Try::SetupCoopTaskrun => self.coop_taskrun,
             Try::SetupSingleIssuer => self.single_issuer,
@@ -271,6 +274,7 @@ pub fn detect_now() -> FeatureReport {
         tries: TryResults {
             register_ring_fd: answers.ring_fd,
             register_buf_ring: answers.buf_ring,
+            register_buf_ring_inc: answers.buf_ring_inc,
             msg_ring_send_fd: answers.send_fd,
             coop_taskrun: answers.coop,
             single_issuer: answers.single_issuer,

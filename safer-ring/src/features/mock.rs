@@ -36,6 +36,7 @@ fn inputs(release: &str, opcodes: Option<u8>, features: u32, tries: TryResults) 
 const NO_TRIES: TryResults = TryResults {
     register_ring_fd: Some(false),
     register_buf_ring: Some(false),
+    register_buf_ring_inc: Some(false),
     msg_ring_send_fd: Some(false),
     coop_taskrun: Some(false),
     single_issuer: Some(false),
@@ -103,6 +104,7 @@ impl MockKernel {
         let tries = TryResults {
             register_ring_fd: Some(true),
             register_buf_ring: Some(false),
+            register_buf_ring_inc: Some(false),
             msg_ring_send_fd: Some(true),
             coop_taskrun: Some(true),
             single_issuer: Some(true),

@@ -37,6 +37,7 @@ pub const USED_BY_RING: &[Feature] = &[
     Feature::BufferRings,
     Feature::MultiShotRecv,
     Feature::RecvSendBundle,
+    Feature::IncrementalBuffers,
     Feature::MultiShotRecvMsg,
     Feature::UnlinkAt,
     Feature::RenameAt,

@@ -60,6 +60,8 @@ pub enum Try {
     RegisterRingFd,
     /// `IORING_REGISTER_PBUF_RING` with a one-entry ring, then unregister.
     RegisterBufRing,
+    /// The same with `IOU_PBUF_RING_INC` (incrementally consumed buffers).
+    RegisterBufRingInc,
     /// OP_MSG_RING with IORING_MSG_SEND_FD between two rings with sparse file tables.
     MsgRingSendFd,
     /// `io_uring_setup` with `IORING_SETUP_COOP_TASKRUN`.
@@ -212,6 +214,11 @@ features! {
     Splice = (5, 7), Detection::Probe(&[op::SPLICE]), "move bytes between a pipe and a file or socket through the ring (else splice(2) on readiness)";
     /// OP_TEE (`tee`). Available since Linux 5.8.
     Tee = (5, 8), Detection::Probe(&[op::TEE]), "duplicate a pipe's bytes into another pipe through the ring (else tee(2) on readiness)";
+    /// Incrementally consumed provided buffers (IOU_PBUF_RING_INC). Available since Linux
+    /// 6.12. Opt-in: a completion takes only the bytes it received from a provided buffer,
+    /// whose rest serves the next receives, so small receives share one buffer (many more
+    /// receives held at once before the ring runs dry); used instead of receive bundles.
+    IncrementalBuffers = (6, 12), Detection::Try(Try::RegisterBufRingInc), "a receive takes only the bytes it needs from a provided buffer, whose rest serves the next (opt-in; instead of receive bundles)";
 }
 
 impl Feature {
@@ -301,7 +308,7 @@ impl Feature {
     /// assert!(!Feature::MultiShotAccept.opt_in());
     /// ```
     pub fn opt_in(self) -> bool {
-        self == Feature::MsgRingSendFd
+        matches!(self, Feature::MsgRingSendFd | Feature::IncrementalBuffers)
     }
 
     pub(crate) fn bit(self) -> u64 {
@@ -469,7 +476,7 @@ mod tests {
             assert_eq!(row.0.name(), row.1);
             assert_eq!(row.1.parse::<Feature>().unwrap(), row.0);
         }
-        assert_eq!(TABLE.len(), 38);
+        assert_eq!(TABLE.len(), 39);
         assert!(TABLE.len() <= 64, "AvailableFeatures is a u64");
     }
 

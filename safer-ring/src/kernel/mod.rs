@@ -12,6 +12,7 @@
 //!
 //! The op table (`backend/op.rs`) is still above: its rows name fault classes and features.
 
+pub(crate) mod cqe_flags;
 pub(crate) mod fault;
 #[allow(unsafe_code)]
 pub(crate) mod msghdr;

@@ -16,6 +16,7 @@ pub(crate) struct KernelAnswers {
     pub(crate) opcodes: Option<Vec<u8>>,
     pub(crate) ring_fd: Option<bool>,
     pub(crate) buf_ring: Option<bool>,
+    pub(crate) buf_ring_inc: Option<bool>,
     pub(crate) send_fd: Option<bool>,
     pub(crate) coop: Option<bool>,
     pub(crate) single_issuer: Option<bool>,
@@ -122,11 +123,18 @@ pub(crate) fn ask_kernel() -> KernelAnswers {
         &mut a.warnings,
     );
 
-    let br = try_buf_ring(&ring);
+    let br = try_buf_ring(&ring, 0);
     record(
         &mut a.buf_ring,
         "IORING_REGISTER_PBUF_RING",
         br,
+        &mut a.warnings,
+    );
+    let inc = try_buf_ring(&ring, IOU_PBUF_RING_INC);
+    record(
+        &mut a.buf_ring_inc,
+        "IORING_REGISTER_PBUF_RING with IOU_PBUF_RING_INC",
+        inc,
         &mut a.warnings,
     );
 
@@ -184,7 +192,11 @@ fn try_send_fd() -> io::Result<bool> {
     Ok(arrived == Some((UD, 0)))
 }
 
-fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {
+/// `IOU_PBUF_RING_INC` (Linux 6.12): buffers of the ring are consumed incrementally.
+pub(crate) const IOU_PBUF_RING_INC: u16 = 2;
+
+/// Registers a one-entry buffer ring with `flags`, then unregisters it.
+fn try_buf_ring(ring: &IoUring, flags: u16) -> io::Result<bool> {
     const PAGE: usize = 4096;
     let layout = Layout::from_size_align(PAGE, PAGE).expect("static layout");
     // SAFETY: the layout has a non-zero size.
@@ -195,7 +207,7 @@ fn try_buf_ring(ring: &IoUring) -> io::Result<bool> {
     let sub = ring.submitter();
     // SAFETY: `mem` is a page-aligned, zeroed page, large enough for one 16-byte ring entry; it
     // stays allocated until after the buffer ring is unregistered below.
-    let r = unsafe { sub.register_buf_ring_with_flags(mem as u64, 1, 0, 0) };
+    let r = unsafe { sub.register_buf_ring_with_flags(mem as u64, 1, 0, flags) };
     let out = match r {
         Ok(()) => sub.unregister_buf_ring(0).map(|()| true),
         Err(e) => verdict(Err(e)),
