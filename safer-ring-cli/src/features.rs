@@ -186,6 +186,9 @@ fn try_call(t: Try) -> &'static str {
     match t {
         Try::RegisterRingFd => "IORING_REGISTER_RING_FDS on a throwaway ring",
         Try::RegisterBufRing => "IORING_REGISTER_PBUF_RING on a throwaway ring",
+        Try::RegisterBufRingInc => {
+            "IORING_REGISTER_PBUF_RING with IOU_PBUF_RING_INC on a throwaway ring"
+        }
         Try::MsgRingSendFd => "IORING_MSG_SEND_FD between two throwaway rings",
         Try::SetupCoopTaskrun => "io_uring_setup with IORING_SETUP_COOP_TASKRUN",
         Try::SetupSingleIssuer => "io_uring_setup with IORING_SETUP_SINGLE_ISSUER",

@@ -242,6 +242,7 @@ const README_PHRASES: &[(&str, Feature)] = &[
     ("OP_BIND", Feature::BindListen),
     ("OP_SPLICE", Feature::Splice),
     ("OP_TEE", Feature::Tee),
+    ("IOU_PBUF_RING_INC", Feature::IncrementalBuffers),
 ];
 
 /// `(5.19+)`-style kernel versions in `row`.
