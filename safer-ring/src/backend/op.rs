@@ -40,9 +40,12 @@ use io_uring::opcode;
 pub(crate) enum Exec {
     /// A non-blocking attempt; on EAGAIN it waits for this readiness of its fd.
     Poll(Direction),
-    /// A syscall that never waits for readiness (regular files, paths, fsync, close); it may
-    /// block the calling thread.
-    Blocking,
+    /// A syscall that never waits for readiness and may block its thread for long (regular
+    /// files, paths, fsync): a plain-syscall backend runs it on the blocking pool.
+    Pooled,
+    /// A quick syscall that never waits (NOP, close, shutdown, socket, bind, listen): run on
+    /// the calling thread.
+    Inline,
     /// A timer (epoll: a deadline heap; never a syscall).
     Timer,
     /// Only io_uring can run it; elsewhere it completes with `-EOPNOTSUPP`.
@@ -57,7 +60,7 @@ pub(crate) enum Direction {
 }
 
 use Direction::{Read as R, Write as W};
-use Exec::{Blocking, Poll, Timer, UringOnly};
+use Exec::{Inline, Poll, Pooled, Timer, UringOnly};
 
 macro_rules! op_table {
     ($(
@@ -129,7 +132,7 @@ pub(super) struct Row {
 }
 
 op_table! {
-    Nop => fd: -1, exec: Blocking, opcode: opcode::Nop::CODE, class: Nop, core: true;
+    Nop => fd: -1, exec: Inline, opcode: opcode::Nop::CODE, class: Nop, core: true;
     Read { fd: RawFd, buf: *mut u8, len: u32, offset: u64 }
         => fd: fd, exec: Poll(R), opcode: opcode::Read::CODE, class: Read, core: true;
     Write { fd: RawFd, buf: *const u8, len: u32, offset: u64 }
@@ -155,19 +158,19 @@ op_table! {
         => fd: fd, exec: Poll(R), opcode: opcode::Recv::CODE, class: Recv, core: false;
     /// `Fsync` on registered file `slot`.
     FsyncSlot { fd: RawFd, slot: u32, datasync: bool }
-        => fd: fd, exec: Blocking, opcode: opcode::Fsync::CODE, class: Fsync, core: false;
+        => fd: fd, exec: Pooled, opcode: opcode::Fsync::CODE, class: Fsync, core: false;
     Readv { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
         => fd: fd, exec: Poll(R), opcode: opcode::Readv::CODE, class: Readv, core: true;
     Writev { fd: RawFd, iov: *const libc::iovec, count: u32, offset: u64 }
         => fd: fd, exec: Poll(W), opcode: opcode::Writev::CODE, class: Writev, core: true;
     Fsync { fd: RawFd, datasync: bool }
-        => fd: fd, exec: Blocking, opcode: opcode::Fsync::CODE, class: Fsync, core: true;
+        => fd: fd, exec: Pooled, opcode: opcode::Fsync::CODE, class: Fsync, core: true;
     OpenAt { dirfd: RawFd, path: *const libc::c_char, flags: i32, mode: u32 }
-        => fd: dirfd, exec: Blocking, opcode: opcode::OpenAt::CODE, class: Open, core: true;
+        => fd: dirfd, exec: Pooled, opcode: opcode::OpenAt::CODE, class: Open, core: true;
     Close { fd: RawFd }
-        => fd: fd, exec: Blocking, opcode: opcode::Close::CODE, class: Close, core: true;
+        => fd: fd, exec: Inline, opcode: opcode::Close::CODE, class: Close, core: true;
     Statx { fd: RawFd, path: *const libc::c_char, flags: i32, mask: u32, buf: *mut libc::statx }
-        => fd: fd, exec: Blocking, opcode: opcode::Statx::CODE, class: Statx, core: true;
+        => fd: fd, exec: Pooled, opcode: opcode::Statx::CODE, class: Statx, core: true;
     Accept { fd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t }
         => fd: fd, exec: Poll(R), opcode: opcode::Accept::CODE, class: Accept, core: true;
     Connect { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t }
@@ -212,10 +215,10 @@ op_table! {
     Recv { fd: RawFd, buf: *mut u8, len: u32, flags: i32 }
         => fd: fd, exec: Poll(R), opcode: opcode::Recv::CODE, class: Recv, core: true;
     Shutdown { fd: RawFd, how: i32 }
-        => fd: fd, exec: Blocking, opcode: opcode::Shutdown::CODE, class: Shutdown, core: true;
+        => fd: fd, exec: Inline, opcode: opcode::Shutdown::CODE, class: Shutdown, core: true;
     /// unlinkat(2) (5.11): `flags` 0 or AT_REMOVEDIR.
     UnlinkAt { dirfd: RawFd, path: *const libc::c_char, flags: i32 }
-        => fd: dirfd, exec: Blocking, opcode: opcode::UnlinkAt::CODE, class: Unlink,
+        => fd: dirfd, exec: Pooled, opcode: opcode::UnlinkAt::CODE, class: Unlink,
            core: false, syscall_without: UnlinkAt;
     /// renameat2(2) (5.11).
     RenameAt {
@@ -224,15 +227,15 @@ op_table! {
         newdirfd: RawFd,
         newpath: *const libc::c_char,
         flags: u32,
-    } => fd: olddirfd, exec: Blocking, opcode: opcode::RenameAt::CODE, class: Rename,
+    } => fd: olddirfd, exec: Pooled, opcode: opcode::RenameAt::CODE, class: Rename,
            core: false, syscall_without: RenameAt;
     /// mkdirat(2) (5.15).
     MkdirAt { dirfd: RawFd, path: *const libc::c_char, mode: u32 }
-        => fd: dirfd, exec: Blocking, opcode: opcode::MkDirAt::CODE, class: Mkdir,
+        => fd: dirfd, exec: Pooled, opcode: opcode::MkDirAt::CODE, class: Mkdir,
            core: false, syscall_without: MkdirAt;
     /// symlinkat(2) (5.15): a link at `linkpath` holding the text `target`.
     SymlinkAt { target: *const libc::c_char, newdirfd: RawFd, linkpath: *const libc::c_char }
-        => fd: newdirfd, exec: Blocking, opcode: opcode::SymlinkAt::CODE, class: Symlink,
+        => fd: newdirfd, exec: Pooled, opcode: opcode::SymlinkAt::CODE, class: Symlink,
            core: false, syscall_without: SymlinkAt;
     /// linkat(2) (5.15).
     LinkAt {
@@ -241,23 +244,23 @@ op_table! {
         newdirfd: RawFd,
         newpath: *const libc::c_char,
         flags: i32,
-    } => fd: olddirfd, exec: Blocking, opcode: opcode::LinkAt::CODE, class: Link,
+    } => fd: olddirfd, exec: Pooled, opcode: opcode::LinkAt::CODE, class: Link,
            core: false, syscall_without: LinkAt;
     /// fallocate(2) (5.6).
     Fallocate { fd: RawFd, mode: i32, offset: u64, len: u64 }
-        => fd: fd, exec: Blocking, opcode: opcode::Fallocate::CODE, class: Fallocate,
+        => fd: fd, exec: Pooled, opcode: opcode::Fallocate::CODE, class: Fallocate,
            core: false, syscall_without: Fallocate;
     /// ftruncate(2) (6.9).
     Ftruncate { fd: RawFd, len: u64 }
-        => fd: fd, exec: Blocking, opcode: opcode::Ftruncate::CODE, class: Ftruncate,
+        => fd: fd, exec: Pooled, opcode: opcode::Ftruncate::CODE, class: Ftruncate,
            core: false, syscall_without: Ftruncate;
     /// posix_fadvise(2) (5.6).
     Fadvise { fd: RawFd, offset: u64, len: u64, advice: i32 }
-        => fd: fd, exec: Blocking, opcode: opcode::Fadvise::CODE, class: Fadvise,
+        => fd: fd, exec: Pooled, opcode: opcode::Fadvise::CODE, class: Fadvise,
            core: false, syscall_without: Fadvise;
     /// sync_file_range(2) (5.2).
     SyncFileRange { fd: RawFd, offset: u64, len: u32, flags: u32 }
-        => fd: fd, exec: Blocking, opcode: opcode::SyncFileRange::CODE, class: SyncFileRange,
+        => fd: fd, exec: Pooled, opcode: opcode::SyncFileRange::CODE, class: SyncFileRange,
            core: false, syscall_without: SyncFileRange;
     /// sendmsg(2) (5.3): `msg` and the iovec, address and control data it points to are the
     /// op's.
@@ -270,15 +273,15 @@ op_table! {
     /// A new socket (OP_SOCKET, 5.19); `ty` carries SOCK_CLOEXEC. socket(2) where it runs as
     /// a syscall (epoll, kernels before 5.19, `SocketOp` turned off).
     Socket { domain: i32, ty: i32, protocol: i32 }
-        => fd: -1, exec: Blocking, opcode: opcode::Socket::CODE, class: Socket,
+        => fd: -1, exec: Inline, opcode: opcode::Socket::CODE, class: Socket,
            core: false, syscall_without: SocketOp;
     /// bind(2) (OP_BIND, 6.11): `addr` is `len` bytes kept by the op.
     Bind { fd: RawFd, addr: *const libc::sockaddr, len: libc::socklen_t }
-        => fd: fd, exec: Blocking, opcode: opcode::Bind::CODE, class: Bind,
+        => fd: fd, exec: Inline, opcode: opcode::Bind::CODE, class: Bind,
            core: false, syscall_without: BindListen;
     /// listen(2) (OP_LISTEN, 6.11).
     Listen { fd: RawFd, backlog: i32 }
-        => fd: fd, exec: Blocking, opcode: opcode::Listen::CODE, class: Listen,
+        => fd: fd, exec: Inline, opcode: opcode::Listen::CODE, class: Listen,
            core: false, syscall_without: BindListen;
     /// splice(2) (5.7): up to `len` bytes from `fd_in` to `fd_out`, one of them a pipe. An
     /// offset of `CURRENT_POS` is none (a pipe or socket end, or a file's position). Two fds:
@@ -363,10 +366,27 @@ impl OpKind {
 mod tests {
     use super::*;
 
+    /// The table alone decides what a plain-syscall backend sends to the blocking pool: the
+    /// quick syscalls run inline, the ones that may wait for a device go to the pool.
+    #[test]
+    fn the_exec_column_decides_the_pool() {
+        use crate::backend::pool::offloads;
+        let inline = [
+            OpKind::Nop,
+            OpKind::Close { fd: 3 },
+            OpKind::Shutdown { fd: 3, how: 0 },
+        ];
+        assert!(inline.iter().all(|op| !offloads(op)));
+        assert!(offloads(&OpKind::Fsync {
+            fd: 3,
+            datasync: false
+        }));
+    }
+
     #[test]
     fn table_rows_name_their_fd_and_opcode() {
         let op = OpKind::Shutdown { fd: 7, how: 0 };
-        assert_eq!((op.fd(), op.opcode(), op.exec()), (7, 34, Exec::Blocking));
+        assert_eq!((op.fd(), op.opcode(), op.exec()), (7, 34, Exec::Inline));
         let op = OpKind::OpenAt {
             dirfd: libc::AT_FDCWD,
             path: std::ptr::null(),
@@ -374,6 +394,7 @@ mod tests {
             mode: 0,
         };
         assert_eq!((op.fd(), op.opcode()), (libc::AT_FDCWD, 18));
+        assert_eq!(op.exec(), Exec::Pooled);
         assert_eq!(OpKind::Nop.fd(), -1);
     }
 }

@@ -39,20 +39,10 @@ pub(crate) const THREAD_NAME: &str = "safer-ring-pool";
 /// Every pointer in the op is valid for the access the op makes.
 pub(crate) type Runner = unsafe fn(OpKind) -> i32;
 
-/// Whether a plain-syscall backend runs `op` on the pool: every op the table marks
-/// `Exec::Blocking` (open, statx, fsync, the path and space ops) except the quick syscalls
-/// that never wait for a device (NOP, close, shutdown, socket, bind, listen), which run inline.
+/// Whether a plain-syscall backend runs `op` on the pool: the ops the table marks
+/// `Exec::Pooled` (open, statx, fsync, the path and space ops).
 pub(crate) fn offloads(op: &OpKind) -> bool {
-    op.exec() == super::op::Exec::Blocking
-        && !matches!(
-            op,
-            OpKind::Nop
-                | OpKind::Close { .. }
-                | OpKind::Shutdown { .. }
-                | OpKind::Socket { .. }
-                | OpKind::Bind { .. }
-                | OpKind::Listen { .. }
-        )
+    op.exec() == super::op::Exec::Pooled
 }
 
 /// The runner both backends use: the op's plain syscall, blocking as long as it takes.

@@ -40,7 +40,7 @@ fn done(ret: isize, dir: Option<Direction>) -> Attempt {
 pub(crate) unsafe fn attempt(op: OpKind) -> Attempt {
     let dir = match op.exec() {
         Exec::Poll(d) => Some(d),
-        Exec::Blocking => None,
+        Exec::Pooled | Exec::Inline => None,
         // A timer is a deadline, not a syscall (epoll keeps a heap; io_uring has the opcode
         // on every kernel it runs on): attempting one is a backend bug, answered, not panicked.
         Exec::Timer | Exec::UringOnly => return Attempt::Done(-libc::EOPNOTSUPP),

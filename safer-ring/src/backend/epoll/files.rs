@@ -5,10 +5,10 @@
 //! finishes there, which measured faster than a round trip through a pool thread
 //! (`benches/file_qd32.rs`); `EAGAIN` (not cached, or the write would block) sends the op to the
 //! blocking pool. O_DIRECT files skip the attempt: a synchronous call waits for the device
-//! even with `RWF_NOWAIT`. Every other op the table marks `Exec::Blocking` (open, statx,
+//! even with `RWF_NOWAIT`. Every other op the table marks `Exec::Pooled` (open, statx,
 //! fsync, unlink, rename, mkdir, fallocate, ...) always goes to the pool. Everything else keeps
-//! the readiness path (sockets, pipes, FIFOs), or runs inline because it never waits long (close,
-//! NOP) or must keep its order: reads and writes at a file's current position share that
+//! the readiness path (sockets, pipes, FIFOs), or runs inline because it never waits long
+//! (`Exec::Inline`: close, NOP, shutdown, socket, bind, listen) or must keep its order: reads and writes at a file's current position share that
 //! position, so they still run inline, one after the other.
 
 use std::os::fd::RawFd;
