@@ -97,6 +97,8 @@ struct Core {
     closed: Cell<bool>,
     /// `register_buffers` was called (one pool per ring, on every backend alike).
     has_fixed_pool: Cell<bool>,
+    /// The driver's chore queue, reachable while the driver is borrowed.
+    chores: crate::driver::Chores,
 }
 
 impl crate::driver::task::AbortTask for Core {
@@ -272,6 +274,7 @@ impl Ring {
         let exec = Executor::new(shared);
         driver.set_own_waker(exec.waker());
         let core = Core {
+            chores: driver.chores().clone(),
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
@@ -653,7 +656,12 @@ impl RingRef {
         self.0.driver.borrow()
     }
 
-    /// The driver from a destructor: never panics (`None` if busy: the caller leaks).
+    /// The driver's chore queue, without borrowing the driver.
+    pub(crate) fn chore_queue(&self) -> &crate::driver::ChoreQueue {
+        &self.0.chores
+    }
+
+    /// The driver from a destructor: never panics (`None` if busy: the caller queues a chore).
     pub(crate) fn driver_in_drop(&self) -> Option<DriverRef<'_>> {
         self.0.driver.borrow_in_drop()
     }

@@ -134,6 +134,10 @@ pub(crate) enum Chore {
     ReleaseFile(u32),
     /// A lent provided buffer's holder was dropped: give the buffer back to the kernel.
     Recycle(u16),
+    /// Op `ud` was dropped while the driver was borrowed (by user code the driver ran while
+    /// borrowed: a `tracing` subscriber): its data waits here, alive, for the cancel and drain
+    /// a drop does, which the next turn runs before it enters the kernel.
+    Dropped(u64, Box<dyn Orphan>),
 }
 
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
@@ -158,10 +162,24 @@ impl ChoreQueue {
     }
 
     /// Queues a chore; if the queue is busy (never, in practice) the chore is dropped, which
-    /// leaks a registration or keeps an op armed until the ring drops, never frees.
+    /// leaks a registration or keeps an op armed until the ring drops, never frees (a dropped
+    /// op's data is leaked).
     pub(crate) fn push(&self, chore: Chore) {
-        if let Ok(mut q) = self.queue.try_borrow_mut() {
-            q.push(chore);
+        match self.queue.try_borrow_mut() {
+            Ok(mut q) => q.push(chore),
+            Err(_) => std::mem::forget(chore),
+        }
+    }
+}
+
+impl Drop for ChoreQueue {
+    fn drop(&mut self) {
+        // A dropped op never cancelled (its ring went first): the kernel may still use its
+        // memory, so leak it. The other chores hold nothing the kernel uses.
+        for chore in self.queue.get_mut().drain(..) {
+            if let Chore::Dropped(..) = chore {
+                std::mem::forget(chore);
+            }
         }
     }
 }
@@ -771,6 +789,11 @@ impl Driver {
                 }
                 Chore::ReleaseFile(slot) => self.release_file(slot),
                 Chore::Recycle(bid) => self.recycle_buffer(bid),
+                Chore::Dropped(ud, orphan) => {
+                    if let Dropped::Finished(o, res, flags) = self.drop_op(ud, orphan) {
+                        self.later.push(Later::Complete(o, res, flags));
+                    }
+                }
             }
         }
     }

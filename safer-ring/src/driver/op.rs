@@ -272,7 +272,11 @@ impl<T: OpData> Op<'_, T> {
         };
         let orphan: Box<dyn Orphan> = Box::new(Abandoned(data, self.extra.take()));
         let Some(mut driver) = self.ring.driver_in_drop() else {
-            std::mem::forget(orphan); // the driver is busy (never from safe code): leak
+            // The driver is busy: dropped by user code it runs while borrowed (a `tracing`
+            // subscriber). The next turn cancels it, before it enters the kernel.
+            self.ring
+                .chore_queue()
+                .push(super::Chore::Dropped(self.ud, orphan));
             return;
         };
         if let super::Dropped::Finished(o, res, flags) = driver.drop_op(self.ud, orphan) {
