@@ -244,7 +244,8 @@ impl IoUringBackend {
             tracing::debug!(
                 opcode = %crate::features::opcode_name(code),
                 on_pool = pooled,
-                "io_uring lacks the opcode here (or it is turned off); running it as a syscall"
+                "running the op as a syscall (io_uring lacks its opcode here, or it is turned \
+                 off, or a splice/tee reads a pipe or socket: parked on readiness)"
             );
         }
         if pooled {
@@ -932,6 +933,13 @@ fn build(op: OpKind) -> squeue::Entry {
     }
 }
 
+/// Whether `fd` is a pipe or a socket: bytes arrive on it (a regular file's are there).
+#[cold]
+fn reads_arrivals(fd: RawFd) -> bool {
+    crate::kernel::sys::fd_kind(fd)
+        .is_ok_and(|(mode, _)| mode == libc::S_IFIFO || mode == libc::S_IFSOCK)
+}
+
 impl Backend for IoUringBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::IoUring
@@ -945,6 +953,16 @@ impl Backend for IoUringBackend {
         timeout: Option<&TimeoutSpec>,
     ) -> Result<(), Full> {
         if !self.supported.contains(op.opcode()) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.run_fallback(user_data, op, timeout) };
+        }
+        if let OpKind::Splice { fd_in, .. } | OpKind::Tee { fd_in, .. } = op
+            && reads_arrivals(fd_in)
+        {
+            // Natively the kernel runs a splice out of a pipe or socket on a worker thread,
+            // whose move can beat the cancel of a dropped op to bytes that arrive after the
+            // drop. Parked on readiness (a poll SQE, then a non-blocking splice on this
+            // thread), a dropped one is a cancelled poll and moves nothing.
             // SAFETY: forwarded from the caller.
             return unsafe { self.run_fallback(user_data, op, timeout) };
         }
