@@ -99,6 +99,8 @@ struct Core {
     has_fixed_pool: Cell<bool>,
     /// The driver's chore queue, reachable while the driver is borrowed.
     chores: crate::driver::Chores,
+    /// Where other rings' messages land (the driver holds it too, as its `Inbox`).
+    mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
 }
 
 impl crate::driver::task::AbortTask for Core {
@@ -231,7 +233,12 @@ impl Ring {
             _ => None,
         };
         let mailbox = crate::enhanced::Mailbox::new(target_fd);
-        let mut driver = Driver::new(backend, cfg.submit_policy, cfg.drain_timeout, mailbox);
+        let mut driver = Driver::new(
+            backend,
+            cfg.submit_policy,
+            cfg.drain_timeout,
+            mailbox.clone(),
+        );
         let mut ring_index = None;
         if native.contains(Feature::RegisteredRingFd) {
             match driver.register_ring_fd() {
@@ -275,6 +282,7 @@ impl Ring {
         driver.set_own_waker(exec.waker());
         let core = Core {
             chores: driver.chores().clone(),
+            mailbox,
             native: Cell::new(native),
             nonblocking: driver.wants_nonblocking(),
             enhancement: cfg.enhancement.clone(),
@@ -478,7 +486,7 @@ impl RingRef {
     }
 
     pub(crate) fn mailbox(&self) -> std::sync::Arc<crate::enhanced::Mailbox> {
-        self.driver().mailbox().clone()
+        self.0.mailbox.clone()
     }
 
     pub(crate) fn fallback_timeout(&self) -> Option<Duration> {
@@ -809,7 +817,7 @@ impl Drop for Ring {
         let core = &self.shared.0;
         core.closed.set(true);
         // Messages sent from now on fail instead of piling up; queued fds are closed.
-        core.driver.borrow().mailbox().close();
+        core.mailbox.close();
         // Tasks first: their ops become orphans. A task's destructor may panic; the others
         // are still dropped and the ring still drains before that panic continues.
         let panic = core.exec.drop_tasks();

@@ -56,6 +56,15 @@ use std::time::Duration;
 
 pub(crate) use buf_ring::Lent;
 
+/// `io_uring_enter` calls through the registered ring fd and through the plain fd, counted by
+/// the io_uring backend (plain cells: one increment per system call, no borrow) for the
+/// ring's enhancement stats.
+#[derive(Debug, Default)]
+pub(crate) struct EnterCounts {
+    pub(crate) registered: std::cell::Cell<u64>,
+    pub(crate) plain: std::cell::Cell<u64>,
+}
+
 /// A ring's provided-buffer group: its id, buffer size, and whether its buffers are
 /// consumed incrementally (IOU_PBUF_RING_INC).
 #[derive(Debug, Clone, Copy)]

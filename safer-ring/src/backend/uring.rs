@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
+use super::EnterCounts;
 use super::op::Direction;
 use super::opcodes::OpcodeSet;
 use super::syscall::Attempt;
 use super::{Backend, Full, OpKind, TimeoutSpec};
 use crate::config::{BackendKind, SaferRingConfig};
-use crate::enhanced::EnterCounts;
 use crate::kernel::cqe_flags;
 use crate::kernel::probe::sys_features;
 

@@ -140,6 +140,18 @@ pub(crate) enum Chore {
     Dropped(u64, Box<dyn Orphan>),
 }
 
+/// Where messages from other rings land (the ring's MSG_RING mailbox, `enhanced::Mailbox`):
+/// the driver hands it the passed fds' arrivals its reap saw and the doorbells the backend
+/// counted, and wakes the receivers it names. Kept abstract so the driver stands below the
+/// enhanced APIs.
+pub(crate) trait Inbox: Send + Sync {
+    /// Files the arrivals (`(seq, result)` of each passed fd's completion); the wakers of
+    /// receivers to wake.
+    fn land(&self, arrivals: &mut Vec<(u64, i32)>) -> Vec<Waker>;
+    /// A doorbell rang (a sender's MSG_RING): the wakers of receivers to wake.
+    fn ring_doorbell(&self) -> Vec<Waker>;
+}
+
 /// A ring's chore queue. Its address identifies the ring to I/O objects that armed a
 /// multishot op on it (they hold a `Weak`, so a dropped ring is noticed too).
 #[derive(Default)]
@@ -215,7 +227,7 @@ pub(crate) struct Driver {
     /// Filled by drop hooks and orphaned completions, drained every turn.
     chores: Chores,
     /// Messages posted to this ring (MSG_RING doorbells wake its receiver).
-    mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
+    mailbox: std::sync::Arc<dyn Inbox>,
     /// User code found while borrowed; run by `DriverRef` once the borrow is released.
     later: Vec<Later>,
     shut_down: bool,
@@ -360,7 +372,7 @@ impl Driver {
         backend: AnyBackend,
         policy: SubmitPolicy,
         drain_timeout: Duration,
-        mailbox: std::sync::Arc<crate::enhanced::Mailbox>,
+        mailbox: std::sync::Arc<dyn Inbox>,
     ) -> Driver {
         Driver {
             mailbox,
@@ -946,10 +958,6 @@ impl Driver {
 
     pub(crate) fn chores(&self) -> &Chores {
         &self.chores
-    }
-
-    pub(crate) fn mailbox(&self) -> &std::sync::Arc<crate::enhanced::Mailbox> {
-        &self.mailbox
     }
 
     pub(crate) fn offers(&self, feature: crate::Feature) -> bool {

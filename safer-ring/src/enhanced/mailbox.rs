@@ -266,3 +266,12 @@ impl Mailbox {
         }
     }
 }
+
+impl crate::driver::Inbox for Mailbox {
+    fn land(&self, arrivals: &mut Vec<(u64, i32)>) -> Vec<Waker> {
+        Mailbox::land(self, arrivals)
+    }
+    fn ring_doorbell(&self) -> Vec<Waker> {
+        Mailbox::ring_doorbell(self)
+    }
+}

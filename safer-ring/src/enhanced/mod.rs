@@ -22,5 +22,5 @@ pub use mailbox::Message;
 pub use msg_ring::RingHandle;
 pub use provided::ProvidedBuf;
 pub use recv_msg_multi::{DATAGRAM_ROOM, Datagram, RecvFromStream};
-pub(crate) use stats::{EnterCounts, Stats};
+pub(crate) use stats::Stats;
 pub use stats::{FeatureStats, PathTaken};

@@ -1,6 +1,6 @@
 //! Counters of native vs fallback use per feature (`Ring::enhancement_stats`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -46,13 +46,7 @@ pub enum PathTaken {
     Fallback,
 }
 
-/// `io_uring_enter` calls through the registered ring fd and through the plain fd, counted by
-/// the io_uring backend (plain cells: one increment per system call, no borrow).
-#[derive(Debug, Default)]
-pub(crate) struct EnterCounts {
-    pub(crate) registered: Cell<u64>,
-    pub(crate) plain: Cell<u64>,
-}
+use crate::backend::EnterCounts;
 
 #[derive(Debug)]
 pub(crate) struct Stats {
