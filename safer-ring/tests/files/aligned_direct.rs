@@ -1,9 +1,9 @@
 //! `AlignedBuf` with a real `O_DIRECT` file on both backends: 4 KiB blocks written and read
 //! back at aligned offsets, bypassing the page cache.
 
-mod common;
-
 use safer_ring::{AlignedBuf, OpenOptions, Ring};
+
+use crate::support;
 
 const BLOCK: usize = 4096;
 
@@ -13,7 +13,7 @@ fn block(i: usize) -> Vec<u8> {
 }
 
 fn run_direct(ring: &Ring, tag: &str) {
-    let Some(path) = common::direct_path(tag) else {
+    let Some(path) = support::direct_path(tag) else {
         return;
     };
     ring.block_on(async {

@@ -8,13 +8,13 @@
 //! thread's submissions create and the blocking pool's threads all start after the drop and
 //! inherit it. A non-root run needs no drop: the directories below deny it all the same.
 
-mod common;
-
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use safer_ring::{BackendKind, Feature, ProgressiveEnhancementConfig, Ring, SaferRingConfig};
+
+use crate::support;
 
 /// `struct __user_cap_header_struct` / `__user_cap_data_struct` (capability version 3).
 #[repr(C)]
@@ -97,7 +97,7 @@ fn check(ring: &Ring, ro: &Path, closed: &Path) {
 
 #[test]
 fn path_ops_map_eacces_as_std_does() {
-    let base = common::TempPath::new("eacces");
+    let base = support::TempPath::new("eacces");
     let (ro, closed) = (base.0.join("ro"), base.0.join("closed"));
     for d in [&ro, &closed] {
         std::fs::create_dir_all(d).unwrap();
@@ -146,7 +146,7 @@ fn path_ops_map_eacces_as_std_does() {
                 std::fs::create_dir(ro.join("probe")).is_err(),
                 "{name}: caps still on"
             );
-            let Some(ring) = common::ring_with(cfg.entries(16)) else {
+            let Some(ring) = support::ring_with(cfg.entries(16)) else {
                 return false;
             };
             check(&ring, &ro, &closed);

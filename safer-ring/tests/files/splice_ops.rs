@@ -3,9 +3,7 @@
 //! epoll. Real files (sparse ones past 4 GiB), pipes and loopback TCP sockets; bytes are
 //! compared with what std reads.
 
-mod common;
-
-use common::pattern;
+use support::pattern;
 
 use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
@@ -13,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use safer_ring::{BackendKind, Feature, File, OpenOptions, Ring, RingRef, TcpStream};
 
+use crate::support;
+
 /// A temp file holding `data` at `at` (sparse before it), opened on the ring for reading
 /// (`write` too if asked), with a std handle sharing its position.
-fn file_with(tag: &str, data: &[u8], at: u64) -> (common::TempPath, File, std::fs::File) {
-    let path = common::TempPath::new(tag);
+fn file_with(tag: &str, data: &[u8], at: u64) -> (support::TempPath, File, std::fs::File) {
+    let path = support::TempPath::new(tag);
     let f = std::fs::File::create(&path.0).unwrap();
     f.write_all_at(data, at).unwrap();
     let std = std::fs::OpenOptions::new()
@@ -27,8 +27,8 @@ fn file_with(tag: &str, data: &[u8], at: u64) -> (common::TempPath, File, std::f
     (path, File::from(std), shared)
 }
 
-fn new_file(ring: &Ring, tag: &str) -> (common::TempPath, File) {
-    let path = common::TempPath::new(tag);
+fn new_file(ring: &Ring, tag: &str) -> (support::TempPath, File) {
+    let path = support::TempPath::new(tag);
     let opts = OpenOptions::new().read(true).write(true).create(true);
     let f = ring.block_on(ring.open(&path.0, &opts)).unwrap();
     (path, f)
@@ -247,7 +247,7 @@ three_rings_test!(paths
         // pipe already holds, then the rest through a buffer, with the exact count.
         let data = pattern(700_000, 9);
         let (_p, src, _) = file_with("copy-append-src", &data, 0);
-        let path = common::TempPath::new("copy-append-dst");
+        let path = support::TempPath::new("copy-append-dst");
         std::fs::write(&path.0, b"log:").unwrap();
         let opts = OpenOptions::new().append(true);
         let dst = ring.block_on(ring.open(&path.0, &opts)).unwrap();
@@ -371,7 +371,7 @@ three_rings_test!(paths splice_bad_input_is_a_clear_error, Feature::Splice, |rin
     invalid(ring.block_on(ring.tee(&rx, &a, 10)), "pipe_out");
     invalid(ring.block_on(ring.tee(&file, &tx, 10)), "pipe_in");
     // EBADF territory: a write-only source, for splice and for copy (nothing copied).
-    let wpath = common::TempPath::new("splice-wronly");
+    let wpath = support::TempPath::new("splice-wronly");
     let wonly = File::from(std::fs::File::create(&wpath.0).unwrap());
     let e = ring
         .block_on(ring.splice(&wonly, Some(0), &tx, None, 10, 0))
@@ -544,7 +544,7 @@ fn drop_ring_with_stalled_copy(ring: Ring) {
 
 /// `cfg` with a drain timeout of a minute: a drop that waits it out is told from a slow one.
 fn stalled_copy_ring(cfg: safer_ring::SaferRingConfig) -> Option<Ring> {
-    common::ring_with(cfg.entries(64).drain_timeout(Duration::from_secs(60)))
+    support::ring_with(cfg.entries(64).drain_timeout(Duration::from_secs(60)))
 }
 
 mod splice_ring_drop_with_stalled_copy {
@@ -558,7 +558,7 @@ mod splice_ring_drop_with_stalled_copy {
     }
     #[test]
     fn io_uring_fallback() {
-        if let Some(r) = stalled_copy_ring(common::uring_wishing(Feature::Splice, Some(false))) {
+        if let Some(r) = stalled_copy_ring(support::uring_wishing(Feature::Splice, Some(false))) {
             drop_ring_with_stalled_copy(r)
         }
     }

@@ -2,37 +2,18 @@
 //! through the public API: interior NULs, non-UTF-8 names, names and paths past the kernel's
 //! limits, and paths whose op is dropped before the kernel read them.
 
-mod attack_util;
-mod common;
-mod soundness_util;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use attack_util::outcome;
 use safer_ring::{
     BackendKind, Feature, OpenOptions, ProgressiveEnhancementConfig, Ring, SaferRingConfig,
     SubmitPolicy,
 };
-use soundness_util::{SIZE, poll_once};
+use support::fds::outcome;
+use support::soundness::{SIZE, poll_once};
 
-/// A fresh empty directory, removed (with its contents) on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = common::TempPath::new(tag).0.clone();
-        std::fs::create_dir(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{self, TempPath};
 
 // Every path op refuses a path with a NUL byte, naming it, before the kernel sees anything.
 backend_test!(interior_nul_is_refused, |ring| {
@@ -71,7 +52,7 @@ backend_test!(interior_nul_is_refused, |ring| {
 
 // Names that are not UTF-8 work like any other bytes.
 backend_test!(non_utf8_names, |ring| {
-    let dir = TempDir::new("attack-path-utf8");
+    let dir = TempPath::dir("attack-path-utf8");
     let a = dir.0.join(OsStr::from_bytes(b"d\xff\xfe"));
     let b = dir.0.join(OsStr::from_bytes(b"e\x80"));
     let f = dir.0.join(OsStr::from_bytes(b"f\xc3"));
@@ -129,7 +110,7 @@ fn path_ops_off() -> SaferRingConfig {
 /// Names and paths at and past the kernel's limits, and the usual errors, as comparable
 /// strings.
 fn limit_outcomes(ring: &Ring, tag: &str) -> Vec<String> {
-    let dir = TempDir::new(tag);
+    let dir = TempPath::dir(tag);
     let mut out = Vec::new();
     let long_name = dir.0.join("n".repeat(256)); // NAME_MAX is 255
     let max_name = dir.0.join("n".repeat(255));
@@ -194,14 +175,14 @@ fn limit_outcomes(ring: &Ring, tag: &str) -> Vec<String> {
 // inline) and on epoll.
 #[test]
 fn limits_same_on_every_path() {
-    let epoll = limit_outcomes(&common::ring(BackendKind::Epoll).unwrap(), "attack-path-e");
+    let epoll = limit_outcomes(&support::ring(BackendKind::Epoll).unwrap(), "attack-path-e");
     println!("epoll: {epoll:#?}");
     assert!(
         epoll
             .iter()
             .any(|s| s.contains(&format!("errno {}", libc::ENAMETOOLONG)))
     );
-    let Some(uring) = common::ring(BackendKind::IoUring) else {
+    let Some(uring) = support::ring(BackendKind::IoUring) else {
         return;
     };
     assert_eq!(
@@ -209,7 +190,7 @@ fn limits_same_on_every_path() {
         epoll,
         "io_uring and epoll differ"
     );
-    let off = common::ring_with(path_ops_off()).unwrap();
+    let off = support::ring_with(path_ops_off()).unwrap();
     assert!(!off.uses_native(Feature::RenameAt));
     assert_eq!(
         limit_outcomes(&off, "attack-path-o"),
@@ -223,7 +204,7 @@ fn limits_same_on_every_path() {
 /// allocations of the same size, filled with the path of a decoy file, must never be what the
 /// kernel renames.
 fn rename_dropped_probe(ring: &Ring, tag: &str) -> bool {
-    let dir = TempDir::new(tag);
+    let dir = TempPath::dir(tag);
     // CString::new allocates len + 1 bytes: SIZE-byte chunks, like the fresh ones below.
     let from = path_of_len(&dir.0, SIZE - 1, "a");
     let to = path_of_len(&dir.0, SIZE - 1, "b");
@@ -236,7 +217,7 @@ fn rename_dropped_probe(ring: &Ring, tag: &str) -> bool {
         let pending = poll_once(&mut op).is_pending();
         drop(op);
         // At once, before anything else allocates: the chunks a freed CString would leave.
-        let fresh = soundness_util::fresh_allocs(16);
+        let fresh = support::soundness::fresh_allocs(16);
         if !pending {
             return false; // already done (epoll runs it inline): nothing left to probe
         }
@@ -246,7 +227,7 @@ fn rename_dropped_probe(ring: &Ring, tag: &str) -> bool {
     for f in &mut fresh {
         f[..decoy.as_os_str().len()].copy_from_slice(decoy.as_os_str().as_bytes());
     }
-    let _ = soundness_util::drive(ring, 10);
+    let _ = support::soundness::drive(ring, 10);
     assert_eq!(
         std::fs::read(&decoy).ok().as_deref(),
         Some(&b"decoy"[..]),
@@ -267,14 +248,14 @@ fn rename_dropped_before_submit_keeps_its_paths() {
             let cfg = SaferRingConfig::default()
                 .backend(kind)
                 .submit_policy(policy);
-            if let Some(ring) = common::ring_with(cfg) {
+            if let Some(ring) = support::ring_with(cfg) {
                 let probed = rename_dropped_probe(&ring, "attack-path-probe");
                 if kind == BackendKind::IoUring && policy == SubmitPolicy::Batch {
                     assert!(probed, "a Batch ring queues the rename: the probe must run");
                 }
             }
         }
-        if let Some(ring) = common::ring_with(path_ops_off().submit_policy(policy)) {
+        if let Some(ring) = support::ring_with(path_ops_off().submit_policy(policy)) {
             rename_dropped_probe(&ring, "attack-path-probe-off");
         }
     }

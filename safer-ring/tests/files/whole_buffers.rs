@@ -1,12 +1,12 @@
 //! `write_all`/`send_all`/`read_exact` (and positioned forms) over short transfers, and
 //! `Slice` handed to operations and back (both backends).
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use safer_ring::{IoBuf, OpenOptions};
+
+use crate::support;
 
 /// A blocking std handle to `fd` (a dup: ownership stays apart; the epoll backend's fds are
 /// non-blocking, and a dup shares that flag, so this clears it for the whole file).
@@ -83,7 +83,7 @@ backend_test!(read_exact_reports_early_eof_with_the_count, |ring| {
 });
 
 backend_test!(positioned_whole_buffers_on_a_file, |ring| {
-    let path = common::TempPath::new("whole");
+    let path = support::TempPath::new("whole");
     let opts = OpenOptions::new().read(true).write(true).create(true);
     ring.block_on(async {
         let f = ring.open(&path.0, &opts).await.unwrap();

@@ -1,9 +1,9 @@
 //! Files: read/write at offsets, stream reads, vectored I/O, fsync, open/close, metadata.
 
-mod common;
-
-use common::TempPath;
 use safer_ring::{OpenOptions, OwnedBuffer};
+use support::TempPath;
+
+use crate::support;
 
 fn rw_opts() -> OpenOptions {
     OpenOptions::new()

@@ -1,12 +1,12 @@
 //! `bytes::Bytes` and `bytes::BytesMut` as operation buffers (feature `bytes`), on both backends:
 //! loopback TCP send/recv and file write_at/read_at, byte for byte.
 
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use safer_ring::{OpenOptions, Ring, RingRef, TcpStream};
 
-use common::TempPath;
+use support::TempPath;
+
+use crate::support;
 
 /// A connected loopback pair: (client, server side).
 async fn tcp_pair(ring: &Ring) -> (TcpStream, TcpStream) {

@@ -3,8 +3,6 @@
 //! io_uring with the feature forced off (its opcode is not pushed: the syscall fallback runs
 //! on the io_uring backend), and epoll. Results are compared with std on the same files.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -13,12 +11,14 @@ use std::path::{Path, PathBuf};
 
 use safer_ring::{Feature, OpenOptions, Ring};
 
+use crate::support;
+
 /// A fresh directory in the temp dir (with a non-UTF-8 byte in its name), removed on drop.
 struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        let base = common::TempPath::new(tag);
+        let base = support::TempPath::new(tag);
         let mut name = base.0.clone().into_os_string().into_vec();
         name.extend_from_slice(b"-\xff\xfe");
         let dir = PathBuf::from(std::ffi::OsString::from_vec(name));
@@ -80,7 +80,7 @@ three_rings_test!(paths create_and_remove_dirs, Feature::MkdirAt, |ring| {
     assert!(!d.exists());
     // EACCES in a directory we may not write (root may write anywhere).
     if is_root() {
-        common::skip("EACCES check: running as root");
+        support::skip("EACCES check: running as root");
     } else {
         let ro = t.join(b"ro");
         std::fs::create_dir(&ro).unwrap();
@@ -129,7 +129,7 @@ three_rings_test!(paths remove_files, Feature::UnlinkAt, |ring| {
         assert_eq!(e.raw_os_error(), Some(libc::EACCES));
         std::fs::set_permissions(&t.0, std::fs::Permissions::from_mode(0o700)).unwrap();
     } else {
-        common::skip("EACCES check: running as root");
+        support::skip("EACCES check: running as root");
     }
 });
 
@@ -226,7 +226,7 @@ three_rings_test!(paths
         // Allocate 4 KiB at 5 GiB: the size follows, the file stays sparse.
         match ring.block_on(ring.fallocate(&f, 0, 5 * GIB, 4096)) {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                return common::skip(format_args!(
+                return support::skip(format_args!(
                     "fallocate unsupported by the temp filesystem: {e}"
                 ));
             }
@@ -248,7 +248,7 @@ three_rings_test!(paths
         let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
         match ring.block_on(ring.fallocate(&f, punch, 4 * GIB + 4096, 4096)) {
             Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                common::skip(format_args!("hole punching unsupported here: {e}"))
+                support::skip(format_args!("hole punching unsupported here: {e}"))
             }
             r => {
                 r.unwrap();
