@@ -328,12 +328,7 @@ fn recvs_dropped_by_select_under_drive_on_tokio_lose_nothing_after() {
             continue;
         };
         let ring = Rc::new(ring);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, async {
+        support::on_local_tokio(async {
             let driver = ring.clone();
             tokio::task::spawn_local(async move { driver.drive_on_tokio().await.unwrap() });
             for round in 0..20 {
