@@ -18,7 +18,7 @@ fn on_tokio(kind: BackendKind, body: impl AsyncFnOnce(Rc<Ring>) -> Result<(), St
     };
     let ring = Rc::new(ring);
     let r = support::on_local_tokio(async {
-        // The documented pattern (tests/tokio_driver.rs, drive_on_tokio's docs).
+        // The documented pattern (tests/compat/tokio_driver.rs, drive_on_tokio's docs).
         let driver = ring.clone();
         tokio::task::spawn_local(async move { driver.drive_on_tokio().await.unwrap() });
         tokio::task::yield_now().await;

@@ -64,7 +64,8 @@ fn accept_multiple_native_where_the_kernel_has_it() {
     let Some(ring) = support::ring(BackendKind::IoUring) else {
         return;
     };
-    // From detection: no test in this binary demotes (tests/demotion.rs does, in its process).
+    // From detection: no test in this binary demotes a feature the ring uses (features.rs
+    // demotes ExtArg, which it does not; tests/demotion.rs demotes, in its own process).
     let native = features::detected()
         .available
         .contains(Feature::MultiShotAccept);

@@ -146,7 +146,7 @@ fn running_kernel_reports_what_it_should() {
     // Core opcodes (5.3): every kernel of the matrix with io_uring has them.
     assert!(has(Feature::SendRecvMsg), "SendRecvMsg on {version}");
     // A registered-file table (5.5): 5.10 takes it as an array of -1 slots, 6.1+ sparse (see
-    // tests/fixed_files.rs, which uses it natively on each).
+    // tests/registered/fixed_files.rs, which uses it natively on each).
     assert!(
         has(Feature::RegisteredFiles),
         "RegisteredFiles on {version}"

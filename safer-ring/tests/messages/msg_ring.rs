@@ -87,7 +87,7 @@ fn ring_to_ring_native_where_available() {
         (s.native, s.fallback),
         if native { (N + 1, 0) } else { (0, N + 1) }
     );
-    // Native fd passing is opt-in (slower than the queue in-process): tests/fd_passing.rs.
+    // Native fd passing is opt-in (slower than the queue in-process): tests/messages/fd_passing.rs.
     let s = sender.enhancement_stats(Feature::MsgRingSendFd);
     assert_eq!((s.native, s.fallback), (0, 1));
 }

@@ -324,7 +324,7 @@ fn dropped_path_statx_keeps_its_buffer() {
                 std::hint::spin_loop();
                 drop(op);
                 #[allow(clippy::slow_vector_initialization)]
-                // malloc, not calloc (see soundness_util)
+                // malloc, not calloc (see support::soundness)
                 (0..16)
                     .map(|_| {
                         let mut v = Vec::with_capacity(size);

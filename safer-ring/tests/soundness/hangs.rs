@@ -101,7 +101,7 @@ backend_test!(block_on_inside_block_on_panics, |ring| {
 });
 
 // Defect 6(d): user code panics during a reap (here the destructor of an orphaned op's buffer,
-// run when its cancellation completes; `soundness_reentrancy::panicking_waker_loses_no_completion`
+// run when its cancellation completes; `reentrancy::panicking_waker_loses_no_completion`
 // does the same with a waker). Correct: the completions of other ops reaped in the same batch
 // are not lost; those ops finish (current epoll: the rest of the ready list is discarded).
 backend_test!(panicking_orphan_buffer_loses_no_completion, |ring| {

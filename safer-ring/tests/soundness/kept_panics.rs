@@ -2,7 +2,7 @@
 //! a panic kept from user code lost a completion (R2) or an accepted connection (R2b) when it
 //! was re-raised as a borrow was released; user code run by `AcceptStream::arm` found the
 //! listener's state still borrowed (R3).
-//! `unsafe` appears only in harness helpers (dup of fds in soundness_util).
+//! `unsafe` appears only in harness helpers (dup of fds in support::soundness).
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
-// R1 lives in review_shutdown_panic.rs (its own binary: tracing's callsite cache is global).
+// R1 lives in tests/process/shutdown_panic.rs (serialized there: tracing's callsite cache is global).
 
 use safer_ring::{AcceptStream, BackendKind, Feature, SaferRingConfig, SubmitPolicy};
 use support::soundness::*;

@@ -85,8 +85,8 @@ impl TempPath {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let p = std::env::temp_dir().join(format!("safer-ring-{tag}-{}-{n}", std::process::id()));
-        // A leftover of an earlier process with the same pid (pids are reused across a run
-        // of ~100 test binaries) would make a test's create fail with EEXIST.
+        // A leftover of an earlier process with the same pid (pids are reused across a run of
+        // the test binaries) would make a test's create fail with EEXIST.
         remove(&p);
         TempPath(p)
     }
