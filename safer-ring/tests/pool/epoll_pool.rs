@@ -5,7 +5,7 @@
 //! memory), and idle pool threads exiting.
 //!
 //! Pool threads are counted by name in /proc/self/task, which every test of this binary shares:
-//! the tests take `support::serial()` so that no other test's pool is counted.
+//! the tests take `crate::serial()` so that no other test's pool is counted.
 
 use std::cell::Cell;
 use std::ffi::CString;
@@ -20,21 +20,8 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use safer_ring::{AlignedBuf, BackendKind, OpenOptions, Ring, SaferRingConfig};
 
-use crate::support::{self, serial};
-
-/// Live blocking-pool threads of this process.
-fn pool_threads() -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm"))
-                .is_ok_and(|c| c.trim_end() == "safer-ring-pool")
-        })
-        .count()
-}
+use crate::support;
+use crate::{pool_threads, serial, settle_pool_threads};
 
 /// Whether some pool thread is blocked in the kernel (state D: waiting for the disk).
 fn pool_thread_in_io() -> bool {
@@ -54,18 +41,6 @@ fn pool_threads_in(nr: libc::c_long) -> usize {
         .iter()
         .filter(|c| c.starts_with(&prefix))
         .count()
-}
-
-/// Waits (up to `limit`) until at most `n` pool threads are alive; how many are.
-fn settle_pool_threads(n: usize, limit: Duration) -> usize {
-    let end = Instant::now() + limit;
-    loop {
-        let now = pool_threads();
-        if now <= n || Instant::now() > end {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Defines `mod $name { fn io_uring(); fn epoll(); }` running `$body(kind)`.
@@ -377,6 +352,13 @@ pool_test!(a_blocked_file_open_does_not_stall_sockets, |kind| {
 #[test]
 fn queued_pool_work_is_cancelled_and_never_runs_while_running_work_completes() {
     let _serial = serial();
+    // The case counts the process's pool threads: those of earlier tests' rings (here or in
+    // offload_races.rs) must be gone.
+    assert_eq!(
+        settle_pool_threads(0, Duration::from_secs(60)),
+        0,
+        "pool threads of earlier tests (10 s default idle timeout)"
+    );
     let mut deadline = Duration::from_millis(400);
     while !queued_pool_work_case(deadline) {
         assert!(

@@ -5,7 +5,7 @@
 //! work queued and running, more ops than threads, cancel storms, small submission queues.
 //!
 //! Each scenario runs on io_uring with the feature forced off (pooled) and on epoll (pooled).
-//! The tests count pool threads process-wide: each takes `support::serial()`.
+//! The tests count pool threads process-wide: each takes `crate::serial()`.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ use futures_util::future::join_all;
 use safer_ring::{BackendKind, Feature, OpenOptions, Ring, SaferRingConfig};
 use support::soundness::poll_once;
 
-use crate::support::{self, TempPath, serial};
+use crate::serial;
+use crate::support::{self, TempPath};
 
 /// The configurations on which every op of `features` runs on the blocking pool: io_uring
 /// with them forced off, and epoll; each with `f` applied.

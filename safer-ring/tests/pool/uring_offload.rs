@@ -8,7 +8,7 @@ use crate::support;
 
 #[test]
 fn io_uring_runs_a_fallback_mkdir_on_the_pool() {
-    let _serial = support::serial();
+    let _serial = crate::serial();
     let Some(ring) = support::ring_with(
         support::uring_wishing(Feature::MkdirAt, Some(false))
             .entries(16)
@@ -19,6 +19,12 @@ fn io_uring_runs_a_fallback_mkdir_on_the_pool() {
     assert_eq!(ring.backend(), BackendKind::IoUring);
     assert!(!ring.uses_native(Feature::MkdirAt));
     let pool = || support::pool_thread_calls().len();
+    // Those of the rings of this binary's earlier tests exit after their idle timeout.
+    assert_eq!(
+        crate::settle_pool_threads(0, std::time::Duration::from_secs(60)),
+        0,
+        "pool threads of earlier tests (10 s default idle timeout)"
+    );
     assert_eq!(pool(), 0, "no pool thread before the first blocking op");
     let dir = support::TempPath::new("uring-offload");
     ring.block_on(ring.create_dir(&dir.0)).unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
-// R1 lives in tests/process/shutdown_panic.rs (serialized there: tracing's callsite cache is global).
+// R1 lives in tests/process/shutdown_panic.rs (serialized: tracing's callsite cache is global).
 
 use safer_ring::{AcceptStream, BackendKind, Feature, SaferRingConfig, SubmitPolicy};
 use support::soundness::*;
