@@ -1,35 +1,18 @@
 //! Dropping futures mid-flight, timeouts, and dropping the ring with work in flight.
 
-use std::future::Future;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use crate::support;
-
-/// Polls `fut` once (submitting it) and reports whether it is still pending.
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    matches!(Pin::new(fut).poll(&mut cx), Poll::Pending)
-}
-
-/// A second handle to `fd` that std can write through (dup, so ownership stays separate).
-fn dup_std(fd: &impl AsRawFd) -> std::fs::File {
-    // SAFETY: dup takes no pointers.
-    let d = unsafe { libc::dup(fd.as_raw_fd()) };
-    assert!(d >= 0);
-    // SAFETY: `d` is a fresh fd owned by nobody else.
-    unsafe { std::fs::File::from_raw_fd(d) }
-}
+use crate::support::soundness::{dup_std, pending};
 
 const SIZE: usize = 4096;
 
 backend_test!(dropped_read_never_writes_into_freed_memory, |ring| {
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op), "read on an empty pipe must pend");
+    assert!(pending(&mut op), "read on an empty pipe must pend");
     ring.poll_completions().unwrap();
     drop(op); // buffer moves into the ring; a cancel is queued
     let fresh = vec![0u8; SIZE]; // likely reuses the freed size class, if it were freed
@@ -87,7 +70,7 @@ backend_test!(ring_dropped_with_orphaned_ops_drains_them, |ring| {
     let (r, w) = ring.pipe().unwrap();
     let mut ops: Vec<_> = (0..8).map(|_| ring.read(&r, vec![0u8; SIZE])).collect();
     for op in &mut ops {
-        assert!(poll_once(op));
+        assert!(pending(op));
     }
     drop(ops); // all orphaned, none completed yet
     drop(ring); // cancels and waits for every one of them
@@ -109,7 +92,7 @@ backend_test!(ring_dropped_with_orphaned_ops_drains_them, |ring| {
 backend_test!(ring_dropped_with_forgotten_op_in_flight, |ring| {
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op));
+    assert!(pending(&mut op));
     std::mem::forget(op); // its buffer is leaked, so the kernel may keep it
     assert_eq!(ring.in_flight(), 1);
     drop(ring); // must cancel and drain, not hang
@@ -125,7 +108,7 @@ backend_test!(accept_completed_after_drop_is_closed, |ring| {
     // The connection is already in the backlog, so the accept succeeds whatever the cancel does.
     let mut client = std::net::TcpStream::connect(addr).unwrap();
     let mut op = ring.accept(&listener);
-    poll_once(&mut op); // accepted in the kernel or inline; never seen by us
+    pending(&mut op); // accepted in the kernel or inline; never seen by us
     drop(op);
     // By the clock, generously: the cancel's completion may take long on a slow machine.
     let t = std::time::Instant::now();
@@ -182,7 +165,7 @@ backend_test!(sleep_waits, |ring| {
 
 backend_test!(dropped_sleep_is_cancelled, |ring| {
     let mut s = ring.sleep(Duration::from_secs(3600));
-    assert!(poll_once(&mut s));
+    assert!(pending(&mut s));
     drop(s);
     let t = std::time::Instant::now();
     while ring.in_flight() > 0 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use safer_ring::fault::{Syscall, fail_next};
 use safer_ring::{BackendKind, Ring, SaferRingConfig, SubmitPolicy};
-use support::soundness::{SIZE, dup_std, fresh_allocs, scribbled};
+use support::soundness::{SIZE, dup_std, fresh_allocs, pending, scribbled};
 
 use crate::support;
 
@@ -21,11 +21,6 @@ fn uring(policy: SubmitPolicy) -> Option<Ring> {
             .backend(BackendKind::IoUring)
             .submit_policy(policy),
     )
-}
-
-/// Still pending after one poll.
-fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> bool {
-    support::soundness::poll_once(fut).is_pending()
 }
 
 fn drive(ring: &Ring) {
@@ -42,12 +37,12 @@ fn enter_error_keeps_the_queued_read_in_flight() {
     };
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op), "queued, not submitted (Batch)");
+    assert!(pending(&mut op), "queued, not submitted (Batch)");
     fail_next(Syscall::IoUringEnter, libc::ENOMEM, 1);
     let e = ring.poll_completions().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
     assert!(
-        poll_once(&mut op),
+        pending(&mut op),
         "the read's SQE is still queued: the op must stay pending, not hand its buffer back"
     );
     // The next enter submits it; the kernel writes into the op's own buffer.
@@ -64,7 +59,7 @@ fn enter_error_then_drop_never_frees_the_queued_buffer() {
     };
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op));
+    assert!(pending(&mut op));
     fail_next(Syscall::IoUringEnter, libc::ENOMEM, 1);
     assert!(ring.poll_completions().is_err());
     drop(op); // the buffer must stay with the ring: the SQE is still queued
@@ -88,12 +83,12 @@ fn busy_past_the_retry_limit_keeps_ops_in_flight() {
     };
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op));
+    assert!(pending(&mut op));
     fail_next(Syscall::IoUringEnter, libc::EBUSY, 1000);
     let e = ring.poll_completions().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EBUSY));
     fail_next(Syscall::IoUringEnter, 0, 0);
-    assert!(poll_once(&mut op));
+    assert!(pending(&mut op));
     dup_std(&w).write_all(b"late").unwrap();
     let (n, buf) = ring.block_on(op);
     assert_eq!((n.unwrap(), &buf[..]), (4, &b"late"[..]));
@@ -108,7 +103,7 @@ fn eager_submit_error_leaves_the_op_pending() {
     let mut op = ring.read(&r, vec![0u8; SIZE]);
     fail_next(Syscall::IoUringEnter, libc::ENOMEM, 1);
     assert!(
-        poll_once(&mut op),
+        pending(&mut op),
         "the SQE reached the SQ before the eager submit failed: in flight, not an error"
     );
     dup_std(&w).write_all(b"eager").unwrap();
@@ -129,7 +124,7 @@ fn an_op_that_never_reached_the_sq_fails_with_its_buffer() {
     };
     let (r, _w) = ring.pipe().unwrap();
     let mut first = ring.nop();
-    assert!(poll_once(&mut first));
+    assert!(pending(&mut first));
     fail_next(Syscall::IoUringEnter, libc::ENOMEM, 1);
     let mut second = ring.read(&r, vec![7u8; SIZE]);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -147,13 +142,13 @@ fn epoll_wait_error_keeps_parked_ops() {
     let ring = support::ring(BackendKind::Epoll).unwrap();
     let (r, w) = ring.pipe().unwrap();
     let mut op = ring.read(&r, vec![0u8; SIZE]);
-    assert!(poll_once(&mut op), "parked on the empty pipe");
+    assert!(pending(&mut op), "parked on the empty pipe");
     fail_next(Syscall::EpollWait, libc::EBADF, 1);
     assert_eq!(
         ring.poll_completions().unwrap_err().raw_os_error(),
         Some(libc::EBADF)
     );
-    assert!(poll_once(&mut op));
+    assert!(pending(&mut op));
     dup_std(&w).write_all(b"wait").unwrap();
     let (n, buf) = ring.block_on(op);
     assert_eq!((n.unwrap(), &buf[..]), (4, &b"wait"[..]));

@@ -25,6 +25,11 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     poll_with(fut, Waker::noop())
 }
 
+/// Polls `fut` once (noop waker, which submits an op) and reports whether it is still pending.
+pub fn pending<F: Future + Unpin>(fut: &mut F) -> bool {
+    poll_once(fut).is_pending()
+}
+
 pub fn poll_next_with(
     s: &mut AcceptStream<'_>,
     w: &Waker,
