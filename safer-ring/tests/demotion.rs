@@ -3,8 +3,11 @@
 //! feature another test demotes; each test demotes a different feature. Kernels that lie are
 //! played by the fault-injecting backend (`FaultPlan`), so each path runs on every kernel that
 //! has the feature; the real case (a kernel without it, forced) runs where the kernel lacks it.
+#![cfg(feature = "fault-injection")]
 
-mod common;
+#[macro_use]
+#[path = "support/mod.rs"]
+mod support;
 
 use std::cell::Cell;
 use std::os::fd::OwnedFd;
@@ -16,7 +19,7 @@ use safer_ring::{RingRef, SaferRingConfig, features};
 
 /// An io_uring ring with `pe` under `plan`, or `None` (skip) where io_uring cannot run.
 fn uring(pe: ProgressiveEnhancementConfig, plan: FaultPlan) -> Option<Ring> {
-    common::ring_with(
+    support::ring_with(
         SaferRingConfig::default()
             .backend(BackendKind::IoUring)
             .enhancement(pe)
@@ -53,7 +56,7 @@ fn recv_enhanced_echo(ring: &Ring) {
 #[test]
 fn einval_through_execute_with_fallback_demotes_a_version_detected_feature() {
     // CancelByFd is version-gated (a flag on ASYNC_CANCEL): the kernel's EINVAL is its only word.
-    let Some(ring) = common::ring(BackendKind::IoUring) else {
+    let Some(ring) = support::ring(BackendKind::IoUring) else {
         return;
     };
     let native = ring.uses_native(Feature::CancelByFd);
@@ -117,7 +120,7 @@ fn einval_through_execute_with_fallback_demotes_a_version_detected_feature() {
 fn accept_n(ring: &Ring, n: usize) {
     let listener = ring.bind_tcp("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let tasks = common::Tasks::default();
+    let tasks = support::Tasks::default();
     for _ in 0..n {
         let r = RingRef::clone(ring);
         tasks.spawn(ring, async move {
@@ -161,7 +164,7 @@ fn multishot_accept_rejected_by_the_kernel_is_demoted_and_falls_back() {
     let s = ring.enhancement_stats(Feature::MultiShotAccept);
     assert_eq!((s.demotions, s.native, s.fallback), (1, 0, 50), "{s:?}");
     assert!(features::is_demoted(Feature::MultiShotAccept));
-    let next = common::ring(BackendKind::IoUring).unwrap();
+    let next = support::ring(BackendKind::IoUring).unwrap();
     assert!(
         !next.uses_native(Feature::MultiShotAccept),
         "demoted for the process"
@@ -173,7 +176,7 @@ fn multishot_recv_rejected_by_the_kernel_is_demoted_and_falls_back() {
     if !features::is_available(Feature::MultiShotRecv)
         || !features::is_available(Feature::BufferRings)
     {
-        common::skip("multishot recv over buffer rings needs Linux 6.0");
+        support::skip("multishot recv over buffer rings needs Linux 6.0");
         return;
     }
     // With receive bundles (6.10+) the first refusal is put down to the bundle flag and the
@@ -194,7 +197,7 @@ fn multishot_recv_rejected_by_the_kernel_is_demoted_and_falls_back() {
     // Version-detected: the kernel's word is final for the process.
     assert!(features::is_demoted(Feature::MultiShotRecv));
     assert!(
-        !common::ring(BackendKind::IoUring)
+        !support::ring(BackendKind::IoUring)
             .unwrap()
             .uses_native(Feature::MultiShotRecv)
     );
@@ -205,7 +208,7 @@ fn einval_on_a_feature_detection_confirmed_stays_with_its_ring() {
     // Buffer rings were registered for real by detection: an EINVAL from a buffer-select recv
     // says something about this call or ring, not about the kernel.
     if !features::is_available(Feature::BufferRings) {
-        common::skip("buffer rings need Linux 5.19");
+        support::skip("buffer rings need Linux 5.19");
         return;
     }
     let pe = ProgressiveEnhancementConfig::default().feature(Feature::MultiShotRecv, Some(false));
@@ -233,7 +236,7 @@ fn einval_on_native_fd_passing_stays_with_its_ring() {
     if !features::is_available(Feature::MsgRingSendFd)
         || !features::is_available(Feature::FixedFdInstall)
     {
-        common::skip("native fd passing needs Linux 6.8 (SEND_FD 6.0, FIXED_FD_INSTALL 6.8)");
+        support::skip("native fd passing needs Linux 6.8 (SEND_FD 6.0, FIXED_FD_INSTALL 6.8)");
         return;
     }
     let pe = ProgressiveEnhancementConfig::default().feature(Feature::MsgRingSendFd, Some(true));
@@ -269,11 +272,11 @@ fn einval_on_native_fd_passing_stays_with_its_ring() {
 fn a_refused_ring_fd_registration_stays_with_its_ring() {
     // The kernel allows 16 registered ring fds per thread: the 17th ring on a thread is refused.
     if !features::is_available(Feature::RegisteredRingFd) {
-        common::skip("registered ring fds need Linux 5.18");
+        support::skip("registered ring fds need Linux 5.18");
         return;
     }
     let rings: Vec<Ring> = (0..17)
-        .map(|_| common::ring(BackendKind::IoUring).unwrap())
+        .map(|_| support::ring(BackendKind::IoUring).unwrap())
         .collect();
     let registered = rings
         .iter()
@@ -291,14 +294,14 @@ fn a_refused_ring_fd_registration_stays_with_its_ring() {
         "a per-thread limit is not a kernel verdict"
     );
     let elsewhere = std::thread::spawn(|| {
-        common::ring(BackendKind::IoUring)
+        support::ring(BackendKind::IoUring)
             .unwrap()
             .registered_ring_fd()
             .is_some()
     });
     assert!(elsewhere.join().unwrap(), "another thread still registers");
     drop(rings);
-    let again = common::ring(BackendKind::IoUring).unwrap();
+    let again = support::ring(BackendKind::IoUring).unwrap();
     assert!(
         again.registered_ring_fd().is_some(),
         "slots freed with their rings"

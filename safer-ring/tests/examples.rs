@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-mod common;
+#[macro_use]
+#[path = "support/mod.rs"]
+mod support;
 
 /// Whether the example binary exists. `cargo test` builds the examples next to the tests, so
 /// outside the kernel matrix (which ships test binaries only) a missing one is a failure, not a
@@ -21,7 +23,7 @@ fn example_built(bin: &std::path::Path) -> bool {
         "example binary {} not built (run the tests with cargo test, which builds it)",
         bin.display()
     );
-    common::skip(format_args!(
+    support::skip(format_args!(
         "example binary {} not in the kernel matrix",
         bin.display()
     ));
@@ -59,7 +61,7 @@ fn start(name: &str, backend: &str, extra: &[&str]) -> Option<(Server, SocketAdd
     let server = Server(child);
     // "echo on 127.0.0.1:PORT (io_uring)", or "error: ..." when the backend is unavailable.
     let Some(addr) = line.split(" on ").nth(1).and_then(|r| r.split(' ').next()) else {
-        common::skip(format_args!("{name} --backend {backend}: {}", line.trim()));
+        support::skip(format_args!("{name} --backend {backend}: {}", line.trim()));
         return None;
     };
     Some((server, addr.parse().unwrap()))
@@ -137,7 +139,7 @@ fn copy_file_keeps_holes_and_refuses_what_it_cannot_copy() {
         };
         let msg = String::from_utf8_lossy(&out.stderr);
         if msg.contains("error: io_uring") || msg.contains("BackendUnavailable") {
-            common::skip(format_args!("{backend}: {msg}"));
+            support::skip(format_args!("{backend}: {msg}"));
             continue;
         }
         assert!(out.status.success(), "{backend}: {msg}");

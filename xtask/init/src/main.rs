@@ -156,7 +156,7 @@ fn main() {
                 .collect()
         })
         .unwrap_or_default();
-    // The backend the tests must get (see safer-ring/tests/matrix_backend.rs); on io_uring
+    // The backend the tests must get (see safer-ring/tests/features/matrix_backend.rs); on io_uring
     // rows a ring that fails to open is a failure, not a skip.
     let expect = param(&cmdline, "saferring.expect=").unwrap_or("");
     let uid = match param(&cmdline, "saferring.uid=").map(str::parse::<u32>) {
