@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use super::stats::PathTaken;
+use super::multishot::{MultishotStream, Shots};
 use crate::RingRef;
-use std::rc::Rc;
-
-use crate::driver::{MultiKind, MultiNext, budget, ring_gone_for};
+use crate::driver::{Driver, MultiKind};
 use crate::features::Feature;
-use crate::io::{Armed, AsIoFd, SharedFd, TcpListener, TcpStream, UnixListener, UnixStream};
+use crate::io::{AsIoFd, SharedFd, TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::kernel::sys;
 
 /// A listener [`Ring::accept_multiple`](crate::RingRef::accept_multiple) serves:
@@ -75,17 +73,39 @@ impl AcceptListener for UnixListener {
     }
 }
 
-enum State<'r, L: AcceptListener> {
-    Idle,
-    Native {
-        ud: u64,
-        since: Instant,
-        accepted: u64,
-    },
-    Single {
-        op: Single<'r, L>,
-        since: Instant,
-    },
+/// The multishot accept's part of a [`MultishotStream`].
+struct Accepts<'r, L> {
+    listener: &'r L,
+}
+
+impl<'r, L: AcceptListener> Shots<'r> for Accepts<'r, L> {
+    type Item = L::Conn;
+    type Single = Single<'r, L>;
+    const FEATURE: Feature = Feature::MultiShotAccept;
+    const OP: &'static str = "multishot accept";
+
+    fn io(&self) -> &'r dyn AsIoFd {
+        self.listener
+    }
+    fn check(&self) -> io::Result<()> {
+        self.listener.check_family()
+    }
+    fn native(&self, ring: &RingRef) -> Option<MultiKind> {
+        ring.uses_native(Feature::MultiShotAccept)
+            .then_some(MultiKind::Accept)
+    }
+    fn single(&mut self, ring: &'r RingRef) -> Single<'r, L> {
+        self.listener.accept_one(ring, ring.fallback_timeout())
+    }
+    fn finish(&mut self, out: io::Result<L::Conn>) -> io::Result<L::Conn> {
+        out
+    }
+    fn decode(&mut self, ring: &RingRef, _: &mut Driver, fd: i32, _: u32) -> io::Result<L::Conn> {
+        // SAFETY: `fd` is the result of a successful accept completion: a new fd nothing else
+        // owns, handed out once.
+        let fd = unsafe { sys::own_fd(fd) };
+        Ok(L::conn(SharedFd::new(fd, Some(ring.nonblocking_fds()))))
+    }
 }
 
 /// Connections accepted on one listener (TCP by default, or a [`UnixListener`]); see
@@ -110,11 +130,7 @@ enum State<'r, L: AcceptListener> {
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct AcceptStream<'r, L: AcceptListener = TcpListener> {
-    ring: &'r RingRef,
-    listener: &'r L,
-    state: State<'r, L>,
-}
+pub struct AcceptStream<'r, L: AcceptListener = TcpListener>(MultishotStream<'r, Accepts<'r, L>>);
 
 impl<'r, L: AcceptListener> AcceptStream<'r, L> {
     /// Whether the stream currently runs on the native multishot accept.
@@ -128,7 +144,7 @@ impl<'r, L: AcceptListener> AcceptStream<'r, L> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_native(&self) -> bool {
-        matches!(self.state, State::Native { .. })
+        self.0.is_native()
     }
 
     /// The next connection (an inherent `StreamExt::next`).
@@ -147,48 +163,7 @@ impl<'r, L: AcceptListener> AcceptStream<'r, L> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub async fn next(&mut self) -> Option<io::Result<L::Conn>> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// Arms a multishot accept on the listener, unless one is already armed there (by
-    /// another stream, maybe on another ring): this stream then takes the single-accept path.
-    fn arm(&mut self, waker: &std::task::Waker) -> Option<io::Result<u64>> {
-        let fd = self.listener.shared_fd();
-        if let Err(e) = self.ring.prepare(fd) {
-            return Some(Err(e));
-        }
-        // The driver first: dropping it (last) runs collected user code, which may poll another
-        // stream on this listener and so must not find its state borrowed.
-        let mut d = self.ring.driver();
-        let mut st = self.listener.multishot().state();
-        if st.as_ref().is_some_and(|a| !ring_gone_for(&a.ring)) {
-            return None;
-        }
-        let armed = d.push_multishot(MultiKind::Accept, fd, waker);
-        if let Ok(ud) = armed {
-            *st = Some(Armed {
-                ring: Rc::downgrade(d.chores()),
-                ud: Some(ud),
-                leftover: None,
-            });
-        }
-        drop(st);
-        Some(armed)
-    }
-
-    fn stream_from(&self, fd: i32) -> L::Conn {
-        // SAFETY: `fd` is the result of a successful accept completion: a new fd nothing else
-        // owns, handed out once.
-        let fd = unsafe { sys::own_fd(fd) };
-        L::conn(SharedFd::new(fd, Some(self.ring.nonblocking_fds())))
-    }
-}
-
-/// The multishot accept `ud` ended or is abandoned: the listener no longer has one.
-fn disarm<L: AcceptListener>(listener: &L, ud: u64) {
-    let mut st = listener.multishot().state();
-    if st.as_ref().is_some_and(|a| a.ud == Some(ud)) {
-        *st = None;
+        std::future::poll_fn(|cx| self.0.poll_item(cx)).await
     }
 }
 
@@ -196,119 +171,7 @@ impl<L: AcceptListener> Stream for AcceptStream<'_, L> {
     type Item = io::Result<L::Conn>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        loop {
-            match &mut this.state {
-                State::Idle => {
-                    // Both paths refuse a non-IP listener before the kernel accepts anything.
-                    if let Err(e) = this.listener.check_family() {
-                        return Poll::Ready(Some(Err(e)));
-                    }
-                    let native = this.ring.uses_native(Feature::MultiShotAccept);
-                    match native.then(|| this.arm(cx.waker())).flatten() {
-                        Some(Ok(ud)) => {
-                            this.state = State::Native {
-                                ud,
-                                since: Instant::now(),
-                                accepted: 0,
-                            };
-                            continue;
-                        }
-                        Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                        None => {}
-                    }
-                    this.state = State::Single {
-                        op: this
-                            .listener
-                            .accept_one(this.ring, this.ring.fallback_timeout()),
-                        since: Instant::now(),
-                    };
-                }
-                State::Single { op, since } => {
-                    let res = std::task::ready!(op.as_mut().poll(cx));
-                    let took = since.elapsed();
-                    this.state = State::Idle;
-                    match res {
-                        Ok(stream) => {
-                            this.ring
-                                .record(Feature::MultiShotAccept, PathTaken::Fallback, took);
-                            return Poll::Ready(Some(Ok(stream)));
-                        }
-                        // Including `TimedOut` from the configured bound; the next poll
-                        // accepts again.
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    }
-                }
-                State::Native {
-                    ud,
-                    since,
-                    accepted,
-                } => {
-                    let ud = *ud;
-                    std::task::ready!(budget::poll_proceed(cx));
-                    let next = this.ring.driver().next_multishot(ud, cx.waker());
-                    let (res, last) = match next {
-                        MultiNext::Item { res, last, .. } => (res, last),
-                        // Ended without F_MORE and nothing left: re-arm.
-                        MultiNext::Ended => {
-                            disarm(this.listener, ud);
-                            this.state = State::Idle;
-                            continue;
-                        }
-                        MultiNext::Pending => return Poll::Pending,
-                    };
-                    let took = std::mem::replace(since, Instant::now()).elapsed();
-                    if last {
-                        disarm(this.listener, ud);
-                    }
-                    if res >= 0 {
-                        *accepted += 1;
-                        if last {
-                            this.state = State::Idle;
-                        }
-                        this.ring
-                            .record(Feature::MultiShotAccept, PathTaken::Native, took);
-                        budget::spend(cx);
-                        return Poll::Ready(Some(Ok(this.stream_from(res))));
-                    }
-                    let first = *accepted == 0;
-                    this.state = State::Idle; // an error ends this multishot for us
-                    if !last {
-                        disarm(this.listener, ud);
-                        this.ring.driver().abandon_multi(ud);
-                    }
-                    match -res {
-                        // The kernel does not know the multishot flag (version/probe could not
-                        // tell): demote for the process and carry on with single accepts.
-                        libc::EINVAL if first => this
-                            .ring
-                            .demote(Feature::MultiShotAccept, "multishot accept answered EINVAL"),
-                        // A backend without multishot (never chosen natively, but possible):
-                        // this ring only, not a kernel verdict.
-                        libc::EOPNOTSUPP if first => {
-                            this.ring.disable_native(Feature::MultiShotAccept)
-                        }
-                        libc::ECANCELED => continue,
-                        errno => {
-                            return Poll::Ready(Some(Err(io::Error::from_raw_os_error(errno))));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl<L: AcceptListener> Drop for AcceptStream<'_, L> {
-    fn drop(&mut self) {
-        let State::Native { ud, .. } = self.state else {
-            return;
-        };
-        disarm(self.listener, ud);
-        // Connections accepted but never handed out are closed, later ones as they arrive.
-        if let Some(mut d) = self.ring.driver_in_drop() {
-            d.abandon_multi(ud);
-        }
+        self.0.poll_item(cx)
     }
 }
 
@@ -338,11 +201,7 @@ impl RingRef {
         &'r self,
         listener: &'r L,
     ) -> AcceptStream<'r, L> {
-        AcceptStream {
-            ring: self,
-            listener,
-            state: State::Idle,
-        }
+        AcceptStream(MultishotStream::new(self, Accepts { listener }))
     }
 
     /// Collects up to `max` connections, waiting at most `timeout` in total.

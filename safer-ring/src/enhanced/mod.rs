@@ -8,6 +8,7 @@ mod fallback;
 mod mailbox;
 #[allow(unsafe_code)] // OpData impls, own_fd
 mod msg_ring;
+mod multishot;
 mod provided;
 mod recv_msg_multi;
 #[allow(unsafe_code)] // OpData impl
