@@ -70,7 +70,10 @@ impl RingRef {
                     if e.raw_os_error() == Some(libc::EINVAL)
                         && matches!(feature.detection(), Detection::Version(_)) =>
                 {
-                    self.demote(feature, "kernel answered EINVAL");
+                    // The engine's rule (a first use's EINVAL demotes). "Unsupported" above
+                    // falls back for this call only: the caller's native path may say so for
+                    // its own reasons, not the kernel's.
+                    self.judge(feature, libc::EINVAL, true, "kernel answered EINVAL");
                     native_error = Some(e.to_string());
                     buf
                 }

@@ -4,6 +4,7 @@
 #[allow(unsafe_code)] // own_fd
 mod accept_multi;
 mod config;
+mod engine;
 mod fallback;
 mod mailbox;
 #[allow(unsafe_code)] // OpData impls, own_fd

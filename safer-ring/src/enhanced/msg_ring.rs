@@ -429,8 +429,8 @@ impl RingRef {
         match r {
             Ok(()) => self.record(Feature::MsgRingSendFd, PathTaken::Native, start.elapsed()),
             Err(e) => {
-                if e.raw_os_error() == Some(libc::EINVAL) {
-                    self.demote(Feature::MsgRingSendFd, &e.to_string());
+                if let Some(errno) = e.raw_os_error() {
+                    self.judge(Feature::MsgRingSendFd, errno, true, &e.to_string());
                 }
                 if to.mailbox.is_closed() {
                     return Err(gone()); // the fd was closed when the queue refused it

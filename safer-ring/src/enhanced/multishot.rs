@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::engine::Verdict;
 use super::stats::PathTaken;
 use crate::RingRef;
 use crate::driver::{Driver, MultiKind, MultiNext, budget, ring_gone_for};
@@ -191,21 +192,18 @@ impl<'r, K: Shots<'r>> MultishotStream<'r, K> {
                         disarm(self.kind.io(), ud);
                         self.ring.driver().abandon_multi(ud);
                     }
-                    match -res {
+                    if -res == libc::ECANCELED {
+                        continue; // cancelled under us (the ring's teardown): arm again
+                    }
+                    let why = format!("{} answered {}", K::OP, io::Error::from_raw_os_error(-res));
+                    match self.ring.judge(K::FEATURE, -res, first, &why) {
                         // The buffers ran out: re-arm once the reader gave some back; after an
                         // arming that got nothing, take one item the plain way.
-                        libc::ENOBUFS => self.single_next = first,
-                        // The kernel does not know the multishot flag (version/probe could not
-                        // tell): demote, and go on with single ops.
-                        libc::EINVAL if first => self
-                            .ring
-                            .demote(K::FEATURE, &format!("{} answered EINVAL", K::OP)),
-                        // A backend without multishot (never chosen natively, but possible):
-                        // this ring only, not a kernel verdict.
-                        libc::EOPNOTSUPP if first => self.ring.disable_native(K::FEATURE),
-                        libc::ECANCELED => continue,
-                        errno => {
-                            return Poll::Ready(Some(Err(io::Error::from_raw_os_error(errno))));
+                        Verdict::ThisCall => self.single_next = first,
+                        // Refused (demoted or off for this ring): single ops from now on.
+                        Verdict::Refused => {}
+                        Verdict::Failed => {
+                            return Poll::Ready(Some(Err(io::Error::from_raw_os_error(-res))));
                         }
                     }
                 }

@@ -6,6 +6,7 @@ use std::io;
 use std::task::Poll;
 use std::time::Instant;
 
+use super::engine::Verdict;
 use super::stats::PathTaken;
 use std::rc::Rc;
 
@@ -224,10 +225,8 @@ impl RingRef {
         let wish = self.uses_native(Feature::IncrementalBuffers);
         let group = self.driver().buffer_group(wish);
         if wish && group.is_some_and(|g| !g.incremental) {
-            self.demote(
-                Feature::IncrementalBuffers,
-                "incremental buffer ring registration refused",
-            );
+            let why = "incremental buffer ring registration refused";
+            self.judge(Feature::IncrementalBuffers, libc::EINVAL, true, why);
         }
         group
     }
@@ -262,19 +261,28 @@ impl RingRef {
             // taken a part at a time instead.
             let mut bundle = self.uses_native(Feature::RecvSendBundle) && !incremental;
             loop {
-                match self.recv_multishot(sock, sink, (bgid, size), bundle).await {
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {} // buffers ran dry
-                    // The flag is the newer one: it is what the kernel refused unless a
-                    // multishot recv without it is refused too (then that is demoted).
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && bundle => {
-                        self.demote(Feature::RecvSendBundle, "recv bundle answered EINVAL");
+                let res = self.recv_multishot(sock, sink, (bgid, size), bundle).await;
+                // The bundle flag is the newer one: it is what the kernel refused unless a
+                // multishot recv without it is refused too (then that is demoted).
+                let feature = if bundle {
+                    Feature::RecvSendBundle
+                } else {
+                    Feature::MultiShotRecv
+                };
+                let verdict = match &res {
+                    Err(e) => e.raw_os_error().map(|errno| {
+                        let why = format!("multishot recv answered {e}");
+                        self.judge(feature, errno, true, &why)
+                    }),
+                    Ok(_) => None,
+                };
+                match verdict {
+                    Some(Verdict::Refused) if bundle => {
                         bundle = false;
                         continue;
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        self.demote(Feature::MultiShotRecv, "multishot recv answered EINVAL");
-                    }
-                    res => {
+                    Some(Verdict::Refused | Verdict::ThisCall) => {} // the plain recv
+                    _ => {
                         let took = start.elapsed();
                         self.record(Feature::MultiShotRecv, PathTaken::Native, took);
                         if incremental {
@@ -332,12 +340,13 @@ impl RingRef {
                 }
                 Ok(Ok(()))
             }
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(Feature::BufferRings),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                self.demote(Feature::BufferRings, "buffer-select recv answered EINVAL");
-                Err(Feature::BufferRings)
-            }
-            Err(e) => Ok(Err(e)),
+            Err(e) => match e.raw_os_error().map(|errno| {
+                let why = format!("buffer-select recv answered {e}");
+                self.judge(Feature::BufferRings, errno, true, &why)
+            }) {
+                Some(Verdict::Refused | Verdict::ThisCall) => Err(Feature::BufferRings),
+                _ => Ok(Err(e)),
+            },
         }
     }
 
