@@ -4,7 +4,7 @@
 # two cores. One cargo at a time (-j 1), nice 19, a timeout per mutant, and cargo-mutants'
 # default copy mode (never --in-place: the working tree is not touched).
 #   scripts/mutants.sh            every file below
-#   scripts/mutants.sh stats      only the entries whose name contains "stats"
+#   scripts/mutants.sh fallback   only the entry of that name (stats, fallback, bench-stats)
 # Needs `cargo install cargo-mutants` (27.x). Each run's report goes to
 # $MUTANTS_OUT/<name>/mutants.out (default /tmp/safer-ring-mutants): outcomes.json, caught.txt,
 # missed.txt, timeout.txt, unviable.txt. Prints the caught/missed/timeout/unviable counts.
@@ -22,14 +22,17 @@ runs=(
 
 for run in "${runs[@]}"; do
     IFS='|' read -r name file opts test_args <<<"$run"
-    [[ -z $filter || $name == *"$filter"* ]] || continue
+    [[ -z $filter || $name == "$filter" ]] || continue
+    mkdir -p "$out/$name"
     echo "== $file (cargo test $test_args)"
     # shellcheck disable=SC2086 # the options are words
     nice -n 19 cargo mutants -f "$file" -j 1 --timeout 120 $opts \
         --output "$out/$name" -- $test_args || true # missed mutants make it exit non-zero
     dir="$out/$name/mutants.out"
     for outcome in caught missed timeout unviable; do
-        printf '%s: %s  ' "$outcome" "$(wc -l <"$dir/$outcome.txt" 2>/dev/null || echo 0)"
+        n=0
+        [[ -f $dir/$outcome.txt ]] && n=$(wc -l <"$dir/$outcome.txt")
+        printf '%s: %s  ' "$outcome" "$n"
     done
     echo
 done
