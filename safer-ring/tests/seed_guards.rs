@@ -335,6 +335,45 @@ fn unsupported_falls_back_without_demotion() {
     assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET), "{e:?}");
 }
 
+/// `RingRef::demote` for a feature detection confirmed (buffer rings, registered for real by
+/// detection): a buffer-select recv the kernel answers EINVAL (injected) turns buffer rings off
+/// for this ring only; the receive still gets its bytes, another ring still uses them, and
+/// nothing is demoted for the process.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn einval_on_a_confirmed_feature_stays_with_its_ring() {
+    use safer_ring::fault::{FaultPlan, OpClass};
+    let f = Feature::BufferRings;
+    if !features::is_available(f) {
+        common::skip("buffer rings need Linux 5.19");
+        return;
+    }
+    let pe = ProgressiveEnhancementConfig::default().feature(Feature::MultiShotRecv, Some(false));
+    let cfg = SaferRingConfig::default()
+        .entries(64)
+        .backend(BackendKind::IoUring)
+        .enhancement(pe);
+    let plan = FaultPlan::new().fail(OpClass::RecvSelect, libc::EINVAL, 1);
+    let ring = common::ring_with(cfg.clone().fault_plan(plan)).unwrap();
+    let other = common::ring_with(cfg).unwrap();
+    assert!(ring.uses_native(f) && other.uses_native(f));
+    assert_eq!(ring.feature_info(f).status.by_detection, Some(true));
+    let (a, b) = ring.unix_pair().unwrap();
+    let got = ring.block_on(async {
+        let (n, _) = ring.send(&a, b"refused once".to_vec()).await;
+        n.unwrap();
+        let (n, buf) = ring.recv_enhanced(&b, Vec::with_capacity(64)).await;
+        n.unwrap();
+        buf
+    });
+    assert_eq!(got, b"refused once");
+    let s = ring.enhancement_stats(f);
+    assert_eq!(s.demotions, 1, "{s:?}");
+    assert!(!ring.uses_native(f), "still on for the ring");
+    assert!(!features::is_demoted(f), "demoted for the process");
+    assert!(other.uses_native(f));
+}
+
 // ---- 5. features/table.rs: `AvailableFeatures::remove` -------------------------------------
 
 /// Removing a feature that is not in the set leaves it out (a toggle would put it in).
