@@ -34,8 +34,33 @@ fn min_kernel(f: Feature) -> String {
     format!("{}.{}", v.major, v.minor)
 }
 
-fn enabled(choice: &BackendChoice, f: Feature) -> bool {
-    USED_BY_RING.contains(&f) && choice.native.contains(f)
+/// Used features no code consults through the native set (`uses_native`, `features()`), so
+/// their switch (`-NoDrop`, `Some(false)`) changes nothing: io_uring itself
+/// (`BatchedSubmissions`), an opcode every io_uring ring pushes for its own cancels
+/// (`AsyncCancel`, a core opcode), and two behaviours of the kernel that apply whenever it has
+/// them (`NoDrop`, `FastPoll`). A test in tests/cli.rs checks the library's sources still do
+/// not consult them.
+const NOT_SWITCHABLE: &[Feature] = &[
+    Feature::BatchedSubmissions,
+    Feature::AsyncCancel,
+    Feature::NoDrop,
+    Feature::FastPoll,
+];
+
+fn switchable(f: Feature) -> bool {
+    !NOT_SWITCHABLE.contains(&f)
+}
+
+/// Whether the ring `Ring::new` builds here uses `f`: per its native set for switchable
+/// features, and wherever io_uring runs and the kernel has it for the others.
+fn enabled(report: &FeatureReport, choice: &BackendChoice, f: Feature) -> bool {
+    if !USED_BY_RING.contains(&f) {
+        false
+    } else if switchable(f) {
+        choice.native.contains(f)
+    } else {
+        choice.backend == Some(BackendKind::IoUring) && report.status(f).available
+    }
 }
 
 pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {
@@ -50,7 +75,8 @@ pub fn json(report: &FeatureReport, choice: &BackendChoice) -> Value {
                 "by_version": r.by_version,
                 "by_probe": r.by_detection,
                 "available": r.available,
-                "enabled": enabled(choice, r.feature),
+                "enabled": enabled(report, choice, r.feature),
+                "switchable": switchable(r.feature),
                 "opt_in": r.feature.opt_in(),
                 "description": r.feature.description(),
             })
@@ -130,8 +156,12 @@ pub fn table(report: &FeatureReport, choice: &BackendChoice) -> String {
             r.feature.detection().name(),
             det,
             yes_no(r.available),
-            if enabled(choice, r.feature) {
-                "yes"
+            if enabled(report, choice, r.feature) {
+                if switchable(r.feature) {
+                    "yes"
+                } else {
+                    "always"
+                }
             } else if r.feature.opt_in() && r.available {
                 "no (opt-in)"
             } else {
@@ -146,6 +176,11 @@ opt-in features are used only when asked for: SAFER_RING_FEATURES=+<name> or
         out += "ProgressiveEnhancementConfig::feature(<feature>, Some(true)) (see README).
 ";
     }
+    out += "
+always: used wherever io_uring runs and the kernel has it; turning it off changes nothing
+";
+    out += "(io_uring itself, the ring's own cancels, the kernel's NODROP and FAST_POLL).
+";
     for w in &report.warnings {
         out += &format!("warning: {w}\n");
     }
@@ -237,6 +272,8 @@ pub fn markdown() -> String {
     for f in Feature::all() {
         let used = if !USED_BY_RING.contains(&f) {
             "no (detected and reported only)"
+        } else if !switchable(f) {
+            "yes, always (not switchable)"
         } else if f.opt_in() {
             "yes, when asked for (opt-in)"
         } else {
@@ -254,6 +291,8 @@ pub fn markdown() -> String {
     out += "\nOpt-in features are used only when asked for: `SAFER_RING_FEATURES=+<name>` or\n\
             `ProgressiveEnhancementConfig::feature(<feature>, Some(true))`; every other used \
             feature is used\nwherever the kernel has it unless turned off (`-<name>`, \
-            `Some(false)`).\n";
+            `Some(false)`); those used always\n\
+            are used wherever io_uring runs and the kernel has them, and turning them off \
+            changes nothing.\n";
     out
 }

@@ -66,3 +66,67 @@ fn environment_overrides_show_in_the_report() {
         "{err}"
     );
 }
+
+/// The four used features nothing in the library consults through the native set show as used
+/// `always` (JSON `switchable: false`), switched off or not: their switch changes nothing. Every
+/// other feature is switchable. And what makes that true: the library's code (outside
+/// `features/`, where the table lives) never names them, but for one array filler.
+#[test]
+fn features_nothing_consults_are_reported_as_not_switchable() {
+    const ALWAYS: [&str; 4] = ["BatchedSubmissions", "AsyncCancel", "NoDrop", "FastPoll"];
+    let off = ALWAYS.map(|n| format!("-{n}")).join(",");
+    let (ok, json, err) = report(&[("SAFER_RING_FEATURES", &off)]);
+    assert!(ok, "{err}");
+    let json = json.unwrap();
+    let on_uring = json["backend"] == BackendKind::IoUring.to_string();
+    for row in json["features"].as_array().unwrap() {
+        let name = row["name"].as_str().unwrap();
+        let always = ALWAYS.contains(&name);
+        assert_eq!(row["switchable"], !always, "{name}");
+        if always {
+            let expect = on_uring && row["available"] == true;
+            assert_eq!(row["enabled"], expect, "{name}: {row}");
+        }
+    }
+
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("features") {
+                    walk(&p, files);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let src = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../safer-ring/src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    assert!(files.len() > 20, "sources under {}", src.display());
+    let mut consulted = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            // backend/opcodes.rs fills an array with a placeholder feature before setting it.
+            if line.contains("Feature::BatchedSubmissions; LEN]") {
+                continue;
+            }
+            for name in ALWAYS {
+                let pat = format!("Feature::{name}");
+                let named = line.match_indices(&pat).any(|(i, m)| {
+                    let next = line[i + m.len()..].chars().next();
+                    !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if named {
+                    consulted.push(format!("{name} in {}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        consulted.is_empty(),
+        "now consulted: make them switchable in safer-ring-cli/src/features.rs: {consulted:#?}"
+    );
+}

@@ -104,9 +104,15 @@ fn resampled_median(rng: &mut fastrand::Rng, xs: &[f64], scratch: &mut Vec<f64>)
     median_sorted(scratch)
 }
 
-/// `median(a) / median(b)` with a 95 % percentile-bootstrap interval: both samples resampled
-/// independently `RESAMPLES` times with a fixed seed. Both samples non-empty and positive.
-pub fn ratio_ci(a: &[f64], b: &[f64]) -> Interval {
+/// The `q` quantile of a sorted, non-empty sample: the element at `floor(q * len)`, the last
+/// one for `q = 1`.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
+}
+
+/// `RESAMPLES` ratios of the medians of `a` and `b`, each resampled independently with a fixed
+/// seed, sorted.
+fn bootstrap_ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
     let mut rng = fastrand::Rng::with_seed(SEED);
     let mut scratch = Vec::with_capacity(a.len().max(b.len()));
     let mut ratios: Vec<f64> = (0..RESAMPLES)
@@ -116,12 +122,18 @@ pub fn ratio_ci(a: &[f64], b: &[f64]) -> Interval {
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
+    ratios
+}
+
+/// `median(a) / median(b)` with a 95 % percentile-bootstrap interval: both samples resampled
+/// independently `RESAMPLES` times with a fixed seed. Both samples non-empty and positive.
+pub fn ratio_ci(a: &[f64], b: &[f64]) -> Interval {
+    let ratios = bootstrap_ratios(a, b);
     let tail = (1.0 - LEVEL) / 2.0;
-    let at = |q: f64| ratios[((q * RESAMPLES as f64) as usize).min(RESAMPLES - 1)];
     Interval {
         estimate: median(a) / median(b),
-        low: at(tail),
-        high: at(1.0 - tail),
+        low: quantile(&ratios, tail),
+        high: quantile(&ratios, 1.0 - tail),
         level: LEVEL,
     }
 }
@@ -134,6 +146,48 @@ mod tests {
     fn medians() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    /// Odd counts take the middle element (including 1 and 5, where `n / 2 == 1` would pick
+    /// the other branch), even ones the mean of the two middle ones.
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[5.0]), 5.0);
+        assert_eq!(median(&[2.0, 4.0]), 3.0);
+        assert_eq!(median(&[9.0, 1.0, 7.0, 3.0, 5.0]), 5.0);
+        assert_eq!(median(&[9.0, 1.0, 7.0, 3.0, 5.0, 11.0, 2.0]), 5.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]), 6.0);
+    }
+
+    /// Quantiles index `floor(q * len)`; `q = 1` is the last element, not one past it.
+    #[test]
+    fn quantiles_and_their_bound() {
+        let v: Vec<f64> = (0..RESAMPLES).map(|i| i as f64).collect();
+        assert_eq!(quantile(&v, 0.0), 0.0);
+        assert_eq!(quantile(&v, 0.025), 250.0);
+        assert_eq!(quantile(&v, 0.975), 9750.0);
+        assert_eq!(quantile(&v, 1.0), 9999.0);
+        assert_eq!(quantile(&[3.0, 4.0], 1.0), 4.0);
+        assert_eq!(quantile(&[7.0], 0.5), 7.0);
+    }
+
+    /// The ratio interval runs from the bootstrap's 2.5th to its 97.5th percentile and says so
+    /// (level 95 %).
+    #[test]
+    fn ratio_interval_is_the_central_95_percent() {
+        assert_eq!(LEVEL, 0.95);
+        let a = [
+            70.0, 130.0, 95.0, 110.0, 85.0, 120.0, 100.0, 75.0, 125.0, 105.0,
+        ];
+        let b = [90.0, 60.0, 140.0, 100.0, 80.0, 115.0, 99.0, 101.0];
+        let ratios = bootstrap_ratios(&a, &b);
+        assert_eq!(ratios.len(), RESAMPLES);
+        assert!(ratios.windows(2).all(|w| w[0] <= w[1]));
+        let r = ratio_ci(&a, &b);
+        assert_eq!(r.low, quantile(&ratios, 0.025), "{r:?}");
+        assert_eq!(r.high, quantile(&ratios, 0.975), "{r:?}");
+        assert!(r.low < r.estimate && r.estimate < r.high, "{r:?}");
+        assert_eq!(r.level, 0.95);
     }
 
     #[test]

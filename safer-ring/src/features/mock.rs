@@ -44,12 +44,17 @@ const NO_TRIES: TryResults = TryResults {
 };
 
 impl MockKernel {
-    /// Linux 5.1: the first io_uring (NOP..FSYNC, fixed rw, poll; 6 opcodes), no probe, no features.
+    /// Linux 5.1: the first io_uring, no probe (5.6), no feature flags (`SINGLE_MMAP` is 5.4).
+    /// Its io_uring.h defines 8 opcodes, 0..=7: NOP, READV, WRITEV, FSYNC, READ_FIXED,
+    /// WRITE_FIXED, POLL_ADD, POLL_REMOVE (SYNC_FILE_RANGE, 8, is 5.2); without a probe they
+    /// are not in `inputs.opcodes`.
     ///
     /// # Examples
     /// ```
     /// use safer_ring::features::{decide, io_uring_serves_core_ops, mock::MockKernel};
-    /// let report = decide(MockKernel::linux_5_1().inputs);
+    /// let kernel = MockKernel::linux_5_1();
+    /// assert_eq!(kernel.inputs.opcodes, None); // no probe to list its 8 opcodes
+    /// let report = decide(kernel.inputs);
     /// assert!(io_uring_serves_core_ops(&report).is_err()); // such a ring would run on epoll
     /// ```
     pub fn linux_5_1() -> MockKernel {

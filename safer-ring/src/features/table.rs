@@ -510,6 +510,70 @@ mod tests {
         }
     }
 
+    /// Every opcode any row names, by number and name as `enum io_uring_op` in the kernel's
+    /// io_uring.h has it (not through `op::`, which a row could bypass): a row naming a
+    /// neighbouring opcode would pass on every kernel of the matrix that has both.
+    #[test]
+    fn every_row_names_its_io_uring_h_opcodes() {
+        let want: &[(Feature, &[(u8, &str)])] = &[
+            (Feature::MultiShotAccept, &[(13, "ACCEPT")]),
+            (
+                Feature::MultiShotRecv,
+                &[(27, "RECV"), (31, "PROVIDE_BUFFERS")],
+            ),
+            (Feature::MsgRing, &[(40, "MSG_RING")]),
+            (Feature::FixedFdInstall, &[(54, "FIXED_FD_INSTALL")]),
+            (Feature::ProvidedBuffers, &[(31, "PROVIDE_BUFFERS")]),
+            (Feature::AsyncCancel, &[(14, "ASYNC_CANCEL")]),
+            (Feature::CancelByFd, &[(14, "ASYNC_CANCEL")]),
+            (Feature::FixedFileUpdate, &[(20, "FILES_UPDATE")]),
+            (Feature::BatchedSubmissions, &[]),
+            (Feature::SendZeroCopy, &[(47, "SEND_ZC")]),
+            (Feature::SocketOp, &[(45, "SOCKET")]),
+            (Feature::BindListen, &[(56, "BIND"), (57, "LISTEN")]),
+            (Feature::ReadMultishot, &[(49, "READ_MULTISHOT")]),
+            (Feature::UnlinkAt, &[(36, "UNLINKAT")]),
+            (Feature::RenameAt, &[(35, "RENAMEAT")]),
+            (Feature::MkdirAt, &[(37, "MKDIRAT")]),
+            (Feature::SymlinkAt, &[(38, "SYMLINKAT")]),
+            (Feature::LinkAt, &[(39, "LINKAT")]),
+            (Feature::Fallocate, &[(17, "FALLOCATE")]),
+            (Feature::Ftruncate, &[(55, "FTRUNCATE")]),
+            (Feature::Fadvise, &[(24, "FADVISE")]),
+            (Feature::SyncFileRange, &[(8, "SYNC_FILE_RANGE")]),
+            (Feature::SendRecvMsg, &[(9, "SENDMSG"), (10, "RECVMSG")]),
+            (
+                Feature::RegisteredBuffers,
+                &[(4, "READ_FIXED"), (5, "WRITE_FIXED")],
+            ),
+            (
+                Feature::MultiShotRecvMsg,
+                &[(10, "RECVMSG"), (31, "PROVIDE_BUFFERS")],
+            ),
+            (Feature::RegisteredFiles, &[]),
+            (Feature::Splice, &[(30, "SPLICE")]),
+            (Feature::Tee, &[(33, "TEE")]),
+        ];
+        for f in Feature::all() {
+            let ops = match f.detection() {
+                Detection::Probe(ops) | Detection::Version(ops) => ops,
+                Detection::FeatureFlag(_) | Detection::Try(_) => {
+                    assert!(want.iter().all(|w| w.0 != f), "{f}: names no opcode");
+                    continue;
+                }
+            };
+            let (_, expected) = want
+                .iter()
+                .find(|w| w.0 == f)
+                .unwrap_or_else(|| panic!("{f}: its opcodes are not pinned here"));
+            let numbers: Vec<u8> = expected.iter().map(|e| e.0).collect();
+            assert_eq!(ops, numbers, "{f}");
+            for &(code, name) in *expected {
+                assert_eq!(super::super::opcode_name(code), name, "{f}: opcode {code}");
+            }
+        }
+    }
+
     /// The opcode numbers as they were written by hand before the `io-uring` crate's were used.
     #[test]
     fn opcode_numbers_are_the_kernels() {

@@ -1,0 +1,40 @@
+#!/bin/bash
+# cargo-mutants on the small files whose mutants tests/seed_guards.rs was written to catch, each
+# restricted to the test binaries that exercise it, so a run stays well under half an hour on
+# two cores. One cargo at a time (-j 1), nice 19, a timeout per mutant, and cargo-mutants'
+# default copy mode (never --in-place: the working tree is not touched).
+#   scripts/mutants.sh            every file below
+#   scripts/mutants.sh fallback   only the entry of that name (stats, fallback, bench-stats)
+# Needs `cargo install cargo-mutants` (27.x). Each run's report goes to
+# $MUTANTS_OUT/<name>/mutants.out (default /tmp/safer-ring-mutants): outcomes.json, caught.txt,
+# missed.txt, timeout.txt, unviable.txt. Prints the caught/missed/timeout/unviable counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${MUTANTS_OUT:-/tmp/safer-ring-mutants}
+filter=${1:-}
+
+# name | file | cargo-mutants options | cargo test arguments
+runs=(
+    "stats|safer-ring/src/enhanced/stats.rs|--features fault-injection|--test seed_guards"
+    "fallback|safer-ring/src/enhanced/fallback.rs|--features fault-injection|--test seed_guards"
+    # 94 mutants in all, ~25 s each: only the functions the seed guards are about (the medians,
+    # the ratio interval and its quantiles, the verdict).
+    "bench-stats|safer-ring-cli/src/bench/stats.rs|--re median_sorted --re ratio_ci --re quantile --re Verdict::of|--bin safer-ring"
+)
+
+for run in "${runs[@]}"; do
+    IFS='|' read -r name file opts test_args <<<"$run"
+    [[ -z $filter || $name == "$filter" ]] || continue
+    mkdir -p "$out/$name"
+    echo "== $file (cargo test $test_args)"
+    # shellcheck disable=SC2086 # the options are words
+    nice -n 19 cargo mutants -f "$file" -j 1 --timeout 120 $opts \
+        --output "$out/$name" -- $test_args || true # missed mutants make it exit non-zero
+    dir="$out/$name/mutants.out"
+    for outcome in caught missed timeout unviable; do
+        n=0
+        [[ -f $dir/$outcome.txt ]] && n=$(wc -l <"$dir/$outcome.txt")
+        printf '%s: %s  ' "$outcome" "$n"
+    done
+    echo
+done
