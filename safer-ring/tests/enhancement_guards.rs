@@ -12,7 +12,11 @@
 //! Every other test leaves every feature undemoted when the code is right; one that would
 //! demote only under a broken line may disturb others then, which is fine: it fails anyway.
 
-mod common;
+#[macro_use]
+#[path = "support/mod.rs"]
+mod support;
+
+use support as common;
 
 use std::cell::Cell;
 use std::io;
