@@ -12,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${MUTANTS_OUT:-/tmp/safer-ring-mutants}
 filter=${1:-}
+# A target dir of its own, never the working tree's: cargo keys a workspace member's build by
+# its path relative to the workspace, so a mutant built in cargo-mutants' copy into a shared
+# target dir looks up to date to the next `cargo test` in the working tree, which then runs the
+# last mutant.
+export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$out/target}
 
 # name | file | cargo-mutants options | cargo test arguments
 runs=(
