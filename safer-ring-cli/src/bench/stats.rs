@@ -196,6 +196,9 @@ mod tests {
         assert!((binomial_half_below(10, 2) - 11.0 / 1024.0).abs() < 1e-12);
         assert!((binomial_half_below(10, 3) - 56.0 / 1024.0).abs() < 1e-12);
         assert!((binomial_half_below(5000, 5001) - 1.0).abs() < 1e-9);
+        // k beyond n sums all n + 1 terms (the last is 0.5^n, not negligible for small n).
+        assert!((binomial_half_below(1, 2) - 1.0).abs() < 1e-12);
+        assert!((binomial_half_below(3, 9) - 1.0).abs() < 1e-12);
     }
 
     #[test]
