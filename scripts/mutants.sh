@@ -1,5 +1,5 @@
 #!/bin/bash
-# cargo-mutants on the small files whose mutants tests/seed_guards.rs was written to catch, each
+# cargo-mutants on the small files whose mutants tests/enhancement_guards.rs was written to catch, each
 # restricted to the test binaries that exercise it, so a run stays well under half an hour on
 # two cores. One cargo at a time (-j 1), nice 19, a timeout per mutant, and cargo-mutants'
 # default copy mode (never --in-place: the working tree is not touched).
@@ -20,8 +20,8 @@ export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$out/target}
 
 # name | file | cargo-mutants options | cargo test arguments
 runs=(
-    "stats|safer-ring/src/enhanced/stats.rs|--features fault-injection|--test seed_guards"
-    "fallback|safer-ring/src/enhanced/fallback.rs|--features fault-injection|--test seed_guards"
+    "stats|safer-ring/src/enhanced/stats.rs|--features fault-injection|--test enhancement_guards"
+    "fallback|safer-ring/src/enhanced/fallback.rs|--features fault-injection|--test enhancement_guards"
     # The whole file: 94 mutants, about 5 minutes (only the CLI crate rebuilds).
     "bench-stats|safer-ring-cli/src/bench/stats.rs||--bin safer-ring"
 )
