@@ -46,12 +46,17 @@ pub(crate) const SYSCALL_FALLBACK: &[crate::Feature] = &{
     const LEN: usize = fallback_features(&mut [None; ROWS.len()]);
     let mut all = [None; ROWS.len()];
     fallback_features(&mut all);
-    let mut out = [crate::Feature::BatchedSubmissions; LEN];
-    let mut i = 0;
-    while i < LEN {
-        if let Some(f) = all[i] {
-            out[i] = f;
+    // The first LEN entries are all `Some` (fallback_features packs them in front).
+    const fn at(all: &[Option<crate::Feature>], i: usize) -> crate::Feature {
+        match all[i] {
+            Some(f) => f,
+            None => panic!("fallback_features left a gap"),
         }
+    }
+    let mut out = [at(&all, 0); LEN];
+    let mut i = 1;
+    while i < LEN {
+        out[i] = at(&all, i);
         i += 1;
     }
     out
